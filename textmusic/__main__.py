@@ -1,0 +1,3 @@
+from textmusic.cli import main
+
+main()

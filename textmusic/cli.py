@@ -1,0 +1,88 @@
+"""`textmusic` command line: serve the local API, manage its keys, render one track offline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API keys of the local service.")
+app.add_typer(keys_app, name="keys")
+
+DataDir = Annotated[Path, typer.Option("--data", help="State folder of the local service.")]
+
+
+@app.command()
+def serve(
+    data: DataDir,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8765,
+    rate_limit: Annotated[str, typer.Option(help="Per-key limit, e.g. 100/10s.")] = "100/10s",
+    workers: Annotated[int | None, typer.Option(help="Generation processes (default: CPU count).")] = None,
+) -> None:
+    """Run the local Text-to-Music service over HTTP."""
+    from textmusic.server.app import serve as run_server
+
+    run_server(data_dir=data, host=host, port=port, rate_limit=rate_limit, workers=workers)
+
+
+@keys_app.command("create")
+def keys_create(
+    data: DataDir,
+    balance_usd: Annotated[float, typer.Option("--balance-usd", help="Starting balance in USD.")] = 10.0,
+) -> None:
+    """Create a key; the key is printed alone on the last line."""
+    from textmusic.server.store import create_key
+
+    key = create_key(data, balance_cents=round(balance_usd * 100))
+    typer.echo(f"created a key with a balance of ${balance_usd:.2f}")
+    typer.echo(key)
+
+
+@app.command()
+def render(
+    out: Annotated[Path, typer.Option("--out", help="Output file.")],
+    prompt: Annotated[str | None, typer.Option()] = None,
+    tags: Annotated[str | None, typer.Option(help="Comma- or |-separated style tags.")] = None,
+    lyrics_file: Annotated[Path | None, typer.Option("--lyrics-file")] = None,
+    seed: Annotated[int, typer.Option()] = 0,
+    bpm: Annotated[str, typer.Option(help="A number or 'auto'.")] = "auto",
+    duration: Annotated[float | None, typer.Option(help="Seconds (10-600).")] = None,
+    format: Annotated[str, typer.Option("--format")] = "wav",
+    bit_rate: Annotated[str | None, typer.Option("--bit-rate")] = None,
+    prompt_strength: Annotated[float, typer.Option()] = 2.0,
+    balance_strength: Annotated[float, typer.Option()] = 0.7,
+) -> None:
+    """Render one track offline with the same engine the service uses."""
+    from pydantic import ValidationError
+
+    from textmusic.contract import TextToMusicRequest
+    from textmusic.engine import Engine
+
+    tag_list = [t.strip() for t in tags.replace("|", ",").split(",") if t.strip()] if tags else None
+    try:
+        request = TextToMusicRequest(
+            prompt=prompt,
+            tags=tag_list,
+            lyrics=lyrics_file.read_text(encoding="utf-8") if lyrics_file else None,
+            seed=seed,
+            bpm="auto" if bpm == "auto" else float(bpm),
+            duration_seconds=duration,
+            output_format=format,
+            output_bit_rate=bit_rate,
+            prompt_strength=prompt_strength,
+            balance_strength=balance_strength,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    result = Engine().render(request, out)
+    typer.echo(
+        f"{out}: {result.duration_seconds:.2f} s, {result.bpm:g} BPM, style {result.style}, "
+        f"{result.output_format}"
+    )
+
+
+def main() -> None:
+    app()

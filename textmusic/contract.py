@@ -1,0 +1,234 @@
+"""The Text-to-Music API contract: the one source of truth for requests, tracks, rules and pricing.
+
+Used alike by the brief validator, the client and the local service, so that what the pipeline
+accepts is exactly what a provider accepts. Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+SUBMIT_PATH = "/api/v1/text-to-music"
+STATUS_PATH = "/api/v1/text-to-music/{id}"
+
+OUTPUT_FORMATS: tuple[str, ...] = ("flac", "mp3", "wav", "ogg", "m4a")
+BIT_RATE_FORMATS: tuple[str, ...] = ("mp3", "m4a")
+BIT_RATES: tuple[str, ...] = ("128", "192", "256", "320")
+NUM_SONGS: tuple[int, ...] = (1, 2)
+TRACK_STATUSES: tuple[str, ...] = ("pending", "ready", "failed")
+
+OutputFormat = Literal["flac", "mp3", "wav", "ogg", "m4a"]
+BitRate = Literal["128", "192", "256", "320"]
+TrackStatus = Literal["pending", "ready", "failed"]
+
+DEFAULT_PROMPT_STRENGTH = 2.0
+DEFAULT_BALANCE_STRENGTH = 0.7
+DEFAULT_FORMAT: OutputFormat = "wav"
+
+PROMPT_STRENGTH_RANGE = (0.0, 10.0)
+BALANCE_STRENGTH_RANGE = (0.0, 1.0)
+BPM_RANGE = (40.0, 240.0)
+SEED_MAX = 2**32 - 1
+MAX_PROMPT_CHARS = 2000
+MAX_NAME_CHARS = 200
+MAX_LYRICS_CHARS = 5000
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+
+# Local-service extension (not in the hosted API): an explicit length for the generated audio.
+# Clients send it only to the local provider.
+DURATION_RANGE = (10.0, 600.0)
+# Upper bound on what a render may add past the requested length (the last chord's release).
+RENDER_TAIL_MAX_SECONDS = 4.0
+# Upper bound on the engine's own choice of length when the request names none.
+DEFAULT_DURATION_MAX_SECONDS = 240.0
+
+PRICE_CENTS_PER_MINUTE = 20
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_CHARS)]
+
+
+def is_given(value: object) -> bool:
+    """'Given' in the contract's sense: present and not empty."""
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value.strip() != ""
+    if isinstance(value, list | tuple):
+        return len(value) > 0
+    return True
+
+
+def combination_error(prompt: object, tags: object, lyrics: object) -> str | None:
+    """The contract's input-combination table; returns the reason a combination is refused, or None."""
+    p, t, lyr = is_given(prompt), is_given(tags), is_given(lyrics)
+    if p and t and lyr:
+        return "prompt, tags and lyrics must never all be given together"
+    if not (p or t or lyr):
+        return "at least one of prompt, tags, lyrics must be given"
+    if lyr and not (p or t):
+        return "lyrics must be paired with prompt or tags"
+    if t and not (p or lyr):
+        return "tags must be paired with prompt or lyrics"
+    return None
+
+
+def song_seed(seed: int, song_index: int) -> int:
+    """Seed of the song at `song_index` of a request: song 0 keeps the request's seed.
+
+    Later songs get seeds derived from it, so re-rendering one song of a pair needs only its own seed.
+    """
+    if song_index == 0:
+        return seed
+    digest = hashlib.sha256(f"{seed}:{song_index}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def price_cents(duration_seconds: float) -> int:
+    """Price of one song: $0.20 per minute of audio, rounded up to a whole cent."""
+    return math.ceil(round(duration_seconds * PRICE_CENTS_PER_MINUTE / 60.0, 6))
+
+
+def duration_upper_bound(duration_seconds: float | None) -> float:
+    """The longest a song of a request may last; what a provider reserves funds for."""
+    if duration_seconds is None:
+        return DEFAULT_DURATION_MAX_SECONDS + RENDER_TAIL_MAX_SECONDS
+    return duration_seconds + RENDER_TAIL_MAX_SECONDS
+
+
+class TextToMusicRequest(BaseModel):
+    """Body of `POST /api/v1/text-to-music`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = Field(None, max_length=MAX_PROMPT_CHARS)
+    tags: list[Tag] | None = Field(None, max_length=MAX_TAGS)
+    lyrics: str | None = Field(None, max_length=MAX_LYRICS_CHARS)
+    seed: StrictInt | None = Field(None, ge=0, le=SEED_MAX)
+    prompt_strength: StrictFloat | StrictInt = Field(
+        DEFAULT_PROMPT_STRENGTH, ge=PROMPT_STRENGTH_RANGE[0], le=PROMPT_STRENGTH_RANGE[1]
+    )
+    balance_strength: StrictFloat | StrictInt = Field(
+        DEFAULT_BALANCE_STRENGTH, ge=BALANCE_STRENGTH_RANGE[0], le=BALANCE_STRENGTH_RANGE[1]
+    )
+    num_songs: Literal[1, 2] = 1
+    output_format: OutputFormat = DEFAULT_FORMAT
+    output_bit_rate: BitRate | None = None
+    bpm: StrictFloat | StrictInt | Literal["auto"] = "auto"
+    store_audio: StrictBool = False
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS)
+    duration_seconds: StrictFloat | StrictInt | None = Field(
+        None, ge=DURATION_RANGE[0], le=DURATION_RANGE[1], description="Local-service extension."
+    )
+
+    @field_validator("output_bit_rate", mode="before")
+    @classmethod
+    def _bit_rate_as_string(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("bpm")
+    @classmethod
+    def _bpm_in_range(cls, value: float | str) -> float | str:
+        if value != "auto" and not BPM_RANGE[0] <= float(value) <= BPM_RANGE[1]:
+            raise ValueError(f"bpm must be 'auto' or a number from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g}")
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> TextToMusicRequest:
+        reason = combination_error(self.prompt, self.tags, self.lyrics)
+        if reason:
+            raise ValueError(f"invalid input combination: {reason}")
+        if self.output_bit_rate is not None and self.output_format not in BIT_RATE_FORMATS:
+            raise ValueError(
+                f"output_bit_rate is only allowed with {' or '.join(BIT_RATE_FORMATS)}, "
+                f"not {self.output_format}"
+            )
+        return self
+
+    @property
+    def is_instrumental(self) -> bool:
+        return not is_given(self.lyrics)
+
+    def for_song(self, song_index: int) -> TextToMusicRequest:
+        """The single-song request that renders song `song_index` of this one (seed required)."""
+        if self.seed is None:
+            raise ValueError("a song is rendered from an explicit seed")
+        return self.model_copy(update={"seed": song_seed(self.seed, song_index), "num_songs": 1})
+
+    def max_cost_cents(self) -> int:
+        """What a provider reserves at submission: every song at its longest possible length."""
+        return self.num_songs * price_cents(duration_upper_bound(self.duration_seconds))
+
+
+class Track(BaseModel):
+    """A track as a provider returns it. The hosted API documents only id, name, audio_url, seed, tags."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    name: str | None = None
+    audio_url: str | None = None
+    seed: int | None = None
+    tags: list[str] | None = None
+    status: TrackStatus | None = None
+    error: str | None = None
+    duration_seconds: float | None = None
+    output_format: OutputFormat | None = None
+    output_bit_rate: BitRate | None = None
+    bpm: float | None = None
+    cost_cents: int | None = None
+    created_at: str | None = None
+    expires_at: str | None = None
+
+    @property
+    def effective_status(self) -> TrackStatus:
+        """A missing status means ready when there is audio to fetch (the hosted service's reading)."""
+        if self.status is not None:
+            return self.status
+        return "ready" if self.audio_url else "pending"
+
+
+class TextToMusicResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    success: bool
+    tracks: list[Track]
+    cost_cents: int | None = None
+    balance_cents: int | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    success: Literal[False] = False
+    error: ErrorDetail
+
+
+ERROR_CODES: dict[int, str] = {
+    400: "invalid_input",
+    401: "unauthorized",
+    402: "insufficient_balance",
+    404: "not_found",
+    410: "gone",
+    429: "rate_limit_exceeded",
+    500: "internal_error",
+}

@@ -1,0 +1,282 @@
+"""SQLite state of the local service: keys and balances, tracks, charges.
+
+One connection per call (WAL mode, `BEGIN IMMEDIATE` for every read-modify-write) so the request
+threads and the worker-completion thread never share a connection, and a balance can never be spent
+twice. Keys are kept only as SHA-256 hashes: a copied database grants no access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from textmusic.contract import price_cents
+
+DB_NAME = "textmusic.db"
+AUDIO_DIR = "audio"
+KEY_PREFIX = "tm_"
+UNSTORED_TTL_SECONDS = 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    key_hash TEXT PRIMARY KEY,
+    balance_cents INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tracks (
+    id TEXT PRIMARY KEY,
+    key_hash TEXT NOT NULL REFERENCES keys(key_hash),
+    request_json TEXT NOT NULL,
+    song_index INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    name TEXT,
+    tags_json TEXT,
+    output_format TEXT NOT NULL,
+    output_bit_rate TEXT,
+    store_audio INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'failed')),
+    error TEXT,
+    duration_seconds REAL,
+    bpm REAL,
+    file_path TEXT,
+    reserved_cents INTEGER NOT NULL,
+    cost_cents INTEGER,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS tracks_status ON tracks(status);
+CREATE TABLE IF NOT EXISTS charges (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    track_id TEXT NOT NULL UNIQUE REFERENCES tracks(id),
+    key_hash TEXT NOT NULL,
+    seconds REAL NOT NULL,
+    cents INTEGER NOT NULL,
+    at REAL NOT NULL
+);
+"""
+
+
+def hash_key(key: str) -> str:
+    """What the database stores instead of the key."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class InsufficientBalance(Exception):
+    """The key cannot cover the reservation; carries the balance so the 402 can say how short it is."""
+
+    def __init__(self, balance_cents: int, needed_cents: int) -> None:
+        super().__init__(f"balance {balance_cents} cents, needed {needed_cents} cents")
+        self.balance_cents = balance_cents
+        self.needed_cents = needed_cents
+
+
+@dataclass(frozen=True)
+class NewTrack:
+    """One song of a submission, as inserted (status pending)."""
+
+    id: str
+    request_json: str
+    song_index: int
+    seed: int
+    name: str | None
+    tags_json: str | None
+    output_format: str
+    output_bit_rate: str | None
+    store_audio: bool
+    reserved_cents: int
+
+
+class Store:
+    """All durable state of one data folder."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.audio_dir = self.data_dir / AUDIO_DIR
+        self.db_path = self.data_dir / DB_NAME
+        self.audio_dir.mkdir(parents=True, exist_ok=True)
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connect()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes the lock up front, so check-then-update is atomic."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    # keys
+
+    def add_key(self, balance_cents: int) -> str:
+        """Create a key with a starting balance; the plain key is returned once and never stored."""
+        if balance_cents < 0:
+            raise ValueError("a balance cannot be negative")
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO keys (key_hash, balance_cents, created_at) VALUES (?, ?, ?)",
+                (hash_key(key), balance_cents, time.time()),
+            )
+        return key
+
+    def key_exists(self, key_hash: str) -> bool:
+        with self._read() as conn:
+            return conn.execute("SELECT 1 FROM keys WHERE key_hash = ?", (key_hash,)).fetchone() is not None
+
+    def balance(self, key_hash: str) -> int | None:
+        with self._read() as conn:
+            row = conn.execute("SELECT balance_cents FROM keys WHERE key_hash = ?", (key_hash,)).fetchone()
+        return None if row is None else int(row["balance_cents"])
+
+    # tracks
+
+    def submit(self, key_hash: str, tracks: list[NewTrack], now: float | None = None) -> int:
+        """Reserve the tracks' funds and insert them as pending, all or nothing; returns the new balance."""
+        now = time.time() if now is None else now
+        needed = sum(t.reserved_cents for t in tracks)
+        with self._write() as conn:
+            row = conn.execute("SELECT balance_cents FROM keys WHERE key_hash = ?", (key_hash,)).fetchone()
+            if row is None:
+                raise KeyError("unknown key")
+            balance = int(row["balance_cents"])
+            if balance < needed:
+                raise InsufficientBalance(balance, needed)
+            conn.execute(
+                "UPDATE keys SET balance_cents = balance_cents - ? WHERE key_hash = ?", (needed, key_hash)
+            )
+            conn.executemany(
+                """INSERT INTO tracks (id, key_hash, request_json, song_index, seed, name, tags_json,
+                       output_format, output_bit_rate, store_audio, status, reserved_cents,
+                       created_at, updated_at, expires_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)""",
+                [
+                    (
+                        t.id,
+                        key_hash,
+                        t.request_json,
+                        t.song_index,
+                        t.seed,
+                        t.name,
+                        t.tags_json,
+                        t.output_format,
+                        t.output_bit_rate,
+                        int(t.store_audio),
+                        t.reserved_cents,
+                        now,
+                        now,
+                        None if t.store_audio else now + UNSTORED_TTL_SECONDS,
+                    )
+                    for t in tracks
+                ],
+            )
+        return balance - needed
+
+    def get_track(self, track_id: str) -> sqlite3.Row | None:
+        with self._read() as conn:
+            return conn.execute("SELECT * FROM tracks WHERE id = ?", (track_id,)).fetchone()
+
+    def pending_tracks(self) -> list[sqlite3.Row]:
+        """Tracks to (re-)queue at start-up, oldest first."""
+        with self._read() as conn:
+            return conn.execute(
+                "SELECT * FROM tracks WHERE status = 'pending' ORDER BY created_at, song_index"
+            ).fetchall()
+
+    def mark_ready(
+        self,
+        track_id: str,
+        *,
+        duration_seconds: float,
+        bpm: float,
+        output_bit_rate: str | None,
+        file_path: str,
+    ) -> bool:
+        """Settle a finished track: charge its real price, give back the rest of its reservation.
+
+        Only a pending track moves, so a track rendered twice (a restart mid-render) is charged once.
+        """
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT status, key_hash, reserved_cents FROM tracks WHERE id = ?", (track_id,)
+            ).fetchone()
+            if row is None or row["status"] != "pending":
+                return False
+            cost = price_cents(duration_seconds)
+            conn.execute(
+                """UPDATE tracks SET status = 'ready', duration_seconds = ?, bpm = ?, output_bit_rate = ?,
+                       file_path = ?, cost_cents = ?, updated_at = ? WHERE id = ?""",
+                (duration_seconds, bpm, output_bit_rate, file_path, cost, now, track_id),
+            )
+            conn.execute(
+                "UPDATE keys SET balance_cents = balance_cents + ? WHERE key_hash = ?",
+                (int(row["reserved_cents"]) - cost, row["key_hash"]),
+            )
+            conn.execute(
+                "INSERT INTO charges (track_id, key_hash, seconds, cents, at) VALUES (?, ?, ?, ?, ?)",
+                (track_id, row["key_hash"], duration_seconds, cost, now),
+            )
+        return True
+
+    def mark_failed(self, track_id: str, error: str) -> bool:
+        """A failed track costs nothing: its whole reservation goes back to the key."""
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT status, key_hash, reserved_cents FROM tracks WHERE id = ?", (track_id,)
+            ).fetchone()
+            if row is None or row["status"] != "pending":
+                return False
+            conn.execute(
+                "UPDATE tracks SET status = 'failed', error = ?, cost_cents = 0, updated_at = ? WHERE id = ?",
+                (error, now, track_id),
+            )
+            conn.execute(
+                "UPDATE keys SET balance_cents = balance_cents + ? WHERE key_hash = ?",
+                (int(row["reserved_cents"]), row["key_hash"]),
+            )
+        return True
+
+    def expired_files(self, now: float | None = None) -> list[str]:
+        """Audio files of unstored tracks past their expiry, for clean-up."""
+        now = time.time() if now is None else now
+        with self._read() as conn:
+            rows = conn.execute(
+                """SELECT file_path FROM tracks WHERE store_audio = 0 AND file_path IS NOT NULL
+                   AND expires_at IS NOT NULL AND expires_at <= ?""",
+                (now,),
+            ).fetchall()
+        return [r["file_path"] for r in rows]
+
+
+def create_key(data_dir: Path, balance_cents: int) -> str:
+    """Create a key for the service at `data_dir` (folder and database made if needed)."""
+    return Store(data_dir).add_key(balance_cents)

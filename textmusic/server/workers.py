@@ -1,0 +1,191 @@
+"""Background generation: a process pool of long-lived engines, settling tracks as they finish.
+
+Rendering is CPU-bound and can take minutes, so it runs in worker processes and the POST returns at
+once. Each worker builds one engine in its initializer (the soundfont stays loaded between renders).
+The pool's completion callbacks write the outcome to the store; tracks left pending by a crash or a
+shutdown are queued again at the next start, and the store settles each track at most once.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Protocol
+
+from textmusic.contract import TextToMusicRequest
+from textmusic.engine import Engine, RenderResult
+from textmusic.server.store import AUDIO_DIR, Store
+
+log = logging.getLogger(__name__)
+
+# Audio file extension per output format (the format names are already extensions).
+EXTENSIONS: dict[str, str] = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3", "m4a": "m4a"}
+
+
+class EngineLike(Protocol):
+    def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult: ...
+
+
+EngineFactory = Callable[[], EngineLike]
+
+_engine: EngineLike | None = None
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """Exit when the server dies, so a killed server never leaves renders running on their own."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent_pid:
+            os._exit(1)
+
+
+def _init_worker(engine_factory: EngineFactory, parent_pid: int) -> None:
+    global _engine
+    threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    _engine = engine_factory()
+
+
+def _render(request_json: str, out_path: str) -> RenderResult:
+    """Runs in a worker: render to a private temp file, then move it into place atomically."""
+    if _engine is None:  # pragma: no cover - the initializer always runs first
+        raise RuntimeError("worker has no engine")
+    request = TextToMusicRequest.model_validate_json(request_json)
+    final = Path(out_path)
+    tmp = final.with_name(f".{final.stem}.{os.getpid()}.part{final.suffix}")
+    try:
+        result = _engine.render(request, tmp)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result
+
+
+def audio_relpath(track_id: str, output_format: str) -> str:
+    """Where a track's audio lives, relative to the data folder (what the database records)."""
+    return f"{AUDIO_DIR}/{track_id}.{EXTENSIONS[output_format]}"
+
+
+class GenerationPool:
+    """Queues pending tracks on worker processes and records their outcome in the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        workers: int | None = None,
+        engine_factory: EngineFactory | None = None,
+        shutdown_grace_seconds: float = 30.0,
+    ) -> None:
+        self.store = store
+        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.engine_factory: EngineFactory = engine_factory or Engine
+        self.shutdown_grace_seconds = shutdown_grace_seconds
+        self._executor: ProcessPoolExecutor | None = None
+        self._futures: dict[str, Future[RenderResult]] = {}
+        self._lock = threading.RLock()  # cancel() runs callbacks that take it too
+        self._stopping = False
+
+    def _new_executor(self) -> ProcessPoolExecutor:
+        # spawn: the server process has threads, and forking a threaded process can deadlock.
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(self.engine_factory, os.getpid()),
+        )
+
+    def start(self) -> int:
+        """Start the workers and queue every track still pending; returns how many were re-queued."""
+        self._stopping = False
+        self._executor = self._new_executor()
+        pending = self.store.pending_tracks()
+        for row in pending:
+            self.submit(row["id"], row["request_json"], row["output_format"])
+        if pending:
+            log.info("re-queued %d pending track(s)", len(pending))
+        return len(pending)
+
+    def submit(self, track_id: str, request_json: str, output_format: str) -> None:
+        """Queue one song; a pool broken by a crashed worker is replaced first."""
+        if self._executor is None or self._stopping:
+            raise RuntimeError("the generation pool is not running")
+        rel = audio_relpath(track_id, output_format)
+        out_path = str(self.store.data_dir / rel)
+        with self._lock:
+            try:
+                future = self._executor.submit(_render, request_json, out_path)
+            except BrokenProcessPool:
+                log.warning("generation pool broken; starting a new one")
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._new_executor()
+                future = self._executor.submit(_render, request_json, out_path)
+            self._futures[track_id] = future
+        future.add_done_callback(lambda f: self._finished(track_id, rel, f))
+
+    def _finished(self, track_id: str, rel: str, future: Future[RenderResult]) -> None:
+        with self._lock:
+            self._futures.pop(track_id, None)
+        if future.cancelled():
+            return  # shutdown: stays pending, re-queued at the next start
+        exc = future.exception()
+        try:
+            if exc is None:
+                result = future.result()
+                self.store.mark_ready(
+                    track_id,
+                    duration_seconds=float(result.duration_seconds),
+                    bpm=float(result.bpm),
+                    output_bit_rate=result.output_bit_rate,
+                    file_path=rel,
+                )
+            elif isinstance(exc, BrokenProcessPool):
+                if self._stopping:
+                    return  # workers stopped under it: stays pending
+                self.store.mark_failed(track_id, "generation worker crashed")
+            else:
+                self.store.mark_failed(track_id, _describe(exc))
+        except Exception:  # the callback thread must survive a store error
+            log.exception("could not record the outcome of track %s", track_id)
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._futures)
+
+    def stop(self) -> None:
+        """Cancel queued renders, let running ones finish within the grace period, then stop workers.
+
+        Whatever did not finish stays pending in the store and is queued again at the next start.
+        """
+        executor = self._executor
+        if executor is None:
+            return
+        self._stopping = True
+        with self._lock:
+            queued = list(self._futures.values())
+        for future in queued:
+            future.cancel()
+        done = threading.Event()
+
+        def _shutdown() -> None:
+            executor.shutdown(wait=True, cancel_futures=True)
+            done.set()
+
+        threading.Thread(target=_shutdown, daemon=True).start()
+        if not done.wait(self.shutdown_grace_seconds):
+            log.warning("renders still running after %.0f s; stopping workers", self.shutdown_grace_seconds)
+            # No public API to stop busy workers before Python 3.14's terminate_workers().
+            for process in list(getattr(executor, "_processes", {}).values()):
+                process.terminate()
+            done.wait(10.0)
+        self._executor = None
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
