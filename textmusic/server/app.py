@@ -67,9 +67,7 @@ def track_view(row: sqlite3.Row, base_url: str) -> Track:
     ready = row["status"] == "ready"
     audio_url = None
     if ready:
-        audio_url = base_url.rstrip("/") + AUDIO_PATH.format(
-            filename=f"{row['id']}.{EXTENSIONS[row['output_format']]}"
-        )
+        audio_url = base_url.rstrip("/") + AUDIO_PATH.format(filename=f"{row['id']}.{EXTENSIONS[row['output_format']]}")
     bpm = row["bpm"]
     if bpm is None and not ready:
         requested = json.loads(row["request_json"]).get("bpm")
@@ -105,9 +103,7 @@ def authorized_key(request: Request) -> str:
     state = request.app.state
     key = _bearer_key(request)
     if key is None:
-        raise ApiError(
-            401, "missing API token: send Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"}
-        )
+        raise ApiError(401, "missing API token: send Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"})
     key_hash = hash_key(key)
     if not state.store.key_exists(key_hash):
         raise ApiError(401, "invalid API token", {"WWW-Authenticate": "Bearer"})
@@ -178,7 +174,6 @@ def create_app(
             raise ApiError(400, validation_message(exc)) from None
         if req.seed is None:
             req = req.model_copy(update={"seed": secrets.randbelow(SEED_MAX + 1)})
-        per_song = req.max_cost_cents() // req.num_songs
         new_tracks = []
         for i in range(req.num_songs):
             song = req.for_song(i)
@@ -187,13 +182,13 @@ def create_app(
                     id=uuid.uuid4().hex,
                     request_json=song.model_dump_json(),
                     song_index=i,
-                    seed=song.seed if song.seed is not None else 0,
+                    seed=song.seed or 0,  # for_song always sets it
                     name=req.name,
                     tags_json=json.dumps(req.tags) if req.tags is not None else None,
                     output_format=req.output_format,
                     output_bit_rate=req.output_bit_rate,
                     store_audio=req.store_audio,
-                    reserved_cents=per_song,
+                    reserved_cents=song.max_cost_cents(),
                 )
             )
         try:

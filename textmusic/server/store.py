@@ -169,9 +169,7 @@ class Store:
             balance = int(row["balance_cents"])
             if balance < needed:
                 raise InsufficientBalance(balance, needed)
-            conn.execute(
-                "UPDATE keys SET balance_cents = balance_cents - ? WHERE key_hash = ?", (needed, key_hash)
-            )
+            conn.execute("UPDATE keys SET balance_cents = balance_cents - ? WHERE key_hash = ?", (needed, key_hash))
             conn.executemany(
                 """INSERT INTO tracks (id, key_hash, request_json, song_index, seed, name, tags_json,
                        output_format, output_bit_rate, store_audio, status, reserved_cents,

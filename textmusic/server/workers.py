@@ -103,6 +103,9 @@ class GenerationPool:
     def start(self) -> int:
         """Start the workers and queue every track still pending; returns how many were re-queued."""
         self._stopping = False
+        # Temp files of renders a crash interrupted; their songs are queued again below.
+        for stale in self.store.audio_dir.glob(".*.part.*"):
+            stale.unlink(missing_ok=True)
         self._executor = self._new_executor()
         pending = self.store.pending_tracks()
         for row in pending:
@@ -147,7 +150,7 @@ class GenerationPool:
             elif isinstance(exc, BrokenProcessPool):
                 if self._stopping:
                     return  # workers stopped under it: stays pending
-                self.store.mark_failed(track_id, "generation worker crashed")
+                self.store.mark_failed(track_id, f"generation worker crashed: {exc}")
             else:
                 self.store.mark_failed(track_id, _describe(exc))
         except Exception:  # the callback thread must survive a store error

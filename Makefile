@@ -1,0 +1,46 @@
+# The two README commands: `make run` (the example catalog) and `make test` (the whole test suite).
+# Both install what is missing: Debian packages via apt-get, Python packages into .venv/.
+
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+
+export PREFECT_HOME ?= $(CURDIR)/.prefect
+export DO_NOT_TRACK := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+
+.PHONY: run test lint system-deps clean-example
+
+run: system-deps $(VENV)/.installed
+	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
+
+test: system-deps $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/bin/python:
+	python3 -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) -e '.[dev]'
+	touch $@
+
+clean-example:
+	rm -rf catalogs/example

@@ -1,0 +1,68 @@
+"""Checking a downloaded file: it decodes, in the asked container, and lasts as long as reported."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+# PyAV's container names for each contract format.
+_CONTAINERS = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3", "m4a": "mov,mp4,m4a,3gp,3g2,mj2"}
+
+
+class AudioCheckError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    container: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration_seconds: float
+    bit_rate: int | None
+
+
+def probe(path: Path) -> AudioInfo:
+    """Decode the whole file (a truncated or corrupt file fails here, not in a listener's player)."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            frames = 0
+            for frame in container.decode(stream):
+                frames += frame.samples
+            rate = stream.codec_context.sample_rate
+            return AudioInfo(
+                container=container.format.name,
+                codec=stream.codec_context.name,
+                sample_rate=rate,
+                channels=stream.codec_context.channels,
+                duration_seconds=frames / rate if rate else 0.0,
+                bit_rate=stream.bit_rate or container.bit_rate,
+            )
+    except (av.error.FFmpegError, IndexError, OSError) as exc:
+        raise AudioCheckError(f"{path.name} does not decode: {exc}") from None
+
+
+def check_audio(path: Path, output_format: str, expected_seconds: float | None, tolerance: float) -> AudioInfo:
+    info = probe(path)
+    if info.container != _CONTAINERS[output_format]:
+        raise AudioCheckError(f"{path.name} is {info.container}, not {output_format}")
+    if info.duration_seconds <= 0:
+        raise AudioCheckError(f"{path.name} holds no audio")
+    if expected_seconds is not None and abs(info.duration_seconds - expected_seconds) > tolerance:
+        raise AudioCheckError(
+            f"{path.name} lasts {info.duration_seconds:.2f} s, the provider reported {expected_seconds:.2f} s"
+        )
+    return info
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,190 @@
+"""Generation of one planned row: submit, poll, download, verify, tag, and move into the catalog.
+
+A file reaches its final name only once it decodes, lasts as reported and carries its tags, by an
+atomic rename from the catalog's `.partial/` folder: the catalog never holds a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textmusic.client import (
+    InsufficientBalance,
+    InvalidRequest,
+    PollTimeout,
+    TextMusicClient,
+    TextMusicError,
+    Unauthorized,
+)
+from textmusic.contract import Track, price_cents
+
+from .audio import AudioCheckError, check_audio, sha256_file
+from .ledger import LedgerRecord, utc_now
+from .plan import PlannedRow
+from .tagging import TagMismatch, tag_and_verify
+
+PARTIAL_DIR = ".partial"
+
+
+@dataclass(frozen=True)
+class Provider:
+    """Where requests go; holds no secret, so it may be logged and recorded."""
+
+    name: str
+    base_url: str
+    local_extensions: bool
+
+
+@dataclass
+class RunGate:
+    """Shared by a run's generation tasks: once the balance runs out, no new row is submitted."""
+
+    out_of_funds: threading.Event = field(default_factory=threading.Event)
+
+
+def clear_partials(out_dir: Path) -> None:
+    """Remove what a killed run left half-downloaded."""
+    shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
+
+
+def base_record(row: PlannedRow, catalog: str, provider: Provider, song_index: int = 0) -> LedgerRecord:
+    request = row.request
+    return LedgerRecord(
+        catalog=catalog,
+        track_id=row.track_id,
+        song_index=song_index,
+        name=row.name,
+        status="failed",
+        seed=request.for_song(song_index).seed,
+        seed_source=row.seed_source,
+        prompt=request.prompt or "",
+        tags="|".join(request.tags or []),
+        lyrics=request.lyrics or "",
+        prompt_strength=float(request.prompt_strength),
+        balance_strength=float(request.balance_strength),
+        num_songs=request.num_songs,
+        output_format=request.output_format,
+        output_bit_rate=request.output_bit_rate or "",
+        bpm_requested=str(request.bpm),
+        duration_requested=float(request.duration_seconds) if request.duration_seconds else None,
+        store_audio=request.store_audio,
+        row=row.row,
+        request_fingerprint=row.fingerprint,
+        provider=provider.name,
+    )
+
+
+def tag_values(record: LedgerRecord, catalog: str) -> dict[str, str]:
+    return {
+        "title": record.name,
+        "album": catalog,
+        "genre": ", ".join(t for t in record.tags.split("|") if t),
+        "bpm": str(round(record.bpm)) if record.bpm else "",
+        "comment": record.prompt,
+        "SEED": str(record.seed),
+        "PROMPT": record.prompt,
+        "TAGS": record.tags,
+        "GENERATION_ID": record.generation_id,
+        "PROVIDER": record.provider,
+        "REQUEST_FINGERPRINT": record.request_fingerprint,
+    }
+
+
+def _deliver(
+    track: Track, record: LedgerRecord, client: TextMusicClient, out_dir: Path, file_name: str, tolerance: float
+) -> LedgerRecord:
+    """Download, verify, tag, then rename into the catalog."""
+    partial = out_dir / PARTIAL_DIR
+    partial.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=f".{record.output_format}")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        client.download(track, tmp)
+        info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
+        duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
+        cost = _charged_cents(track) if track.duration_seconds is not None else price_cents(duration)
+        record = record.model_copy(
+            update={
+                "bpm": track.bpm if track.bpm is not None else record.bpm,
+                "duration_seconds": round(duration, 3),
+                "cost_cents": cost,
+                "cost_usd": cost / 100,
+            }
+        )
+        tag_and_verify(tmp, record.output_format, tag_values(record, record.catalog))
+        digest = sha256_file(tmp)
+        os.replace(tmp, out_dir / file_name)
+        return record.model_copy(update={"status": "ready", "audio_path": file_name, "sha256": digest})
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _charged_cents(track: Track) -> int:
+    if track.cost_cents is not None:
+        return track.cost_cents
+    return price_cents(track.duration_seconds) if track.duration_seconds else 0
+
+
+def generate_row(
+    row: PlannedRow,
+    client: TextMusicClient,
+    out_dir: Path,
+    catalog: str,
+    provider: Provider,
+    gate: RunGate,
+    tolerance: float,
+) -> list[LedgerRecord]:
+    """All songs of one row, as ledger records. Only a rejected key (401) escapes as an exception.
+
+    `client` is this row's own (its `attempts` counts this row's requests)."""
+    started = utc_now()
+    first = base_record(row, catalog, provider).model_copy(update={"started_at": started})
+
+    def ended(record: LedgerRecord, **update: object) -> LedgerRecord:
+        return record.model_copy(update={"finished_at": utc_now(), "attempts": client.attempts, **update})
+
+    if gate.out_of_funds.is_set():
+        return [ended(first, status="skipped", error="insufficient balance")]
+    try:
+        response = client.submit(row.request)
+    except Unauthorized:
+        raise
+    except InsufficientBalance as exc:
+        gate.out_of_funds.set()
+        return [ended(first, status="skipped", error=f"insufficient balance: {exc.message}")]
+    except InvalidRequest as exc:
+        return [ended(first, error=f"rejected by the provider: {exc.message}")]
+    except TextMusicError as exc:
+        return [ended(first, error=exc.message)]
+
+    records = []
+    try:
+        tracks = client.wait(response.tracks)
+    except PollTimeout as exc:
+        tracks, timeout = response.tracks, f"timeout: {exc.message}"
+    else:
+        timeout = ""
+    for index, track in enumerate(tracks):
+        record = base_record(row, catalog, provider, index).model_copy(
+            update={"started_at": started, "generation_id": track.id}
+        )
+        if track.seed is not None:
+            record = record.model_copy(update={"seed": track.seed})
+        if timeout:
+            records.append(ended(record, error=timeout))
+        elif track.effective_status == "failed":
+            records.append(ended(record, error=f"generation failed: {track.error or 'no reason given'}"))
+        else:
+            try:
+                records.append(ended(_deliver(track, record, client, out_dir, row.file_name(index), tolerance)))
+            except (TextMusicError, AudioCheckError, TagMismatch) as exc:
+                # The provider charged for a ready track even if its file then failed here.
+                charged = _charged_cents(track)
+                records.append(ended(record, error=str(exc), cost_cents=charged, cost_usd=charged / 100))
+    return records

@@ -1,0 +1,78 @@
+"""The plan: every valid row gets an explicit seed, a request fingerprint and a safe file name."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from pathvalidate import sanitize_filename
+
+from textmusic.contract import SEED_MAX, TextToMusicRequest
+
+from .validate import BriefRow
+
+MAX_STEM_CHARS = 90
+
+
+@dataclass(frozen=True)
+class PlannedRow:
+    row: int
+    track_id: str
+    name: str
+    request: TextToMusicRequest
+    seed_source: str  # "brief" or "derived"
+    fingerprint: str
+    file_stem: str
+
+    def file_name(self, song_index: int) -> str:
+        suffix = f"-{song_index + 1}" if self.request.num_songs > 1 else ""
+        return f"{self.file_stem}{suffix}.{self.request.output_format}"
+
+
+def derive_seed(catalog: str, track_id: str) -> int:
+    """A seed for a row that has none: stable for the same catalog and track_id, now or in a year."""
+    digest = hashlib.sha256(f"trackfoundry:{catalog}:{track_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (SEED_MAX + 1)
+
+
+def request_fingerprint(request: TextToMusicRequest, provider: str, local_extensions: bool) -> str:
+    """Hash of everything that shapes the audio (and its name), so a changed row is generated anew."""
+    fields = request.model_dump(mode="json", exclude={"store_audio"})
+    if not local_extensions:
+        fields.pop("duration_seconds", None)
+    canonical = json.dumps({"provider": provider, "request": fields}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def safe_stem(text: str) -> str:
+    """A file-name stem with no path separators, no leading dots or formula characters, bounded length."""
+    stem = sanitize_filename(text, replacement_text="_", platform="universal")
+    stem = "_".join(stem.split())
+    stem = stem.lstrip(".=+-@_ ") or "track"
+    return stem[:MAX_STEM_CHARS].rstrip(". ")
+
+
+def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extensions: bool) -> list[PlannedRow]:
+    planned: list[PlannedRow] = []
+    taken: set[str] = set()
+    for row in rows:
+        seed_source = "brief" if row.request.seed is not None else "derived"
+        seed = row.request.seed if row.request.seed is not None else derive_seed(catalog, row.track_id)
+        request = row.request.model_copy(update={"seed": seed, "name": row.request.name or row.name})
+        stem = safe_stem(f"{row.track_id}-{row.name}")
+        if stem.lower() in taken:
+            stem = f"{stem}-row{row.row}"
+        taken.add(stem.lower())
+        planned.append(
+            PlannedRow(
+                row=row.row,
+                track_id=row.track_id,
+                name=row.name,
+                request=request,
+                seed_source=seed_source,
+                fingerprint=request_fingerprint(request, provider, local_extensions),
+                file_stem=stem,
+            )
+        )
+    return planned

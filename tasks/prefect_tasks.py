@@ -1,0 +1,60 @@
+"""Thin Prefect task wrappers; the logic lives in the plain functions they call."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from textmusic.client import TextMusicClient
+from textmusic.settings import TextMusicSettings
+
+from .brief import load_brief
+from .generate import RunGate, generate_row
+from .ledger import LedgerRecord, append_journal
+from .metering import prefect_throttle
+from .plan import PlannedRow
+from .provider import Connection
+from .settings import PipelineSettings
+from .validate import Validation, validate_brief
+
+_journal_lock = threading.Lock()
+
+
+@task(name="load-brief", cache_policy=NO_CACHE)
+def load_brief_task(path: Path) -> pd.DataFrame:
+    return load_brief(path)
+
+
+@task(name="validate-brief", cache_policy=NO_CACHE)
+def validate_task(table: pd.DataFrame) -> Validation:
+    return validate_brief(table)
+
+
+@task(name="generate-row", cache_policy=NO_CACHE, task_run_name="generate-{row.track_id}")
+def generate_task(
+    row: PlannedRow,
+    connection: Connection,
+    out_dir: Path,
+    catalog: str,
+    gate: RunGate,
+    settings: PipelineSettings,
+) -> list[LedgerRecord]:
+    """One row: generated, delivered into the catalog, and journaled before the task returns."""
+    client = TextMusicClient(
+        connection.provider.base_url,
+        connection.api_key,
+        settings=TextMusicSettings(),
+        local_extensions=connection.provider.local_extensions,
+        throttle=prefect_throttle(settings),
+    )
+    with client:
+        records = generate_row(
+            row, client, out_dir, catalog, connection.provider, gate, settings.duration_tolerance_seconds
+        )
+    with _journal_lock:
+        append_journal(out_dir, records)
+    return records

@@ -1,0 +1,24 @@
+"""Pipeline settings, read from environment variables prefixed `TRACKFOUNDRY_`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class PipelineSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRACKFOUNDRY_", extra="ignore")
+
+    # Provider metering, through Prefect's global concurrency limits (the hosted API allows ~100 per 10 s).
+    rate_limit_name: str = "textmusic-requests"
+    requests_per_window: int = 100
+    window_seconds: float = 10.0
+    max_in_flight: int = 4
+    # Embedded local service (used when TEXTMUSIC_API_URL is unset).
+    embedded_balance_usd: float = 1000.0
+    embedded_workers: int | None = None
+    embedded_startup_seconds: float = 60.0
+    embedded_data_dir: Path | None = None
+    # Verification of downloaded audio against what the provider reported.
+    duration_tolerance_seconds: float = 0.25

@@ -1,0 +1,516 @@
+"""The local Text-to-Music service over real HTTP on 127.0.0.1, against the real engine.
+
+The server runs as `python -m textmusic serve` in its own process group (so a crash can be simulated
+by killing the group, workers included); keys come from `python -m textmusic keys create`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import httpx
+import numpy as np
+import pytest
+import soundfile as sf
+
+from textmusic.contract import (
+    RENDER_TAIL_MAX_SECONDS,
+    SEED_MAX,
+    STATUS_PATH,
+    SUBMIT_PATH,
+    TextToMusicRequest,
+    price_cents,
+    song_seed,
+)
+
+ROOT = Path(__file__).resolve().parents[1]  # `python -m textmusic` runs from the project root
+DURATION = 10
+READY_TIMEOUT = 120.0
+STARTUP_TIMEOUT = 30.0
+PROMPT = "an upbeat synth-pop instrumental"
+CONTENT_TYPES = {
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "mp3": "audio/mpeg",
+    "m4a": "audio/mp4",
+}
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    base: str
+    data: Path
+    log: Path
+
+    def url(self, path: str) -> str:
+        return self.base + path
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM (graceful); kill the whole group if it does not exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def crash(self) -> None:
+        """Kill the server and its workers at once, as a power cut would."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path, *extra: str) -> Server:
+    data.mkdir(parents=True, exist_ok=True)
+    port = _free_port()
+    log = data / f"server-{port}.log"
+    cmd = [sys.executable, "-m", "textmusic", "serve", "--data", str(data), "--port", str(port)]
+    cmd += ["--workers", "1", *extra]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(proc, f"http://127.0.0.1:{port}", data, log)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(server.url("/healthz"), timeout=1.0).json() == {"ok": True}:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    pytest.fail(f"server did not start within {STARTUP_TIMEOUT} s:\n{log.read_text()}")
+
+
+def create_key(data: Path, balance_usd: float) -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "textmusic", "keys", "create", "--data", str(data)]
+        + ["--balance-usd", str(balance_usd)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    key = out.stdout.strip().splitlines()[-1]
+    assert key.startswith("tm_") and len(key) > 30
+    return key
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def submit(server: Server, key: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.post(server.url(SUBMIT_PATH), json=body, headers=auth(key), timeout=30)
+
+
+def get_track(server: Server, key: str, track_id: str) -> httpx.Response:
+    return httpx.get(server.url(STATUS_PATH.format(id=track_id)), headers=auth(key), timeout=30)
+
+
+def wait_ready(server: Server, key: str, ids: list[str], timeout: float = READY_TIMEOUT) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while True:
+        tracks = []
+        for track_id in ids:
+            resp = get_track(server, key, track_id)
+            assert resp.status_code == 200, resp.text
+            tracks.append(resp.json())
+        failed = [t for t in tracks if t["status"] == "failed"]
+        assert not failed, f"render failed: {failed}"
+        if all(t["status"] == "ready" for t in tracks):
+            return tracks
+        if time.monotonic() > deadline:
+            pytest.fail(f"tracks not ready after {timeout} s: {tracks}\n{server.log.read_text()[-3000:]}")
+        time.sleep(0.5)
+
+
+def assert_error(resp: httpx.Response, status: int, code: str) -> str:
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert body["success"] is False
+    assert set(body) == {"success", "error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]["message"]
+
+
+def db(data: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(data / "textmusic.db", timeout=30)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def db_balance(data: Path, key: str) -> int:
+    with db(data) as conn:
+        row = conn.execute(
+            "SELECT balance_cents FROM keys WHERE key_hash = ?", (hashlib.sha256(key.encode()).hexdigest(),)
+        ).fetchone()
+    return int(row["balance_cents"])
+
+
+def decoded_seconds(content: bytes, fmt: str) -> float:
+    """Decode the whole file and return its length; asserts it is not silence."""
+    if fmt in ("wav", "flac", "ogg"):
+        data, rate = sf.read(io.BytesIO(content), dtype="float32")
+        assert np.abs(data).max() > 1e-3, "decoded audio is silent"
+        return len(data) / rate
+    with av.open(io.BytesIO(content)) as container:
+        stream = container.streams.audio[0]
+        samples, peak = 0, 0.0
+        for frame in container.decode(stream):
+            arr = frame.to_ndarray()
+            samples += frame.samples
+            if arr.size:
+                peak = max(peak, float(np.abs(arr).max()))
+        assert peak > 1e-3, "decoded audio is silent"
+        return samples / stream.rate
+
+
+def reserved_per_song() -> int:
+    return TextToMusicRequest(prompt=PROMPT, duration_seconds=DURATION).max_cost_cents()
+
+
+# --- fixtures ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = start_server(tmp_path_factory.mktemp("tm-main"))
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def key(server: Server) -> str:
+    return create_key(server.data, 10.0)
+
+
+@pytest.fixture(scope="module")
+def wav_pair(server: Server) -> dict[str, Any]:
+    """A two-song wav request on a fresh $10 key, submitted and waited for (shared by several tests)."""
+    k = create_key(server.data, 10.0)
+    resp = submit(
+        server,
+        k,
+        {"prompt": PROMPT, "tags": ["pop"], "num_songs": 2, "seed": 12345, "duration_seconds": DURATION},
+    )
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    ready = wait_ready(server, k, [t["id"] for t in body["tracks"]])
+    return {"key": k, "submitted": body, "ready": ready}
+
+
+# --- authentication and validation ---------------------------------------------------------------
+
+
+def test_healthz(server: Server) -> None:
+    resp = httpx.get(server.url("/healthz"))
+    assert resp.status_code == 200 and resp.json() == {"ok": True}
+
+
+def test_missing_key_is_401(server: Server) -> None:
+    resp = httpx.post(server.url(SUBMIT_PATH), json={"prompt": PROMPT})
+    assert_error(resp, 401, "unauthorized")
+    resp = httpx.post(server.url(SUBMIT_PATH), json={"prompt": PROMPT}, headers={"Authorization": "Basic x"})
+    assert_error(resp, 401, "unauthorized")
+
+
+def test_unknown_key_is_401(server: Server) -> None:
+    resp = submit(server, "tm_not-a-real-key", {"prompt": PROMPT, "duration_seconds": DURATION})
+    assert_error(resp, 401, "unauthorized")
+    assert_error(get_track(server, "tm_not-a-real-key", uuid.uuid4().hex), 401, "unauthorized")
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"lyrics": "la la la"}, "lyrics must be paired"),
+        ({"tags": ["pop"]}, "tags must be paired"),
+        ({"prompt": PROMPT, "tags": ["pop"], "lyrics": "la la"}, "never all"),
+        ({}, "at least one"),
+        ({"prompt": "", "tags": [], "lyrics": ""}, "at least one"),
+        ({"prompt": PROMPT, "tempo": 120}, "tempo"),
+        ({"prompt": PROMPT, "output_format": "wav", "output_bit_rate": "192"}, "output_bit_rate"),
+        ({"prompt": PROMPT, "output_format": "aiff"}, "output_format"),
+        ({"prompt": PROMPT, "num_songs": 3}, "num_songs"),
+        ({"prompt": PROMPT, "duration_seconds": 5}, "duration_seconds"),
+        ({"prompt": PROMPT, "seed": -1}, "seed"),
+        ([PROMPT], "dictionary"),
+    ],
+    ids=[
+        "lyrics-only",
+        "tags-only",
+        "all-three",
+        "none",
+        "all-empty",
+        "unknown-field",
+        "bit-rate-with-wav",
+        "bad-format",
+        "num-songs-3",
+        "duration-too-short",
+        "negative-seed",
+        "not-an-object",
+    ],
+)
+def test_invalid_input_is_400(server: Server, key: str, body: Any, fragment: str) -> None:
+    resp = httpx.post(server.url(SUBMIT_PATH), json=body, headers=auth(key))
+    message = assert_error(resp, 400, "invalid_input")
+    assert fragment in message
+
+
+def test_malformed_json_is_400(server: Server, key: str) -> None:
+    headers = {**auth(key), "Content-Type": "application/json"}
+    resp = httpx.post(server.url(SUBMIT_PATH), content=b'{"prompt": "x",', headers=headers)
+    assert "JSON" in assert_error(resp, 400, "invalid_input")
+
+
+def test_wrong_content_type_is_400(server: Server, key: str) -> None:
+    headers = {**auth(key), "Content-Type": "text/plain"}
+    body = json.dumps({"prompt": PROMPT, "duration_seconds": DURATION})
+    resp = httpx.post(server.url(SUBMIT_PATH), content=body, headers=headers)
+    assert "Content-Type" in assert_error(resp, 400, "invalid_input")
+
+
+def test_invalid_requests_cost_nothing(server: Server) -> None:
+    k = create_key(server.data, 1.0)
+    httpx.post(server.url(SUBMIT_PATH), json={"tags": ["pop"]}, headers=auth(k))
+    assert db_balance(server.data, k) == 100
+
+
+# --- generation, download, billing ---------------------------------------------------------------
+
+
+def test_submit_returns_pending_tracks_with_reservation(wav_pair: dict[str, Any]) -> None:
+    body = wav_pair["submitted"]
+    assert body["success"] is True
+    assert len(body["tracks"]) == 2
+    reserved = 2 * reserved_per_song()
+    assert body["cost_cents"] == reserved
+    assert body["balance_cents"] == 1000 - reserved
+    for track in body["tracks"]:
+        assert track["status"] == "pending"
+        assert track["audio_url"] is None
+        assert track["tags"] == ["pop"]
+        assert track["output_format"] == "wav"
+        assert track["expires_at"] is not None and track["created_at"].endswith("Z")
+        assert len(track["id"]) == 32 and int(track["id"], 16) >= 0
+
+
+def test_two_songs_have_derived_seeds(wav_pair: dict[str, Any]) -> None:
+    seeds = [t["seed"] for t in wav_pair["ready"]]
+    assert seeds == [12345, song_seed(12345, 1)]
+    assert seeds[0] != seeds[1]
+    assert wav_pair["ready"][0]["id"] != wav_pair["ready"][1]["id"]
+
+
+def test_cost_settles_to_the_price_of_the_real_duration(server: Server, wav_pair: dict[str, Any]) -> None:
+    k = wav_pair["key"]
+    costs = []
+    for track in wav_pair["ready"]:
+        assert DURATION <= track["duration_seconds"] <= DURATION + RENDER_TAIL_MAX_SECONDS
+        assert track["cost_cents"] == price_cents(track["duration_seconds"])
+        assert track["bpm"] is not None and 40 <= track["bpm"] <= 240
+        costs.append(track["cost_cents"])
+    # The next submission's balance shows the first one settled: down by exactly the real price.
+    resp = submit(server, k, {"prompt": PROMPT, "duration_seconds": DURATION, "output_format": "flac"})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["balance_cents"] == 1000 - sum(costs) - reserved_per_song()
+    with db(server.data) as conn:
+        rows = conn.execute(
+            "SELECT track_id, cents FROM charges WHERE track_id IN (?, ?)",
+            [t["id"] for t in wav_pair["ready"]],
+        ).fetchall()
+    assert sorted(r["cents"] for r in rows) == sorted(costs)
+    wait_ready(server, k, [t["id"] for t in resp.json()["tracks"]])
+
+
+def test_wav_download(wav_pair: dict[str, Any]) -> None:
+    for track in wav_pair["ready"]:
+        assert track["audio_url"].startswith("http://127.0.0.1:")
+        assert track["audio_url"].endswith(f"/api/v1/audio/{track['id']}.wav")
+        resp = httpx.get(track["audio_url"])  # no key needed: the id is the secret
+        assert resp.status_code == 200
+        assert resp.headers["content-type"] == "audio/wav"
+        assert int(resp.headers["content-length"]) == len(resp.content) > 0
+        assert abs(decoded_seconds(resp.content, "wav") - track["duration_seconds"]) < 0.1
+
+
+@pytest.mark.parametrize(("fmt", "bit_rate"), [("flac", None), ("ogg", None), ("mp3", "192"), ("m4a", "128")])
+def test_formats_render_and_download(server: Server, key: str, fmt: str, bit_rate: str | None) -> None:
+    body: dict[str, Any] = {"prompt": PROMPT, "duration_seconds": DURATION, "output_format": fmt}
+    if bit_rate:
+        body["output_bit_rate"] = bit_rate
+    resp = submit(server, key, body)  # no seed: the service picks one
+    assert resp.status_code == 200, resp.text
+    (pending,) = resp.json()["tracks"]
+    assert pending["status"] == "pending"
+    assert isinstance(pending["seed"], int) and 0 <= pending["seed"] <= SEED_MAX
+    (track,) = wait_ready(server, key, [pending["id"]])
+    assert track["seed"] == pending["seed"]
+    assert track["output_format"] == fmt
+    if bit_rate:
+        assert track["output_bit_rate"] == bit_rate
+    audio = httpx.get(track["audio_url"])
+    assert audio.status_code == 200
+    assert audio.headers["content-type"] == CONTENT_TYPES[fmt]
+    assert int(audio.headers["content-length"]) == len(audio.content) > 0
+    tolerance = 0.1 if fmt in ("flac", "ogg") else 0.2  # mp3/aac encoder priming
+    assert abs(decoded_seconds(audio.content, fmt) - track["duration_seconds"]) < tolerance
+
+
+def test_insufficient_balance_is_402(server: Server) -> None:
+    k = create_key(server.data, 0.01)
+    resp = submit(server, k, {"prompt": PROMPT, "duration_seconds": DURATION, "name": "poor"})
+    assert "balance" in assert_error(resp, 402, "insufficient_balance")
+    assert db_balance(server.data, k) == 1
+    with db(server.data) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tracks WHERE name = 'poor'").fetchone()[0] == 0
+
+
+def test_concurrent_submissions_never_overspend(server: Server) -> None:
+    """The reservation is atomic: a balance for two songs admits exactly two of six racing requests."""
+    k = create_key(server.data, 2 * reserved_per_song() / 100)
+    body = {"prompt": PROMPT, "duration_seconds": DURATION}
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        responses = list(pool.map(lambda _: submit(server, k, body), range(6)))
+    assert sorted(r.status_code for r in responses) == [200, 200, 402, 402, 402, 402]
+    assert db_balance(server.data, k) == 0
+
+
+def test_other_keys_track_is_404(server: Server, wav_pair: dict[str, Any], key: str) -> None:
+    track_id = wav_pair["ready"][0]["id"]
+    assert get_track(server, wav_pair["key"], track_id).status_code == 200
+    assert_error(get_track(server, key, track_id), 404, "not_found")
+    assert_error(get_track(server, key, uuid.uuid4().hex), 404, "not_found")
+    assert_error(get_track(server, key, "../../etc/passwd"), 404, "not_found")
+
+
+def test_audio_unknown_or_traversal_is_404(server: Server, wav_pair: dict[str, Any]) -> None:
+    track_id = wav_pair["ready"][0]["id"]
+    for path in (
+        f"/api/v1/audio/{uuid.uuid4().hex}.wav",
+        f"/api/v1/audio/{track_id}.mp3",  # wrong extension
+        "/api/v1/audio/..%2Ftextmusic.db",
+        "/api/v1/audio/%2E%2E%2F%2E%2E%2Fetc%2Fpasswd",
+    ):
+        assert_error(httpx.get(server.url(path)), 404, "not_found")
+
+
+def test_stored_audio_never_expires(server: Server, key: str) -> None:
+    body = {"prompt": PROMPT, "duration_seconds": DURATION, "store_audio": True, "name": "keeper"}
+    resp = submit(server, key, body)
+    assert resp.status_code == 200, resp.text
+    (track,) = resp.json()["tracks"]
+    assert track["expires_at"] is None and track["name"] == "keeper"
+
+
+def test_expired_audio_is_410(server: Server, wav_pair: dict[str, Any]) -> None:
+    track = wav_pair["ready"][1]
+    assert httpx.get(track["audio_url"]).status_code == 200
+    with db(server.data) as conn:
+        conn.execute("UPDATE tracks SET expires_at = ? WHERE id = ?", (time.time() - 1, track["id"]))
+    assert_error(httpx.get(track["audio_url"]), 410, "gone")
+    assert not (server.data / "audio" / f"{track['id']}.wav").exists()
+
+
+# --- rate limit, restart, internal errors --------------------------------------------------------
+
+
+def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "limited", "--rate-limit", "3/10s")
+    try:
+        hammered, other = create_key(srv.data, 1.0), create_key(srv.data, 1.0)
+        statuses = [get_track(srv, hammered, uuid.uuid4().hex).status_code for _ in range(3)]
+        assert statuses == [404, 404, 404]
+        resp = get_track(srv, hammered, uuid.uuid4().hex)
+        assert_error(resp, 429, "rate_limit_exceeded")
+        assert 1 <= int(resp.headers["retry-after"]) <= 10
+        assert_error(submit(srv, hammered, {"prompt": PROMPT}), 429, "rate_limit_exceeded")
+        # The limit is per key.
+        assert get_track(srv, other, uuid.uuid4().hex).status_code == 404
+    finally:
+        srv.stop()
+
+
+def test_restart_requeues_pending_tracks_and_charges_once(tmp_path: Path) -> None:
+    data = tmp_path / "restart"
+    srv = start_server(data)
+    k = create_key(data, 10.0)
+    resp = submit(srv, k, {"prompt": PROMPT, "num_songs": 2, "duration_seconds": DURATION})
+    assert resp.status_code == 200, resp.text
+    ids = [t["id"] for t in resp.json()["tracks"]]
+    srv.crash()
+    with db(data) as conn:
+        statuses = [conn.execute("SELECT status FROM tracks WHERE id = ?", (i,)).fetchone()[0] for i in ids]
+    assert "pending" in statuses  # one worker cannot have finished both songs
+    assert db_balance(data, k) == 1000 - 2 * reserved_per_song()
+
+    srv = start_server(data)
+    try:
+        tracks = wait_ready(srv, k, ids)
+        with db(data) as conn:
+            charges = conn.execute(
+                "SELECT track_id, COUNT(*) AS n, SUM(cents) AS cents FROM charges GROUP BY track_id"
+            ).fetchall()
+        assert {r["track_id"]: r["n"] for r in charges} == {i: 1 for i in ids}
+        assert db_balance(data, k) == 1000 - sum(t["cost_cents"] for t in tracks)
+        assert not list((data / "audio").glob(".*part*")), "temp files left behind"
+    finally:
+        # Graceful shutdown: uvicorn re-raises the SIGTERM it handled once the lifespan has ended.
+        assert srv.stop() in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in srv.log.read_text()
+
+
+def test_unexpected_error_is_500_with_error_body(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process (no way to break a subprocess's store on cue); no lifespan, so no workers."""
+    from textmusic.server.app import create_app
+    from textmusic.server.store import create_key as store_create_key
+
+    k = store_create_key(tmp_path, 100)
+    app = create_app(tmp_path)
+
+    def boom(_: str) -> None:
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(app.state.store, "get_track", boom)
+
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get(STATUS_PATH.format(id=uuid.uuid4().hex), headers=auth(k))
+
+    message = assert_error(asyncio.run(call()), 500, "internal_error")
+    assert "fire" not in message

@@ -1,0 +1,110 @@
+"""Writing the five output formats, atomically: a temp file in the target folder, then os.replace.
+
+wav/flac (PCM_16) and ogg (Vorbis) go through soundfile; mp3 (libmp3lame) and m4a (native AAC in
+an iPod/MP4 container) through PyAV at a constant bit rate.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
+PYAV_FORMATS = {"mp3": ("mp3", "libmp3lame"), "m4a": ("ipod", "aac")}
+CHUNK_FRAMES = 65536  # soundfile's Vorbis encoder crashes on one huge write
+PEAK_DBFS = -1.0
+
+
+def to_pcm16(audio: np.ndarray, fade_seconds: float, sample_rate: int) -> np.ndarray:
+    """Fade the end out, peak-normalise to PEAK_DBFS and quantise: int16 array of shape (frames, 2).
+
+    The mix is normalised by its peak rather than clipped, so the written file never clips.
+    """
+    audio = np.asarray(audio, dtype=np.float64).copy()
+    fade = min(len(audio), round(fade_seconds * sample_rate))
+    if fade > 0:
+        audio[-fade:] *= np.cos(np.linspace(0.0, np.pi / 2, fade))[:, None] ** 2
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak > 0:
+        audio *= 10 ** (PEAK_DBFS / 20) / peak
+    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
+
+
+def write_audio(pcm: np.ndarray, sample_rate: int, out_path: Path, output_format: str,
+                bit_rate_kbps: int | None = None) -> None:
+    """Write int16 stereo `pcm` to `out_path`; nothing appears at `out_path` unless the write completed."""
+    out_path = Path(out_path)
+    if output_format not in SOUNDFILE_FORMATS and output_format not in PYAV_FORMATS:
+        raise ValueError(f"unsupported output format {output_format}")
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if output_format in SOUNDFILE_FORMATS:
+            _write_soundfile(pcm, sample_rate, tmp, *SOUNDFILE_FORMATS[output_format])
+        else:
+            container, codec = PYAV_FORMATS[output_format]
+            _write_pyav(pcm, sample_rate, tmp, container, codec, (bit_rate_kbps or 192) * 1000)
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_soundfile(pcm: np.ndarray, sample_rate: int, path: Path, fmt: str, subtype: str) -> None:
+    import soundfile
+
+    with soundfile.SoundFile(path, "w", samplerate=sample_rate, channels=pcm.shape[1], format=fmt,
+                             subtype=subtype) as handle:
+        for start in range(0, len(pcm), CHUNK_FRAMES):
+            handle.write(pcm[start:start + CHUNK_FRAMES])
+
+
+def _write_pyav(pcm: np.ndarray, sample_rate: int, path: Path, container_format: str, codec: str,
+                bit_rate: int) -> None:
+    import av
+
+    planar = (pcm.astype(np.float32) / 32768.0).T  # (channels, frames), what both encoders take
+    with av.open(str(path), mode="w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=sample_rate, layout="stereo")
+        stream.bit_rate = bit_rate
+        time_base = Fraction(1, sample_rate)
+        for start in range(0, planar.shape[1], CHUNK_FRAMES):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(planar[:, start:start + CHUNK_FRAMES]), format="fltp", layout="stereo"
+            )
+            frame.sample_rate = sample_rate
+            frame.pts = start
+            frame.time_base = time_base
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Decode any of the five formats to float32 (frames, channels); PyAV for mp3/m4a, soundfile otherwise."""
+    path = Path(path)
+    if path.suffix.lower() in (".mp3", ".m4a", ".mp4", ".aac"):
+        import av
+
+        chunks = []
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            rate = stream.codec_context.sample_rate
+            for frame in container.decode(stream):
+                array = frame.to_ndarray()
+                if frame.format.is_planar:
+                    chunks.append(array.T)
+                else:
+                    chunks.append(array.reshape(-1, len(frame.layout.channels)))
+        data = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, 2), np.float32)
+        return data, rate
+    import soundfile
+
+    data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    return data, rate
