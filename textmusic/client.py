@@ -125,7 +125,7 @@ def _wait_for(retry_state: Any) -> float:
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         return exc.retry_after
-    return wait_exponential_jitter(initial=0.5, max=20.0)(retry_state)
+    return wait_exponential_jitter(multiplier=0.5, max=20.0)(retry_state)
 
 
 class TextMusicClient:

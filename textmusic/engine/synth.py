@@ -1,10 +1,13 @@
-"""FluidSynth rendering of a Score: one loaded soundfont, reused and reset between renders.
+"""FluidSynth rendering of a Score: the soundfont is loaded once and shared by a fresh synth per render.
 
-Rendering steps through the sorted note events, pulling float samples from the synth up to each
-event's exact sample position. FluidSynth applies events at its 64-frame block boundaries, so an
-audible onset can trail its exact position by up to 63 frames (1.4 ms at 44.1 kHz); the error never
-accumulates because every position comes from the absolute beat. Reverb and chorus are off: their
-internal state would otherwise carry from one render into the next.
+A FluidSynth instance keeps small amounts of state from one render to the next even after all
+voices are killed and the synth is reset (renders on a reused synth differ by ~1e-3), so every
+render gets a new synth (a few milliseconds) that borrows the already-loaded soundfont. Rendering
+steps through the sorted note events, pulling float samples up to each event's exact sample
+position. FluidSynth applies events at its 64-frame block boundaries, so an audible onset can trail
+its exact position by up to 63 frames (1.4 ms at 44.1 kHz); the error never accumulates because
+every position comes from the absolute beat. Reverb and chorus are off (they come later with
+mastering).
 """
 
 from __future__ import annotations
@@ -12,18 +15,39 @@ from __future__ import annotations
 import ctypes
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from textmusic.engine.compose import Score
 
-BLOCK = 64  # FluidSynth's internal block size (FLUID_BUFSIZE)
-SETTLE_FRAMES = 64 * BLOCK  # silence pulled after a reset, so no voice survives into the next render
 SYNTH_GAIN = 0.2
+SYNTH_SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512}
+FLUID_WARN = 2
+_SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
+    "fluid_synth_write_float": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+                                               ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]),
+    "fluid_synth_get_sfont_by_id": (ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_int]),
+    "fluid_synth_add_sfont": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
+    "fluid_synth_remove_sfont": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
+    "fluid_set_log_function": (ctypes.c_void_p, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
+}
+
+
+def _libfluidsynth() -> Any:
+    """The libfluidsynth handle pyfluidsynth opened, with the few C functions it does not wrap declared."""
+    import fluidsynth
+
+    lib = fluidsynth._fl
+    for name, (restype, argtypes) in _SIGNATURES.items():
+        function = getattr(lib, name)
+        function.restype = restype
+        function.argtypes = argtypes
+    return lib
 
 
 class SynthRenderer:
-    """Holds one FluidSynth instance with the soundfont loaded; `render` is safe to call repeatedly."""
+    """Holds the loaded soundfont; `render` is deterministic and safe to call repeatedly."""
 
     def __init__(self, soundfont: Path, sample_rate: int) -> None:
         import fluidsynth
@@ -31,71 +55,67 @@ class SynthRenderer:
         if not Path(soundfont).is_file():
             raise FileNotFoundError(f"soundfont not found: {soundfont} (apt package fluid-soundfont-gm)")
         self.sample_rate = sample_rate
-        self._synth = fluidsynth.Synth(
-            gain=SYNTH_GAIN,
-            samplerate=float(sample_rate),
-            **{"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512},
-        )
-        self._sfid = self._synth.sfload(str(soundfont))
-        if self._sfid < 0:
+        self._fluidsynth = fluidsynth
+        self._lib = _libfluidsynth()
+        # The loader synth only owns the soundfont; renders happen on fresh synths that borrow it.
+        self._loader = fluidsynth.Synth(samplerate=float(sample_rate), channels=16, **SYNTH_SETTINGS)
+        sfid = self._loader.sfload(str(soundfont))
+        if sfid < 0:
             raise RuntimeError(f"FluidSynth could not load the soundfont {soundfont}")
-        write = fluidsynth._fl.fluid_synth_write_float
-        write.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
-        write.restype = ctypes.c_int
-        self._write_float = write
-        self._frames_pulled = 0  # since the synth was created; keeps renders block-aligned
+        self._sfont = self._lib.fluid_synth_get_sfont_by_id(self._loader.synth, sfid)
         self._lock = threading.Lock()
 
     def render(self, score: Score) -> np.ndarray:
         """Float32 stereo audio of shape (score.total_frames, 2), unnormalised."""
         if score.sample_rate != self.sample_rate:
             raise ValueError(f"score is at {score.sample_rate} Hz, the synth at {self.sample_rate} Hz")
+        messages = []
+        for event in score.events:
+            messages.append((score.onset_sample(event), 1, event.channel, event.key, event.velocity))
+            messages.append((score.offset_sample(event), 0, event.channel, event.key, 0))
+        messages.sort()  # note-offs before note-ons at the same sample, so repeated notes retrigger
+        out = np.zeros((score.total_frames, 2), dtype=np.float32)
         with self._lock:
-            self._reset()
-            self._setup(score)
-            out = np.zeros((score.total_frames, 2), dtype=np.float32)
-            messages = []
-            for event in score.events:
-                messages.append((score.onset_sample(event), 1, event.channel, event.key, event.velocity))
-                messages.append((score.offset_sample(event), 0, event.channel, event.key, 0))
-            messages.sort()  # note-offs before note-ons at the same sample, so repeated notes retrigger
-            position = 0
-            for sample, is_on, channel, key, velocity in messages:
-                if sample >= score.total_frames:
-                    break
-                if sample > position:
-                    self._pull(out, position, sample)
-                    position = sample
-                if is_on:
-                    self._synth.noteon(channel, key, velocity)
-                else:
-                    self._synth.noteoff(channel, key)
-            self._pull(out, position, score.total_frames)
-            return out
+            synth = self._fluidsynth.Synth(
+                gain=SYNTH_GAIN, samplerate=float(self.sample_rate), channels=16, **SYNTH_SETTINGS
+            )
+            sfid = self._lib.fluid_synth_add_sfont(synth.synth, self._sfont)
+            try:
+                for channel in score.channels:
+                    synth.program_select(channel.channel, sfid, channel.bank, channel.program)
+                    synth.cc(channel.channel, 7, channel.volume)
+                    synth.cc(channel.channel, 10, channel.pan)
+                position = 0
+                for sample, is_on, channel, key, velocity in messages:
+                    if sample >= score.total_frames:
+                        break
+                    if sample > position:
+                        self._pull(synth, out, position, sample)
+                        position = sample
+                    if is_on:
+                        synth.noteon(channel, key, velocity)
+                    else:
+                        synth.noteoff(channel, key)
+                self._pull(synth, out, position, score.total_frames)
+            finally:
+                self._release(synth)
+        return out
 
-    def _pull(self, out: np.ndarray, start: int, stop: int) -> None:
+    def _pull(self, synth: Any, out: np.ndarray, start: int, stop: int) -> None:
         """Fill out[start:stop] (interleaved stereo rows) straight from the synth."""
-        frames = stop - start
-        if frames <= 0:
-            return
-        pointer = out.ctypes.data + start * out.strides[0]
-        self._write_float(self._synth.synth, frames, pointer, 0, 2, pointer, 1, 2)
-        self._frames_pulled += frames
+        if stop > start:
+            pointer = out.ctypes.data + start * out.strides[0]
+            self._lib.fluid_synth_write_float(synth.synth, stop - start, pointer, 0, 2, pointer, 1, 2)
 
-    def _discard(self, frames: int) -> None:
-        scratch = np.zeros((frames, 2), dtype=np.float32)
-        self._pull(scratch, 0, frames)
+    def _release(self, synth: Any) -> None:
+        """Hand the borrowed soundfont back before deleting the synth (deleting would free it).
 
-    def _reset(self) -> None:
-        """Silence every voice, reset controllers and programs, and realign to a block boundary."""
-        for channel in range(16):
-            self._synth.all_sounds_off(channel)
-        self._synth.system_reset()
-        self._discard(SETTLE_FRAMES + (-self._frames_pulled - SETTLE_FRAMES) % BLOCK)
-
-    def _setup(self, score: Score) -> None:
-        for channel in score.channels:
-            self._synth.program_select(channel.channel, self._sfid, channel.bank, channel.program)
-            self._synth.cc(channel.channel, 7, channel.volume)
-            self._synth.cc(channel.channel, 10, channel.pan)
+        Removing it makes FluidSynth warn once per channel that no preset is left; those warnings are
+        muted for just this call.
+        """
+        previous = self._lib.fluid_set_log_function(FLUID_WARN, None, None)
+        try:
+            self._lib.fluid_synth_remove_sfont(synth.synth, self._sfont)
+        finally:
+            self._lib.fluid_set_log_function(FLUID_WARN, previous, None)
+        synth.delete()

@@ -1,0 +1,95 @@
+"""Plan, audio checks, tags and ledger: the plain functions between the brief and the catalog."""
+
+import pandas as pd
+import pytest
+
+from tasks.audio import AudioCheckError, check_audio, sha256_file
+from tasks.ledger import LedgerRecord, append_journal, load_ledger, write_ledger
+from tasks.plan import derive_seed, plan_rows, request_fingerprint, safe_stem
+from tasks.resume import split_done
+from tasks.tagging import read_tags, tag_and_verify
+from tasks.validate import BriefRow
+from tests.audio_files import make_audio
+from textmusic.contract import TextToMusicRequest
+
+FORMATS = ["wav", "flac", "ogg", "mp3", "m4a"]
+VALUES = {"title": "Ünïcode ☂ Title", "album": "demo", "genre": "lofi, chill", "bpm": "84",
+          "comment": "a calm prompt", "SEED": "4294967295", "PROMPT": "a calm prompt", "TAGS": "lofi|chill",
+          "GENERATION_ID": "abc123", "PROVIDER": "textmusic-local", "REQUEST_FINGERPRINT": "f" * 64}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_tags_round_trip_in_each_format(tmp_path, fmt):
+    path = make_audio(tmp_path / f"a.{fmt}", fmt)
+    tag_and_verify(path, fmt, VALUES)
+    assert read_tags(path, fmt) == VALUES
+    assert check_audio(path, fmt, 2.0, 0.1).sample_rate == 44100  # still decodes after tagging
+
+
+def test_id3_in_wav_is_v24_with_txxx(tmp_path):
+    from mutagen.wave import WAVE
+
+    path = make_audio(tmp_path / "a.wav", "wav")
+    tag_and_verify(path, "wav", VALUES)
+    tags = WAVE(path).tags
+    assert tags.version[:2] == (2, 4) and tags["TXXX:SEED"].text == ["4294967295"]
+
+
+def test_audio_check_catches_truncation_wrong_container_and_length(tmp_path):
+    path = make_audio(tmp_path / "a.mp3", "mp3", seconds=3)
+    with pytest.raises(AudioCheckError, match="not flac"):
+        check_audio(path, "flac", None, 0.1)
+    with pytest.raises(AudioCheckError, match="lasts"):
+        check_audio(path, "mp3", 10.0, 0.25)
+    wav = make_audio(tmp_path / "b.wav", "wav", seconds=3)
+    data = wav.read_bytes()
+    wav.write_bytes(data[:40])
+    with pytest.raises(AudioCheckError):
+        check_audio(wav, "wav", 3.0, 0.25)
+
+
+def test_seeds_fingerprints_and_safe_names():
+    assert derive_seed("cat", "t1") == derive_seed("cat", "t1") != derive_seed("cat", "t2")
+    assert derive_seed("cat", "t1") != derive_seed("other", "t1")
+    rows = [BriefRow(1, "t1", "../../x", TextToMusicRequest(prompt="p")),
+            BriefRow(2, "=cmd", "=HYPERLINK(\"evil\")", TextToMusicRequest(prompt="p", seed=9))]
+    planned = plan_rows(rows, "cat", "local", True)
+    assert planned[0].request.seed == derive_seed("cat", "t1") and planned[0].seed_source == "derived"
+    assert planned[1].request.seed == 9 and planned[1].seed_source == "brief"
+    for row in planned:
+        name = row.file_name(0)
+        assert "/" not in name and "\\" not in name and not name.startswith((".", "=", "-"))
+    base = TextToMusicRequest(prompt="p", seed=1, duration_seconds=30)
+    assert request_fingerprint(base, "local", True) != request_fingerprint(
+        base.model_copy(update={"duration_seconds": 40}), "local", True)
+    assert request_fingerprint(base, "h", False) == request_fingerprint(
+        base.model_copy(update={"duration_seconds": 40}), "h", False)
+    assert safe_stem("🎵 émoji name") and len(safe_stem("x" * 500)) <= 90
+
+
+def test_ledger_journal_survives_and_consolidates(tmp_path):
+    first = LedgerRecord(catalog="c", track_id="a", status="ready", cost_cents=20, row=1, prompt="=1+1")
+    append_journal(tmp_path, [first])
+    with open(tmp_path / ".ledger.jsonl", "a") as fh:
+        fh.write('{"catalog": "c", "track_id": "b", "sta')  # a crash mid-line
+    assert [r.track_id for r in load_ledger(tmp_path)] == ["a"]
+    write_ledger(tmp_path, [first, LedgerRecord(catalog="c", track_id="b", status="failed", row=2)])
+    assert not (tmp_path / ".ledger.jsonl").exists()
+    frame = pd.read_parquet(tmp_path / "ledger.parquet")
+    assert list(frame["track_id"]) == ["a", "b"] and frame["cost_cents"].sum() == 20
+    csv_text = (tmp_path / "ledger.csv").read_text()
+    assert "'=1+1" in csv_text and ",=1+1" not in csv_text
+    assert {r.track_id for r in load_ledger(tmp_path)} == {"a", "b"}
+
+
+def test_resume_skips_only_intact_matching_rows(tmp_path):
+    row = plan_rows([BriefRow(1, "t1", "One", TextToMusicRequest(prompt="p", seed=3))], "c", "local", True)[0]
+    audio = make_audio(tmp_path / row.file_name(0), "wav")
+    done = LedgerRecord(catalog="c", track_id="t1", status="ready", audio_path=audio.name,
+                        sha256=sha256_file(audio), request_fingerprint=row.fingerprint)
+    todo, finished = split_done([row], [done], tmp_path)
+    assert not todo and finished[0].track_id == "t1"
+    changed = done.model_copy(update={"request_fingerprint": "other"})
+    assert split_done([row], [changed], tmp_path)[0] == [row]
+    audio.write_bytes(audio.read_bytes()[:-10])  # the file was damaged since
+    assert split_done([row], [done], tmp_path)[0] == [row]
