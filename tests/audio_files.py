@@ -8,7 +8,12 @@ import av
 import numpy as np
 import soundfile as sf
 
-_CODECS = {"wav": ("wav", "pcm_s16le", "s16"), "flac": ("flac", "flac", "s16"), "mp3": ("mp3", "libmp3lame", "fltp"), "m4a": ("ipod", "aac", "fltp")}
+_CODECS = {
+    "wav": ("wav", "pcm_s16le", "s16"),
+    "flac": ("flac", "flac", "s16"),
+    "mp3": ("mp3", "libmp3lame", "fltp"),
+    "m4a": ("ipod", "aac", "fltp"),
+}
 
 
 def make_audio(path: Path, output_format: str, seconds: float = 2.0, rate: int = 44100) -> Path:

@@ -1,10 +1,10 @@
 import pandas as pd
 import pytest
 
-from tasks.brief import BriefError, load_brief
+from tasks.brief import BRIEF_COLUMNS, BriefError, load_brief
 from tasks.validate import validate_brief
 
-HEADER = "track_id,name,prompt,tags,lyrics,seed,prompt_strength,balance_strength,num_songs,output_format,output_bit_rate,bpm,store_audio\n"
+HEADER = ",".join(BRIEF_COLUMNS) + "\n"
 
 BAD_BRIEF = HEADER + """good-1,Good One,calm piano,,,1,,,,wav,,90,
 lyrics-only,L,,,la la la,2,,,,wav,,,

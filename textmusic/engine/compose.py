@@ -348,6 +348,11 @@ class _Composer:
         self.voicing = self._voice(root, center)
         return self.voicing
 
+    def _lead_tonic(self) -> int:
+        """The tonic nearest the style's lead register, so every key sits in the same range."""
+        base = self.style.lead_octave
+        return base + (self.tonic - base + 6) % 12 - 6
+
     def _bass_root(self, root: int) -> int:
         pitch_class = (self.tonic + self._semitones(root)) % 12
         return 33 + (pitch_class - 9) % 12  # A1..G#2
@@ -523,7 +528,7 @@ class _Composer:
                 break
             if index:
                 degree += contour[(index - 1) % len(contour)]
-            if degree > 11:
+            if degree > 9:
                 degree -= 7
             elif degree < -3:
                 degree += 7
@@ -531,7 +536,7 @@ class _Composer:
             strong = step % 8 == 0
             if strong or index == len(rhythm) - 1:
                 degree = self._chord_tone(degree, bar)
-            key = self.style.lead_octave + self.tonic % 12 + self._semitones(degree)
+            key = self._lead_tonic() + self._semitones(degree)
             beat = self._step_beat(start_bar, onset)
             duration = (self._step_beat(start_bar, onset + length) - beat) * 0.9
             velocity = (84 + 22 * energy + (8 if strong else 0)) + self._jitter()
@@ -576,7 +581,7 @@ class _Composer:
         if self.style.pad_program is not None:
             self._block(beat, duration, [n + 12 for n in voicing], 72, 0.0, PAD, "pad")
         self._note(beat, duration, BASS, self._bass_root(0), 96, "bass")
-        self._note(beat, duration, LEAD, self.style.lead_octave + self.tonic % 12, 80, "lead")
+        self._note(beat, duration, LEAD, self._lead_tonic(), 80, "lead")
         if self.style.drum_patterns:
             self._note(beat, 1.0, DRUMS, DRUM_KEYS["kick"], 100, "drums")
             self._note(beat, 2.0, DRUMS, DRUM_KEYS["crash"], 100, "drums")

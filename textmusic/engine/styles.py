@@ -70,7 +70,7 @@ class Style:
     swing: float = 0.0  # fraction of a swing unit the off-beats are delayed by
     swing_unit: int = 16  # 16: swung sixteenths, 8: swung eighths
     density: float = 0.5  # lead notes per available eighth, roughly
-    lead_octave: int = 72  # MIDI note of the lead register's tonic octave
+    lead_octave: int = 67  # MIDI note the lead's tonic is placed nearest to
     levels: Mapping[str, int] = field(
         default_factory=lambda: {"chords": 88, "bass": 104, "lead": 96, "pad": 64, "drums": 108}
     )
