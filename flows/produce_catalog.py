@@ -57,7 +57,7 @@ def produce_catalog(brief: str, catalog: str, out: str) -> dict[str, object]:
         planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions)
         todo, done = split_done(planned, previous, out_dir)
         records += done
-        logger.info("plan: %d rows to generate, %d already in the catalog", len(todo), len(done))
+        logger.info("plan: %d rows to generate, %d already in the catalog", len(todo), len(planned) - len(todo))
         if todo:
             ensure_rate_limit(settings)
             futures = generate_task.map(

@@ -63,6 +63,7 @@ class LedgerRecord(BaseModel):
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)
+_NULLABLE_INTS = ("seed", "num_songs", "row")
 
 
 def append_journal(out_dir: Path, records: list[LedgerRecord]) -> None:
@@ -87,17 +88,19 @@ def _read_journal(out_dir: Path) -> list[LedgerRecord]:
 
 
 def load_ledger(out_dir: Path) -> list[LedgerRecord]:
-    """The latest record per (track_id, song_index): the consolidated ledger overlaid by the journal."""
-    latest: dict[tuple[str, int], LedgerRecord] = {}
+    """The latest record per (track_id, song_index, fingerprint): the ledger overlaid by the journal.
+
+    A rejected duplicate of a track_id has no fingerprint, so it never hides the produced original."""
+    latest: dict[tuple[str, int, str], LedgerRecord] = {}
     parquet = out_dir / LEDGER_PARQUET
     if parquet.exists():
         frame = pd.read_parquet(parquet)
         for item in frame.to_dict(orient="records"):
             clean = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in item.items()}
             record = LedgerRecord.model_validate({k: v for k, v in clean.items() if k in COLUMNS and v is not None})
-            latest[(record.track_id, record.song_index)] = record
+            latest[(record.track_id, record.song_index, record.request_fingerprint)] = record
     for record in _read_journal(out_dir):
-        latest[(record.track_id, record.song_index)] = record
+        latest[(record.track_id, record.song_index, record.request_fingerprint)] = record
     return list(latest.values())
 
 
@@ -121,6 +124,7 @@ def spreadsheet_safe(value: object) -> object:
 
 def ledger_frame(records: list[LedgerRecord]) -> pd.DataFrame:
     frame = pd.DataFrame([r.model_dump() for r in records], columns=list(COLUMNS))
+    frame = frame.astype({c: "Int64" for c in _NULLABLE_INTS})
     return frame.sort_values(["row", "track_id", "song_index"], na_position="last").reset_index(drop=True)
 
 

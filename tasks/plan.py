@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 
 from pathvalidate import sanitize_filename
@@ -48,9 +49,10 @@ def request_fingerprint(request: TextToMusicRequest, provider: str, local_extens
 def safe_stem(text: str) -> str:
     """A file-name stem with no path separators, no leading dots or formula characters, bounded length."""
     stem = sanitize_filename(text, replacement_text="_", platform="universal")
-    stem = "_".join(stem.split())
-    stem = stem.lstrip(".=+-@_ ") or "track"
-    return stem[:MAX_STEM_CHARS].rstrip(". ")
+    stem = re.sub(r"[^\w.-]+", "_", stem)  # spaces, quotes, formula and shell characters
+    stem = re.sub(r"\.{2,}", "_", stem)
+    stem = re.sub(r"_{2,}", "_", stem).lstrip("._-") or "track"
+    return stem[:MAX_STEM_CHARS].rstrip("._ ") or "track"
 
 
 def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extensions: bool) -> list[PlannedRow]:

@@ -86,6 +86,7 @@ class Score:
     events: tuple[NoteEvent, ...]
     end_beat: float  # onset of the final chord
     total_frames: int  # length of the rendered audio, final ring included
+    bar_chords: tuple[tuple[int, ...], ...] = ()  # pitch classes of each bar's chord
 
     def beat_to_sample(self, beat: float) -> int:
         """Sample position of an absolute beat: computed afresh each time, so no error accumulates."""
@@ -217,6 +218,7 @@ class _Composer:
             style=self.style, bpm=self.bpm, sample_rate=self.sample_rate, tonic=self.tonic, mode=self.mode,
             sections=tuple(sections), channels=self._channels(), events=tuple(self.events),
             end_beat=end_beat, total_frames=total_frames,
+            bar_chords=tuple(self._pitch_classes(root) for root in self.bar_chords),
         )
 
     def _instrumental_form(self, n_bars: int) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -255,6 +257,11 @@ class _Composer:
     def _fit(plan: list[tuple[str, int, tuple[str, ...]]], n_bars: int) -> list[tuple[str, int, tuple[str, ...]]]:
         """Cut the plan at n_bars, or lengthen it by repeating the lyric body (chorus repeats) and outro."""
         total = sum(bars for _, bars, _ in plan)
+        if total > n_bars:  # short song: a one-bar intro and no outro leave the most room for the lyrics
+            intro = 1 if n_bars >= 4 else 0
+            plan = [(name, intro if name == "intro" else bars, lines) for name, bars, lines in plan]
+            if len(plan) > 1 and plan[-1][0] == "outro":
+                plan = plan[:-1]
         if total >= n_bars:
             fitted, used = [], 0
             for name, bars, lines in plan:
@@ -333,6 +340,9 @@ class _Composer:
     def _chord_degrees(self, root: int) -> list[int]:
         degrees = [root, root + 2, root + 4]
         return degrees + [root + 6] if self.style.sevenths else degrees
+
+    def _pitch_classes(self, root: int) -> tuple[int, ...]:
+        return tuple(sorted({(self.tonic + self._semitones(d)) % 12 for d in self._chord_degrees(root)}))
 
     def _voice(self, root: int, center: float) -> list[int]:
         """Close voicing of a chord near `center`, so consecutive chords move little."""

@@ -1,0 +1,232 @@
+"""The offline engine: formats, exact length and tempo, determinism, styles and lyric structure."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile
+
+from textmusic.contract import DEFAULT_DURATION_MAX_SECONDS, RENDER_TAIL_MAX_SECONDS, TextToMusicRequest
+from textmusic.engine import Engine, RenderResult
+from textmusic.engine.compose import NoteEvent, compose, count_syllables
+from textmusic.engine.styles import FALLBACK_STYLE, STYLES, pick_style
+
+SR = 44100
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Engine:
+    return Engine()
+
+
+def decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode independently of the engine: soundfile for wav/flac/ogg, PyAV for mp3/m4a."""
+    if path.suffix in (".mp3", ".m4a"):
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            chunks = [frame.to_ndarray() for frame in container.decode(stream)]
+            rate = stream.codec_context.sample_rate
+        return np.concatenate(chunks, axis=1).T.astype(np.float32), rate  # planar float from both decoders
+    data, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    return data, rate
+
+
+def request(**kwargs: object) -> TextToMusicRequest:
+    return TextToMusicRequest(**{"prompt": "upbeat pop", "seed": 1, "duration_seconds": 10, **kwargs})
+
+
+def onset_tempo(audio: np.ndarray, sr: int, lo: float = 70.0, hi: float = 200.0) -> float:
+    """Dominant periodicity (BPM) of a log-energy onset envelope, by autocorrelation."""
+    hop, win = 256, 1024
+    mono = audio.mean(axis=1).astype(np.float64)
+    frames = np.lib.stride_tricks.sliding_window_view(mono, win)[::hop]
+    energy = np.log1p(1000.0 * (frames**2).mean(axis=1))
+    flux = np.maximum(np.diff(energy), 0.0)
+    flux -= flux.mean()
+    ac = np.correlate(flux, flux, "full")[len(flux) - 1 :]
+    rate = sr / hop
+    lag_min, lag_max = int(rate * 60 / hi), int(rate * 60 / lo) + 1
+    k = lag_min + int(np.argmax(ac[lag_min:lag_max]))
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    return 60.0 * rate / (k + 0.5 * (a - c) / (a - 2 * b + c))
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3", "m4a"])
+def test_every_format_decodes_at_the_asked_length(engine: Engine, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / f"song.{fmt}"
+    result = engine.render(request(output_format=fmt), out)
+    audio, rate = decode(out)
+    assert isinstance(result, RenderResult)
+    assert rate == SR == result.sample_rate
+    assert audio.shape[1] == 2
+    length = len(audio) / rate
+    assert 10.0 <= length <= 10.0 + RENDER_TAIL_MAX_SECONDS
+    assert abs(length - result.duration_seconds) < 0.1  # encoder padding stays small
+    if fmt in ("wav", "flac", "ogg"):
+        assert len(audio) == result.frames
+    assert float(np.max(np.abs(audio))) <= 1.0
+    assert float(np.sqrt(np.mean(audio**2))) > 0.02
+    assert result.output_bit_rate == ("192" if fmt in ("mp3", "m4a") else None)
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp file left behind
+
+
+@pytest.mark.parametrize(("fmt", "kbps"), [("mp3", "128"), ("mp3", "320"), ("m4a", "256")])
+def test_lossy_formats_use_the_asked_bit_rate(engine: Engine, tmp_path: Path, fmt: str, kbps: str) -> None:
+    out = tmp_path / f"song.{fmt}"
+    result = engine.render(request(output_format=fmt, output_bit_rate=kbps), out)
+    with av.open(str(out)) as container:
+        stream_rate = container.streams.audio[0].bit_rate
+    file_rate = out.stat().st_size * 8 / result.duration_seconds
+    assert result.output_bit_rate == kbps
+    if fmt == "mp3":
+        assert stream_rate == int(kbps) * 1000
+    assert abs(file_rate / (int(kbps) * 1000) - 1) < 0.05
+
+
+def test_same_request_gives_identical_samples_in_engine_and_fresh_process(engine: Engine, tmp_path: Path) -> None:
+    req = request(prompt="jazz trio", seed=11, output_format="flac")
+    engine.render(req, tmp_path / "a.flac")
+    engine.render(request(prompt="heavy rock", seed=5), tmp_path / "other.wav")  # state in between
+    engine.render(req, tmp_path / "b.flac")
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from textmusic.contract import TextToMusicRequest
+        from textmusic.engine import Engine
+        req = TextToMusicRequest.model_validate_json({req.model_dump_json()!r})
+        Engine().render(req, Path({str(tmp_path / "c.flac")!r}))
+    """)
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, timeout=120)
+    a, b, c = (decode(tmp_path / f"{name}.flac")[0] for name in "abc")
+    assert np.array_equal(a, b)
+    assert np.array_equal(a, c)
+
+
+def test_different_seeds_give_different_audio(engine: Engine, tmp_path: Path) -> None:
+    engine.render(request(seed=1), tmp_path / "a.wav")
+    engine.render(request(seed=2), tmp_path / "b.wav")
+    a, b = decode(tmp_path / "a.wav")[0], decode(tmp_path / "b.wav")[0]
+    n = min(len(a), len(b))
+    assert not np.array_equal(a[:n], b[:n])
+
+
+def test_seed_is_required(engine: Engine, tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        engine.render(TextToMusicRequest(prompt="pop"), tmp_path / "x.wav")
+
+
+def test_drum_onsets_sit_on_the_exact_tempo_grid() -> None:
+    bpm = 123.7
+    score = compose(request(prompt="deep house", bpm=bpm, duration_seconds=30), SR)
+    drums = score.events_for("drums")
+    assert score.bpm == bpm and len(drums) > 100
+    for event in drums:
+        assert score.onset_sample(event) == round(event.beat * 60 / bpm * SR)
+        assert event.beat * 4 == pytest.approx(round(event.beat * 4), abs=1e-9)  # straight sixteenths
+
+
+def test_rendered_kicks_land_on_their_samples_without_drift(engine: Engine) -> None:
+    """FluidSynth starts voices on 64-frame block boundaries: each kick starts 0-63 frames late, never more."""
+    score = compose(request(prompt="deep house", bpm=123.7, duration_seconds=20), SR)
+    kicks = tuple(e for e in score.events_for("drums") if e.key == 36)
+    reference = dataclasses.replace(score, events=(NoteEvent(0.0, 0.25, 9, 36, 100, "drums"),))
+    ref = np.abs(engine.renderer.render(reference)[:4096, 0])
+    attack = int(np.argmax(ref > 0.1 * ref.max()))
+    audio = engine.renderer.render(dataclasses.replace(score, events=kicks))[:, 0]
+    assert len(kicks) > 30
+    for kick in kicks:
+        start = score.onset_sample(kick)
+        window = np.abs(audio[start : start + 4096])
+        late = int(np.argmax(window > 0.1 * window.max())) - attack
+        assert 0 <= late < 64, (kick, late)
+
+
+@pytest.mark.parametrize(("prompt", "bpm"), [("deep house", 124), ("heavy rock", 100), ("upbeat pop", 118)])
+def test_audio_pulse_matches_the_bpm(engine: Engine, prompt: str, bpm: int) -> None:
+    score = compose(request(prompt=prompt, bpm=bpm, duration_seconds=20), SR)
+    estimate = onset_tempo(engine.renderer.render(score), SR)
+    assert abs(estimate - bpm) / bpm < 0.02
+
+
+def test_auto_bpm_is_a_seeded_integer_in_the_style_range(engine: Engine, tmp_path: Path) -> None:
+    result = engine.render(request(prompt="lofi hip hop"), tmp_path / "a.wav")
+    low, high = pick_style("lofi hip hop", None).bpm_range
+    assert result.bpm == int(result.bpm) and low <= result.bpm <= high
+    assert {compose(request(prompt="lofi", seed=s), SR).bpm for s in range(12)} != {result.bpm}
+
+
+def test_styles_follow_prompt_and_tags() -> None:
+    scores = {p: compose(request(prompt=p), SR) for p in ("jazz trio", "heavy rock", "ambient drone")}
+    names = {p: s.style.name for p, s in scores.items()}
+    assert names == {"jazz trio": "jazz", "heavy rock": "rock", "ambient drone": "ambient"}
+    programs = {tuple(c.program for c in s.channels if c.role != "drums") for s in scores.values()}
+    assert len(programs) == 3
+    assert not scores["ambient drone"].events_for("drums")
+    assert compose(request(prompt="a walk", tags=["synthwave"]), SR).style.name == "synthwave"
+    assert pick_style("qwerty", None) is FALLBACK_STYLE
+    assert len(STYLES) >= 8 and len({s.name for s in STYLES}) == len(STYLES)
+
+
+def test_instrumental_form_and_harmony() -> None:
+    score = compose(request(prompt="upbeat pop", seed=4, duration_seconds=60), SR)
+    assert [s.name for s in score.sections] == ["intro", "A", "B", "A'", "outro"]
+    for role in ("chords", "bass", "lead", "drums"):
+        assert score.events_for(role), role
+    strong = [e for e in score.events_for("lead") if e.beat < score.end_beat and e.beat % 2 == 0]
+    assert strong
+    for event in strong:  # chord tones on strong beats
+        assert event.key % 12 in score.bar_chords[int(event.beat // 4)]
+    crashes = {e.beat for e in score.events_for("drums") if e.key == 49}
+    assert {s.start_bar * 4.0 for s in score.sections if s.energy >= 0.6} <= crashes
+
+
+LYRICS = """[verse]
+walking down the empty road
+counting every light
+[chorus]
+la la la la
+oh we sing tonight
+[verse]
+hold my hand
+we will find the way
+[chorus]
+la la la la
+oh we sing tonight
+"""
+
+
+def test_lyrics_shape_sections_and_melody() -> None:
+    score = compose(request(prompt="pop", lyrics=LYRICS, duration_seconds=None), SR)
+    assert [s.name for s in score.sections] == ["intro", "verse", "chorus", "verse", "chorus", "outro"]
+    assert count_syllables("walking down the empty road") == 7
+    lead = score.events_for("lead")
+    for section in score.sections:
+        if not section.lines:
+            continue
+        start, stop = section.start_bar * 4, (section.start_bar + section.bars) * 4
+        notes = [e for e in lead if start <= e.beat < stop]
+        assert len(notes) == sum(count_syllables(line) for line in section.lines)
+    assert score.duration_seconds <= DEFAULT_DURATION_MAX_SECONDS + RENDER_TAIL_MAX_SECONDS
+
+
+@pytest.mark.parametrize("bpm", [40, 97.3, 240])
+@pytest.mark.parametrize("duration", [10, 33.3, 600])
+def test_composed_length_fits_the_window_at_any_tempo(bpm: float, duration: float) -> None:
+    score = compose(request(bpm=bpm, duration_seconds=duration), SR)
+    assert duration <= score.duration_seconds <= duration + RENDER_TAIL_MAX_SECONDS
+    assert score.end_beat * 60 / bpm <= duration
+
+
+def test_unset_duration_is_a_seeded_length_in_whole_bars() -> None:
+    for seed in range(6):
+        score = compose(request(seed=seed, duration_seconds=None), SR)
+        music = score.end_beat * 60 / score.bpm
+        assert 90 - 1e-6 <= music <= 180 + 1e-6 and score.end_beat % 4 == 0
+        assert score.duration_seconds <= DEFAULT_DURATION_MAX_SECONDS + RENDER_TAIL_MAX_SECONDS

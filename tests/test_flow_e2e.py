@@ -1,0 +1,100 @@
+"""The whole path for real: Prefect (ephemeral) → embedded local service over loopback HTTP → catalog."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from tasks.audio import probe
+from tasks.brief import BRIEF_COLUMNS
+from tasks.tagging import read_tags
+from textmusic.contract import price_cents
+
+ROWS = [
+    # track_id, name, prompt, tags, lyrics, seed, num_songs, format, bit rate, bpm, duration
+    ("inst-1", "Quiet Keys", "calm lofi piano beat", "", "", "11", "", "mp3", "128", "84", "10"),
+    ("song-2", "Road Song", "", "folk|acoustic", "[verse]\nwalking down the road\n[chorus]\nla la la", "",
+     "", "ogg", "", "100", "12"),
+    ("pair-3", "Twin Grooves", "funky house groove", "house", "", "33", "2", "m4a", "256", "120", "10"),
+    ("flac-4", "../../escape", "ambient pads", "", "", "44", "", "flac", "", "auto", "10"),
+    ("wav-5", "=SUM(A1)", "rock anthem", "rock", "", "55", "", "wav", "", "140", "10"),
+    ("bad-1", "Lyrics Only", "", "", "just words", "1", "", "wav", "", "", "10"),
+    ("bad-2", "Fast", "p", "", "", "2", "", "wav", "", "fast", "10"),
+    ("bad-3", "Bitrate", "p", "", "", "3", "", "wav", "192", "", "10"),
+    ("inst-1", "Duplicate", "p", "", "", "4", "", "wav", "", "", "10"),
+]
+COLUMNS = ["track_id", "name", "prompt", "tags", "lyrics", "seed", "num_songs", "output_format",
+           "output_bit_rate", "bpm", "duration_seconds"]
+
+
+@pytest.fixture(scope="module")
+def catalog(tmp_path_factory):
+    from flows.produce_catalog import run_catalog
+
+    root = tmp_path_factory.mktemp("e2e")
+    brief = root / "brief.csv"
+    frame = pd.DataFrame(ROWS, columns=COLUMNS)
+    for column in BRIEF_COLUMNS:
+        if column not in frame:
+            frame[column] = ""
+    frame.to_csv(brief, index=False)
+    out = root / "catalog"
+    summary = run_catalog(brief, "e2e", out)
+    return brief, out, summary
+
+
+def test_good_rows_produced_and_bad_rows_reported(catalog):
+    _, out, summary = catalog
+    ledger = pd.read_parquet(out / "ledger.parquet")
+    ready = ledger[ledger.status == "ready"]
+    assert sorted(ready.track_id) == ["flac-4", "inst-1", "pair-3", "pair-3", "song-2", "wav-5"]
+    rejected = ledger[ledger.status == "rejected"]
+    assert sorted(rejected.row) == [6, 7, 8, 9]
+    rejects = pd.read_csv(out / "rejects.csv")
+    assert set(rejects.row) == {6, 7, 8, 9} and rejects.reason.str.len().min() > 5
+    assert summary["ready"] == 6 and summary["rejected"] == 4 and summary["failed"] == 0
+
+
+def test_files_decode_last_as_reported_and_carry_tags(catalog):
+    _, out, _ = catalog
+    ledger = pd.read_parquet(out / "ledger.parquet")
+    for rec in ledger[ledger.status == "ready"].itertuples():
+        path = out / rec.audio_path
+        assert path.parent == out and path.is_file()
+        info = probe(path)
+        assert abs(info.duration_seconds - rec.duration_seconds) < 0.25, rec.audio_path
+        assert rec.duration_seconds >= rec.duration_requested
+        assert rec.cost_cents == price_cents(rec.duration_seconds)
+        assert rec.cost_usd == pytest.approx(rec.cost_cents / 100)
+        tags = read_tags(path, rec.output_format)
+        assert tags["title"] == rec.name and tags["SEED"] == str(rec.seed)
+        assert tags["GENERATION_ID"] == rec.generation_id and tags["REQUEST_FINGERPRINT"] == rec.request_fingerprint
+        assert int(tags["bpm"]) == round(rec.bpm)
+        if rec.bpm_requested != "auto":
+            assert rec.bpm == float(rec.bpm_requested)
+    pair = ledger[ledger.track_id == "pair-3"]
+    assert sorted(pair.song_index) == [0, 1] and pair.seed.nunique() == 2 and pair.generation_id.nunique() == 2
+    derived = ledger[ledger.track_id == "song-2"].iloc[0]
+    assert derived.seed_source == "derived" and derived.seed >= 0
+    assert not any(p.name.startswith(".") and p.is_file() and p.suffix in (".wav", ".mp3") for p in out.iterdir())
+    assert not (out / ".partial").exists() or not any((out / ".partial").iterdir())
+
+
+def test_same_brief_again_generates_and_charges_nothing(catalog):
+    brief, out, _ = catalog
+    before = pd.read_parquet(out / "ledger.parquet")
+    audio = ("wav", "mp3", "ogg", "flac", "m4a")
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix[1:] in audio}
+    done = subprocess.run(
+        [sys.executable, "-m", "flows", "run", str(brief), "--catalog", "e2e", "--out", str(out)],
+        capture_output=True, text=True, timeout=600, env=os.environ.copy(),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    after = pd.read_parquet(out / "ledger.parquet")
+    ready_before = before[before.status == "ready"].sort_values(["track_id", "song_index"])
+    ready_after = after[after.status == "ready"].sort_values(["track_id", "song_index"])
+    assert list(ready_after.generation_id) == list(ready_before.generation_id)
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in mtimes} == mtimes
+    assert "plan: 0 rows to generate, 5 already in the catalog" in done.stdout + done.stderr
