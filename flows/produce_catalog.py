@@ -71,6 +71,7 @@ def produce_catalog(brief: str, catalog: str, out: str) -> dict[str, object]:
             for future in futures:
                 records += future.result()
 
+    clear_partials(out_dir)
     ledger = write_ledger(out_dir, records)
     summary = summarize(records)
     logger.info("ledger: %s", summary)

@@ -29,6 +29,7 @@ from .plan import PlannedRow
 from .tagging import TagMismatch, tag_and_verify
 
 PARTIAL_DIR = ".partial"
+FILE_MODE = 0o644
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def _deliver(
         )
         tag_and_verify(tmp, record.output_format, tag_values(record, record.catalog))
         digest = sha256_file(tmp)
+        tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
         os.replace(tmp, out_dir / file_name)
         return record.model_copy(update={"status": "ready", "audio_path": file_name, "sha256": digest})
     finally:

@@ -109,6 +109,7 @@ def _atomic_write(path: Path, write: object) -> None:
     os.close(fd)
     try:
         write(tmp)  # type: ignore[operator]
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
