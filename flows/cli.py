@@ -1,4 +1,4 @@
-"""`trackfoundry` command line: produce a catalog from a brief."""
+"""`trackfoundry` command line: validate, estimate, produce and re-render catalogs."""
 
 from __future__ import annotations
 
@@ -6,41 +6,117 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+
+BriefArg = Annotated[Path, typer.Argument(help="CSV or Parquet brief.")]
 
 
-@app.callback()
-def _root() -> None:
-    """TrackFoundry: briefs in, tagged and ledgered music catalogs out."""
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]trackfoundry: {message}[/red]", soft_wrap=True)
+    return typer.Exit(1)
+
+
+def _summary_table(title: str, summary: dict[str, object], columns: tuple[str, ...]) -> Table:
+    table = Table(title=title)
+    for key in columns:
+        table.add_column(key)
+    table.add_row(*(f"${summary[k]:.2f}" if k.endswith("usd") else str(summary[k]) for k in columns))
+    return table
 
 
 @app.command()
 def run(
-    brief: Annotated[Path, typer.Argument(help="CSV or Parquet brief.")],
+    brief: BriefArg,
     catalog: Annotated[str, typer.Option(help="Catalog name (album tag, seed derivation).")],
     out: Annotated[Path, typer.Option(help="Catalog folder.")],
+    budget: Annotated[float | None, typer.Option(help="Hard cap in USD on what this run may spend.")] = None,
 ) -> None:
     """Produce the catalog. Exit 0 when the run completed, even if some rows were rejected or failed."""
-    from rich.console import Console
-    from rich.table import Table
+    from rich.progress import Progress
 
     from flows.produce_catalog import run_catalog
+    from tasks.progress import listening
 
-    console = Console(stderr=True)
-    try:
-        summary = run_catalog(brief, catalog, out)
-    except Exception as exc:  # the run could not complete: say why, in one line, and fail
-        console.print(f"[red]trackfoundry: the run did not complete: {type(exc).__name__}: {exc}[/red]")
-        raise typer.Exit(1) from None
-    table = Table(title=f"catalog {catalog} → {out}")
-    for key in ("rows", "ready", "failed", "rejected", "skipped", "minutes", "cost_usd"):
-        table.add_column(key)
-    table.add_row(*(str(summary[k]) for k in ("rows", "ready", "failed", "rejected", "skipped", "minutes")),
-                  f"${summary['cost_usd']:.2f}")
-    console.print(table)
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("generating", total=None)
+        try:
+            with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
+                summary = run_catalog(brief, catalog, out, budget)
+        except Exception as exc:  # the run could not complete: say why, in one line, and fail
+            raise _fail(f"the run did not complete: {type(exc).__name__}: {exc}") from None
+    console.print(_summary_table(f"catalog {catalog} → {out}", summary,
+                                 ("rows", "ready", "failed", "rejected", "skipped", "minutes", "cost_usd",
+                                  "run_cost_usd")))
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")
+
+
+@app.command()
+def validate(
+    brief: BriefArg,
+    report: Annotated[Path | None, typer.Option(help="Folder for the HTML validation report (GE Data Docs).")] = None,
+) -> None:
+    """Check a brief without generating anything; exit non-zero when any row is rejected."""
+    from tasks.brief import BriefError, load_brief
+    from tasks.validate import validate_brief
+
+    try:
+        validation = validate_brief(load_brief(brief), report)
+    except BriefError as exc:
+        raise _fail(str(exc)) from None
+    if not validation.rejections:
+        console.print(f"{brief}: all {len(validation.rows)} rows are valid")
+        return
+    table = Table(title=f"{brief}: {len(validation.rejected_rows)} rejected rows")
+    for column in ("row", "track_id", "column", "reason"):
+        table.add_column(column)
+    for r in validation.rejections:
+        table.add_row(str(r.row), r.track_id, r.column, r.reason)
+    Console().print(table)
+    raise typer.Exit(2)
+
+
+@app.command()
+def estimate(brief: BriefArg) -> None:
+    """Estimate what a brief costs (valid rows only) before anything is requested."""
+    from tasks.brief import BriefError, load_brief
+    from tasks.plan import expected_cost_cents, max_cost_cents
+    from tasks.settings import PipelineSettings
+    from tasks.validate import validate_brief
+    from textmusic.settings import TextMusicSettings
+
+    settings, local = PipelineSettings(), not TextMusicSettings().api_url
+    try:
+        validation = validate_brief(load_brief(brief))
+    except BriefError as exc:
+        raise _fail(str(exc)) from None
+    expected = sum(expected_cost_cents(r.request, settings, local) for r in validation.rows)
+    worst = sum(max_cost_cents(r.request, settings, local) for r in validation.rows)
+    songs = sum(r.request.num_songs for r in validation.rows)
+    summary = {"valid rows": len(validation.rows), "songs": songs, "rejected rows": len(validation.rejected_rows),
+               "expected_usd": expected / 100, "at most_usd": worst / 100}
+    Console().print(_summary_table(f"estimate for {brief}", summary, tuple(summary)))
+
+
+@app.command()
+def rerender(
+    catalog_dir: Annotated[Path, typer.Argument(help="A catalog folder holding ledger.parquet.")],
+    track: Annotated[list[str] | None, typer.Option("--track", help="Only this track_id (repeatable).")] = None,
+    format: Annotated[str | None, typer.Option("--format", help="Render in another format.")] = None,
+    bit_rate: Annotated[str | None, typer.Option("--bit-rate", help="Bit rate for mp3/m4a.")] = None,
+) -> None:
+    """Regenerate tracks from the ledger's parameters and seeds into CATALOG_DIR/rerenders/<UTC time>/."""
+    from flows.rerender import rerender_catalog
+
+    try:
+        summary = rerender_catalog(str(catalog_dir), track, format, bit_rate)
+    except Exception as exc:
+        raise _fail(f"the re-render did not complete: {type(exc).__name__}: {exc}") from None
+    console.print(_summary_table(f"re-render → {summary['out']}", summary, ("ready", "failed", "identical")))
 
 
 def main() -> None:

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from tasks.generate import RunGate, clear_partials
+from tasks.generate import CatalogInfo, Provider, RunGate, base_record, clear_partials
 from tasks.ledger import LedgerRecord, load_ledger, summarize, utc_now, write_ledger, write_rejects
 from tasks.metering import ensure_rate_limit
-from tasks.plan import plan_rows
+from tasks.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
 from tasks.prefect_tasks import generate_task, load_brief_task, validate_task
-from tasks.provider import open_provider
+from tasks.progress import report_progress
+from tasks.provider import Connection, open_provider
 from tasks.resume import split_done
 from tasks.settings import PipelineSettings
 from tasks.validate import Validation
 from textmusic.settings import TextMusicSettings
+
+VALIDATION_REPORT_DIR = "validation-report"
 
 
 def rejected_records(validation: Validation, catalog: str) -> list[LedgerRecord]:
@@ -35,51 +42,103 @@ def rejected_records(validation: Validation, catalog: str) -> list[LedgerRecord]
     ]
 
 
+def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, provider: Provider, budget_usd: float,
+                        settings: PipelineSettings) -> list[LedgerRecord]:
+    now = utc_now()
+    return [
+        base_record(row, catalog, provider).model_copy(update={
+            "status": "skipped", "started_at": now, "finished_at": now,
+            "error": f"over budget: up to ${max_cost_cents(row.request, settings, provider.local_extensions) / 100:.2f}"
+                     f" would exceed the ${budget_usd:.2f} budget",
+        })
+        for row in rows
+    ]
+
+
+def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connection: Connection, out_dir: Path,
+                 catalog: CatalogInfo, settings: PipelineSettings) -> list[LedgerRecord]:
+    """Fan out one task per row (bounded by the task runner, metered by the shared rate limit)."""
+    logger = get_run_logger()
+    ensure_rate_limit(settings)
+    futures = generate_task.map(
+        rows,
+        connection=unmapped(connection),
+        out_dir=unmapped(out_dir),
+        catalog=unmapped(catalog),
+        gate=unmapped(RunGate()),
+        settings=unmapped(settings),
+        previous=[[r for r in previous if r.track_id == row.track_id] for row in rows],
+    )
+    records: list[LedgerRecord] = []
+    for done, future in enumerate(as_completed(futures), start=1):
+        finished = future.result()
+        records += finished
+        logger.info("progress %d/%d rows: %s %s", done, len(rows), finished[0].track_id,
+                    ",".join(r.status for r in finished))
+        report_progress(done, len(rows))
+    return records
+
+
+def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path, budget_usd: float | None) -> None:
+    key = re.sub(r"[^a-z0-9-]+", "-", catalog.lower()).strip("-") or "catalog"
+    spent = float(summary["run_cost_usd"])  # type: ignore[arg-type]
+    budget_left = f"${budget_usd - spent:.2f}" if budget_usd is not None else "no budget set"
+    create_table_artifact(key=f"{key}-summary", table=[{**summary, "budget_left": budget_left}],
+                          description=f"Run summary of catalog {catalog}")
+    create_markdown_artifact(
+        key=f"{key}-report",
+        markdown=(f"# Catalog {catalog}\n\n| ready | failed | rejected | skipped | minutes | cost | budget left |\n"
+                  f"|---|---|---|---|---|---|---|\n| {summary['ready']} | {summary['failed']} | "
+                  f"{summary['rejected']} | {summary['skipped']} | {summary['minutes']} | "
+                  f"${float(summary['cost_usd']):.2f} | {budget_left} |\n\nLedger: `{out_dir / 'ledger.csv'}`\n"),
+        description=f"Run report of catalog {catalog}",
+    )
+
+
 @flow(name="produce-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4))
-def produce_catalog(brief: str, catalog: str, out: str) -> dict[str, object]:
+def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None) -> dict[str, object]:
     """Produce the catalog `catalog` from `brief` into the folder `out`; returns the run summary."""
     logger = get_run_logger()
     settings, api = PipelineSettings(), TextMusicSettings()
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     clear_partials(out_dir)
+    info = CatalogInfo(name=catalog, artist=settings.artist, composer=settings.composer,
+                       publisher=settings.publisher, date=datetime.now(UTC).date().isoformat())
 
     table = load_brief_task(Path(brief))
-    validation = validate_task(table)
+    validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR)
     write_rejects(out_dir, [asdict(r) for r in validation.rejections])
     logger.info("brief: %d rows, %d valid, %d rejected", len(table), len(validation.rows),
                 len(validation.rejected_rows))
 
     previous = load_ledger(out_dir)
     records: list[LedgerRecord] = rejected_records(validation, catalog)
-    with open_provider(settings, api) as connection:
+    run_cents = 0
+    with open_provider(settings, api, out_dir) as connection:
         provider = connection.provider
         planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions)
         todo, done = split_done(planned, previous, out_dir)
-        records += done
-        logger.info("plan: %d rows to generate, %d already in the catalog", len(todo), len(planned) - len(todo))
+        budget_cents = round(budget_usd * 100) if budget_usd is not None else None
+        todo, over = within_budget(todo, budget_cents, settings, provider.local_extensions)
+        records += done + over_budget_records(over, info, provider, budget_usd or 0.0, settings)
+        logger.info("plan: %d rows to generate, %d already in the catalog, %d over budget",
+                    len(todo), len(planned) - len(todo) - len(over), len(over))
         if todo:
-            ensure_rate_limit(settings)
-            futures = generate_task.map(
-                todo,
-                connection=unmapped(connection),
-                out_dir=unmapped(out_dir),
-                catalog=unmapped(catalog),
-                gate=unmapped(RunGate()),
-                settings=unmapped(settings),
-            )
-            for future in futures:
-                records += future.result()
+            new = generate_all(todo, previous, connection, out_dir, info, settings)
+            records += new
+            run_cents = sum(r.cost_cents for r in new)
 
     clear_partials(out_dir)
     ledger = write_ledger(out_dir, records)
-    summary = summarize(records)
+    summary = {**summarize(records), "rows": len(ledger), "run_cost_usd": run_cents / 100}
     logger.info("ledger: %s", summary)
-    return {**summary, "rows": len(ledger)}
+    publish_summary(summary, catalog, out_dir, budget_usd)
+    return summary
 
 
-def run_catalog(brief: Path, catalog: str, out: Path) -> dict[str, object]:
+def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None) -> dict[str, object]:
     """Run the flow with the configured number of generation tasks in flight."""
     workers = PipelineSettings().max_in_flight
     flow_with_runner = produce_catalog.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    return flow_with_runner(brief=str(brief), catalog=catalog, out=str(out))
+    return flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 
 # PyAV's container names for each contract format.
 _CONTAINERS = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3", "m4a": "mov,mp4,m4a,3gp,3g2,mj2"}
@@ -66,3 +67,16 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def decode_samples(path: Path) -> np.ndarray:
+    """All decoded samples (interleaved per frame, as the decoder gives them), for sample-exact comparison."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        chunks = [frame.to_ndarray().reshape(-1) for frame in container.decode(stream)]
+    return np.concatenate(chunks) if chunks else np.zeros(0)
+
+
+def same_audio(a: Path, b: Path) -> bool:
+    first, second = decode_samples(a), decode_samples(b)
+    return first.shape == second.shape and bool(np.array_equal(first, second))

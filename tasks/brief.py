@@ -27,7 +27,11 @@ BRIEF_COLUMNS: tuple[str, ...] = (
     "bpm",
     "store_audio",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds",)
+# Catalog metadata carried into the tags (library-music conventions).
+METADATA_COLUMNS: tuple[str, ...] = (
+    "artist", "composer", "publisher", "mood", "key", "isrc", "version", "description", "keywords",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds", *METADATA_COLUMNS)
 TAG_SEPARATOR = "|"
 
 

@@ -1,7 +1,9 @@
 """Generation of one planned row: submit, poll, download, verify, tag, and move into the catalog.
 
-A file reaches its final name only once it decodes, lasts as reported and carries its tags, by an
-atomic rename from the catalog's `.partial/` folder: the catalog never holds a half-written file.
+Once the provider accepts a request, its track ids are journaled before anything else happens, so a run
+killed while waiting resumes those tracks instead of paying for the row again. A file reaches its final
+name only once it decodes, lasts as reported and carries its tags, by an atomic rename from the
+catalog's `.partial/` folder: the catalog never holds a half-written file.
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from textmusic.client import (
     InsufficientBalance,
     InvalidRequest,
+    NotFound,
     PollTimeout,
     TextMusicClient,
     TextMusicError,
@@ -24,12 +28,13 @@ from textmusic.client import (
 from textmusic.contract import Track, price_cents
 
 from .audio import AudioCheckError, check_audio, sha256_file
-from .ledger import LedgerRecord, utc_now
+from .ledger import SUBMITTED, LedgerRecord, utc_now
 from .plan import PlannedRow
 from .tagging import TagMismatch, tag_and_verify
 
 PARTIAL_DIR = ".partial"
 FILE_MODE = 0o644
+Journal = Callable[[list[LedgerRecord]], None]
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,17 @@ class Provider:
     name: str
     base_url: str
     local_extensions: bool
+
+
+@dataclass(frozen=True)
+class CatalogInfo:
+    """What every file of the catalog carries: its name and the default credits."""
+
+    name: str
+    artist: str = ""
+    composer: str = ""
+    publisher: str = ""
+    date: str = ""
 
 
 @dataclass
@@ -53,10 +69,11 @@ def clear_partials(out_dir: Path) -> None:
     shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
 
 
-def base_record(row: PlannedRow, catalog: str, provider: Provider, song_index: int = 0) -> LedgerRecord:
+def base_record(row: PlannedRow, catalog: CatalogInfo, provider: Provider, song_index: int = 0) -> LedgerRecord:
     request = row.request
+    credits = {"artist": catalog.artist, "composer": catalog.composer, "publisher": catalog.publisher}
     return LedgerRecord(
-        catalog=catalog,
+        catalog=catalog.name,
         track_id=row.track_id,
         song_index=song_index,
         name=row.name,
@@ -77,27 +94,54 @@ def base_record(row: PlannedRow, catalog: str, provider: Provider, song_index: i
         row=row.row,
         request_fingerprint=row.fingerprint,
         provider=provider.name,
+        **{**credits, **row.metadata},
     )
 
 
-def tag_values(record: LedgerRecord, catalog: str) -> dict[str, str]:
+def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
+    """Every tag of a file, from its ledger record: the tags say how to re-render the track."""
     return {
         "title": record.name,
-        "album": catalog,
+        "artist": record.artist,
+        "composer": record.composer,
+        "publisher": record.publisher,
+        "album": catalog.name,
         "genre": ", ".join(t for t in record.tags.split("|") if t),
-        "bpm": str(round(record.bpm)) if record.bpm else "",
+        "bpm": str(record.bpm) if record.bpm else "",
         "comment": record.prompt,
-        "SEED": str(record.seed),
-        "PROMPT": record.prompt,
-        "TAGS": record.tags,
-        "GENERATION_ID": record.generation_id,
-        "PROVIDER": record.provider,
-        "REQUEST_FINGERPRINT": record.request_fingerprint,
+        "lyrics": record.lyrics,
+        "date": catalog.date,
+        "isrc": record.isrc,
+        "key": record.key,
+        "version": record.version,
+        "mood": record.mood,
+        "description": record.description,
+        "keywords": record.keywords,
+        "seed": str(record.seed),
+        "prompt": record.prompt,
+        "prompt_strength": f"{record.prompt_strength:g}" if record.prompt_strength is not None else "",
+        "balance_strength": f"{record.balance_strength:g}" if record.balance_strength is not None else "",
+        "tags": record.tags,
+        "generation_id": record.generation_id,
+        "provider": record.provider,
+        "request_fingerprint": record.request_fingerprint,
     }
 
 
+def _charged_cents(track: Track) -> int:
+    if track.cost_cents is not None:
+        return track.cost_cents
+    return price_cents(track.duration_seconds) if track.duration_seconds else 0
+
+
 def _deliver(
-    track: Track, record: LedgerRecord, client: TextMusicClient, out_dir: Path, file_name: str, tolerance: float
+    track: Track,
+    record: LedgerRecord,
+    client: TextMusicClient,
+    out_dir: Path,
+    file_name: str,
+    catalog: CatalogInfo,
+    tolerance: float,
 ) -> LedgerRecord:
     """Download, verify, tag, then rename into the catalog."""
     partial = out_dir / PARTIAL_DIR
@@ -118,7 +162,7 @@ def _deliver(
                 "cost_usd": cost / 100,
             }
         )
-        tag_and_verify(tmp, record.output_format, tag_values(record, record.catalog))
+        tag_and_verify(tmp, tag_values(record, catalog))
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
         os.replace(tmp, out_dir / file_name)
@@ -127,19 +171,27 @@ def _deliver(
         tmp.unlink(missing_ok=True)
 
 
-def _charged_cents(track: Track) -> int:
-    if track.cost_cents is not None:
-        return track.cost_cents
-    return price_cents(track.duration_seconds) if track.duration_seconds else 0
+def _resumable(row: PlannedRow, previous: list[LedgerRecord]) -> list[Track] | None:
+    """Tracks a killed run had submitted (and paid) for this very request, to pick up instead of resubmitting."""
+    submitted = sorted(
+        (r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
+         and r.status == SUBMITTED and r.generation_id),
+        key=lambda r: r.song_index,
+    )
+    if [r.song_index for r in submitted] != list(range(row.request.num_songs)):
+        return None
+    return [Track(id=r.generation_id, status="pending") for r in submitted]
 
 
 def generate_row(
     row: PlannedRow,
     client: TextMusicClient,
     out_dir: Path,
-    catalog: str,
+    catalog: CatalogInfo,
     provider: Provider,
     gate: RunGate,
+    journal: Journal,
+    previous: list[LedgerRecord],
     tolerance: float,
 ) -> list[LedgerRecord]:
     """All songs of one row, as ledger records. Only a rejected key (401) escapes as an exception.
@@ -151,42 +203,57 @@ def generate_row(
     def ended(record: LedgerRecord, **update: object) -> LedgerRecord:
         return record.model_copy(update={"finished_at": utc_now(), "attempts": client.attempts, **update})
 
-    if gate.out_of_funds.is_set():
-        return [ended(first, status="skipped", error="insufficient balance")]
-    try:
-        response = client.submit(row.request)
-    except Unauthorized:
-        raise
-    except InsufficientBalance as exc:
-        gate.out_of_funds.set()
-        return [ended(first, status="skipped", error=f"insufficient balance: {exc.message}")]
-    except InvalidRequest as exc:
-        return [ended(first, error=f"rejected by the provider: {exc.message}")]
-    except TextMusicError as exc:
-        return [ended(first, error=exc.message)]
+    tracks = _resumable(row, previous)
+    if tracks is not None:
+        try:
+            tracks = client.wait(tracks)
+        except NotFound:
+            tracks = None  # the provider forgot them (another key or data folder): this row starts over
+        except PollTimeout as exc:
+            return [ended(base_record(row, catalog, provider, i), generation_id=t.id, error=f"timeout: {exc.message}")
+                    for i, t in enumerate(tracks)]
+    if tracks is None:
+        if gate.out_of_funds.is_set():
+            return [ended(first, status="skipped", error="insufficient balance")]
+        try:
+            response = client.submit(row.request)
+        except Unauthorized:
+            raise
+        except InsufficientBalance as exc:
+            gate.out_of_funds.set()
+            return [ended(first, status="skipped", error=f"insufficient balance: {exc.message}")]
+        except InvalidRequest as exc:
+            return [ended(first, error=f"rejected by the provider: {exc.message}")]
+        except TextMusicError as exc:
+            return [ended(first, error=exc.message)]
+        journal([
+            base_record(row, catalog, provider, i).model_copy(
+                update={"status": SUBMITTED, "generation_id": t.id, "started_at": started})
+            for i, t in enumerate(response.tracks)
+        ])
+        try:
+            tracks = client.wait(response.tracks)
+        except PollTimeout as exc:
+            return [
+                ended(base_record(row, catalog, provider, i), generation_id=t.id, error=f"timeout: {exc.message}")
+                for i, t in enumerate(response.tracks)
+            ]
 
     records = []
-    try:
-        tracks = client.wait(response.tracks)
-    except PollTimeout as exc:
-        tracks, timeout = response.tracks, f"timeout: {exc.message}"
-    else:
-        timeout = ""
     for index, track in enumerate(tracks):
         record = base_record(row, catalog, provider, index).model_copy(
             update={"started_at": started, "generation_id": track.id}
         )
         if track.seed is not None:
             record = record.model_copy(update={"seed": track.seed})
-        if timeout:
-            records.append(ended(record, error=timeout))
-        elif track.effective_status == "failed":
+        if track.effective_status == "failed":
             records.append(ended(record, error=f"generation failed: {track.error or 'no reason given'}"))
-        else:
-            try:
-                records.append(ended(_deliver(track, record, client, out_dir, row.file_name(index), tolerance)))
-            except (TextMusicError, AudioCheckError, TagMismatch) as exc:
-                # The provider charged for a ready track even if its file then failed here.
-                charged = _charged_cents(track)
-                records.append(ended(record, error=str(exc), cost_cents=charged, cost_usd=charged / 100))
+            continue
+        try:
+            delivered = _deliver(track, record, client, out_dir, row.file_name(index), catalog, tolerance)
+            records.append(ended(delivered))
+        except (TextMusicError, AudioCheckError, TagMismatch) as exc:
+            # The provider charged for a ready track even if its file then failed here.
+            charged = _charged_cents(track)
+            records.append(ended(record, error=str(exc), cost_cents=charged, cost_usd=charged / 100))
     return records

@@ -20,6 +20,8 @@ LEDGER_PARQUET = "ledger.parquet"
 LEDGER_CSV = "ledger.csv"
 REJECTS_CSV = "rejects.csv"
 STATUSES = ("ready", "failed", "rejected", "skipped")
+# Journal-only: a request the provider accepted (and charged for) whose audio is not yet in the catalog.
+SUBMITTED = "submitted"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -60,6 +62,18 @@ class LedgerRecord(BaseModel):
     attempts: int = 0
     started_at: str = ""
     finished_at: str = ""
+    # Catalog metadata from the brief (or the catalog settings), as tagged.
+    artist: str = ""
+    composer: str = ""
+    publisher: str = ""
+    mood: str = ""
+    key: str = ""
+    isrc: str = ""
+    version: str = ""
+    description: str = ""
+    keywords: str = ""
+    # Re-renders only: whether the decoded audio equals the original's.
+    identical_to_original: bool | None = None
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pathvalidate import sanitize_filename
 
-from textmusic.contract import SEED_MAX, TextToMusicRequest
+from textmusic.contract import SEED_MAX, TextToMusicRequest, price_cents
 
+from .settings import PipelineSettings
 from .validate import BriefRow
 
 MAX_STEM_CHARS = 90
@@ -25,8 +26,13 @@ class PlannedRow:
     seed_source: str  # "brief" or "derived"
     fingerprint: str
     file_stem: str
+    metadata: dict[str, str] = field(default_factory=dict)
+    # Re-renders keep the original file names.
+    file_names: tuple[str, ...] = ()
 
     def file_name(self, song_index: int) -> str:
+        if self.file_names:
+            return self.file_names[song_index]
         suffix = f"-{song_index + 1}" if self.request.num_songs > 1 else ""
         return f"{self.file_stem}{suffix}.{self.request.output_format}"
 
@@ -75,6 +81,40 @@ def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extension
                 seed_source=seed_source,
                 fingerprint=request_fingerprint(request, provider, local_extensions),
                 file_stem=stem,
+                metadata=row.metadata,
             )
         )
     return planned
+
+
+def expected_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, local_extensions: bool) -> int:
+    """What a row should cost: its duration when the provider honours one, else the expected song length."""
+    seconds = request.duration_seconds if (local_extensions and request.duration_seconds) else None
+    per_song = price_cents(seconds if seconds else settings.expected_minutes_per_song * 60)
+    return request.num_songs * per_song
+
+
+def max_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, local_extensions: bool) -> int:
+    """The most a row can cost: what the budget holds back for it before it is sent."""
+    if local_extensions:
+        return request.max_cost_cents()
+    return request.num_songs * price_cents(settings.max_minutes_per_song * 60)
+
+
+def within_budget(
+    planned: list[PlannedRow], budget_cents: int | None, settings: PipelineSettings, local_extensions: bool
+) -> tuple[list[PlannedRow], list[PlannedRow]]:
+    """(rows that fit, rows that would exceed the budget), in brief order, by each row's worst-case cost.
+
+    Holding back the worst case makes the budget a hard cap on what the run can spend."""
+    if budget_cents is None:
+        return planned, []
+    fits, over, held = [], [], 0
+    for row in planned:
+        cost = max_cost_cents(row.request, settings, local_extensions)
+        if held + cost <= budget_cents:
+            fits.append(row)
+            held += cost
+        else:
+            over.append(row)
+    return fits, over

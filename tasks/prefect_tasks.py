@@ -13,7 +13,7 @@ from textmusic.client import TextMusicClient
 from textmusic.settings import TextMusicSettings
 
 from .brief import load_brief
-from .generate import RunGate, generate_row
+from .generate import CatalogInfo, RunGate, generate_row
 from .ledger import LedgerRecord, append_journal
 from .metering import prefect_throttle
 from .plan import PlannedRow
@@ -30,8 +30,8 @@ def load_brief_task(path: Path) -> pd.DataFrame:
 
 
 @task(name="validate-brief", cache_policy=NO_CACHE)
-def validate_task(table: pd.DataFrame) -> Validation:
-    return validate_brief(table)
+def validate_task(table: pd.DataFrame, docs_dir: Path | None = None) -> Validation:
+    return validate_brief(table, docs_dir)
 
 
 @task(name="generate-row", cache_policy=NO_CACHE, task_run_name="generate-{row.track_id}")
@@ -39,9 +39,10 @@ def generate_task(
     row: PlannedRow,
     connection: Connection,
     out_dir: Path,
-    catalog: str,
+    catalog: CatalogInfo,
     gate: RunGate,
     settings: PipelineSettings,
+    previous: list[LedgerRecord],
 ) -> list[LedgerRecord]:
     """One row: generated, delivered into the catalog, and journaled before the task returns."""
     client = TextMusicClient(
@@ -53,8 +54,13 @@ def generate_task(
     )
     with client:
         records = generate_row(
-            row, client, out_dir, catalog, connection.provider, gate, settings.duration_tolerance_seconds
+            row, client, out_dir, catalog, connection.provider, gate, lambda rs: journal(out_dir, rs), previous,
+            settings.duration_tolerance_seconds,
         )
+    journal(out_dir, records)
+    return records
+
+
+def journal(out_dir: Path, records: list[LedgerRecord]) -> None:
     with _journal_lock:
         append_journal(out_dir, records)
-    return records

@@ -1,16 +1,21 @@
 """Which provider a run talks to: the configured API, or the embedded local service as a process.
 
-The embedded default starts `textmusic serve` on a free loopback port with a fresh key and talks to it
-over HTTP through the same client as any provider; the pipeline never imports the server's code.
+The embedded default starts `textmusic serve` on a free loopback port and talks to it over HTTP through
+the same client as any provider; the pipeline never imports the server's code. Its state folder (by
+default `<catalog>/.textmusic/`) keeps the service's database and the key made for it on first use, so a
+run that was killed resumes the tracks it had already paid for. The service dies with the run (Linux
+parent-death signal), so a killed run leaves no service behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
+import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +30,8 @@ from .generate import Provider
 from .settings import PipelineSettings
 
 LOCAL_PROVIDER = "textmusic-local"
+EMBEDDED_DIR = ".textmusic"
+KEY_FILE = "embedded.key"
 
 
 class ProviderError(Exception):
@@ -63,6 +70,24 @@ def create_local_key(data_dir: Path, balance_usd: float) -> SecretStr:
     return SecretStr(lines[-1].strip())
 
 
+def embedded_key(data_dir: Path, balance_usd: float) -> SecretStr:
+    """The embedded service's key: made once per state folder, kept beside its database (mode 0600)."""
+    path = data_dir / KEY_FILE
+    if path.exists():
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    key = create_local_key(data_dir, balance_usd)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(key.get_secret_value())
+    return key
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux for SIGTERM when the parent dies (even by kill -9)."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, deadline_seconds: float) -> None:
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
@@ -76,21 +101,19 @@ def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, deadline_seco
 
 
 @contextlib.contextmanager
-def local_service(settings: PipelineSettings, log_path: Path | None = None) -> Iterator[Connection]:
+def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connection]:
     """Run the local service for the duration of the block; it is stopped (SIGTERM, then kill) after."""
     with contextlib.ExitStack() as stack:
-        if settings.embedded_data_dir is not None:
-            data_dir = settings.embedded_data_dir
-            data_dir.mkdir(parents=True, exist_ok=True)
-        else:
-            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="textmusic-")))
-        key = create_local_key(data_dir, settings.embedded_balance_usd)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        key = embedded_key(data_dir, settings.embedded_balance_usd)
         port = _free_port()
         args = ["serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
         if settings.embedded_workers:
             args += ["--workers", str(settings.embedded_workers)]
-        log = stack.enter_context(open(log_path or data_dir / "service.log", "ab"))
-        process = subprocess.Popen(_textmusic(*args), stdout=log, stderr=subprocess.STDOUT)
+        log = stack.enter_context(open(data_dir / "service.log", "ab"))
+        process = subprocess.Popen(
+            _textmusic(*args), stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_healthy(process, base_url, settings.embedded_startup_seconds)
@@ -105,13 +128,20 @@ def local_service(settings: PipelineSettings, log_path: Path | None = None) -> I
 
 
 @contextlib.contextmanager
-def open_provider(settings: PipelineSettings, api: TextMusicSettings) -> Iterator[Connection]:
-    """The configured provider (TEXTMUSIC_API_URL and TEXTMUSIC_API_KEY), else the embedded service."""
+def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: Path) -> Iterator[Connection]:
+    """The configured provider (TEXTMUSIC_API_URL with TEXTMUSIC_API_KEY or a Prefect Secret block),
+    else the embedded service with its state in the catalog folder."""
     if api.api_url:
-        if api.api_key is None:
-            raise ProviderError("TEXTMUSIC_API_URL is set but TEXTMUSIC_API_KEY is not")
+        key = api.api_key
+        if key is None and settings.api_key_secret_block:
+            from prefect.blocks.system import Secret
+
+            key = SecretStr(str(Secret.load(settings.api_key_secret_block).get()))
+        if key is None:
+            raise ProviderError("TEXTMUSIC_API_URL is set but neither TEXTMUSIC_API_KEY nor "
+                                "TRACKFOUNDRY_API_KEY_SECRET_BLOCK is")
         host = httpx.URL(api.api_url).host or api.api_url
-        yield Connection(Provider(host, api.api_url, local_extensions=False), api.api_key)
+        yield Connection(Provider(host, api.api_url, local_extensions=api.local_extensions), key)
         return
-    with local_service(settings) as connection:
+    with local_service(settings, settings.embedded_data_dir or out_dir / EMBEDDED_DIR) as connection:
         yield connection

@@ -15,10 +15,21 @@ class PipelineSettings(BaseSettings):
     requests_per_window: int = 100
     window_seconds: float = 10.0
     max_in_flight: int = 4
-    # Embedded local service (used when TEXTMUSIC_API_URL is unset).
+    # Embedded local service (used when TEXTMUSIC_API_URL is unset). Its state (SQLite, its key, its audio)
+    # lives in `<catalog>/.textmusic/` unless set, so a resumed run finds the tracks it already paid for.
     embedded_balance_usd: float = 1000.0
     embedded_workers: int | None = None
     embedded_startup_seconds: float = 60.0
     embedded_data_dir: Path | None = None
+    # Cost planning: what a song is expected to last, and the longest a provider may make it, when the
+    # request names no duration (the hosted API has none).
+    expected_minutes_per_song: float = 3.0
+    max_minutes_per_song: float = 5.0
+    # Catalog metadata for the tags (a brief's own artist/composer/publisher columns win).
+    artist: str = "TrackFoundry"
+    composer: str = ""
+    publisher: str = ""
+    # The API key may come from a Prefect Secret block instead of TEXTMUSIC_API_KEY.
+    api_key_secret_block: str | None = None
     # Verification of downloaded audio against what the provider reported.
     duration_tolerance_seconds: float = 0.25

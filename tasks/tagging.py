@@ -1,134 +1,130 @@
-"""Tags with mutagen, each field declared once with its storage in each format's own convention.
-
-ID3v2.4 (TXXX for custom fields) in MP3 and WAV, Vorbis comments in FLAC and OGG, MP4 atoms with
-freeform `----:com.apple.iTunes:NAME` atoms in M4A. Written tags are read back and compared.
+"""Tags through `mediafile` (beets' cross-format layer over mutagen): each field is declared once with its
+storage per format — ID3v2.4 (TXXX for custom fields) in MP3 and WAV, Vorbis comments in FLAC/OGG, MP4
+atoms with freeform `----:com.apple.iTunes:NAME` in M4A. WAV also gets a RIFF LIST-INFO chunk, which
+some Windows tools read instead of ID3. Written tags are read back; a difference fails the file.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
 from pathlib import Path
+from typing import Any
 
-from mutagen.flac import FLAC
-from mutagen.id3 import COMM, ID3, TALB, TBPM, TCON, TIT2, TXXX
-from mutagen.mp3 import MP3
-from mutagen.mp4 import MP4, MP4FreeForm
-from mutagen.oggvorbis import OggVorbis
-from mutagen.wave import WAVE
+from mediafile import MediaField, MediaFile, MP3DescStorageStyle, MP3StorageStyle, MP4StorageStyle, StorageStyle
+
+_FREEFORM = "----:com.apple.iTunes:"
 
 
 class TagMismatch(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    id3: str  # frame id, or "TXXX" (custom, described by `name`)
-    vorbis: str
-    mp4: str  # atom, or "----" (freeform, named by `name`)
+def _custom(name: str, id3_frame: str | None = None) -> MediaField:
+    id3 = MP3StorageStyle(id3_frame) if id3_frame else MP3DescStorageStyle(name)
+    return MediaField(id3, MP4StorageStyle(_FREEFORM + name), StorageStyle(name))
 
 
-FIELDS: tuple[Field, ...] = (
-    Field("title", "TIT2", "TITLE", "\xa9nam"),
-    Field("album", "TALB", "ALBUM", "\xa9alb"),
-    Field("genre", "TCON", "GENRE", "\xa9gen"),
-    Field("bpm", "TBPM", "BPM", "tmpo"),
-    Field("comment", "COMM", "COMMENT", "\xa9cmt"),
-    Field("SEED", "TXXX", "SEED", "----"),
-    Field("PROMPT", "TXXX", "PROMPT", "----"),
-    Field("TAGS", "TXXX", "TAGS", "----"),
-    Field("GENERATION_ID", "TXXX", "GENERATION_ID", "----"),
-    Field("PROVIDER", "TXXX", "PROVIDER", "----"),
-    Field("REQUEST_FINGERPRINT", "TXXX", "REQUEST_FINGERPRINT", "----"),
+# Library-music and re-render fields mediafile has no name for: (attribute, storage name, ID3 frame).
+CUSTOM_FIELDS: tuple[tuple[str, str, str | None], ...] = (
+    ("tf_version", "VERSION", "TIT3"),
+    ("tf_mood", "MOOD", "TMOO"),
+    ("tf_description", "DESCRIPTION_TEXT", None),
+    ("tf_keywords", "KEYWORDS", None),
+    ("tf_seed", "SEED", None),
+    ("tf_prompt", "PROMPT", None),
+    ("tf_prompt_strength", "PROMPT_STRENGTH", None),
+    ("tf_balance_strength", "BALANCE_STRENGTH", None),
+    ("tf_tags", "TAGS", None),
+    ("tf_generation_id", "GENERATION_ID", None),
+    ("tf_provider", "PROVIDER", None),
+    ("tf_request_fingerprint", "REQUEST_FINGERPRINT", None),
 )
-_FRAMES = {"TIT2": TIT2, "TALB": TALB, "TCON": TCON, "TBPM": TBPM}
-_FREEFORM = "----:com.apple.iTunes:"
+for _attribute, _name, _frame in CUSTOM_FIELDS:
+    if _attribute not in MediaFile.fields():
+        MediaFile.add_field(_attribute, _custom(_name, _frame))
+
+# Our names for the fields → mediafile attributes.
+FIELD_ATTRIBUTES: dict[str, str] = {
+    "title": "title",
+    "artist": "artist",
+    "composer": "composer",
+    "publisher": "label",
+    "album": "album",
+    "genre": "genre",
+    "bpm": "bpm",
+    "comment": "comments",
+    "lyrics": "lyrics",
+    "date": "date",
+    "isrc": "isrc",
+    "key": "initial_key",
+    **{name.lower().removesuffix("_text"): attribute for attribute, name, _ in CUSTOM_FIELDS},
+}
+# RIFF INFO ids (WAV) that soundfile writes, for the fields a Windows tool shows.
+_RIFF_INFO = {"title": "title", "artist": "artist", "album": "album", "genre": "genre", "comment": "comment",
+              "date": "date"}
 
 
-def _open(path: Path, output_format: str):  # noqa: ANN202 - a mutagen file of the format's class
-    return {"mp3": MP3, "wav": WAVE, "flac": FLAC, "ogg": OggVorbis, "m4a": MP4}[output_format](path)
+def _as_stored(name: str, value: str) -> Any:
+    if name == "bpm":
+        return int(round(float(value)))
+    if name == "date":
+        return dt.date.fromisoformat(value)
+    return value
 
 
-def _write_id3(tags: ID3, values: dict[str, str]) -> None:
-    for field in FIELDS:
-        value = values.get(field.name)
-        if not value:
-            continue
-        if field.id3 == "TXXX":
-            tags.setall(f"TXXX:{field.name}", [TXXX(encoding=3, desc=field.name, text=[value])])
-        elif field.id3 == "COMM":
-            tags.setall("COMM", [COMM(encoding=3, lang="eng", desc="", text=[value])])
-        else:
-            tags.setall(field.id3, [_FRAMES[field.id3](encoding=3, text=[value])])
+def _as_text(name: str, value: str) -> str:
+    """How a value reads back: BPM as a whole number, dates in ISO form, the rest verbatim."""
+    stored = _as_stored(name, value)
+    return stored.isoformat() if isinstance(stored, dt.date) else str(stored)
 
 
-def _read_id3(tags: ID3) -> dict[str, str]:
+def _write_riff_info(path: Path, values: dict[str, str]) -> None:
+    """Rewrite the WAV with LIST-INFO strings (libsndfile writes them only while creating a file)."""
+    import soundfile as sf
+
+    data, rate = sf.read(path, dtype="int16", always_2d=True)
+    tmp = path.with_suffix(".riff.tmp")
+    with sf.SoundFile(tmp, "w", samplerate=rate, channels=data.shape[1], format="WAV", subtype="PCM_16") as out:
+        for name, attribute in _RIFF_INFO.items():
+            if values.get(name):
+                setattr(out, attribute, values[name])
+        out.write(data)
+    tmp.replace(path)
+
+
+def write_tags(path: Path, values: dict[str, str]) -> None:
+    """Write `values` (our field name → text; empty values are left out) into the file in place."""
+    present = {k: v for k, v in values.items() if v}
+    if path.suffix.lower() == ".wav":
+        _write_riff_info(path, present)
+    media = MediaFile(str(path))
+    for name, value in present.items():
+        setattr(media, FIELD_ATTRIBUTES[name], _as_stored(name, value))
+    media.save()
+
+
+def read_tags(path: Path) -> dict[str, str]:
+    media = MediaFile(str(path))
     found = {}
-    for field in FIELDS:
-        key = f"TXXX:{field.name}" if field.id3 == "TXXX" else ("COMM::eng" if field.id3 == "COMM" else field.id3)
-        frame = tags.get(key)
-        if frame is not None:
-            found[field.name] = str(frame.text[0])
+    for name, attribute in FIELD_ATTRIBUTES.items():
+        value = getattr(media, attribute)
+        if value not in (None, ""):
+            found[name] = value.isoformat() if isinstance(value, dt.date) else str(value)
     return found
 
 
-def write_tags(path: Path, output_format: str, values: dict[str, str]) -> None:
-    """Write `values` (field name → text; empty values are left out) into the file in place."""
-    audio = _open(path, output_format)
-    if output_format in ("mp3", "wav"):
-        if audio.tags is None:
-            audio.add_tags()
-        _write_id3(audio.tags, values)
-        audio.save(v2_version=4)
-        return
-    if output_format == "m4a":
-        if audio.tags is None:
-            audio.add_tags()
-        for field in FIELDS:
-            value = values.get(field.name)
-            if not value:
-                continue
-            if field.mp4 == "----":
-                audio.tags[_FREEFORM + field.name] = [MP4FreeForm(value.encode("utf-8"))]
-            elif field.mp4 == "tmpo":
-                audio.tags["tmpo"] = [int(value)]
-            else:
-                audio.tags[field.mp4] = [value]
-        audio.save()
-        return
-    for field in FIELDS:
-        value = values.get(field.name)
-        if value:
-            audio[field.vorbis] = [value]
-    audio.save()
+def read_riff_info(path: Path) -> dict[str, str]:
+    import soundfile as sf
+
+    with sf.SoundFile(path) as wav:
+        return {name: getattr(wav, attribute) for name, attribute in _RIFF_INFO.items() if getattr(wav, attribute)}
 
 
-def read_tags(path: Path, output_format: str) -> dict[str, str]:
-    audio = _open(path, output_format)
-    if audio.tags is None:
-        return {}
-    if output_format in ("mp3", "wav"):
-        return _read_id3(audio.tags)
-    found = {}
-    for field in FIELDS:
-        if output_format == "m4a":
-            key = _FREEFORM + field.name if field.mp4 == "----" else field.mp4
-            items = audio.tags.get(key)
-            if items:
-                item = items[0]
-                found[field.name] = item.decode("utf-8") if isinstance(item, bytes) else str(item)
-        else:
-            items = audio.get(field.vorbis)
-            if items:
-                found[field.name] = items[0]
-    return found
-
-
-def tag_and_verify(path: Path, output_format: str, values: dict[str, str]) -> None:
+def tag_and_verify(path: Path, values: dict[str, str]) -> None:
     """Write, read back, and fail on any difference: a file whose tags did not stick is not done."""
-    write_tags(path, output_format, values)
-    back = read_tags(path, output_format)
-    wrong = [k for k, v in values.items() if v and back.get(k) != v]
+    write_tags(path, values)
+    back = read_tags(path)
+    wrong = [k for k, v in values.items() if v and back.get(k) != _as_text(k, v)]
     if wrong:
         raise TagMismatch(f"{path.name}: tags {wrong} did not read back as written")
+

@@ -5,7 +5,8 @@ Every rejection names the row, the column and the rule, and a bad row never stop
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -21,9 +22,10 @@ from textmusic.contract import (
     TextToMusicRequest,
 )
 
-from .brief import TAG_SEPARATOR
+from .brief import METADATA_COLUMNS, TAG_SEPARATOR
 
 MAX_TRACK_ID_CHARS = 100
+MAX_METADATA_CHARS = 500
 _NUMBER = r"(?:\d+(?:\.\d+)?)"
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
@@ -45,6 +47,7 @@ class BriefRow:
     track_id: str
     name: str
     request: TextToMusicRequest
+    metadata: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,16 +88,31 @@ def _expectations() -> list[Any]:
         matches("prompt_strength", rf"^{_NUMBER}?$", "prompt_strength must be a non-negative number"),
         matches("balance_strength", rf"^{_NUMBER}?$", "balance_strength must be a non-negative number"),
         matches("duration_seconds", rf"^{_NUMBER}?$", "duration_seconds must be a number of seconds"),
+        matches("key", r"^(?:[A-G][#b]?m?)?$", "key is a musical key of at most 3 characters, e.g. C, F#m, Dbm"),
+        matches("isrc", r"^(?:[A-Z]{2}-?[A-Z0-9]{3}-?\d{2}-?\d{5})?$", "isrc must be an ISRC like USRC17607839"),
+        *(length(c, 0, MAX_METADATA_CHARS, f"{c} is at most {MAX_METADATA_CHARS} characters")
+          for c in METADATA_COLUMNS),
     ]
 
 
-def table_rejections(table: pd.DataFrame) -> list[Rejection]:
-    """Run the Great Expectations suite over the whole brief at once; one rejection per failing cell."""
+def table_rejections(table: pd.DataFrame, docs_dir: Path | None = None) -> list[Rejection]:
+    """Run the Great Expectations suite over the whole brief at once; one rejection per failing cell.
+
+    With `docs_dir`, GE's Data Docs (an HTML report of the validation) are written there."""
     import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    actions = []
+    if docs_dir is not None:
+        context.add_data_docs_site("brief_report", {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+        actions.append(UpdateDataDocsAction(name="report", site_names=["brief_report"]))
     batch = (
         context.data_sources.add_pandas("brief")
         .add_dataframe_asset("rows")
@@ -102,13 +120,15 @@ def table_rejections(table: pd.DataFrame) -> list[Rejection]:
     )
     suite = context.suites.add(gx.ExpectationSuite(name="brief", expectations=_expectations()))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="brief", data=batch, suite=suite))
-    result = definition.run(
-        batch_parameters={"dataframe": table},
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name="brief", validation_definitions=[definition], actions=actions,
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row"]},
-    )
+    ))
+    run = checkpoint.run(batch_parameters={"dataframe": table})
+    results = [item for result in run.run_results.values() for item in result.results]
     track_ids = dict(zip(table["row"], table["track_id"], strict=True))
     rejections = []
-    for item in result.results:
+    for item in results:
         if item.success:
             continue
         config = item.expectation_config
@@ -157,9 +177,9 @@ def _contract_rejections(row: int, track_id: str, error: ValidationError) -> lis
     return found
 
 
-def validate_brief(table: pd.DataFrame) -> Validation:
+def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None) -> Validation:
     """Rows that pass both the table suite and the contract, and a rejection for every rule a row breaks."""
-    rejections = table_rejections(table)
+    rejections = table_rejections(table, docs_dir)
     bad = {r.row for r in rejections}
     first_seen: dict[str, int] = {}
     rows: list[BriefRow] = []
@@ -179,6 +199,7 @@ def validate_brief(table: pd.DataFrame) -> Validation:
         except ValidationError as exc:
             rejections.extend(_contract_rejections(row, track_id, exc))
             continue
-        rows.append(BriefRow(row=row, track_id=track_id, name=cells["name"], request=request))
+        metadata = {c: cells[c].replace("-", "") if c == "isrc" else cells[c] for c in METADATA_COLUMNS if cells[c]}
+        rows.append(BriefRow(row=row, track_id=track_id, name=cells["name"], request=request, metadata=metadata))
     rejections.sort(key=lambda r: (r.row, r.column))
     return Validation(rows=rows, rejections=rejections)

@@ -7,32 +7,48 @@ from tasks.audio import AudioCheckError, check_audio, sha256_file
 from tasks.ledger import LedgerRecord, append_journal, load_ledger, write_ledger
 from tasks.plan import derive_seed, plan_rows, request_fingerprint, safe_stem
 from tasks.resume import split_done
-from tasks.tagging import read_tags, tag_and_verify
+from tasks.tagging import read_riff_info, read_tags, tag_and_verify
 from tasks.validate import BriefRow
 from tests.audio_files import make_audio
 from textmusic.contract import TextToMusicRequest
 
 FORMATS = ["wav", "flac", "ogg", "mp3", "m4a"]
-VALUES = {"title": "Ünïcode ☂ Title", "album": "demo", "genre": "lofi, chill", "bpm": "84",
-          "comment": "a calm prompt", "SEED": "4294967295", "PROMPT": "a calm prompt", "TAGS": "lofi|chill",
-          "GENERATION_ID": "abc123", "PROVIDER": "textmusic-local", "REQUEST_FINGERPRINT": "f" * 64}
+VALUES = {
+    "title": "Ünïcode ☂ Title", "artist": "TrackFoundry", "composer": "A. Composer", "publisher": "Pub Ltd",
+    "album": "demo", "genre": "lofi, chill", "bpm": "84", "comment": "a calm prompt", "lyrics": "[verse]\nla la",
+    "date": "2026-11-23", "isrc": "USRC17607839", "key": "Dbm", "version": "60s", "mood": "calm",
+    "description": "for study playlists", "keywords": "study, rain", "seed": "4294967295",
+    "prompt": "a calm prompt", "prompt_strength": "2", "balance_strength": "0.7", "tags": "lofi|chill",
+    "generation_id": "abc123", "provider": "textmusic-local", "request_fingerprint": "f" * 64,
+}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_tags_round_trip_in_each_format(tmp_path, fmt):
     path = make_audio(tmp_path / f"a.{fmt}", fmt)
-    tag_and_verify(path, fmt, VALUES)
-    assert read_tags(path, fmt) == VALUES
+    tag_and_verify(path, VALUES)
+    assert read_tags(path) == VALUES
     assert check_audio(path, fmt, 2.0, 0.1).sample_rate == 44100  # still decodes after tagging
 
 
-def test_id3_in_wav_is_v24_with_txxx(tmp_path):
+def test_native_storage_per_format(tmp_path):
+    from mutagen.flac import FLAC
+    from mutagen.mp4 import MP4
     from mutagen.wave import WAVE
 
-    path = make_audio(tmp_path / "a.wav", "wav")
-    tag_and_verify(path, "wav", VALUES)
-    tags = WAVE(path).tags
+    wav = make_audio(tmp_path / "a.wav", "wav")
+    tag_and_verify(wav, VALUES)
+    tags = WAVE(wav).tags
     assert tags.version[:2] == (2, 4) and tags["TXXX:SEED"].text == ["4294967295"]
+    assert tags["TBPM"].text == ["84"] and tags["TKEY"].text == ["Dbm"] and tags["TMOO"].text == ["calm"]
+    assert tags["TSRC"].text == ["USRC17607839"] and tags["TIT3"].text == ["60s"]
+    assert read_riff_info(wav)["title"] == VALUES["title"]  # RIFF LIST-INFO for Windows tools
+    flac = make_audio(tmp_path / "a.flac", "flac")
+    tag_and_verify(flac, VALUES)
+    assert FLAC(flac)["INITIALKEY"] == ["Dbm"] and FLAC(flac)["MOOD"] == ["calm"]
+    m4a = make_audio(tmp_path / "a.m4a", "m4a")
+    tag_and_verify(m4a, VALUES)
+    assert MP4(m4a).tags["tmpo"] == [84] and bytes(MP4(m4a).tags["----:com.apple.iTunes:SEED"][0]) == b"4294967295"
 
 
 def test_audio_check_catches_truncation_wrong_container_and_length(tmp_path):

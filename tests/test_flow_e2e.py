@@ -68,9 +68,9 @@ def test_files_decode_last_as_reported_and_carry_tags(catalog):
         assert rec.duration_seconds >= rec.duration_requested
         assert rec.cost_cents == price_cents(rec.duration_seconds)
         assert rec.cost_usd == pytest.approx(rec.cost_cents / 100)
-        tags = read_tags(path, rec.output_format)
-        assert tags["title"] == rec.name and tags["SEED"] == str(rec.seed)
-        assert tags["GENERATION_ID"] == rec.generation_id and tags["REQUEST_FINGERPRINT"] == rec.request_fingerprint
+        tags = read_tags(path)
+        assert tags["title"] == rec.name and tags["seed"] == str(rec.seed) and tags["album"] == "e2e"
+        assert tags["generation_id"] == rec.generation_id and tags["request_fingerprint"] == rec.request_fingerprint
         assert int(tags["bpm"]) == round(rec.bpm)
         if rec.bpm_requested != "auto":
             assert rec.bpm == float(rec.bpm_requested)

@@ -20,12 +20,74 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8765,
     rate_limit: Annotated[str, typer.Option(help="Per-key limit, e.g. 100/10s.")] = "100/10s",
-    workers: Annotated[int | None, typer.Option(help="Generation processes (default: CPU count).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Generation processes (default: usable CPUs).")] = None,
+    audio_ttl: Annotated[
+        float, typer.Option("--audio-ttl", help="Seconds an unstored track's audio stays downloadable, then 410.")
+    ] = 3600.0,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TEXTMUSIC_FAULTS",
+            help=(
+                "Fault injection (off by default): a .json/.toml file or inline 'name=probability,...'. "
+                "Names: submit_429, submit_500, poll_500, track_failed, track_stuck, slow_response, "
+                "truncated_download; options: slow_seconds, stuck_seconds, seed."
+            ),
+        ),
+    ] = None,
+    faults_seed: Annotated[
+        int | None, typer.Option(envvar="TEXTMUSIC_FAULTS_SEED", help="Seed of the faults (reproducible runs).")
+    ] = None,
 ) -> None:
     """Run the local Text-to-Music service over HTTP."""
     from textmusic.server.app import serve as run_server
+    from textmusic.server.faults import parse_faults
+    from textmusic.server.ratelimit import parse_rate_limit
 
-    run_server(data_dir=data, host=host, port=port, rate_limit=rate_limit, workers=workers)
+    try:
+        fault_config = parse_faults(faults, faults_seed)
+        parse_rate_limit(rate_limit)
+    except (ValueError, OSError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if audio_ttl <= 0:
+        raise typer.BadParameter("--audio-ttl must be positive")
+    run_server(
+        data_dir=data,
+        host=host,
+        port=port,
+        rate_limit=rate_limit,
+        workers=workers,
+        audio_ttl_seconds=audio_ttl,
+        faults=fault_config,
+    )
+
+
+@app.command()
+def usage(
+    data: DataDir,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document, for a ledger to reconcile.")] = False,
+) -> None:
+    """Per key (a prefix of its hash; keys are never stored): every charge, and the balance."""
+    import dataclasses
+    import json
+
+    from textmusic.server.store import DB_NAME, Store
+
+    if not (data / DB_NAME).is_file():
+        raise typer.BadParameter(f"no service state in {data}", param_hint="--data")
+    accounts = Store(data).usage()
+    if as_json:
+        typer.echo(json.dumps({"keys": [dataclasses.asdict(a) for a in accounts]}, indent=2))
+        return
+    for a in accounts:
+        initial = "?" if a.initial_cents is None else f"{a.initial_cents}"
+        typer.echo(
+            f"key {a.key_id}: balance {a.balance_cents} cents (initial {initial}, charged {a.charged_cents}, "
+            f"held for pending {a.reserved_cents}); tracks ready {a.tracks_ready}, pending {a.tracks_pending}, "
+            f"failed {a.tracks_failed}"
+        )
+        for c in a.charges:
+            typer.echo(f"  {c.track_id}  {c.seconds:8.2f} s  {c.cents:5d} cents")
 
 
 @keys_app.command("create")

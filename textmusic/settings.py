@@ -17,6 +17,8 @@ class TextMusicSettings(BaseSettings):
 
     api_url: str | None = None
     api_key: SecretStr | None = None
+    # True when TEXTMUSIC_API_URL is a TrackFoundry local service: the client then sends its extensions.
+    local_extensions: bool = False
     submit_path: str = SUBMIT_PATH
     status_path: str = STATUS_PATH
     request_timeout_seconds: float = 60.0

@@ -2,12 +2,15 @@
 
 Submission validates with the contract's own model, reserves the worst-case price atomically and
 queues the songs on the worker pool, so the POST answers at once with pending tracks that the client
-polls. The track's audio URL needs no key: its id is a random 128-bit token.
+polls. The track's audio URL needs no key: its id is a random 128-bit token. The OpenAPI document is
+built from the same contract models, so a schema-driven client or fuzzer reads the real rules.
 """
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
 import re
 import secrets
 import sqlite3
@@ -17,25 +20,40 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from textmusic.contract import (
+    BALANCE_STRENGTH_RANGE,
+    BIT_RATES,
+    BPM_RANGE,
+    DURATION_RANGE,
+    PROMPT_STRENGTH_RANGE,
     SEED_MAX,
     STATUS_PATH,
     SUBMIT_PATH,
+    ErrorResponse,
     TextToMusicRequest,
     TextToMusicResponse,
     Track,
 )
 from textmusic.server.errors import ApiError, install_error_handlers, validation_message
+from textmusic.server.faults import (
+    TRACK_STUCK,
+    FaultConfig,
+    FaultInjector,
+    SlowResponseMiddleware,
+    TruncatedFileResponse,
+)
 from textmusic.server.ratelimit import KeyRateLimiter
-from textmusic.server.store import InsufficientBalance, NewTrack, Store, hash_key
+from textmusic.server.store import UNSTORED_TTL_SECONDS, InsufficientBalance, NewTrack, Store, hash_key
 from textmusic.server.workers import EXTENSIONS, EngineFactory, GenerationPool
 
 AUDIO_PATH = "/api/v1/audio/{filename}"
@@ -49,6 +67,7 @@ MEDIA_TYPES: dict[str, str] = {
 }
 _TRACK_ID = re.compile(r"^[0-9a-f]{32}$")
 _AUDIO_NAME = re.compile(r"^([0-9a-f]{32})\.([a-z0-9]{1,5})$")
+STUCK_ERROR = "generation timed out (injected fault: the track stayed pending)"
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -60,6 +79,14 @@ def _iso(epoch: float | None) -> str | None:
 def _expired(row: sqlite3.Row, now: float | None = None) -> bool:
     expires = row["expires_at"]
     return expires is not None and (time.time() if now is None else now) >= expires
+
+
+def _stuck_overdue(row: sqlite3.Row, stuck_seconds: float, now: float | None = None) -> bool:
+    return (
+        row["status"] == "pending"
+        and row["fault"] == TRACK_STUCK
+        and (time.time() if now is None else now) >= row["created_at"] + stuck_seconds
+    )
 
 
 def track_view(row: sqlite3.Row, base_url: str) -> Track:
@@ -91,33 +118,37 @@ def track_view(row: sqlite3.Row, base_url: str) -> Track:
     )
 
 
-def _bearer_key(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    return token if scheme.lower() == "bearer" and token else None
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
 
-def authorized_key(request: Request) -> str:
-    """Dependency: the caller's key hash, after authentication (401) and its rate limit (429)."""
+def authorized_key(
+    request: Request,
+    response: Response,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    """Dependency: the caller's key hash, after authentication (401) and its rate limit (429).
+
+    The rate-limit headers go on every answer to a known key, error or not (see errors.py).
+    """
     state = request.app.state
-    key = _bearer_key(request)
-    if key is None:
+    if credentials is None or not credentials.credentials.strip():
         raise ApiError(401, "missing API token: send Authorization: Bearer <key>", {"WWW-Authenticate": "Bearer"})
-    key_hash = hash_key(key)
+    key_hash = hash_key(credentials.credentials.strip())
     if not state.store.key_exists(key_hash):
         raise ApiError(401, "invalid API token", {"WWW-Authenticate": "Bearer"})
-    retry_after = state.limiter.hit(key_hash)
-    if retry_after is not None:
+    decision = state.limiter.hit(key_hash)
+    headers = decision.headers()
+    request.state.extra_headers = headers
+    if not decision.allowed:
         raise ApiError(
-            429,
-            f"rate limit exceeded ({state.limiter.item}); retry in {retry_after} s",
-            {"Retry-After": str(retry_after)},
+            429, f"rate limit exceeded ({state.limiter.item}); retry in {decision.reset_seconds} s", headers
         )
+    response.headers.update(headers)
     return key_hash
 
 
-async def _json_body(request: Request) -> Any:
+async def _json_body(request: Request) -> bytes:
+    """The raw body once it is known to be one well-formed JSON document (strict: no NaN/Infinity)."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/json":
         raise ApiError(400, "Content-Type must be application/json")
@@ -129,9 +160,121 @@ async def _json_body(request: Request) -> Any:
         raise ValueError(f"{name} is not valid JSON")
 
     try:
-        return json.loads(raw, parse_constant=_no_constants)
-    except (ValueError, UnicodeDecodeError) as exc:
+        json.loads(raw, parse_constant=_no_constants)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ApiError(400, f"malformed JSON body: {exc}") from None
+    return raw
+
+
+# --- OpenAPI -------------------------------------------------------------------------------------
+
+_RATE_HEADERS: dict[str, Any] = {
+    "X-RateLimit-Limit": {"description": "Requests allowed per window, per key.", "schema": {"type": "integer"}},
+    "X-RateLimit-Remaining": {"description": "Requests left in the window.", "schema": {"type": "integer"}},
+    "X-RateLimit-Reset": {
+        "description": "Seconds until the oldest request leaves the sliding window (0: the window is empty).",
+        "schema": {"type": "integer"},
+    },
+}
+_RETRY_AFTER = {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+_ERROR_DESCRIPTIONS = {
+    400: "Invalid input: a rule of the contract, malformed JSON, or a Content-Type other than application/json.",
+    401: "Invalid or missing API token.",
+    402: "Insufficient balance for the request's upper-bound price; nothing is charged.",
+    404: "No such track for this key.",
+    410: "The audio has expired (store_audio was false).",
+    429: "Rate limit exceeded (or an injected fault); nothing is charged.",
+    500: "Internal server error (or an injected fault); try again. A failed submission is not charged.",
+}
+
+
+def _errors(*statuses: int, rate_headers: bool = True) -> dict[int | str, dict[str, Any]]:
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        entry: dict[str, Any] = {"model": ErrorResponse, "description": _ERROR_DESCRIPTIONS[status]}
+        headers = dict(_RATE_HEADERS) if rate_headers and status not in (400, 401) else {}
+        if status == 429:
+            headers["Retry-After"] = _RETRY_AFTER
+        if headers:
+            entry["headers"] = headers
+        out[status] = entry
+    return out
+
+
+_AUDIO_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MEDIA_TYPES.values()))}
+_COMBINATIONS = (
+    "At least one of prompt, tags, lyrics must be given (present and not empty). Allowed: prompt only, "
+    "prompt + tags, prompt + lyrics, tags + lyrics; refused: lyrics only, tags only, all three. "
+    "`lyrics: \"\"` with prompt or tags is an instrumental. output_bit_rate only with mp3 or m4a."
+)
+
+
+def request_schema() -> dict[str, Any]:
+    """The request model's JSON Schema, made exact where pydantic's export is loose.
+
+    pydantic puts the ranges of `StrictFloat | StrictInt` fields under non-standard keys and cannot
+    express the bit rate's number form or the bpm validator; a schema-driven client needs them all.
+    """
+    schema = copy.deepcopy(TextToMusicRequest.model_json_schema(mode="validation"))
+    props = schema["properties"]
+
+    def number(lo: float, hi: float) -> dict[str, Any]:
+        return {"type": "number", "minimum": lo, "maximum": hi}
+
+    for name, (lo, hi) in (("prompt_strength", PROMPT_STRENGTH_RANGE), ("balance_strength", BALANCE_STRENGTH_RANGE)):
+        props[name] = {**number(lo, hi), "default": props[name]["default"], "title": props[name]["title"]}
+    props["bpm"] = {
+        "anyOf": [number(*BPM_RANGE), {"type": "string", "const": "auto"}],
+        "default": "auto",
+        "title": "Bpm",
+        "description": "Beats per minute, or auto.",
+    }
+    props["output_bit_rate"] = {
+        "anyOf": [
+            {"type": "string", "enum": list(BIT_RATES)},
+            {"type": "integer", "enum": [int(b) for b in BIT_RATES]},
+            {"type": "null"},
+        ],
+        "default": None,
+        "title": "Output Bit Rate",
+        "description": "kbps, as a string or a number; only with output_format mp3 or m4a.",
+    }
+    props["seed"]["description"] = "Seed for reproducibility (32-bit); random when absent, returned in the track."
+    props["duration_seconds"] = {
+        "anyOf": [number(*DURATION_RANGE), {"type": "null"}],
+        "default": None,
+        "title": "Duration Seconds",
+        "description": (
+            "EXTENSION of the local service, not in the hosted API: the length of each song in seconds "
+            f"({DURATION_RANGE[0]:g}-{DURATION_RANGE[1]:g}). Send it only to the local provider."
+        ),
+        "x-extension": "textmusic-local",
+    }
+    schema["description"] = f"Body of `POST {SUBMIT_PATH}`. Unknown fields are refused. {_COMBINATIONS}"
+    return schema
+
+
+def _install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas["TextToMusicRequest"] = request_schema()
+            # FastAPI documents a 422 for parameter errors; this service answers those 400 (errors.py).
+            for ops in doc["paths"].values():
+                for op in ops.values():
+                    op["responses"].pop("422", None)
+            schemas.pop("HTTPValidationError", None)
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = doc
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+# --- the app -------------------------------------------------------------------------------------
 
 
 def create_app(
@@ -139,37 +282,80 @@ def create_app(
     rate_limit: str = "100/10s",
     workers: int | None = None,
     engine_factory: EngineFactory | None = None,
+    audio_ttl_seconds: float = UNSTORED_TTL_SECONDS,
+    faults: FaultConfig | None = None,
 ) -> FastAPI:
     """Build the service for one data folder; workers start and stop with the app's lifespan."""
-    store = Store(Path(data_dir))
+    store = Store(Path(data_dir), audio_ttl_seconds=audio_ttl_seconds)
     limiter = KeyRateLimiter(rate_limit)
     pool = GenerationPool(store, workers=workers, engine_factory=engine_factory)
+    injector = FaultInjector(faults)
+    stuck_seconds = injector.config.stuck_seconds
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for rel in store.expired_files():
             (store.data_dir / rel).unlink(missing_ok=True)
+        for row in store.pending_tracks():
+            if _stuck_overdue(row, stuck_seconds):
+                store.mark_failed(row["id"], STUCK_ERROR)
         await run_in_threadpool(pool.start)
         try:
             yield
         finally:
             await run_in_threadpool(pool.stop)
 
-    app = FastAPI(title="TrackFoundry local Text-to-Music", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="TrackFoundry local Text-to-Music",
+        version="1",
+        description=(
+            "The local reading of the Text-to-Music API contract. Fields marked EXTENSION are not in the "
+            "hosted API. Every error has the body `{success: false, error: {code, message}}`."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
     app.state.store = store
     app.state.limiter = limiter
     app.state.pool = pool
+    app.state.faults = injector
     install_error_handlers(app)
+    _install_openapi(app)
+    if injector.config.probabilities.get("slow_response", 0) > 0:
+        app.add_middleware(SlowResponseMiddleware, injector=injector)
 
-    @app.get("/healthz")
+    @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, bool]:
+        """Liveness: answers as soon as the service accepts requests."""
         return {"ok": True}
 
-    @app.post(SUBMIT_PATH)
-    async def submit(request: Request, key_hash: str = Depends(authorized_key)) -> dict[str, Any]:
-        body = await _json_body(request)
+    @app.post(
+        SUBMIT_PATH,
+        response_model=TextToMusicResponse,
+        tags=["text-to-music"],
+        summary="Generate songs from a prompt, tags and/or lyrics",
+        description=(
+            "Validates the body, reserves the upper-bound price (402 when the balance cannot cover it) and "
+            "answers with pending tracks to poll. A ready track is charged its real length; a failed one is "
+            "refunded. `cost_cents` is what this request reserved; `balance_cents` the balance after it."
+        ),
+        responses={200: {"headers": _RATE_HEADERS}, **_errors(400, 401, 402, 429, 500)},
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TextToMusicRequest"}}},
+            }
+        },
+    )
+    async def submit(request: Request, key_hash: str = Depends(authorized_key)) -> TextToMusicResponse:
+        if injector.fires("submit_429"):
+            raise ApiError(429, "rate limit exceeded (injected fault); retry in 1 s", {"Retry-After": "1"})
+        if injector.fires("submit_500"):
+            raise ApiError(500, "internal server error (injected fault); try again")
+        raw = await _json_body(request)
         try:
-            req = TextToMusicRequest.model_validate(body)
+            req = TextToMusicRequest.model_validate_json(raw)
         except ValidationError as exc:
             raise ApiError(400, validation_message(exc)) from None
         if req.seed is None:
@@ -189,6 +375,7 @@ def create_app(
                     output_bit_rate=req.output_bit_rate,
                     store_audio=req.store_audio,
                     reserved_cents=song.max_cost_cents(),
+                    fault=injector.track_fault(),
                 )
             )
         try:
@@ -201,29 +388,51 @@ def create_app(
             ) from None
         for t in new_tracks:
             try:
-                pool.submit(t.id, t.request_json, t.output_format)
+                pool.submit(t.id, t.request_json, t.output_format, t.fault)
             except Exception:
                 store.mark_failed(t.id, "could not queue the render")
                 raise
         rows = [await run_in_threadpool(store.get_track, t.id) for t in new_tracks]
         base = str(request.base_url)
-        response = TextToMusicResponse(
+        return TextToMusicResponse(
             success=True,
             tracks=[track_view(r, base) for r in rows if r is not None],
             cost_cents=sum(t.reserved_cents for t in new_tracks),
             balance_cents=balance,
         )
-        return response.model_dump()
 
-    @app.get(STATUS_PATH)
-    def status(id: str, request: Request, key_hash: str = Depends(authorized_key)) -> dict[str, Any]:
+    @app.get(
+        STATUS_PATH,
+        response_model=Track,
+        tags=["text-to-music"],
+        summary="A track's status (local service; the hosted docs name no status endpoint)",
+        description="`cost_cents` is the amount held while pending, the price once ready, 0 once failed.",
+        responses={200: {"headers": _RATE_HEADERS}, **_errors(401, 404, 429, 500)},
+    )
+    def status(id: str, request: Request, key_hash: str = Depends(authorized_key)) -> Track:
+        if injector.fires("poll_500"):
+            raise ApiError(500, "internal server error (injected fault); try again")
         row = store.get_track(id) if _TRACK_ID.match(id) else None
         if row is None or row["key_hash"] != key_hash:
             raise ApiError(404, f"no track {id!r}")
-        return track_view(row, str(request.base_url)).model_dump()
+        if _stuck_overdue(row, stuck_seconds):
+            store.mark_failed(row["id"], STUCK_ERROR)
+            row = store.get_track(id) or row
+        return track_view(row, str(request.base_url))
 
-    @app.get(AUDIO_PATH)
-    def audio(filename: str) -> FileResponse:
+    @app.get(
+        AUDIO_PATH,
+        response_class=FileResponse,
+        tags=["text-to-music"],
+        summary="A ready track's audio (no key: the track id is the secret)",
+        description="Supports `Range` requests (206). Unstored audio answers 410 once expired.",
+        responses={
+            200: {"content": _AUDIO_CONTENT, "description": "The audio file."},
+            206: {"content": _AUDIO_CONTENT, "description": "The requested byte range."},
+            **_errors(404, 410, rate_headers=False),
+        },
+    )
+    def audio(filename: str) -> Response:
         match = _AUDIO_NAME.match(filename)
         row = store.get_track(match.group(1)) if match else None
         if row is None or match is None or match.group(2) != EXTENSIONS[row["output_format"]]:
@@ -236,15 +445,32 @@ def create_app(
             raise ApiError(410, "the audio has expired (store_audio was false)")
         if not path.is_relative_to(store.audio_dir.resolve()) or not path.is_file():
             raise ApiError(404, "the audio file is missing")
-        return FileResponse(path, media_type=MEDIA_TYPES[row["output_format"]])
+        media_type = MEDIA_TYPES[row["output_format"]]
+        if injector.fires("truncated_download"):
+            return TruncatedFileResponse(path, media_type)
+        return FileResponse(path, media_type=media_type)
 
     return app
 
 
-def serve(data_dir: Path, host: str, port: int, rate_limit: str, workers: int | None) -> None:
+def serve(
+    data_dir: Path,
+    host: str,
+    port: int,
+    rate_limit: str,
+    workers: int | None,
+    audio_ttl_seconds: float = UNSTORED_TTL_SECONDS,
+    faults: FaultConfig | None = None,
+) -> None:
     """Run the service until interrupted; uvicorn's access log shows request lines only, never keys."""
-    app = create_app(data_dir, rate_limit=rate_limit, workers=workers)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    app = create_app(
+        data_dir, rate_limit=rate_limit, workers=workers, audio_ttl_seconds=audio_ttl_seconds, faults=faults
+    )
+    if faults is not None and faults.enabled:
+        logging.getLogger(__name__).warning("fault injection ON (seed %d): %s", faults.seed, faults.probabilities)
+    # SIGTERM: stop accepting, give open requests 10 s, then the lifespan stops the pool (workers.py).
+    uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
 
 
-__all__ = ["create_app", "serve", "track_view"]
+__all__ = ["create_app", "request_schema", "serve", "track_view"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 import time
+from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.storage import MemoryStorage
@@ -37,6 +38,26 @@ def parse_rate_limit(spec: str) -> RateLimitItem:
         raise ValueError(f"invalid rate limit {spec!r}: use e.g. 100/10s") from exc
 
 
+@dataclass(frozen=True)
+class RateDecision:
+    """The outcome of one request against a key's window, and what its headers say."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # until the oldest request in the window leaves it (a slot frees up)
+
+    def headers(self) -> dict[str, str]:
+        out = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset_seconds),
+        }
+        if not self.allowed:
+            out["Retry-After"] = str(self.reset_seconds)
+        return out
+
+
 class KeyRateLimiter:
     """In-memory: the service is a single process, and limits need not survive a restart."""
 
@@ -44,9 +65,11 @@ class KeyRateLimiter:
         self.item = parse_rate_limit(spec)
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def hit(self, key_hash: str) -> int | None:
-        """Count one request; None when allowed, else the whole seconds to wait (>= 1) for Retry-After."""
-        if self._limiter.hit(self.item, key_hash):
-            return None
+    def hit(self, key_hash: str) -> RateDecision:
+        """Count one request (a refused one is not counted) and report the window after it."""
+        allowed = self._limiter.hit(self.item, key_hash)
         stats = self._limiter.get_window_stats(self.item, key_hash)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+        wait = max(0.0, stats.reset_time - time.time())
+        # A refused request waits at least a second; an allowed one reports 0 only on an empty window.
+        reset = max(1, math.ceil(wait)) if not allowed or stats.remaining < self.item.amount else 0
+        return RateDecision(allowed, self.item.amount, max(0, stats.remaining), reset)

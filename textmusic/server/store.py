@@ -22,11 +22,13 @@ DB_NAME = "textmusic.db"
 AUDIO_DIR = "audio"
 KEY_PREFIX = "tm_"
 UNSTORED_TTL_SECONDS = 3600.0
+KEY_ID_CHARS = 12  # how much of a key's hash `textmusic usage` shows: enough to tell keys apart
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS keys (
     key_hash TEXT PRIMARY KEY,
     balance_cents INTEGER NOT NULL,
+    initial_cents INTEGER,
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tracks (
@@ -49,9 +51,11 @@ CREATE TABLE IF NOT EXISTS tracks (
     cost_cents INTEGER,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    expires_at REAL
+    expires_at REAL,
+    fault TEXT
 );
 CREATE INDEX IF NOT EXISTS tracks_status ON tracks(status);
+CREATE INDEX IF NOT EXISTS tracks_key ON tracks(key_hash);
 CREATE TABLE IF NOT EXISTS charges (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     track_id TEXT NOT NULL UNIQUE REFERENCES tracks(id),
@@ -66,6 +70,21 @@ CREATE TABLE IF NOT EXISTS charges (
 def hash_key(key: str) -> str:
     """What the database stores instead of the key."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+# Columns added after the first release: a data folder made by an older service gains them at start.
+_ADDED_COLUMNS: dict[str, dict[str, str]] = {
+    "keys": {"initial_cents": "INTEGER"},
+    "tracks": {"fault": "TEXT"},
+}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    for table, columns in _ADDED_COLUMNS.items():
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns.items():
+            if name not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
 
 class InsufficientBalance(Exception):
@@ -91,19 +110,50 @@ class NewTrack:
     output_bit_rate: str | None
     store_audio: bool
     reserved_cents: int
+    fault: str | None = None  # an injected fault for this song ("fail" or "stuck"), see faults.py
+
+
+@dataclass(frozen=True)
+class Charge:
+    track_id: str
+    seconds: float
+    cents: int
+    at: float
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """One key's account: `initial - charged - reserved == balance` holds whenever no write is under way."""
+
+    key_id: str  # a prefix of the key's hash, never the key
+    initial_cents: int | None
+    balance_cents: int
+    charged_cents: int
+    reserved_cents: int  # held for tracks still pending
+    tracks_ready: int
+    tracks_pending: int
+    tracks_failed: int
+    charges: list[Charge]
 
 
 class Store:
     """All durable state of one data folder."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, audio_ttl_seconds: float = UNSTORED_TTL_SECONDS) -> None:
+        if audio_ttl_seconds <= 0:
+            raise ValueError("the audio TTL must be positive")
         self.data_dir = Path(data_dir)
         self.audio_dir = self.data_dir / AUDIO_DIR
         self.db_path = self.data_dir / DB_NAME
+        self.audio_ttl_seconds = audio_ttl_seconds
         self.audio_dir.mkdir(parents=True, exist_ok=True)
-        with self._connect() as conn:
+        conn = self._connect()
+        try:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
+        finally:
+            conn.close()
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None)
@@ -142,8 +192,8 @@ class Store:
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         with self._write() as conn:
             conn.execute(
-                "INSERT INTO keys (key_hash, balance_cents, created_at) VALUES (?, ?, ?)",
-                (hash_key(key), balance_cents, time.time()),
+                "INSERT INTO keys (key_hash, balance_cents, initial_cents, created_at) VALUES (?, ?, ?, ?)",
+                (hash_key(key), balance_cents, balance_cents, time.time()),
             )
         return key
 
@@ -173,8 +223,8 @@ class Store:
             conn.executemany(
                 """INSERT INTO tracks (id, key_hash, request_json, song_index, seed, name, tags_json,
                        output_format, output_bit_rate, store_audio, status, reserved_cents,
-                       created_at, updated_at, expires_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)""",
+                       created_at, updated_at, expires_at, fault)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)""",
                 [
                     (
                         t.id,
@@ -190,7 +240,9 @@ class Store:
                         t.reserved_cents,
                         now,
                         now,
-                        None if t.store_audio else now + UNSTORED_TTL_SECONDS,
+                        # Provisional: the clock restarts when the audio is ready (mark_ready).
+                        None if t.store_audio else now + self.audio_ttl_seconds,
+                        t.fault,
                     )
                     for t in tracks
                 ],
@@ -220,19 +272,21 @@ class Store:
         """Settle a finished track: charge its real price, give back the rest of its reservation.
 
         Only a pending track moves, so a track rendered twice (a restart mid-render) is charged once.
+        An unstored track's audio lives for the TTL from now, so a slow render never shortens it.
         """
         now = time.time()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT status, key_hash, reserved_cents FROM tracks WHERE id = ?", (track_id,)
+                "SELECT status, key_hash, reserved_cents, store_audio FROM tracks WHERE id = ?", (track_id,)
             ).fetchone()
             if row is None or row["status"] != "pending":
                 return False
             cost = price_cents(duration_seconds)
+            expires_at = None if row["store_audio"] else now + self.audio_ttl_seconds
             conn.execute(
                 """UPDATE tracks SET status = 'ready', duration_seconds = ?, bpm = ?, output_bit_rate = ?,
-                       file_path = ?, cost_cents = ?, updated_at = ? WHERE id = ?""",
-                (duration_seconds, bpm, output_bit_rate, file_path, cost, now, track_id),
+                       file_path = ?, cost_cents = ?, updated_at = ?, expires_at = ? WHERE id = ?""",
+                (duration_seconds, bpm, output_bit_rate, file_path, cost, now, expires_at, track_id),
             )
             conn.execute(
                 "UPDATE keys SET balance_cents = balance_cents + ? WHERE key_hash = ?",
@@ -273,6 +327,44 @@ class Store:
                 (now,),
             ).fetchall()
         return [r["file_path"] for r in rows]
+
+
+    def usage(self) -> list[KeyUsage]:
+        """Every key's account and charges, oldest key first, read in one snapshot."""
+        with self._read() as conn:
+            conn.execute("BEGIN")  # one read transaction: the figures agree with each other
+            keys = conn.execute("SELECT * FROM keys ORDER BY created_at, key_hash").fetchall()
+            charges = conn.execute("SELECT * FROM charges ORDER BY at, id").fetchall()
+            counts = conn.execute(
+                """SELECT key_hash, status, COUNT(*) AS n,
+                          SUM(CASE WHEN status = 'pending' THEN reserved_cents ELSE 0 END) AS held
+                   FROM tracks GROUP BY key_hash, status"""
+            ).fetchall()
+            conn.execute("COMMIT")
+        by_key: dict[str, list[Charge]] = {}
+        for c in charges:
+            by_key.setdefault(c["key_hash"], []).append(Charge(c["track_id"], c["seconds"], c["cents"], c["at"]))
+        tally: dict[tuple[str, str], tuple[int, int]] = {
+            (r["key_hash"], r["status"]): (int(r["n"]), int(r["held"] or 0)) for r in counts
+        }
+        out = []
+        for k in keys:
+            h = k["key_hash"]
+            own = by_key.get(h, [])
+            out.append(
+                KeyUsage(
+                    key_id=h[:KEY_ID_CHARS],
+                    initial_cents=k["initial_cents"],
+                    balance_cents=int(k["balance_cents"]),
+                    charged_cents=sum(c.cents for c in own),
+                    reserved_cents=tally.get((h, "pending"), (0, 0))[1],
+                    tracks_ready=tally.get((h, "ready"), (0, 0))[0],
+                    tracks_pending=tally.get((h, "pending"), (0, 0))[0],
+                    tracks_failed=tally.get((h, "failed"), (0, 0))[0],
+                    charges=own,
+                )
+            )
+        return out
 
 
 def create_key(data_dir: Path, balance_cents: int) -> str:

@@ -4,6 +4,8 @@ Rendering is CPU-bound and can take minutes, so it runs in worker processes and 
 once. Each worker builds one engine in its initializer (the soundfont stays loaded between renders).
 The pool's completion callbacks write the outcome to the store; tracks left pending by a crash or a
 shutdown are queued again at the next start, and the store settles each track at most once.
+Workers ignore SIGINT/SIGTERM: a Ctrl-C or a signal to the whole process group reaches the server,
+whose graceful shutdown decides what happens to their renders, instead of failing them mid-way.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from typing import Protocol
 
 from textmusic.contract import TextToMusicRequest
 from textmusic.engine import Engine, RenderResult
+from textmusic.server.faults import TRACK_FAIL, TRACK_STUCK
 from textmusic.server.store import AUDIO_DIR, Store
 
 log = logging.getLogger(__name__)
@@ -47,15 +51,38 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def _init_worker(engine_factory: EngineFactory, parent_pid: int) -> None:
+    """Build the worker's engine and load its soundfont now, so no track pays for the loading."""
     global _engine
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _engine = engine_factory()
+    if isinstance(type(_engine).__dict__.get("renderer"), property):
+        _engine.renderer  # noqa: B018 - the property loads the soundfont
 
 
-def _render(request_json: str, out_path: str) -> RenderResult:
+def _warm() -> None:
+    """A no-op task: submitting one per worker makes the pool start (and warm) every worker at once."""
+
+
+class InjectedFailure(RuntimeError):
+    """The `track_failed` fault."""
+
+
+def worker_count() -> int:
+    """The CPUs this process may use (a container's or taskset's share, not the host's count)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _render(request_json: str, out_path: str, fault: str | None = None) -> RenderResult:
     """Runs in a worker: render to a private temp file, then move it into place atomically."""
     if _engine is None:  # pragma: no cover - the initializer always runs first
         raise RuntimeError("worker has no engine")
+    if fault == TRACK_FAIL:
+        raise InjectedFailure("generation failed (injected fault)")
     request = TextToMusicRequest.model_validate_json(request_json)
     final = Path(out_path)
     tmp = final.with_name(f".{final.stem}.{os.getpid()}.part{final.suffix}")
@@ -83,7 +110,7 @@ class GenerationPool:
         shutdown_grace_seconds: float = 30.0,
     ) -> None:
         self.store = store
-        self.workers = max(1, workers or os.cpu_count() or 1)
+        self.workers = max(1, workers or worker_count())
         self.engine_factory: EngineFactory = engine_factory or Engine
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self._executor: ProcessPoolExecutor | None = None
@@ -107,27 +134,31 @@ class GenerationPool:
         for stale in self.store.audio_dir.glob(".*.part.*"):
             stale.unlink(missing_ok=True)
         self._executor = self._new_executor()
+        for _ in range(self.workers):
+            self._executor.submit(_warm)
         pending = self.store.pending_tracks()
         for row in pending:
-            self.submit(row["id"], row["request_json"], row["output_format"])
+            self.submit(row["id"], row["request_json"], row["output_format"], row["fault"])
         if pending:
             log.info("re-queued %d pending track(s)", len(pending))
         return len(pending)
 
-    def submit(self, track_id: str, request_json: str, output_format: str) -> None:
-        """Queue one song; a pool broken by a crashed worker is replaced first."""
+    def submit(self, track_id: str, request_json: str, output_format: str, fault: str | None = None) -> None:
+        """Queue one song; a pool broken by a crashed worker is replaced first. A stuck song is not queued."""
         if self._executor is None or self._stopping:
             raise RuntimeError("the generation pool is not running")
+        if fault == TRACK_STUCK:
+            return
         rel = audio_relpath(track_id, output_format)
         out_path = str(self.store.data_dir / rel)
         with self._lock:
             try:
-                future = self._executor.submit(_render, request_json, out_path)
+                future = self._executor.submit(_render, request_json, out_path, fault)
             except BrokenProcessPool:
                 log.warning("generation pool broken; starting a new one")
                 self._executor.shutdown(wait=False, cancel_futures=True)
                 self._executor = self._new_executor()
-                future = self._executor.submit(_render, request_json, out_path)
+                future = self._executor.submit(_render, request_json, out_path, fault)
             self._futures[track_id] = future
         future.add_done_callback(lambda f: self._finished(track_id, rel, f))
 
@@ -182,9 +213,9 @@ class GenerationPool:
         threading.Thread(target=_shutdown, daemon=True).start()
         if not done.wait(self.shutdown_grace_seconds):
             log.warning("renders still running after %.0f s; stopping workers", self.shutdown_grace_seconds)
-            # No public API to stop busy workers before Python 3.14's terminate_workers().
+            # No public API to stop busy workers before Python 3.14's kill_workers(); they ignore SIGTERM.
             for process in list(getattr(executor, "_processes", {}).values()):
-                process.terminate()
+                process.kill()
             done.wait(10.0)
         self._executor = None
 

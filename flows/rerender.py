@@ -1,0 +1,50 @@
+"""The re-render flow: ledger → requests with the recorded seeds → files in `rerenders/<UTC time>/` → comparison."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.produce_catalog import generate_all
+from tasks.generate import CatalogInfo, clear_partials
+from tasks.ledger import load_ledger, summarize, write_ledger
+from tasks.provider import open_provider
+from tasks.rerender import compare_to_originals, rerender_rows
+from tasks.settings import PipelineSettings
+from textmusic.settings import TextMusicSettings
+
+RERENDERS_DIR = "rerenders"
+
+
+@flow(name="rerender-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4))
+def rerender_catalog(
+    catalog_dir: str, track_ids: list[str] | None = None, output_format: str | None = None,
+    bit_rate: str | None = None,
+) -> dict[str, object]:
+    """Regenerate ready tracks of a catalog from its ledger; record whether each is identical to the original."""
+    logger = get_run_logger()
+    settings, api = PipelineSettings(), TextMusicSettings()
+    catalog_path = Path(catalog_dir)
+    originals = [r for r in load_ledger(catalog_path) if r.status == "ready"]
+    if track_ids:
+        originals = [r for r in originals if r.track_id in set(track_ids)]
+    if not originals:
+        raise ValueError(f"no ready tracks to re-render in {catalog_path}")
+    out_dir = catalog_path / RERENDERS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir.mkdir(parents=True, exist_ok=False)
+    info = CatalogInfo(name=originals[0].catalog, artist=settings.artist, composer=settings.composer,
+                       publisher=settings.publisher, date=datetime.now(UTC).date().isoformat())
+    with open_provider(settings, api, catalog_path) as connection:
+        provider = connection.provider
+        rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate)
+        records = generate_all(rows, [], connection, out_dir, info, settings)
+    clear_partials(out_dir)
+    records = compare_to_originals(records, originals, catalog_path, out_dir)
+    write_ledger(out_dir, records)
+    identical = sum(1 for r in records if r.identical_to_original)
+    summary = {**summarize(records), "identical": identical, "out": str(out_dir)}
+    logger.info("re-render: %s", summary)
+    return summary

@@ -1,0 +1,76 @@
+"""Re-render: rebuild each track's request from its ledger record (parameters and its own seed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest
+
+from .audio import same_audio
+from .ledger import LedgerRecord
+from .plan import PlannedRow, request_fingerprint
+from .validate import TRUE_WORDS
+
+LOSSLESS = ("wav", "flac")
+METADATA_FIELDS = ("artist", "composer", "publisher", "mood", "key", "isrc", "version", "description", "keywords")
+
+
+def rerender_rows(
+    records: list[LedgerRecord],
+    provider: str,
+    local_extensions: bool,
+    output_format: str | None = None,
+    bit_rate: str | None = None,
+) -> list[PlannedRow]:
+    """One single-song row per ready record: a song's own seed renders it alone, as in its pair."""
+    rows = []
+    for rec in records:
+        fmt = output_format or rec.output_format
+        rate = (bit_rate or rec.output_bit_rate or None) if fmt in BIT_RATE_FORMATS else None
+        request = TextToMusicRequest(
+            prompt=rec.prompt or None,
+            tags=[t for t in rec.tags.split("|") if t] or None,
+            lyrics=rec.lyrics or None,
+            seed=rec.seed,
+            prompt_strength=rec.prompt_strength,
+            balance_strength=rec.balance_strength,
+            num_songs=1,
+            output_format=fmt,
+            output_bit_rate=rate,
+            bpm="auto" if rec.bpm_requested in ("", "auto") else float(rec.bpm_requested),
+            store_audio=bool(rec.store_audio) if rec.store_audio is not None else str(rec.store_audio) in TRUE_WORDS,
+            name=rec.name,
+            duration_seconds=rec.duration_requested,
+        )
+        rows.append(PlannedRow(
+            row=rec.row or 0,
+            track_id=rec.track_id,
+            name=rec.name,
+            request=request,
+            seed_source="ledger",
+            fingerprint=request_fingerprint(request, provider, local_extensions),
+            file_stem=Path(rec.audio_path).stem,
+            metadata={f: getattr(rec, f) for f in METADATA_FIELDS if getattr(rec, f)},
+            file_names=(str(Path(rec.audio_path).with_suffix(f".{fmt}")),),
+        ))
+    return rows
+
+
+def compare_to_originals(
+    new: list[LedgerRecord], originals: list[LedgerRecord], catalog_dir: Path, rerender_dir: Path
+) -> list[LedgerRecord]:
+    """Mark each re-rendered song identical or not to its original, by decoded samples.
+
+    Across formats only lossless pairs can be equal sample for sample; other pairs are left unknown."""
+    by_name = {Path(o.audio_path).stem: o for o in originals}
+    compared = []
+    for rec in new:
+        original = by_name.get(Path(rec.audio_path).stem) if rec.status == "ready" else None
+        identical = None
+        if original is not None and (
+            original.output_format == rec.output_format
+            or (original.output_format in LOSSLESS and rec.output_format in LOSSLESS)
+        ):
+            identical = same_audio(catalog_dir / original.audio_path, rerender_dir / rec.audio_path)
+        compared.append(rec.model_copy(update={"identical_to_original": identical}))
+    return compared
