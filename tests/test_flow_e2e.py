@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -98,3 +99,29 @@ def test_same_brief_again_generates_and_charges_nothing(catalog):
     assert list(ready_after.generation_id) == list(ready_before.generation_id)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in mtimes} == mtimes
     assert "plan: 0 rows to generate, 5 already in the catalog" in done.stdout + done.stderr
+
+
+def test_rerender_is_sample_identical(catalog):
+    from flows.rerender import rerender_catalog
+
+    _, out, _ = catalog
+    summary = rerender_catalog(str(out))
+    rerendered = pd.read_parquet(Path(summary["out"]) / "ledger.parquet")
+    assert len(rerendered) == 6 and set(rerendered.status) == {"ready"}
+    assert rerendered.identical_to_original.all()
+    original = pd.read_parquet(out / "ledger.parquet").set_index("audio_path")
+    for rec in rerendered.itertuples():
+        assert (Path(summary["out"]) / rec.audio_path).is_file()
+        assert rec.seed == original.loc[rec.audio_path, "seed"]
+
+
+def test_budget_caps_what_a_run_spends(catalog, tmp_path):
+    from flows.produce_catalog import run_catalog
+
+    brief, _, _ = catalog
+    summary = run_catalog(brief, "budget", tmp_path / "capped", budget_usd=0.10)
+    ledger = pd.read_parquet(tmp_path / "capped" / "ledger.parquet")
+    assert ledger.cost_cents.sum() <= 10 and summary["run_cost_usd"] <= 0.10
+    skipped = ledger[ledger.status == "skipped"]
+    assert len(skipped) >= 1 and skipped.error.str.contains("over budget").all()
+    assert (ledger.status == "ready").sum() >= 1

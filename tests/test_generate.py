@@ -1,0 +1,113 @@
+"""generate_row against a double of the hosted API: submit, resume, budget, error classes."""
+
+import json
+import threading
+
+import httpx
+import pytest
+
+from tasks.generate import CatalogInfo, Provider, RunGate, generate_row
+from tasks.ledger import SUBMITTED, LedgerRecord
+from tasks.plan import plan_rows, within_budget
+from tasks.settings import PipelineSettings
+from tasks.tagging import read_tags
+from tasks.validate import BriefRow
+from tests.audio_files import make_audio
+from textmusic.client import TextMusicClient, Unauthorized
+from textmusic.contract import TextToMusicRequest, price_cents
+from textmusic.settings import TextMusicSettings
+
+FAST = TextMusicSettings(poll_initial_seconds=0.01, poll_max_interval_seconds=0.02, poll_deadline_seconds=5)
+PROVIDER = Provider("api.example.test", "https://api.example.test", local_extensions=False)
+CATALOG = CatalogInfo(name="demo", artist="TF", date="2026-11-23")
+
+
+class FakeHostedApi:
+    """Just enough of the hosted API: POST gives pending tracks, GET turns them ready, audio is a real mp3."""
+
+    def __init__(self, audio: bytes, submit_status: int = 200):
+        self.audio, self.submit_status = audio, submit_status
+        self.posts, self.gets = 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            if request.method == "POST":
+                self.posts += 1
+                if self.submit_status != 200:
+                    return httpx.Response(self.submit_status, json={"success": False, "error": {
+                        "code": "x", "message": f"status {self.submit_status}"}})
+                body = json.loads(request.content)
+                tracks = [{"id": f"gen{self.posts}-{i}", "status": "pending"} for i in range(body.get("num_songs", 1))]
+                return httpx.Response(200, json={"success": True, "tracks": tracks})
+            if request.url.path.startswith("/files/"):
+                return httpx.Response(200, content=self.audio)
+            self.gets += 1
+            track_id = request.url.path.rsplit("/", 1)[-1]
+            return httpx.Response(200, json={"id": track_id, "status": "ready", "duration_seconds": 2.0,
+                                             "bpm": 90, "audio_url": f"https://api.example.test/files/{track_id}.mp3"})
+
+
+@pytest.fixture
+def api(tmp_path):
+    return FakeHostedApi(make_audio(tmp_path / "src.mp3", "mp3").read_bytes())
+
+
+def planned(**fields):
+    request = TextToMusicRequest(prompt="calm piano", output_format="mp3", **fields)
+    return plan_rows([BriefRow(1, "t1", "Calm", request, {"mood": "calm"})], "demo", PROVIDER.name, False)[0]
+
+
+def run(row, api, out, previous=(), gate=None):
+    journal: list[LedgerRecord] = []
+    client = TextMusicClient(PROVIDER.base_url, "vbt_secret", settings=FAST, transport=httpx.MockTransport(api))
+    records = generate_row(row, client, out, CATALOG, PROVIDER, gate or RunGate(), journal.extend, list(previous),
+                           0.25)
+    return records, journal
+
+
+def test_row_is_submitted_journaled_delivered_and_tagged(tmp_path, api):
+    row = planned(num_songs=2)
+    records, journal = run(row, api, tmp_path)
+    assert [j.status for j in journal] == [SUBMITTED, SUBMITTED]
+    assert [r.status for r in records] == ["ready", "ready"] and api.posts == 1
+    for record in records:
+        tags = read_tags(tmp_path / record.audio_path)
+        assert tags["mood"] == "calm" and tags["artist"] == "TF" and tags["generation_id"] == record.generation_id
+        assert record.cost_cents == price_cents(2.0)
+    assert records[0].seed != records[1].seed
+
+
+def test_killed_run_resumes_submitted_tracks_without_paying_again(tmp_path, api):
+    row = planned()
+    submitted = LedgerRecord(catalog="demo", track_id="t1", status=SUBMITTED, generation_id="earlier-0",
+                             request_fingerprint=row.fingerprint)
+    records, journal = run(row, api, tmp_path, previous=[submitted])
+    assert api.posts == 0 and not journal
+    assert records[0].status == "ready" and records[0].generation_id == "earlier-0"
+
+
+def test_out_of_funds_stops_new_submissions(tmp_path, tmp_path_factory):
+    api = FakeHostedApi(b"", submit_status=402)
+    gate = RunGate()
+    first, _ = run(planned(), api, tmp_path, gate=gate)
+    second, _ = run(planned(seed=5), api, tmp_path, gate=gate)
+    assert first[0].status == second[0].status == "skipped" and api.posts == 1
+    assert "insufficient balance" in second[0].error
+
+
+def test_bad_request_fails_the_row_and_bad_key_stops_the_run(tmp_path):
+    records, _ = run(planned(), FakeHostedApi(b"", submit_status=400), tmp_path)
+    assert records[0].status == "failed" and "rejected by the provider" in records[0].error
+    with pytest.raises(Unauthorized) as info:
+        run(planned(), FakeHostedApi(b"", submit_status=401), tmp_path)
+    assert "vbt_secret" not in str(info.value)
+
+
+def test_budget_is_a_hard_cap_by_worst_case_cost():
+    settings = PipelineSettings(max_minutes_per_song=5)  # hosted: 5 min = $1.00 per song at most
+    rows = plan_rows([BriefRow(i, f"t{i}", "n", TextToMusicRequest(prompt="p", num_songs=1 + (i == 2)))
+                      for i in range(1, 5)], "demo", "h", False)
+    fits, over = within_budget(rows, 300, settings, local_extensions=False)
+    assert [r.track_id for r in fits] == ["t1", "t2"] and [r.track_id for r in over] == ["t3", "t4"]
+    assert within_budget(rows, None, settings, False) == (rows, [])
