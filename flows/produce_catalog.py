@@ -14,11 +14,11 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from tasks.generate import CatalogInfo, Provider, RunGate, base_record, clear_partials
 from tasks.ledger import LedgerRecord, load_ledger, summarize, utc_now, write_ledger, write_rejects
-from tasks.metering import ensure_rate_limit
+from tasks.metering import ensure_rate_limit, prefect_throttle
 from tasks.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
 from tasks.prefect_tasks import generate_task, load_brief_task, validate_task
 from tasks.progress import report_progress
-from tasks.provider import Connection, open_provider
+from tasks.provider import Connection, connect, open_provider
 from tasks.resume import split_done
 from tasks.settings import PipelineSettings
 from tasks.validate import Validation
@@ -60,22 +60,24 @@ def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connectio
     """Fan out one task per row (bounded by the task runner, metered by the shared rate limit)."""
     logger = get_run_logger()
     ensure_rate_limit(settings)
-    futures = generate_task.map(
-        rows,
-        connection=unmapped(connection),
-        out_dir=unmapped(out_dir),
-        catalog=unmapped(catalog),
-        gate=unmapped(RunGate()),
-        settings=unmapped(settings),
-        previous=[[r for r in previous if r.track_id == row.track_id] for row in rows],
-    )
     records: list[LedgerRecord] = []
-    for done, future in enumerate(as_completed(futures), start=1):
-        finished = future.result()
-        records += finished
-        logger.info("progress %d/%d rows: %s %s", done, len(rows), finished[0].track_id,
-                    ",".join(r.status for r in finished))
-        report_progress(done, len(rows))
+    with connect(connection, TextMusicSettings(), prefect_throttle(settings)) as client:
+        futures = generate_task.map(
+            rows,
+            client=unmapped(client),
+            provider=unmapped(connection.provider),
+            out_dir=unmapped(out_dir),
+            catalog=unmapped(catalog),
+            gate=unmapped(RunGate()),
+            settings=unmapped(settings),
+            previous=[[r for r in previous if r.track_id == row.track_id] for row in rows],
+        )
+        for done, future in enumerate(as_completed(futures), start=1):
+            finished = future.result()
+            records += finished
+            logger.info("progress %d/%d rows: %s %s", done, len(rows), finished[0].track_id,
+                        ",".join(r.status for r in finished))
+            report_progress(done, len(rows))
     return records
 
 

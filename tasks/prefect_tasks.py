@@ -10,14 +10,11 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from textmusic.client import TextMusicClient
-from textmusic.settings import TextMusicSettings
 
 from .brief import load_brief
-from .generate import CatalogInfo, RunGate, generate_row
+from .generate import CatalogInfo, Provider, RunGate, generate_row
 from .ledger import LedgerRecord, append_journal
-from .metering import prefect_throttle
 from .plan import PlannedRow
-from .provider import Connection
 from .settings import PipelineSettings
 from .validate import Validation, validate_brief
 
@@ -37,7 +34,8 @@ def validate_task(table: pd.DataFrame, docs_dir: Path | None = None) -> Validati
 @task(name="generate-row", cache_policy=NO_CACHE, task_run_name="generate-{row.track_id}")
 def generate_task(
     row: PlannedRow,
-    connection: Connection,
+    client: TextMusicClient,
+    provider: Provider,
     out_dir: Path,
     catalog: CatalogInfo,
     gate: RunGate,
@@ -45,18 +43,10 @@ def generate_task(
     previous: list[LedgerRecord],
 ) -> list[LedgerRecord]:
     """One row: generated, delivered into the catalog, and journaled before the task returns."""
-    client = TextMusicClient(
-        connection.provider.base_url,
-        connection.api_key,
-        settings=TextMusicSettings(),
-        local_extensions=connection.provider.local_extensions,
-        throttle=prefect_throttle(settings),
+    records = generate_row(
+        row, client.fork(), out_dir, catalog, provider, gate, lambda rs: journal(out_dir, rs), previous,
+        settings.duration_tolerance_seconds,
     )
-    with client:
-        records = generate_row(
-            row, client, out_dir, catalog, connection.provider, gate, lambda rs: journal(out_dir, rs), previous,
-            settings.duration_tolerance_seconds,
-        )
     journal(out_dir, records)
     return records
 

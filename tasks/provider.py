@@ -17,13 +17,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 from pydantic import SecretStr
 
+from textmusic.client import TextMusicClient
 from textmusic.settings import TextMusicSettings
 
 from .generate import Provider
@@ -145,3 +146,9 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
         return
     with local_service(settings, settings.embedded_data_dir or out_dir / EMBEDDED_DIR) as connection:
         yield connection
+
+
+def connect(connection: Connection, api: TextMusicSettings, throttle: Callable[[], None]) -> TextMusicClient:
+    """One client for a run: its connections are shared by all generation tasks."""
+    return TextMusicClient(connection.provider.base_url, connection.api_key, settings=api,
+                           local_extensions=connection.provider.local_extensions, throttle=throttle)

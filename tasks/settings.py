@@ -15,6 +15,8 @@ class PipelineSettings(BaseSettings):
     requests_per_window: int = 100
     window_seconds: float = 10.0
     max_in_flight: int = 4
+    # Slots are taken from Prefect in batches of up to this many (at most a tenth of the window's allowance).
+    metering_batch_max: int = 10
     # Embedded local service (used when TEXTMUSIC_API_URL is unset). Its state (SQLite, its key, its audio)
     # lives in `<catalog>/.textmusic/` unless set, so a resumed run finds the tracks it already paid for.
     embedded_balance_usd: float = 1000.0

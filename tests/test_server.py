@@ -1,4 +1,6 @@
-"""The local Text-to-Music service over real HTTP on 127.0.0.1, against the real engine.
+"""The local Text-to-Music service over real HTTP on 127.0.0.1, against the real engine: the contract's
+rules, money, audio URLs and rate limit. Restarts: test_server_durability.py; faults: test_server_faults.py;
+OpenAPI: test_server_openapi.py (they share the helpers here).
 
 The server runs as `python -m textmusic serve` in its own process group (so a crash can be simulated
 by killing the group, workers included); keys come from `python -m textmusic keys create`.
@@ -26,6 +28,8 @@ from typing import Any
 
 import av
 import httpx
+import mutagen.mp3
+import mutagen.mp4
 import numpy as np
 import pytest
 import soundfile as sf
@@ -126,6 +130,23 @@ def create_key(data: Path, balance_usd: float) -> str:
     key = out.stdout.strip().splitlines()[-1]
     assert key.startswith("tm_") and len(key) > 30
     return key
+
+
+def usage_json(data: Path) -> dict[str, Any]:
+    """`textmusic usage --json`, keyed by key id (a hash prefix)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "textmusic", "usage", "--data", str(data), "--json"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return {k["key_id"]: k for k in json.loads(out.stdout)["keys"]}
+
+
+def key_id(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 def auth(key: str) -> dict[str, str]:
@@ -268,7 +289,35 @@ def test_unknown_key_is_401(server: Server) -> None:
         ({"prompt": PROMPT, "num_songs": 3}, "num_songs"),
         ({"prompt": PROMPT, "duration_seconds": 5}, "duration_seconds"),
         ({"prompt": PROMPT, "seed": -1}, "seed"),
-        ([PROMPT], "dictionary"),
+        ({"prompt": PROMPT, "seed": 2**32}, "seed"),
+        ({"prompt": PROMPT, "seed": 1.5}, "seed"),
+        ({"prompt": PROMPT, "seed": True}, "seed"),
+        ({"prompt": PROMPT, "seed": "7"}, "seed"),
+        ({"prompt": PROMPT, "tags": ["pop", ""]}, "tags.1"),
+        ({"prompt": PROMPT, "tags": ["   "]}, "tags.0"),
+        ({"prompt": PROMPT, "tags": [1]}, "tags.0"),
+        ({"prompt": PROMPT, "tags": "pop"}, "tags"),
+        ({"prompt": PROMPT, "tags": ["t"] * 33}, "tags"),
+        ({"prompt": PROMPT, "tags": ["x" * 65]}, "tags.0"),
+        ({"prompt": "x" * 2001}, "prompt"),
+        ({"prompt": PROMPT, "name": "n" * 201}, "name"),
+        ({"prompt": PROMPT, "lyrics": "l" * 5001}, "lyrics"),
+        ({"prompt": 5}, "prompt"),
+        ({"prompt": PROMPT, "bpm": 300}, "bpm"),
+        ({"prompt": PROMPT, "bpm": 39.9}, "bpm"),
+        ({"prompt": PROMPT, "bpm": "fast"}, "bpm"),
+        ({"prompt": PROMPT, "output_format": "mp3", "output_bit_rate": "160"}, "output_bit_rate"),
+        ({"prompt": PROMPT, "output_format": "mp3", "output_bit_rate": 160}, "output_bit_rate"),
+        ({"prompt": PROMPT, "output_bit_rate": 192}, "only allowed with mp3 or m4a"),
+        ({"prompt": PROMPT, "num_songs": True}, "num_songs"),
+        ({"prompt": PROMPT, "num_songs": "2"}, "num_songs"),
+        ({"prompt": PROMPT, "num_songs": 0}, "num_songs"),
+        ({"prompt": PROMPT, "store_audio": "yes"}, "store_audio"),
+        ({"prompt": PROMPT, "prompt_strength": 10.5}, "prompt_strength"),
+        ({"prompt": PROMPT, "balance_strength": -0.1}, "balance_strength"),
+        ({"prompt": PROMPT, "duration_seconds": 600.5}, "duration_seconds"),
+        ([PROMPT], "object"),
+        (None, "object"),
     ],
     ids=[
         "lyrics-only",
@@ -282,26 +331,105 @@ def test_unknown_key_is_401(server: Server) -> None:
         "num-songs-3",
         "duration-too-short",
         "negative-seed",
+        "seed-over-32-bits",
+        "seed-float",
+        "seed-bool",
+        "seed-string",
+        "empty-tag",
+        "blank-tag",
+        "tag-not-string",
+        "tags-not-list",
+        "too-many-tags",
+        "tag-too-long",
+        "prompt-too-long",
+        "name-too-long",
+        "lyrics-too-long",
+        "prompt-not-string",
+        "bpm-too-high",
+        "bpm-too-low",
+        "bpm-word",
+        "bit-rate-string-unknown",
+        "bit-rate-number-unknown",
+        "bit-rate-with-default-wav",
+        "num-songs-bool",
+        "num-songs-string",
+        "num-songs-0",
+        "store-audio-string",
+        "prompt-strength-high",
+        "balance-strength-negative",
+        "duration-too-long",
         "not-an-object",
+        "null-body",
     ],
 )
 def test_invalid_input_is_400(server: Server, key: str, body: Any, fragment: str) -> None:
-    resp = httpx.post(server.url(SUBMIT_PATH), json=body, headers=auth(key))
+    headers = {**auth(key), "Content-Type": "application/json"}
+    resp = httpx.post(server.url(SUBMIT_PATH), content=json.dumps(body), headers=headers)
     message = assert_error(resp, 400, "invalid_input")
     assert fragment in message
 
 
-def test_malformed_json_is_400(server: Server, key: str) -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"prompt": "x",', b"", b'{"prompt": NaN}', b'{"prompt": "x", "seed": Infinity}', b"\xff\xfe", b"[" * 100_000],
+    ids=["truncated", "empty", "nan", "infinity", "not-utf8", "deeply-nested"],
+)
+def test_malformed_json_is_400(server: Server, key: str, raw: bytes) -> None:
     headers = {**auth(key), "Content-Type": "application/json"}
-    resp = httpx.post(server.url(SUBMIT_PATH), content=b'{"prompt": "x",', headers=headers)
+    resp = httpx.post(server.url(SUBMIT_PATH), content=raw, headers=headers)
     assert "JSON" in assert_error(resp, 400, "invalid_input")
 
 
-def test_wrong_content_type_is_400(server: Server, key: str) -> None:
-    headers = {**auth(key), "Content-Type": "text/plain"}
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_wrong_content_type_is_400(server: Server, key: str, content_type: str | None) -> None:
+    headers = auth(key) | ({"Content-Type": content_type} if content_type else {})
     body = json.dumps({"prompt": PROMPT, "duration_seconds": DURATION})
     resp = httpx.post(server.url(SUBMIT_PATH), content=body, headers=headers)
     assert "Content-Type" in assert_error(resp, 400, "invalid_input")
+
+
+def test_json_with_charset_is_accepted(server: Server) -> None:
+    k = create_key(server.data, 1.0)
+    headers = {**auth(k), "Content-Type": "application/json; charset=utf-8"}
+    body = json.dumps({"prompt": PROMPT, "duration_seconds": DURATION, "store_audio": True})
+    resp = httpx.post(server.url(SUBMIT_PATH), content=body, headers=headers)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"prompt": PROMPT},
+        {"prompt": PROMPT, "tags": ["pop", "electronic"]},
+        {"prompt": PROMPT, "lyrics": "la la la"},
+        {"tags": ["folk"], "lyrics": "la la la"},
+        {"prompt": PROMPT, "tags": ["pop"], "lyrics": ""},  # empty lyrics: an instrumental, not "all three"
+        {"prompt": PROMPT, "lyrics": "", "tags": []},
+    ],
+    ids=["prompt", "prompt+tags", "prompt+lyrics", "tags+lyrics", "instrumental-all-three", "empty-tags"],
+)
+def test_allowed_combinations_are_accepted(server: Server, key: str, body: dict[str, Any]) -> None:
+    resp = submit(server, key, {**body, "duration_seconds": DURATION, "store_audio": True})
+    assert resp.status_code == 200, resp.text
+    payload = resp.json()
+    assert payload["success"] is True and len(payload["tracks"]) == 1
+    assert isinstance(payload["cost_cents"], int) and isinstance(payload["balance_cents"], int)
+
+
+def test_defaults_are_applied(server: Server) -> None:
+    k = create_key(server.data, 1.0)
+    resp = submit(server, k, {"prompt": PROMPT, "duration_seconds": DURATION})
+    assert resp.status_code == 200, resp.text
+    (track,) = resp.json()["tracks"]
+    assert track["output_format"] == "wav" and track["output_bit_rate"] is None
+    assert track["expires_at"] is not None  # store_audio defaults to false
+    assert isinstance(track["seed"], int) and 0 <= track["seed"] <= SEED_MAX
+    with db(server.data) as conn:
+        stored = json.loads(conn.execute("SELECT request_json FROM tracks WHERE id = ?", (track["id"],)).fetchone()[0])
+    assert (stored["prompt_strength"], stored["balance_strength"], stored["num_songs"]) == (2.0, 0.7, 1)
+    assert (stored["bpm"], stored["store_audio"], stored["seed"]) == ("auto", False, track["seed"])
+    (ready,) = wait_ready(server, k, [track["id"]])
+    assert 40 <= ready["bpm"] <= 240  # "auto" resolved by the engine
 
 
 def test_invalid_requests_cost_nothing(server: Server) -> None:
@@ -446,52 +574,130 @@ def test_expired_audio_is_410(server: Server, wav_pair: dict[str, Any]) -> None:
     assert not (server.data / "audio" / f"{track['id']}.wav").exists()
 
 
-# --- rate limit, restart, internal errors --------------------------------------------------------
+def test_range_requests(wav_pair: dict[str, Any]) -> None:
+    track = wav_pair["ready"][0]
+    full = httpx.get(track["audio_url"]).content
+    part = httpx.get(track["audio_url"], headers={"Range": "bytes=100-1099"})
+    assert part.status_code == 206
+    assert part.headers["content-range"] == f"bytes 100-1099/{len(full)}"
+    assert int(part.headers["content-length"]) == 1000 and part.content == full[100:1100]
+    assert part.headers["content-type"] == "audio/wav"
+    tail = httpx.get(track["audio_url"], headers={"Range": "bytes=-500"})
+    assert tail.status_code == 206 and tail.content == full[-500:]
+    assert httpx.get(track["audio_url"], headers={"Range": f"bytes={len(full) + 10}-"}).status_code == 416
+    assert full[:4] == b"RIFF"
+
+
+def test_seeded_request_renders_identical_audio(server: Server, key: str) -> None:
+    body = {"prompt": PROMPT, "tags": ["jazz"], "seed": 4242, "duration_seconds": DURATION, "bpm": 96}
+    ids = [submit(server, key, body).json()["tracks"][0]["id"] for _ in range(2)]
+    tracks = wait_ready(server, key, ids)
+    assert ids[0] != ids[1] and tracks[0]["seed"] == tracks[1]["seed"] == 4242
+    assert tracks[0]["bpm"] == tracks[1]["bpm"] == 96
+    first, second = (sf.read(io.BytesIO(httpx.get(t["audio_url"]).content), dtype="int16")[0] for t in tracks)
+    assert first.shape == second.shape and np.array_equal(first, second)
+    assert np.abs(first).max() > 0
+    other = submit(server, key, {**body, "seed": 4243}).json()["tracks"][0]["id"]
+    (different,) = wait_ready(server, key, [other])
+    third = sf.read(io.BytesIO(httpx.get(different["audio_url"]).content), dtype="int16")[0]
+    assert third.shape != first.shape or not np.array_equal(first, third)
+
+
+@pytest.mark.parametrize(("fmt", "bit_rate"), [("mp3", 320), ("mp3", "128"), ("m4a", 256)])
+def test_encoded_at_the_asked_bit_rate(server: Server, key: str, fmt: str, bit_rate: int | str) -> None:
+    """The bit rate may be sent as a string or a number; the file is encoded at it."""
+    body = {"prompt": PROMPT, "duration_seconds": DURATION, "output_format": fmt, "output_bit_rate": bit_rate}
+    resp = submit(server, key, body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["tracks"][0]["output_bit_rate"] == str(bit_rate)
+    (track,) = wait_ready(server, key, [resp.json()["tracks"][0]["id"]])
+    assert track["output_bit_rate"] == str(bit_rate)
+    content = httpx.get(track["audio_url"]).content
+    if fmt == "mp3":
+        info = mutagen.mp3.MP3(io.BytesIO(content)).info
+        assert round(info.bitrate / 1000) == int(bit_rate) and info.bitrate_mode == mutagen.mp3.BitrateMode.CBR
+    else:
+        kbps = mutagen.mp4.MP4(io.BytesIO(content)).info.bitrate / 1000
+        assert abs(kbps - int(bit_rate)) / int(bit_rate) < 0.1, kbps
+
+
+def test_usage_reconciles_with_the_ledger(server: Server) -> None:
+    """A ledger kept from the API's answers alone agrees with `textmusic usage`, charge by charge."""
+    k = create_key(server.data, 3.0)
+    ledger: dict[str, int] = {}
+    ids = []
+    for body in (
+        {"prompt": PROMPT, "num_songs": 2, "seed": 5, "duration_seconds": DURATION},
+        {"prompt": PROMPT, "duration_seconds": 12, "output_format": "ogg"},
+    ):
+        resp = submit(server, k, body)
+        assert resp.status_code == 200, resp.text
+        ids += [t["id"] for t in resp.json()["tracks"]]
+    for track in wait_ready(server, k, ids):
+        ledger[track["id"]] = track["cost_cents"]
+    account = usage_json(server.data)[key_id(k)]
+    assert {c["track_id"]: c["cents"] for c in account["charges"]} == ledger
+    assert all(c["cents"] == price_cents(c["seconds"]) for c in account["charges"])
+    assert account["initial_cents"] == 300
+    assert account["charged_cents"] == sum(ledger.values())
+    assert account["balance_cents"] == 300 - sum(ledger.values()) == db_balance(server.data, k)
+    assert (account["reserved_cents"], account["tracks_ready"], account["tracks_pending"]) == (0, 3, 0)
+    text = subprocess.run(
+        [sys.executable, "-m", "textmusic", "usage", "--data", str(server.data)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    assert k not in text and k[3:] not in text  # keys are never shown
+    assert f"key {key_id(k)}: balance {account['balance_cents']} cents" in text
+    for track_id, cents in ledger.items():
+        assert any(track_id in line and line.rstrip().endswith(f"{cents} cents") for line in text.splitlines())
+
+
+def test_audio_ttl_is_configurable_then_410(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "ttl", "--audio-ttl", "3")
+    try:
+        k = create_key(srv.data, 1.0)
+        resp = submit(srv, k, {"prompt": PROMPT, "duration_seconds": DURATION})
+        kept = submit(srv, k, {"prompt": PROMPT, "duration_seconds": DURATION, "store_audio": True})
+        ids = [resp.json()["tracks"][0]["id"], kept.json()["tracks"][0]["id"]]
+        track, stored = wait_ready(srv, k, ids)
+        assert httpx.get(track["audio_url"]).status_code == 200  # the clock starts when the audio is ready
+        with db(srv.data) as conn:
+            row = conn.execute("SELECT updated_at, expires_at FROM tracks WHERE id = ?", (track["id"],)).fetchone()
+        assert row["expires_at"] == pytest.approx(row["updated_at"] + 3, abs=0.01)
+        time.sleep(max(0.0, row["expires_at"] - time.time()) + 0.2)
+        assert_error(httpx.get(track["audio_url"]), 410, "gone")
+        assert stored["expires_at"] is None
+        assert httpx.get(stored["audio_url"]).status_code == 200
+    finally:
+        srv.stop()
+
+
+# --- rate limit, internal errors -----------------------------------------------------------------
 
 
 def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
     srv = start_server(tmp_path / "limited", "--rate-limit", "3/10s")
     try:
         hammered, other = create_key(srv.data, 1.0), create_key(srv.data, 1.0)
-        statuses = [get_track(srv, hammered, uuid.uuid4().hex).status_code for _ in range(3)]
-        assert statuses == [404, 404, 404]
+        answers = [get_track(srv, hammered, uuid.uuid4().hex) for _ in range(3)]
+        assert [r.status_code for r in answers] == [404, 404, 404]
+        assert [r.headers["x-ratelimit-remaining"] for r in answers] == ["2", "1", "0"]
+        assert all(r.headers["x-ratelimit-limit"] == "3" for r in answers)
+        assert all(1 <= int(r.headers["x-ratelimit-reset"]) <= 10 for r in answers)
+        assert "retry-after" not in answers[0].headers
         resp = get_track(srv, hammered, uuid.uuid4().hex)
         assert_error(resp, 429, "rate_limit_exceeded")
         assert 1 <= int(resp.headers["retry-after"]) <= 10
+        assert resp.headers["x-ratelimit-remaining"] == "0" and resp.headers["x-ratelimit-limit"] == "3"
         assert_error(submit(srv, hammered, {"prompt": PROMPT}), 429, "rate_limit_exceeded")
         # The limit is per key.
         assert get_track(srv, other, uuid.uuid4().hex).status_code == 404
     finally:
         srv.stop()
-
-
-def test_restart_requeues_pending_tracks_and_charges_once(tmp_path: Path) -> None:
-    data = tmp_path / "restart"
-    srv = start_server(data)
-    k = create_key(data, 10.0)
-    resp = submit(srv, k, {"prompt": PROMPT, "num_songs": 2, "duration_seconds": DURATION})
-    assert resp.status_code == 200, resp.text
-    ids = [t["id"] for t in resp.json()["tracks"]]
-    srv.crash()
-    with db(data) as conn:
-        statuses = [conn.execute("SELECT status FROM tracks WHERE id = ?", (i,)).fetchone()[0] for i in ids]
-    assert "pending" in statuses  # one worker cannot have finished both songs
-    assert db_balance(data, k) == 1000 - 2 * reserved_per_song()
-
-    srv = start_server(data)
-    try:
-        tracks = wait_ready(srv, k, ids)
-        with db(data) as conn:
-            charges = conn.execute(
-                "SELECT track_id, COUNT(*) AS n, SUM(cents) AS cents FROM charges GROUP BY track_id"
-            ).fetchall()
-        assert {r["track_id"]: r["n"] for r in charges} == {i: 1 for i in ids}
-        assert db_balance(data, k) == 1000 - sum(t["cost_cents"] for t in tracks)
-        assert not list((data / "audio").glob(".*part*")), "temp files left behind"
-    finally:
-        # Graceful shutdown: uvicorn re-raises the SIGTERM it handled once the lifespan has ended.
-        assert srv.stop() in (0, -signal.SIGTERM)
-        assert "Application shutdown complete" in srv.log.read_text()
 
 
 def test_unexpected_error_is_500_with_error_body(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,14 +7,15 @@ the documented status codes, content types, headers and body schemas.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.openapi.core import OpenApiSchema
 
 from tests.test_server import Server, auth, create_key, start_server
 from textmusic.contract import DURATION_RANGE, STATUS_PATH, SUBMIT_PATH
@@ -37,10 +38,20 @@ def openapi_doc(api: tuple[Server, str]) -> dict[str, Any]:
     return resp.json()
 
 
-@pytest.fixture(scope="module")
-def api_schema(api: tuple[Server, str]) -> OpenApiSchema:
-    server, _ = api
-    return schemathesis.openapi.from_url(server.url("/openapi.json"))
+def _built_document() -> dict[str, Any]:
+    """The document the app builds, read at import time (schemathesis parametrizes at collection)."""
+    from textmusic.server.app import create_app
+
+    with tempfile.TemporaryDirectory(prefix="tm-openapi-doc-") as data:
+        return create_app(Path(data)).openapi()
+
+
+BUILT_DOCUMENT = _built_document()
+schema = schemathesis.openapi.from_dict(BUILT_DOCUMENT)
+
+
+def test_served_document_is_the_tested_one(openapi_doc: dict[str, Any]) -> None:
+    assert openapi_doc == BUILT_DOCUMENT
 
 
 def test_document_describes_the_endpoints(openapi_doc: dict[str, Any]) -> None:
@@ -65,7 +76,8 @@ def test_document_describes_the_endpoints(openapi_doc: dict[str, Any]) -> None:
         submit["responses"]["200"]["headers"]
     )
     audio = paths["/api/v1/audio/{filename}"]["get"]
-    assert {"audio/wav", "audio/mpeg", "audio/flac", "audio/ogg", "audio/mp4"} == set(audio["responses"]["200"]["content"])
+    audio_types = {"audio/wav", "audio/mpeg", "audio/flac", "audio/ogg", "audio/mp4"}
+    assert set(audio["responses"]["200"]["content"]) == audio_types
     assert "206" in audio["responses"] and "410" in audio["responses"]
 
 
@@ -74,7 +86,7 @@ def test_request_schema_is_exact(openapi_doc: dict[str, Any]) -> None:
     request = schemas["TextToMusicRequest"]
     props = request["properties"]
     assert request["additionalProperties"] is False
-    assert "never" in request["description"] and "lyrics only" in request["description"]
+    assert "all three" in request["description"] and "lyrics only" in request["description"]
     assert props["prompt_strength"]["minimum"] == 0 and props["prompt_strength"]["maximum"] == 10
     assert props["seed"]["anyOf"][0] == {"maximum": 2**32 - 1, "minimum": 0, "type": "integer"}
     assert props["num_songs"]["enum"] == [1, 2]
@@ -90,12 +102,19 @@ def test_request_schema_is_exact(openapi_doc: dict[str, Any]) -> None:
     assert set(error["required"]) >= {"error"}
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
 @schema.parametrize()
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_service_honours_its_openapi_document(case: schemathesis.Case, api: tuple[Server, str]) -> None:
-    """No 5xx, and every answer (status, content type, headers, body) as the document says."""
+    """No 5xx, and every answer (status, content type, headers, body) as the document says.
+
+    Every built-in check runs but one: the cross-field rules (the combination table, a bit rate only with
+    mp3/m4a, a blank string counting as absent) are in the document's prose, not its JSON Schema, so a
+    schema-valid body may rightly be refused with 400. Schema-invalid bodies must still be refused.
+    """
     server, key = api
-    case.call_and_validate(base_url=server.base, headers=auth(key), timeout=30)
+    case.call_and_validate(
+        base_url=server.base,
+        headers=auth(key),
+        timeout=30,
+        excluded_checks=[schemathesis.checks.positive_data_acceptance],
+    )

@@ -6,6 +6,7 @@ sent only to the configured API origin and never appears in an exception or a re
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -158,6 +159,12 @@ class TextMusicClient:
 
     def __repr__(self) -> str:
         return f"TextMusicClient({self.base_url!r})"
+
+    def fork(self) -> TextMusicClient:
+        """A view sharing this client's connections (thread-safe) with its own attempt count, e.g. per row."""
+        view = copy.copy(self)
+        view.attempts = 0
+        return view
 
     def close(self) -> None:
         self._http.close()

@@ -142,6 +142,14 @@ class TextToMusicRequest(BaseModel):
             return str(value)
         return value
 
+    @field_validator("num_songs", mode="before")
+    @classmethod
+    def _num_songs_is_an_integer(cls, value: Any) -> Any:
+        # Literal[1, 2] alone takes true and 1.0 for 1 (they compare equal).
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError("num_songs must be the integer 1 or 2")
+        return value
+
     @field_validator("bpm")
     @classmethod
     def _bpm_in_range(cls, value: float | str) -> float | str:

@@ -29,6 +29,8 @@ class TextMusicSettings(BaseSettings):
     # Offline engine
     soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
     sample_rate: int = 44100
+    engine_embeddings: bool = True  # match styles with all-MiniLM-L6-v2 (keywords only when off)
+    engine_vocals: bool = True  # sing lyrics with the Piper voice (instrumental backing only when off)
 
 
 def load_settings() -> TextMusicSettings:

@@ -1,22 +1,31 @@
-"""The offline music engine: compose, render with a GM soundfont, encode. Deterministic per seed.
+"""The offline engine: text → style intent, composition, GM rendering, sung vocals, mix and master.
 
-Importing this package stays light: numpy, FluidSynth, soundfile and PyAV load on first use.
+Importing this package stays light: numpy, FluidSynth, pedalboard, the embedding model and the voice
+load on first use and then stay loaded for the life of the Engine (the server keeps one per worker).
 """
 
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest
 from textmusic.settings import TextMusicSettings, load_settings
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from textmusic.engine.compose import Score
+    from textmusic.engine.embed import MiniLM
+    from textmusic.engine.intent import Intent
     from textmusic.engine.synth import SynthRenderer
+    from textmusic.engine.vocals import Singer
 
 DEFAULT_BIT_RATE = "192"
+# Mix buses: MIDI channels rendered together (see compose.CHORDS, BASS, LEAD, PAD, DRUMS).
+BUSES: dict[str, tuple[int, ...]] = {"drums": (9,), "bass": (1,), "harmony": (0, 3), "lead": (2,)}
 
 
 @dataclass(frozen=True)
@@ -30,15 +39,29 @@ class RenderResult:
     key: str = ""
     sections: tuple[str, ...] = ()
     frames: int = 0
+    loudness_lufs: float = 0.0
+    true_peak_dbtp: float = 0.0
+    has_vocals: bool = False
+
+
+@dataclass
+class Rendered:
+    """Everything one render produced before encoding: the score, each stem and the mastered mix."""
+
+    score: Score
+    stems: dict[str, np.ndarray] = field(default_factory=dict)
+    master: np.ndarray | None = None
 
 
 class Engine:
-    """Long-lived: holds the loaded soundfont so renders after the first start at once."""
+    """Long-lived: holds the soundfont, the embedding model and the voice so later renders start at once."""
 
     def __init__(self, settings: TextMusicSettings | None = None) -> None:
         self.settings = settings or load_settings()
         self._renderer: SynthRenderer | None = None
-        self._lock = threading.Lock()
+        self._model: tuple[MiniLM, Any] | None = None
+        self._singer: Singer | None = None
+        self._lock = threading.RLock()
 
     @property
     def renderer(self) -> SynthRenderer:
@@ -50,20 +73,78 @@ class Engine:
                 self._renderer = SynthRenderer(self.settings.soundfont, self.settings.sample_rate)
             return self._renderer
 
-    def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult:
-        """Compose, synthesise and encode one song to `out_path` in the request's format."""
-        from textmusic.engine.compose import FADE_SECONDS, compose
-        from textmusic.engine.encode import to_pcm16, write_audio
+    @property
+    def model(self) -> tuple[MiniLM, Any]:
+        """The embedding model and the style embedding matrix, loaded on first use."""
+        with self._lock:
+            if self._model is None:
+                from textmusic.engine.embed import MiniLM
+                from textmusic.engine.intent import load_style_matrix
+
+                model = MiniLM()
+                self._model = (model, load_style_matrix(model.embed))
+            return self._model
+
+    @property
+    def singer(self) -> Singer:
+        with self._lock:
+            if self._singer is None:
+                from textmusic.engine.vocals import Singer
+
+                self._singer = Singer(self.settings.sample_rate)
+            return self._singer
+
+    def intent(self, request: TextToMusicRequest) -> Intent:
+        from textmusic.engine.intent import resolve_intent
+
+        if not self.settings.engine_embeddings:
+            return resolve_intent(request)
+        model, matrix = self.model
+        return resolve_intent(request, model.embed, matrix)
+
+    def compose(self, request: TextToMusicRequest) -> Score:
+        from textmusic.engine.compose import compose
+
+        sings = not request.is_instrumental and self.settings.engine_vocals
+        counter = self.singer.count_syllables if sings else None
+        return compose(request, self.settings.sample_rate, self.intent(request), counter)
+
+    def render_parts(self, request: TextToMusicRequest, ceiling_dbtp: float | None = None) -> Rendered:
+        """Compose, render the stems, sing, mix and master (no encoding)."""
+        from textmusic.engine.compose import FADE_SECONDS
+        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, fade_out, master, mix_stems
 
         if request.seed is None:
             raise ValueError("the engine renders only requests with an explicit seed")
         sample_rate = self.settings.sample_rate
-        score = compose(request, sample_rate)
-        audio = self.renderer.render(score)
-        pcm = to_pcm16(audio, FADE_SECONDS, sample_rate)
+        score = self.compose(request)
+        stems = self.renderer.render_stems(score, BUSES)
+        if score.vocal and self.settings.engine_vocals:
+            stems["vocal"] = self.singer.sing(score, float(request.balance_strength))
+        mixed = fade_out(mix_stems(stems, score.style.mix, sample_rate), FADE_SECONDS, sample_rate)
+        ceiling = LOSSLESS_CEILING_DBTP if ceiling_dbtp is None else ceiling_dbtp
+        return Rendered(score, stems, master(mixed, sample_rate, ceiling))
+
+    def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult:
+        """Compose, synthesise, master and encode one song to `out_path` in the request's format."""
+        from textmusic.engine.encode import write_audio
+        from textmusic.engine.master import (
+            LOSSLESS_CEILING_DBTP,
+            LOSSY_CEILING_DBTP,
+            integrated_loudness,
+            to_pcm16,
+            true_peak_dbtp,
+        )
+
         fmt = request.output_format
+        lossy = fmt in ("mp3", "m4a", "ogg")
+        parts = self.render_parts(request, LOSSY_CEILING_DBTP if lossy else LOSSLESS_CEILING_DBTP)
+        assert parts.master is not None
+        sample_rate = self.settings.sample_rate
+        pcm = to_pcm16(parts.master)
         bit_rate = (request.output_bit_rate or DEFAULT_BIT_RATE) if fmt in BIT_RATE_FORMATS else None
         write_audio(pcm, sample_rate, Path(out_path), fmt, int(bit_rate) if bit_rate else None)
+        score = parts.score
         return RenderResult(
             duration_seconds=len(pcm) / sample_rate,
             bpm=score.bpm,
@@ -74,7 +155,10 @@ class Engine:
             key=score.key_name,
             sections=tuple(section.name for section in score.sections),
             frames=len(pcm),
+            loudness_lufs=integrated_loudness(parts.master, sample_rate),
+            true_peak_dbtp=true_peak_dbtp(parts.master),
+            has_vocals="vocal" in parts.stems,
         )
 
 
-__all__ = ["Engine", "RenderResult"]
+__all__ = ["BUSES", "Engine", "RenderResult", "Rendered"]

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from textmusic.contract import DEFAULT_DURATION_MAX_SECONDS, RENDER_TAIL_MAX_SECONDS, TextToMusicRequest
-from textmusic.engine.styles import DRUM_KEYS, MODES, Style, pick_style
+from textmusic.engine.intent import Intent, blend, resolve_intent
+from textmusic.engine.styles import DRUM_KEYS, MODES, Style
 
 BEATS_PER_BAR = 4
 STEPS_PER_BAR = 16
@@ -25,7 +26,9 @@ EDGE_SECONDS = 0.1  # margin kept inside the allowed length window (lossy encode
 INSTRUMENTAL_SECONDS = (90.0, 180.0)  # range of an instrumental's seeded length when none is asked
 
 # MIDI channels by role; drums sit on GM channel 10 (index 9).
-CHORDS, BASS, LEAD, PAD, DRUMS = 0, 1, 2, 3, 9
+CHORDS, BASS, LEAD, PAD, VOCAL, DRUMS = 0, 1, 2, 3, 4, 9  # VOCAL notes are sung, never sent to the synth
+VOCAL_TONIC = {"male": 52, "female": 64}  # the tonic nearest this MIDI note; the melody spans -2..7 degrees
+MELISMA_PROBABILITY = 0.5  # a line's last syllable sung over two notes
 PANS = {"chords": 48, "bass": 64, "lead": 74, "pad": 84, "drums": 64}
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
@@ -75,6 +78,17 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class VocalNote:
+    """One sung note: syllable `syllable` of lyric line `line` (a syllable spans several notes in a melisma)."""
+
+    beat: float
+    duration: float
+    key: int
+    line: int
+    syllable: int
+
+
+@dataclass(frozen=True)
 class Score:
     style: Style
     bpm: float
@@ -87,6 +101,10 @@ class Score:
     end_beat: float  # onset of the final chord
     total_frames: int  # length of the rendered audio, final ring included
     bar_chords: tuple[tuple[int, ...], ...] = ()  # pitch classes of each bar's chord
+    lines: tuple[str, ...] = ()  # sung lyric lines, in order; VocalNote.line indexes them
+    vocal: tuple[VocalNote, ...] = ()
+    voice: str = "male"
+    weights: tuple[tuple[str, float], ...] = ()  # the style blend the text asked for
 
     def beat_to_sample(self, beat: float) -> int:
         """Sample position of an absolute beat: computed afresh each time, so no error accumulates."""
@@ -153,21 +171,37 @@ def line_bars(syllables: int) -> int:
     return 2 if syllables <= 2 * 8 - 2 else 4
 
 
-def compose(request: TextToMusicRequest, sample_rate: int = 44100) -> Score:
-    """Compose the song a request describes; the same request always gives the same Score."""
+SyllableCounter = Callable[[str], int]
+
+
+def compose(request: TextToMusicRequest, sample_rate: int = 44100, intent: Intent | None = None,
+            syllables: SyllableCounter | None = None) -> Score:
+    """Compose the song a request describes; the same request (and intent) always gives the same Score.
+
+    `intent` defaults to keyword matching only; `syllables` counts a lyric line's sung syllables (the
+    singer's phonemic count; the spelling-based `count_syllables` otherwise).
+    """
     if request.seed is None:
         raise ValueError("the engine renders only requests with an explicit seed")
-    return _Composer(request, sample_rate).compose()
+    return _Composer(request, sample_rate, intent or resolve_intent(request), syllables or count_syllables).compose()
 
 
 class _Composer:
-    def __init__(self, request: TextToMusicRequest, sample_rate: int) -> None:
+    def __init__(self, request: TextToMusicRequest, sample_rate: int, intent: Intent,
+                 syllables: SyllableCounter) -> None:
         self.request = request
         self.sample_rate = sample_rate
+        self.intent = intent
+        self.count = syllables
         self.rng = np.random.default_rng(request.seed)
-        self.style = pick_style(request.prompt, request.tags)
+        self.style = blend(intent, self.rng)
         lo, hi = self.style.bpm_range
-        self.bpm = float(request.bpm) if request.bpm != "auto" else float(self.rng.integers(lo, hi + 1))
+        bpm = float(self.rng.integers(lo, hi + 1))
+        if request.bpm != "auto":
+            bpm = float(request.bpm)
+        elif intent.bpm is not None:
+            bpm = intent.bpm
+        self.bpm = bpm
         self.tonic = int(self.rng.choice(self.style.tonics))
         self.mode = str(self.rng.choice(self.style.modes))
         self.scale = MODES[self.mode]
@@ -176,6 +210,8 @@ class _Composer:
         self.motifs: dict[str, _Motif] = {}
         # The chord of each bar as a scale degree, filled while laying out the sections.
         self.bar_chords: list[int] = []
+        self.lines: list[str] = []
+        self.vocal: list[VocalNote] = []
 
     # ---- length and form -------------------------------------------------------------------------
 
@@ -219,6 +255,7 @@ class _Composer:
             sections=tuple(sections), channels=self._channels(), events=tuple(self.events),
             end_beat=end_beat, total_frames=total_frames,
             bar_chords=tuple(self._pitch_classes(root) for root in self.bar_chords),
+            lines=tuple(self.lines), vocal=tuple(self.vocal), voice=self.intent.voice, weights=self.intent.weights,
         )
 
     def _instrumental_form(self, n_bars: int) -> list[tuple[str, int, tuple[str, ...]]]:
@@ -244,7 +281,7 @@ class _Composer:
             plan.append(("intro", edge, ()))
         for name, lines in parsed:
             if lines:
-                bars = sum(line_bars(count_syllables(line)) for line in lines)
+                bars = sum(line_bars(self.count(line) + 1) for line in lines)
                 bars += bars % 2
             else:
                 bars = edge
@@ -473,24 +510,34 @@ class _Composer:
         pattern = patterns[FAMILY.get(section.name, 0) % len(patterns)]
         low = section.energy < LOW_ENERGY
         scale = 0.72 + 0.28 * section.energy
+        kind = self.style.fill if fill else "none"
         for instrument, steps in pattern.items():
             if low and instrument not in LOW_ENERGY_DRUMS:
                 continue
             for step, symbol in enumerate(steps):
                 if symbol == "." or (low and instrument == "kick" and symbol != "X"):
                     continue
-                if fill and step >= 12 and instrument not in ("ride", "shaker", "phat"):
+                if kind in ("toms", "snare") and step >= 12 and instrument not in ("ride", "shaker", "phat"):
                     continue
+                if kind == "drop" and step >= 12 and instrument in ("kick", "snare", "clap"):
+                    continue  # the drop: kick and snare fall silent for the last beat
                 velocity = DRUM_VELOCITY.get(symbol, 90) * scale + self._jitter()
                 self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS[instrument], velocity, "drums")
         if first and section.energy >= 0.6:
             self._note(self._step_beat(bar, 0), 1.0, DRUMS, DRUM_KEYS["crash"], 104 * scale, "drums")
-        if fill:
+        if kind == "toms":
             toms = ["snare", "tom_hi", "tom_mid", "tom_lo"]
             for index, step in enumerate(range(12, 16)):
                 choice = toms[index] if self.rng.random() < 0.6 else "snare"
                 velocity = (76 + 10 * index) * scale + self._jitter()
                 self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS[choice], velocity, "drums")
+        elif kind == "snare":  # a crescendo roll of sixteenths (thirty-seconds on the last beat if lucky)
+            split = self.rng.random() < 0.4
+            for index, step in enumerate(range(8 if split else 12, 16)):
+                velocity = (60 + 48 * index / (7 if split else 3)) * scale + self._jitter()
+                self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS["snare"], velocity, "drums")
+        elif kind == "drop":
+            self._note(self._step_beat(bar, 14), 0.5, DRUMS, DRUM_KEYS["ohat"], 84 * scale, "drums")
 
     # ---- melody ----------------------------------------------------------------------------------
 
@@ -529,28 +576,51 @@ class _Composer:
         return degree
 
     def _phrase(self, start_bar: int, rhythm: Sequence[tuple[int, int]], contour: Sequence[int], anchor: int,
-                energy: float, last_bar: int) -> None:
-        """Lay out one phrase: contour from `anchor`, chord tones on strong beats and at the end."""
+                energy: float, last_bar: int, sung: int | None = None) -> None:
+        """Lay out one phrase: contour from `anchor`, chord tones on strong beats and at the end.
+
+        With `sung` (a lyric line index) the notes go to the vocal part, in the voice's range, one per
+        syllable; the last syllable may stretch over two notes (a melisma ending on a chord tone).
+        """
         degree = anchor
+        top, bottom = (7, -2) if sung is not None else (9, -3)
+        tonic = self._vocal_tonic() if sung is not None else self._lead_tonic()
+        melisma = (sung is not None and len(rhythm) >= 3 and rhythm[-1][1] >= 4
+                   and self.rng.random() < MELISMA_PROBABILITY)
         for index, (onset, length) in enumerate(rhythm):
             bar = start_bar + onset // STEPS_PER_BAR
             if bar > last_bar:
                 break
             if index:
                 degree += contour[(index - 1) % len(contour)]
-            if degree > 9:
+            if degree > top:
                 degree -= 7
-            elif degree < -3:
+            elif degree < bottom:
                 degree += 7
             step = onset % STEPS_PER_BAR
             strong = step % 8 == 0
             if strong or index == len(rhythm) - 1:
                 degree = self._chord_tone(degree, bar)
-            key = self._lead_tonic() + self._semitones(degree)
             beat = self._step_beat(start_bar, onset)
             duration = (self._step_beat(start_bar, onset + length) - beat) * 0.9
-            velocity = (84 + 22 * energy + (8 if strong else 0)) + self._jitter()
-            self._note(beat, duration, LEAD, key, velocity, "lead")
+            if sung is None:
+                key = tonic + self._semitones(degree)
+                velocity = (84 + 22 * energy + (8 if strong else 0)) + self._jitter()
+                self._note(beat, duration, LEAD, key, velocity, "lead")
+            elif melisma and index == len(rhythm) - 1:
+                half = duration / 2  # a neighbour note, then the chord tone
+                neighbour = degree + (1 if degree < top else -1)
+                self.vocal.append(VocalNote(round(beat, 9), round(half, 9), tonic + self._semitones(neighbour),
+                                            sung, index))
+                self.vocal.append(VocalNote(round(beat + half, 9), round(half, 9), tonic + self._semitones(degree),
+                                            sung, index))
+            else:
+                self.vocal.append(VocalNote(round(beat, 9), round(duration, 9), tonic + self._semitones(degree),
+                                            sung, index))
+
+    def _vocal_tonic(self) -> int:
+        base = VOCAL_TONIC.get(self.intent.voice, VOCAL_TONIC["male"])
+        return base + (self.tonic - base + 6) % 12 - 6
 
     def _instrumental_melody(self, section: Section) -> None:
         family = "A" if FAMILY.get(section.name, 0) == 0 else section.name
@@ -570,18 +640,20 @@ class _Composer:
             self._phrase(start, motif.rhythm, contour, anchor, section.energy, last_bar)
 
     def _lyric_melody(self, section: Section) -> None:
-        """One phrase per lyric line, one note per syllable; a section name keeps its motif's contour."""
+        """One sung phrase per lyric line, one note per syllable; a section name keeps its motif's contour."""
         motif = self._motif("lyric:" + section.name, 8, 2)
-        lift = 2 if section.energy >= 0.9 else 0
+        lift = 1 if section.energy >= 0.9 else 0
         bar = section.start_bar
         last_bar = section.start_bar + section.bars - 1
         for index, line in enumerate(section.lines):
-            syllables = count_syllables(line)
-            bars = line_bars(syllables)
+            syllables = self.count(line)
+            bars = line_bars(syllables + 1)
             if bar > last_bar:
                 break
-            anchor = (4 if index % 2 == 0 else 2) + lift
-            self._phrase(bar, self._rhythm(syllables, bars), motif.contour, anchor, section.energy, last_bar)
+            anchor = (2 if index % 2 == 0 else 4) + lift
+            self.lines.append(line)
+            self._phrase(bar, self._rhythm(syllables, bars), motif.contour, anchor, section.energy, last_bar,
+                         sung=len(self.lines) - 1)
             bar += bars
 
     def _ending(self, beat: float, duration: float) -> None:

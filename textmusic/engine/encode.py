@@ -16,22 +16,6 @@ import numpy as np
 SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
 PYAV_FORMATS = {"mp3": ("mp3", "libmp3lame"), "m4a": ("ipod", "aac")}
 CHUNK_FRAMES = 65536  # soundfile's Vorbis encoder crashes on one huge write
-PEAK_DBFS = -1.0
-
-
-def to_pcm16(audio: np.ndarray, fade_seconds: float, sample_rate: int) -> np.ndarray:
-    """Fade the end out, peak-normalise to PEAK_DBFS and quantise: int16 array of shape (frames, 2).
-
-    The mix is normalised by its peak rather than clipped, so the written file never clips.
-    """
-    audio = np.asarray(audio, dtype=np.float64).copy()
-    fade = min(len(audio), round(fade_seconds * sample_rate))
-    if fade > 0:
-        audio[-fade:] *= np.cos(np.linspace(0.0, np.pi / 2, fade))[:, None] ** 2
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    if peak > 0:
-        audio *= 10 ** (PEAK_DBFS / 20) / peak
-    return np.clip(np.round(audio * 32767.0), -32768, 32767).astype(np.int16)
 
 
 def write_audio(pcm: np.ndarray, sample_rate: int, out_path: Path, output_format: str,

@@ -121,14 +121,15 @@ def track_view(row: sqlite3.Row, base_url: str) -> Track:
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
 
-def authorized_key(
+async def authorized_key(
     request: Request,
     response: Response,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """Dependency: the caller's key hash, after authentication (401) and its rate limit (429).
 
-    The rate-limit headers go on every answer to a known key, error or not (see errors.py).
+    The rate-limit headers go on every answer to a known key, error or not (see errors.py). Runs on
+    the event loop: its reads are WAL reads that never wait for a writer (store.py).
     """
     state = request.app.state
     if credentials is None or not credentials.credentials.strip():
@@ -392,7 +393,7 @@ def create_app(
             except Exception:
                 store.mark_failed(t.id, "could not queue the render")
                 raise
-        rows = [await run_in_threadpool(store.get_track, t.id) for t in new_tracks]
+        rows = [store.get_track(t.id) for t in new_tracks]
         base = str(request.base_url)
         return TextToMusicResponse(
             success=True,
@@ -409,14 +410,14 @@ def create_app(
         description="`cost_cents` is the amount held while pending, the price once ready, 0 once failed.",
         responses={200: {"headers": _RATE_HEADERS}, **_errors(401, 404, 429, 500)},
     )
-    def status(id: str, request: Request, key_hash: str = Depends(authorized_key)) -> Track:
+    async def status(id: str, request: Request, key_hash: str = Depends(authorized_key)) -> Track:
         if injector.fires("poll_500"):
             raise ApiError(500, "internal server error (injected fault); try again")
-        row = store.get_track(id) if _TRACK_ID.match(id) else None
+        row = store.get_track(id) if _TRACK_ID.match(id) else None  # a WAL read: no waiting on the loop
         if row is None or row["key_hash"] != key_hash:
             raise ApiError(404, f"no track {id!r}")
         if _stuck_overdue(row, stuck_seconds):
-            store.mark_failed(row["id"], STUCK_ERROR)
+            await run_in_threadpool(store.mark_failed, row["id"], STUCK_ERROR)
             row = store.get_track(id) or row
         return track_view(row, str(request.base_url))
 

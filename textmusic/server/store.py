@@ -1,8 +1,9 @@
 """SQLite state of the local service: keys and balances, tracks, charges.
 
-One connection per call (WAL mode, `BEGIN IMMEDIATE` for every read-modify-write) so the request
-threads and the worker-completion thread never share a connection, and a balance can never be spent
-twice. Keys are kept only as SHA-256 hashes: a copied database grants no access.
+WAL mode: reads never wait for a writer, so each thread keeps one read connection open (a status
+poll costs no connection set-up), while every read-modify-write opens its own connection and takes the
+lock up front (`BEGIN IMMEDIATE`), so a balance can never be spent twice. Keys are kept only as
+SHA-256 hashes: a copied database grants no access.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -146,6 +148,8 @@ class Store:
         self.audio_dir = self.data_dir / AUDIO_DIR
         self.db_path = self.data_dir / DB_NAME
         self.audio_ttl_seconds = audio_ttl_seconds
+        self._local = threading.local()
+        self._known_keys: set[str] = set()  # keys are never deleted, so a key seen once stays valid
         self.audio_dir.mkdir(parents=True, exist_ok=True)
         conn = self._connect()
         try:
@@ -162,11 +166,11 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connect()
-        try:
-            yield conn
-        finally:
-            conn.close()
+        """This thread's read connection (autocommit: each statement sees the latest commit)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        yield conn
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -198,8 +202,13 @@ class Store:
         return key
 
     def key_exists(self, key_hash: str) -> bool:
+        if key_hash in self._known_keys:
+            return True
         with self._read() as conn:
-            return conn.execute("SELECT 1 FROM keys WHERE key_hash = ?", (key_hash,)).fetchone() is not None
+            found = conn.execute("SELECT 1 FROM keys WHERE key_hash = ?", (key_hash,)).fetchone() is not None
+        if found:
+            self._known_keys.add(key_hash)
+        return found
 
     def balance(self, key_hash: str) -> int | None:
         with self._read() as conn:
@@ -331,7 +340,8 @@ class Store:
 
     def usage(self) -> list[KeyUsage]:
         """Every key's account and charges, oldest key first, read in one snapshot."""
-        with self._read() as conn:
+        conn = self._connect()
+        try:
             conn.execute("BEGIN")  # one read transaction: the figures agree with each other
             keys = conn.execute("SELECT * FROM keys ORDER BY created_at, key_hash").fetchall()
             charges = conn.execute("SELECT * FROM charges ORDER BY at, id").fetchall()
@@ -340,7 +350,8 @@ class Store:
                           SUM(CASE WHEN status = 'pending' THEN reserved_cents ELSE 0 END) AS held
                    FROM tracks GROUP BY key_hash, status"""
             ).fetchall()
-            conn.execute("COMMIT")
+        finally:
+            conn.close()
         by_key: dict[str, list[Charge]] = {}
         for c in charges:
             by_key.setdefault(c["key_hash"], []).append(Charge(c["track_id"], c["seconds"], c["cents"], c["at"]))

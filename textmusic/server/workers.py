@@ -40,6 +40,8 @@ class EngineLike(Protocol):
 EngineFactory = Callable[[], EngineLike]
 
 _engine: EngineLike | None = None
+# Renders yield the CPU to the server process, so status polls stay fast while every core renders.
+RENDER_NICENESS = 10
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -55,6 +57,7 @@ def _init_worker(engine_factory: EngineFactory, parent_pid: int) -> None:
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    os.nice(RENDER_NICENESS)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _engine = engine_factory()
     if isinstance(type(_engine).__dict__.get("renderer"), property):
