@@ -111,3 +111,18 @@ def test_budget_is_a_hard_cap_by_worst_case_cost():
     fits, over = within_budget(rows, 300, settings, local_extensions=False)
     assert [r.track_id for r in fits] == ["t1", "t2"] and [r.track_id for r in over] == ["t3", "t4"]
     assert within_budget(rows, None, settings, False) == (rows, [])
+
+
+def test_metering_takes_slots_in_batches_and_covers_every_request():
+    from tasks.metering import BatchedThrottle, batch_size
+
+    taken = []
+    throttle = BatchedThrottle(taken.append, batch=10)
+    threads = [threading.Thread(target=lambda: [throttle() for _ in range(5)]) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert taken == [10, 10, 10] and throttle.acquired >= 25
+    assert batch_size(PipelineSettings(requests_per_window=100)) == 10
+    assert batch_size(PipelineSettings(requests_per_window=5)) == 1  # a tiny limit is metered one by one

@@ -217,6 +217,7 @@ class TextMusicClient:
         path = self.settings.status_path.format(id=track_id)
         for attempt in self._retrying():
             with attempt:
+                self._throttle()
                 try:
                     response = self._http.get(path)
                 except httpx.TransportError as exc:
