@@ -15,7 +15,7 @@ from textmusic.contract import price_cents
 
 ROWS = [
     # track_id, name, prompt, tags, lyrics, seed, num_songs, format, bit rate, bpm, duration
-    ("inst-1", "Quiet Keys", "calm lofi piano beat", "", "", "11", "", "mp3", "128", "84", "10"),
+    ("inst-1", "Quiet Keys 🎹 ünïcode", "calm lofi piano beat", "", "", "11", "", "mp3", "128", "84", "10"),
     ("song-2", "Road Song", "", "folk|acoustic", "[verse]\nwalking down the road\n[chorus]\nla la la", "",
      "", "ogg", "", "100", "12"),
     ("pair-3", "Twin Grooves", "funky house groove", "house", "", "33", "2", "m4a", "256", "120", "10"),
@@ -26,6 +26,17 @@ ROWS = [
     ("bad-3", "Bitrate", "p", "", "", "3", "", "wav", "192", "", "10"),
     ("inst-1", "Duplicate", "p", "", "", "4", "", "wav", "", "", "10"),
 ]
+AUDIO = ("wav", "mp3", "ogg", "flac", "m4a")
+
+
+def _number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 COLUMNS = ["track_id", "name", "prompt", "tags", "lyrics", "seed", "num_songs", "output_format",
            "output_bit_rate", "bpm", "duration_seconds"]
 
@@ -55,6 +66,15 @@ def test_good_rows_produced_and_bad_rows_reported(catalog):
     assert sorted(rejected.row) == [6, 7, 8, 9]
     rejects = pd.read_csv(out / "rejects.csv")
     assert set(rejects.row) == {6, 7, 8, 9} and rejects.reason.str.len().min() > 5
+    produced = {p.resolve() for p in out.rglob("*") if p.is_file() and p.suffix[1:] in AUDIO
+                and not any(part.startswith(".") for part in p.relative_to(out).parts)}  # .textmusic: service state
+    assert produced == {(out / path).resolve() for path in ready.audio_path}  # nothing outside, no extras
+    assert not list(out.parent.glob("escape*")) and not list(out.parent.parent.glob("escape*"))
+    import csv
+
+    with open(out / "ledger.csv", newline="", encoding="utf-8") as fh:
+        cells = [cell for row in csv.reader(fh) for cell in row]
+    assert not [c for c in cells if c[:1] in ("=", "+", "@") or (c[:1] == "-" and not _number(c))]
     assert summary["ready"] == 6 and summary["rejected"] == 4 and summary["failed"] == 0
 
 
@@ -86,8 +106,7 @@ def test_files_decode_last_as_reported_and_carry_tags(catalog):
 def test_same_brief_again_generates_and_charges_nothing(catalog):
     brief, out, _ = catalog
     before = pd.read_parquet(out / "ledger.parquet")
-    audio = ("wav", "mp3", "ogg", "flac", "m4a")
-    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix[1:] in audio}
+    mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.suffix[1:] in AUDIO}
     done = subprocess.run(
         [sys.executable, "-m", "flows", "run", str(brief), "--catalog", "e2e", "--out", str(out)],
         capture_output=True, text=True, timeout=600, env=os.environ.copy(),
