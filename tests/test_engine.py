@@ -213,7 +213,7 @@ def test_lyrics_shape_sections_and_melody() -> None:
         syllables = [note.syllable for note in notes]
         assert sorted(set(syllables)) == list(range(count_syllables(line)))
         assert len(notes) - len(set(syllables)) <= 1
-        assert all(a.beat + a.duration <= b.beat + 1e-9 for a, b in zip(notes, notes[1:]))
+        assert all(a.beat + a.duration <= b.beat + 1e-9 for a, b in zip(notes, notes[1:], strict=False))
     assert not score.events_for("lead") or all(e.beat >= score.end_beat or e.beat < score.sections[1].start_bar * 4
                                                for e in score.events_for("lead"))
     assert score.duration_seconds <= DEFAULT_DURATION_MAX_SECONDS + RENDER_TAIL_MAX_SECONDS

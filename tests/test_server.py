@@ -235,6 +235,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
+def norender(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """For tests about what is accepted, not rendered: every song fails at once (an injected fault)."""
+    srv = start_server(tmp_path_factory.mktemp("tm-norender"), "--faults", "track_failed=1")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
 def key(server: Server) -> str:
     return create_key(server.data, 10.0)
 
@@ -388,11 +396,11 @@ def test_wrong_content_type_is_400(server: Server, key: str, content_type: str |
     assert "Content-Type" in assert_error(resp, 400, "invalid_input")
 
 
-def test_json_with_charset_is_accepted(server: Server) -> None:
-    k = create_key(server.data, 1.0)
+def test_json_with_charset_is_accepted(norender: Server) -> None:
+    k = create_key(norender.data, 1.0)
     headers = {**auth(k), "Content-Type": "application/json; charset=utf-8"}
     body = json.dumps({"prompt": PROMPT, "duration_seconds": DURATION, "store_audio": True})
-    resp = httpx.post(server.url(SUBMIT_PATH), content=body, headers=headers)
+    resp = httpx.post(norender.url(SUBMIT_PATH), content=body, headers=headers)
     assert resp.status_code == 200, resp.text
 
 
@@ -408,28 +416,27 @@ def test_json_with_charset_is_accepted(server: Server) -> None:
     ],
     ids=["prompt", "prompt+tags", "prompt+lyrics", "tags+lyrics", "instrumental-all-three", "empty-tags"],
 )
-def test_allowed_combinations_are_accepted(server: Server, key: str, body: dict[str, Any]) -> None:
-    resp = submit(server, key, {**body, "duration_seconds": DURATION, "store_audio": True})
+def test_allowed_combinations_are_accepted(norender: Server, body: dict[str, Any]) -> None:
+    k = create_key(norender.data, 1.0)
+    resp = submit(norender, k, {**body, "duration_seconds": DURATION})
     assert resp.status_code == 200, resp.text
     payload = resp.json()
     assert payload["success"] is True and len(payload["tracks"]) == 1
-    assert isinstance(payload["cost_cents"], int) and isinstance(payload["balance_cents"], int)
+    assert payload["cost_cents"] == reserved_per_song() and payload["balance_cents"] == 100 - reserved_per_song()
 
 
-def test_defaults_are_applied(server: Server) -> None:
-    k = create_key(server.data, 1.0)
-    resp = submit(server, k, {"prompt": PROMPT, "duration_seconds": DURATION})
+def test_defaults_are_applied(norender: Server) -> None:
+    k = create_key(norender.data, 1.0)
+    resp = submit(norender, k, {"prompt": PROMPT, "duration_seconds": DURATION})
     assert resp.status_code == 200, resp.text
     (track,) = resp.json()["tracks"]
     assert track["output_format"] == "wav" and track["output_bit_rate"] is None
     assert track["expires_at"] is not None  # store_audio defaults to false
     assert isinstance(track["seed"], int) and 0 <= track["seed"] <= SEED_MAX
-    with db(server.data) as conn:
+    with db(norender.data) as conn:
         stored = json.loads(conn.execute("SELECT request_json FROM tracks WHERE id = ?", (track["id"],)).fetchone()[0])
     assert (stored["prompt_strength"], stored["balance_strength"], stored["num_songs"]) == (2.0, 0.7, 1)
     assert (stored["bpm"], stored["store_audio"], stored["seed"]) == ("auto", False, track["seed"])
-    (ready,) = wait_ready(server, k, [track["id"]])
-    assert 40 <= ready["bpm"] <= 240  # "auto" resolved by the engine
 
 
 def test_invalid_requests_cost_nothing(server: Server) -> None:

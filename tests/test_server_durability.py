@@ -72,7 +72,7 @@ def test_sigterm_to_the_group_finishes_or_requeues_in_flight_work(tmp_path: Path
     srv = start_server(data)
     k = create_key(data, 10.0)
     ids = []
-    for seed in (3, 4, 5, 6):
+    for seed in (3, 4, 5):
         resp = submit(srv, k, {"prompt": PROMPT, "num_songs": 2, "seed": seed, "duration_seconds": DURATION})
         assert resp.status_code == 200, resp.text
         ids += [t["id"] for t in resp.json()["tracks"]]

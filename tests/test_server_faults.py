@@ -158,9 +158,9 @@ def test_truncated_download(tmp_path: Path) -> None:
         srv.stop()
 
 
-def _submission_fates(data: Path, faults: str, seed: int) -> list[int]:
+def _submission_fates(data: Path, *serve_args: str) -> list[int]:
     """Statuses of 16 submissions that are invalid unless a fault strikes first: 500 or 400, nothing rendered."""
-    srv = start_server(data, "--faults", faults, "--faults-seed", str(seed))
+    srv = start_server(data, *serve_args)
     try:
         k = create_key(srv.data, 1.0)
         return [submit(srv, k, {"tags": ["pop"]}).status_code for _ in range(16)]
@@ -169,25 +169,15 @@ def _submission_fates(data: Path, faults: str, seed: int) -> list[int]:
 
 
 def test_faults_are_reproducible_per_seed(tmp_path: Path) -> None:
-    toml = tmp_path / "faults.toml"
-    toml.write_text("submit_500 = 0.5\npoll_500 = 0.5\n", encoding="utf-8")
-    inline = "submit_500=0.5,poll_500=0.5"
-    first = _submission_fates(tmp_path / "a", inline, 7)
+    """Same seed, same fates, whether the faults come inline or from a JSON or TOML file; another seed differs."""
+    as_json = tmp_path / "faults.json"
+    as_json.write_text(json.dumps({"submit_500": 0.5, "poll_500": 0.5, "seed": 7}), encoding="utf-8")
+    as_toml = tmp_path / "faults.toml"
+    as_toml.write_text("submit_500 = 0.5\nseed = 7\n", encoding="utf-8")
+    first = _submission_fates(tmp_path / "a", "--faults", "submit_500=0.5", "--faults-seed", "7")
     assert set(first) == {400, 500}
-    assert _submission_fates(tmp_path / "b", str(toml), 7) == first  # same seed, same fates (file or inline)
-    assert _submission_fates(tmp_path / "c", inline, 8) != first
-
-
-def test_faults_file_json_with_seed(tmp_path: Path) -> None:
-    conf = tmp_path / "faults.json"
-    conf.write_text(json.dumps({"submit_500": 0.5, "seed": 7}), encoding="utf-8")
-    srv = start_server(tmp_path / "json", "--faults", str(conf))
-    try:
-        k = create_key(srv.data, 1.0)
-        fates = [submit(srv, k, {"tags": ["pop"]}).status_code for _ in range(16)]
-    finally:
-        srv.stop()
-    assert fates == _submission_fates(tmp_path / "inline", "submit_500=0.5", 7)
+    assert _submission_fates(tmp_path / "b", "--faults", str(as_json)) == first
+    assert _submission_fates(tmp_path / "c", "--faults", str(as_toml), "--faults-seed", "8") != first
 
 
 @pytest.mark.parametrize(

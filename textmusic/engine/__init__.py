@@ -120,7 +120,10 @@ class Engine:
         score = self.compose(request)
         stems = self.renderer.render_stems(score, BUSES)
         if score.vocal and self.settings.engine_vocals:
-            stems["vocal"] = self.singer.sing(score, float(request.balance_strength))
+            from textmusic.engine.vocals import balance_vocal
+
+            balance = float(request.balance_strength)
+            stems["vocal"] = balance_vocal(self.singer.sing(score, balance), sum(stems.values()), balance)
         mixed = fade_out(mix_stems(stems, score.style.mix, sample_rate), FADE_SECONDS, sample_rate)
         ceiling = LOSSLESS_CEILING_DBTP if ceiling_dbtp is None else ceiling_dbtp
         return Rendered(score, stems, master(mixed, sample_rate, ceiling))

@@ -8,7 +8,8 @@ position. FluidSynth applies events at its 64-frame block boundaries, so an audi
 its exact position by up to 63 frames (1.4 ms at 44.1 kHz); the error never accumulates because
 every position comes from the absolute beat. FluidSynth's reverb and chorus are off (the mix adds
 a deterministic pedalboard reverb). FluidSynth's multi-core rendering (synth.cpu-cores > 1) is ~40%
-faster but not deterministic (about half of repeated renders differed), so it stays off. Stems (one bus of channels per pass) let the mix treat drums, bass, harmony and lead apart.
+faster but not deterministic (about half of repeated renders differed), so it stays off. Stems (one
+bus of channels per pass) let the mix treat drums, bass, harmony and lead apart.
 """
 
 from __future__ import annotations

