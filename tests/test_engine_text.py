@@ -151,8 +151,9 @@ def test_loudness_matches_pyloudnorm_and_limiter_holds_true_peak() -> None:
     assert true_peak_dbtp(hot) > 20 * np.log10(np.abs(hot).max()) + 2.5
     assert true_peak_dbtp(limit_true_peak(hot, SR, -1.0)) <= -1.0 + 0.05
     mastered = master(audio * 4, SR, -1.3)
-    assert integrated_loudness(mastered, SR) == pytest.approx(-14.0, abs=0.3)
-    assert true_peak_dbtp(mastered) <= -1.3 + 1e-6
+    assert integrated_loudness(mastered.audio, SR) == pytest.approx(-14.0, abs=0.3) == mastered.loudness_lufs
+    assert true_peak_dbtp(mastered.audio) <= -1.3 + 1e-6
+    assert true_peak_dbtp(mastered.audio) == pytest.approx(mastered.true_peak_dbtp, abs=1e-3)
 
 
 def test_stems_add_up_and_mix_is_deterministic(tmp_path: Path) -> None:

@@ -51,6 +51,15 @@ class Rendered:
     score: Score
     stems: dict[str, np.ndarray] = field(default_factory=dict)
     master: np.ndarray | None = None
+    loudness_lufs: float = float("nan")  # measured on `master`
+    true_peak_dbtp: float = float("nan")
+
+
+def _warm_imports() -> None:
+    """Import the mastering stack (scipy.signal alone takes ~0.9 s) off the critical path."""
+    import pedalboard  # noqa: F401
+    import pyloudnorm  # noqa: F401
+    import scipy.signal  # noqa: F401
 
 
 class Engine:
@@ -110,34 +119,45 @@ class Engine:
         return compose(request, self.settings.sample_rate, self.intent(request), counter)
 
     def render_parts(self, request: TextToMusicRequest, ceiling_dbtp: float | None = None) -> Rendered:
-        """Compose, render the stems, sing, mix and master (no encoding)."""
+        """Compose, render the stems, sing, mix and master (no encoding).
+
+        Buses render on two threads (each on its own synth; FluidSynth and pedalboard release the GIL)
+        and each bus's effects start as soon as it is rendered; no result depends on the scheduling.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
         from textmusic.engine.compose import FADE_SECONDS
-        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, fade_out, master, mix_stems
+        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, bus_chain, fade_out, master, mix_stems
 
         if request.seed is None:
             raise ValueError("the engine renders only requests with an explicit seed")
         sample_rate = self.settings.sample_rate
         score = self.compose(request)
-        stems = self.renderer.render_stems(score, BUSES)
-        if score.vocal and self.settings.engine_vocals:
-            from textmusic.engine.vocals import balance_vocal
+        mix = score.style.mix
+        stems: dict[str, np.ndarray] = {}
+        with ThreadPoolExecutor(2) as pool:
+            warm = pool.submit(_warm_imports)  # ~1 s of imports while FluidSynth (GIL released) renders
+            rendered = {bus: pool.submit(self.renderer.render, score, channels) for bus, channels in BUSES.items()}
+            chains = {}
+            for bus, future in rendered.items():
+                stems[bus] = future.result()
+                chains[bus] = pool.submit(bus_chain, bus, stems[bus], mix, sample_rate)
+            warm.result()
+            if score.vocal and self.settings.engine_vocals:
+                from textmusic.engine.vocals import balance_vocal
 
-            balance = float(request.balance_strength)
-            stems["vocal"] = balance_vocal(self.singer.sing(score, balance), sum(stems.values()), balance)
-        mixed = fade_out(mix_stems(stems, score.style.mix, sample_rate), FADE_SECONDS, sample_rate)
+                balance = float(request.balance_strength)
+                stems["vocal"] = balance_vocal(self.singer.sing(score, balance), sum(stems.values()), balance)
+            processed = {bus: future.result() for bus, future in chains.items()}
+        mixed = fade_out(mix_stems(stems, mix, sample_rate, processed), FADE_SECONDS, sample_rate)
         ceiling = LOSSLESS_CEILING_DBTP if ceiling_dbtp is None else ceiling_dbtp
-        return Rendered(score, stems, master(mixed, sample_rate, ceiling))
+        mastered = master(mixed, sample_rate, ceiling)
+        return Rendered(score, stems, mastered.audio, mastered.loudness_lufs, mastered.true_peak_dbtp)
 
     def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult:
         """Compose, synthesise, master and encode one song to `out_path` in the request's format."""
         from textmusic.engine.encode import write_audio
-        from textmusic.engine.master import (
-            LOSSLESS_CEILING_DBTP,
-            LOSSY_CEILING_DBTP,
-            integrated_loudness,
-            to_pcm16,
-            true_peak_dbtp,
-        )
+        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, to_pcm16
 
         fmt = request.output_format
         lossy = fmt in ("mp3", "m4a", "ogg")
@@ -158,8 +178,8 @@ class Engine:
             key=score.key_name,
             sections=tuple(section.name for section in score.sections),
             frames=len(pcm),
-            loudness_lufs=integrated_loudness(parts.master, sample_rate),
-            true_peak_dbtp=true_peak_dbtp(parts.master),
+            loudness_lufs=parts.loudness_lufs,
+            true_peak_dbtp=parts.true_peak_dbtp,
             has_vocals="vocal" in parts.stems,
         )
 

@@ -87,29 +87,30 @@ class SynthRenderer:
             messages.append((score.offset_sample(event), 0, event.channel, event.key, 0))
         messages.sort()  # note-offs before note-ons at the same sample, so repeated notes retrigger
         out = np.zeros((score.total_frames, 2), dtype=np.float32)
-        with self._lock:
+        with self._lock:  # creating, configuring and releasing synths touches shared state: one at a time
             synth = self._fluidsynth.Synth(
                 gain=SYNTH_GAIN, samplerate=float(self.sample_rate), channels=16, **SYNTH_SETTINGS
             )
             sfid = self._lib.fluid_synth_add_sfont(synth.synth, self._sfont)
-            try:
-                for channel in score.channels:
-                    synth.program_select(channel.channel, sfid, channel.bank, channel.program)
-                    synth.cc(channel.channel, 7, channel.volume)
-                    synth.cc(channel.channel, 10, channel.pan)
-                position = 0
-                for sample, is_on, channel, key, velocity in messages:
-                    if sample >= score.total_frames:
-                        break
-                    if sample > position:
-                        self._pull(synth, out, position, sample)
-                        position = sample
-                    if is_on:
-                        synth.noteon(channel, key, velocity)
-                    else:
-                        synth.noteoff(channel, key)
-                self._pull(synth, out, position, score.total_frames)
-            finally:
+            for channel in score.channels:
+                synth.program_select(channel.channel, sfid, channel.bank, channel.program)
+                synth.cc(channel.channel, 7, channel.volume)
+                synth.cc(channel.channel, 10, channel.pan)
+        try:  # rendering only reads the loaded soundfont, so synths may run on several threads
+            position = 0
+            for sample, is_on, channel, key, velocity in messages:
+                if sample >= score.total_frames:
+                    break
+                if sample > position:
+                    self._pull(synth, out, position, sample)
+                    position = sample
+                if is_on:
+                    synth.noteon(channel, key, velocity)
+                else:
+                    synth.noteoff(channel, key)
+            self._pull(synth, out, position, score.total_frames)
+        finally:
+            with self._lock:
                 self._release(synth)
         return out
 

@@ -1,0 +1,143 @@
+"""Offline engine figures (a script, not a test): speed, tempo accuracy, loudness, and style choice.
+
+    .venv/bin/python benchmarks/engine.py [--quick]
+
+1. Real-time factor of `textmusic render` for a 3-minute instrumental and a 3-minute song with
+   lyrics, each timed as a fresh process (start-up, model loads and encoding included).
+2. For one prompt per style at a fixed BPM (30 s renders in one long-lived Engine): the style the
+   text chose, the tempo detected from the audio (onset-envelope autocorrelation), integrated
+   loudness (pyloudnorm) and true peak of the written WAV.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyloudnorm
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from textmusic.contract import TextToMusicRequest  # noqa: E402
+from textmusic.engine import Engine  # noqa: E402
+from textmusic.engine.master import true_peak_dbtp  # noqa: E402
+
+# One prompt per style and a BPM inside the style's usual range.
+PROMPTS: list[tuple[str, int]] = [
+    ("mellow lofi beats to study to", 82), ("90s boom bap rap instrumental", 92),
+    ("dark trap beat with 808s", 140), ("deep house for the club", 124), ("hypnotic warehouse techno", 130),
+    ("liquid drum and bass", 174), ("80s synthwave night drive", 100), ("8-bit chiptune level music", 150),
+    ("floating ambient drone", 70), ("calm meditation music for yoga", 64), ("emotional cinematic film score", 90),
+    ("epic battle trailer with taiko drums", 110), ("elegant classical string quartet", 96),
+    ("sad piano ballad", 72), ("campfire acoustic folk", 104), ("jangly indie rock band", 128),
+    ("heavy rock riffs", 120), ("fast punk rock", 180), ("catchy summer pop hit", 112),
+    ("uplifting corporate presentation music", 116), ("funky slap bass groove", 104),
+    ("smooth late night neo soul", 80), ("jazz trio with walking bass", 132), ("twelve bar shuffle blues", 88),
+    ("roots reggae one drop", 76), ("bossa nova with congas", 108),
+]
+LYRICS = """[intro]
+[verse]
+walking down the empty road
+counting every light
+every window holds a story
+burning through the night
+[chorus]
+oh we sing tonight
+till the morning light
+hold on hold on
+we will be alright
+[verse]
+hold my hand and close your eyes
+we will find the way
+all the stars are falling down
+but we are here to stay
+[chorus]
+oh we sing tonight
+till the morning light
+hold on hold on
+we will be alright
+[bridge]
+if the river runs too deep
+we will learn to swim
+[chorus]
+oh we sing tonight
+till the morning light
+hold on hold on
+we will be alright
+[outro]
+"""
+
+
+def onset_tempo(audio: np.ndarray, sr: int, lo: float = 60.0, hi: float = 200.0) -> float:
+    """Dominant periodicity (BPM) of a log-energy onset envelope, by autocorrelation."""
+    hop, win = 256, 1024
+    mono = audio.mean(axis=1).astype(np.float64)
+    frames = np.lib.stride_tricks.sliding_window_view(mono, win)[::hop]
+    energy = np.log1p(1000.0 * (frames**2).mean(axis=1))
+    flux = np.maximum(np.diff(energy), 0.0)
+    flux -= flux.mean()
+    ac = np.correlate(flux, flux, "full")[len(flux) - 1 :]
+    rate = sr / hop
+    lag_min, lag_max = int(rate * 60 / hi), int(rate * 60 / lo) + 1
+    k = lag_min + int(np.argmax(ac[lag_min:lag_max]))
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    return 60.0 * rate / (k + 0.5 * (a - c) / (a - 2 * b + c))
+
+
+def folded_error(estimate: float, bpm: float) -> float:
+    """Relative tempo error, also accepting the double/half/triple tempo a pulse tracker may lock to."""
+    return min(abs(estimate * m - bpm) / bpm for m in (1.0, 2.0, 0.5, 1.5, 2 / 3, 3.0, 1 / 3))
+
+
+def timed_cli(args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run([str(ROOT / ".venv/bin/textmusic"), "render", *args], check=True, cwd=ROOT,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="skip the 3-minute timings")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if not options.quick:
+            lyrics = folder / "lyrics.txt"
+            lyrics.write_text(LYRICS)
+            inst = timed_cli(["--out", str(folder / "i.wav"), "--prompt", "catchy summer pop hit", "--seed", "1",
+                              "--duration", "180"])
+            song = timed_cli(["--out", str(folder / "s.wav"), "--prompt", "catchy summer pop hit", "--seed", "1",
+                              "--duration", "180", "--lyrics-file", str(lyrics)])
+            print(f"3-min instrumental: {inst:.1f} s wall incl. process start = {180 / inst:.1f}x real time")
+            print(f"3-min song with lyrics: {song:.1f} s wall incl. process start = {180 / song:.1f}x real time")
+            for name in ("i.wav", "s.wav"):
+                audio, sr = soundfile.read(folder / name, always_2d=True)
+                print(f"  {name}: {pyloudnorm.Meter(sr).integrated_loudness(audio):.2f} LUFS, "
+                      f"true peak {true_peak_dbtp(audio):.2f} dBTP")
+        engine = Engine()
+        good_tempo = 0
+        print(f"\n{'prompt':42s} {'style':22s} {'bpm':>5s} {'detected':>8s} {'err%':>6s} {'LUFS':>7s} {'dBTP':>6s}")
+        for index, (prompt, bpm) in enumerate(PROMPTS):
+            out = folder / f"p{index}.wav"
+            result = engine.render(TextToMusicRequest(prompt=prompt, seed=7, bpm=bpm, duration_seconds=30), out)
+            audio, sr = soundfile.read(out, always_2d=True)
+            body = audio[: int(28 * sr)]
+            estimate = onset_tempo(body, sr)
+            error = folded_error(estimate, bpm)
+            good_tempo += error <= 0.02
+            lufs = pyloudnorm.Meter(sr).integrated_loudness(audio)
+            print(f"{prompt:42s} {result.style:22s} {bpm:5d} {estimate:8.1f} {100 * error:6.2f} {lufs:7.2f} "
+                  f"{true_peak_dbtp(audio):6.2f}")
+        print(f"\ntempo within 2%: {good_tempo}/{len(PROMPTS)} ({100 * good_tempo / len(PROMPTS):.0f}%)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""A 200-row brief against the local service injecting faults: every row ends ready or failed with a reason,
+every file verified, and the ledger's total equals what the service charged, to the cent."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+
+from tasks.audio import probe
+
+ROWS = 200
+FAULTS = ("submit_429=0.10,submit_500=0.05,track_failed=0.05,truncated_download=0.05,poll_500=0.03,"
+          "track_stuck=0.02,stuck_seconds=30")
+
+
+def test_faulty_provider_two_hundred_rows(tmp_path):
+    brief, out = tmp_path / "brief.csv", tmp_path / "catalog"
+    pd.DataFrame({
+        "track_id": [f"f{i:03d}" for i in range(ROWS)],
+        "name": [f"Fault {i}" for i in range(ROWS)],
+        "prompt": ["calm piano", "funky bass groove", "ambient pads", "rock drums"] * (ROWS // 4),
+        "seed": [str(i) for i in range(ROWS)],
+        "output_format": ["mp3", "wav", "ogg", "flac", "m4a"] * (ROWS // 5),
+        "bpm": ["120"] * ROWS,
+        "duration_seconds": ["10"] * ROWS,
+    }).to_csv(brief, index=False)
+    env = {**os.environ, "TEXTMUSIC_FAULTS": FAULTS, "TEXTMUSIC_FAULTS_SEED": "7",
+           "TEXTMUSIC_POLL_DEADLINE_SECONDS": "20", "TEXTMUSIC_MAX_ATTEMPTS": "5"}
+    done = subprocess.run([sys.executable, "-m", "flows", "run", str(brief), "--catalog", "faults", "--out", str(out)],
+                          capture_output=True, text=True, timeout=1800, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+    ledger = pd.read_parquet(out / "ledger.parquet")
+    assert len(ledger) == ROWS and set(ledger.status) <= {"ready", "failed"}
+    failed = ledger[ledger.status == "failed"]
+    assert (failed.error.str.len() > 0).all()
+    assert 0 < len(failed) < ROWS // 4, failed.error.value_counts()
+    for rec in ledger[ledger.status == "ready"].itertuples():
+        assert abs(probe(out / rec.audio_path).duration_seconds - rec.duration_seconds) < 0.25
+    audio = {p.name for p in out.iterdir() if p.is_file() and p.suffix[1:] in ("mp3", "wav", "ogg", "flac", "m4a")}
+    assert audio == set(ledger[ledger.status == "ready"].audio_path)
+
+    usage = subprocess.run([sys.executable, "-m", "textmusic", "usage", "--data", str(out / ".textmusic"), "--json"],
+                           capture_output=True, text=True, check=True)
+    charged = sum(c["cents"] for key in json.loads(usage.stdout)["keys"] for c in key["charges"])
+    assert charged == ledger.cost_cents.sum()
+    print(f"\nfaults run: {ROWS} rows, {len(ledger) - len(failed)} ready, {len(failed)} failed "
+          f"({failed.error.str.split(':').str[0].value_counts().to_dict()}), charged {charged} cents = ledger")
