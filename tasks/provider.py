@@ -1,9 +1,10 @@
 """Which provider a run talks to: the configured API, or the embedded local service as a process.
 
 The embedded default starts `textmusic serve` on a free loopback port and talks to it over HTTP through
-the same client as any provider; the pipeline never imports the server's code. Its state folder (by
-default `<catalog>/.textmusic/`) keeps the service's database and the key made for it on first use, so a
-run that was killed resumes the tracks it had already paid for. The service dies with the run (Linux
+the same client as any provider; the pipeline never imports the server's code. Its state folder (one per
+catalog folder, under TRACKFOUNDRY_STATE_DIR) keeps the service's database and the key made for it on
+first use, so a run that was killed resumes the tracks it had already paid for; the catalog folder itself
+never holds the key. The service dies with the run (Linux
 parent-death signal), so a killed run leaves no service behind.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import signal
 import socket
@@ -31,7 +33,6 @@ from .generate import Provider
 from .settings import PipelineSettings
 
 LOCAL_PROVIDER = "textmusic-local"
-EMBEDDED_DIR = ".textmusic"
 KEY_FILE = "embedded.key"
 
 
@@ -69,6 +70,14 @@ def create_local_key(data_dir: Path, balance_usd: float) -> SecretStr:
     if done.returncode != 0 or not lines:
         raise ProviderError(f"could not create a key for the local service: {done.stderr.strip()[-500:]}")
     return SecretStr(lines[-1].strip())
+
+
+def embedded_data_dir(settings: PipelineSettings, out_dir: Path) -> Path:
+    """The embedded service's state folder for a catalog folder (stable for the same absolute path)."""
+    if settings.embedded_data_dir is not None:
+        return settings.embedded_data_dir
+    digest = hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:16]
+    return settings.state_dir / "embedded" / f"{out_dir.resolve().name}-{digest}"
 
 
 def embedded_key(data_dir: Path, balance_usd: float) -> SecretStr:
@@ -144,7 +153,7 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
         host = httpx.URL(api.api_url).host or api.api_url
         yield Connection(Provider(host, api.api_url, local_extensions=api.local_extensions), key)
         return
-    with local_service(settings, settings.embedded_data_dir or out_dir / EMBEDDED_DIR) as connection:
+    with local_service(settings, embedded_data_dir(settings, out_dir)) as connection:
         yield connection
 
 

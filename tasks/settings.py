@@ -18,7 +18,9 @@ class PipelineSettings(BaseSettings):
     # Slots are taken from Prefect in batches of up to this many (at most a tenth of the window's allowance).
     metering_batch_max: int = 10
     # Embedded local service (used when TEXTMUSIC_API_URL is unset). Its state (SQLite, its key, its audio)
-    # lives in `<catalog>/.textmusic/` unless set, so a resumed run finds the tracks it already paid for.
+    # lives under state_dir, one folder per catalog folder, unless embedded_data_dir is set: a resumed run
+    # finds the tracks it already paid for, and the catalog folder never holds the key.
+    state_dir: Path = Path.home() / ".local" / "state" / "trackfoundry"
     embedded_balance_usd: float = 1000.0
     embedded_workers: int | None = None
     embedded_startup_seconds: float = 60.0

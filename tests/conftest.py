@@ -14,5 +14,6 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="prefect-home-"))
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-for name in ("TEXTMUSIC_API_URL", "TEXTMUSIC_API_KEY"):
+os.environ.setdefault("TRACKFOUNDRY_STATE_DIR", tempfile.mkdtemp(prefix="trackfoundry-state-"))
+for name in ("TEXTMUSIC_API_URL", "TEXTMUSIC_API_KEY", "TEXTMUSIC_FAULTS"):
     os.environ.pop(name, None)

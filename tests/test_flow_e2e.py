@@ -11,6 +11,7 @@ import pytest
 from tasks.audio import probe
 from tasks.brief import BRIEF_COLUMNS
 from tasks.tagging import read_tags
+from tests.usage import service_charges
 from textmusic.contract import price_cents
 
 ROWS = [
@@ -118,6 +119,9 @@ def test_same_brief_again_generates_and_charges_nothing(catalog):
     assert list(ready_after.generation_id) == list(ready_before.generation_id)
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name in mtimes} == mtimes
     assert "plan: 0 rows to generate, 5 already in the catalog" in done.stdout + done.stderr
+    charges = service_charges(out)  # what the provider charged, over both runs: each song once
+    assert sorted(c["track_id"] for c in charges) == sorted(ready_after.generation_id)
+    assert sum(c["cents"] for c in charges) == after.cost_cents.sum()
 
 
 def test_rerender_is_sample_identical(catalog):
@@ -141,6 +145,7 @@ def test_budget_caps_what_a_run_spends(catalog, tmp_path):
     summary = run_catalog(brief, "budget", tmp_path / "capped", budget_usd=0.10)
     ledger = pd.read_parquet(tmp_path / "capped" / "ledger.parquet")
     assert ledger.cost_cents.sum() <= 10 and summary["run_cost_usd"] <= 0.10
+    assert sum(c["cents"] for c in service_charges(tmp_path / "capped")) <= 10
     skipped = ledger[ledger.status == "skipped"]
     assert len(skipped) >= 1 and skipped.error.str.contains("over budget").all()
     assert (ledger.status == "ready").sum() >= 1

@@ -1,7 +1,6 @@
 """A 200-row brief against the local service injecting faults: every row ends ready or failed with a reason,
 every file verified, and the ledger's total equals what the service charged, to the cent."""
 
-import json
 import os
 import subprocess
 import sys
@@ -9,6 +8,7 @@ import sys
 import pandas as pd
 
 from tasks.audio import probe
+from tests.usage import service_charges
 
 ROWS = 200
 FAULTS = ("submit_429=0.10,submit_500=0.05,track_failed=0.05,truncated_download=0.05,poll_500=0.03,"
@@ -42,9 +42,8 @@ def test_faulty_provider_two_hundred_rows(tmp_path):
     audio = {p.name for p in out.iterdir() if p.is_file() and p.suffix[1:] in ("mp3", "wav", "ogg", "flac", "m4a")}
     assert audio == set(ledger[ledger.status == "ready"].audio_path)
 
-    usage = subprocess.run([sys.executable, "-m", "textmusic", "usage", "--data", str(out / ".textmusic"), "--json"],
-                           capture_output=True, text=True, check=True)
-    charged = sum(c["cents"] for key in json.loads(usage.stdout)["keys"] for c in key["charges"])
+    charges = service_charges(out)
+    charged = sum(c["cents"] for c in charges)
     assert charged == ledger.cost_cents.sum()
     print(f"\nfaults run: {ROWS} rows, {len(ledger) - len(failed)} ready, {len(failed)} failed "
           f"({failed.error.str.split(':').str[0].value_counts().to_dict()}), charged {charged} cents = ledger")

@@ -1,6 +1,5 @@
 """kill -9 of a run at seeded random moments, then a restart: the catalog completes, each song paid once."""
 
-import json
 import os
 import random
 import signal
@@ -11,6 +10,7 @@ import time
 import pandas as pd
 
 from tasks.audio import probe
+from tests.usage import service_charges
 
 KILLS = 5
 FORMATS = ["mp3", "wav", "flac", "ogg", "m4a"]
@@ -58,9 +58,7 @@ def test_killed_runs_complete_with_every_song_paid_once(tmp_path):
     assert audio == set(ready.audio_path)  # no orphaned or partial file
     assert not (out / ".partial").exists() or not any((out / ".partial").iterdir())
 
-    usage = subprocess.run([sys.executable, "-m", "textmusic", "usage", "--data", str(out / ".textmusic"), "--json"],
-                           capture_output=True, text=True, check=True)
-    charges = [c for key in json.loads(usage.stdout)["keys"] for c in key["charges"]]
+    charges = service_charges(out)
     charged_ids = [c["track_id"] for c in charges]
     assert sorted(charged_ids) == sorted(ready.generation_id), "a song was paid for twice or not recorded"
     assert sum(c["cents"] for c in charges) == ledger.cost_cents.sum()
