@@ -11,7 +11,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test lint system-deps clean-example
+.PHONY: run test test-reliability lint system-deps clean-example
 
 run: system-deps $(VENV)/.installed
 	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
@@ -19,6 +19,10 @@ run: system-deps $(VENV)/.installed
 test: system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
+
+# Faults, kills, bad input and secrets (also part of `make test`); prints the figures at the end.
+test-reliability: system-deps $(VENV)/.installed-dev
+	$(VENV)/bin/pytest -s -m reliability
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

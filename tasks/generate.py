@@ -33,6 +33,11 @@ from .plan import PlannedRow
 from .tagging import TagMismatch, tag_and_verify
 
 PARTIAL_DIR = ".partial"
+# Failures that leave a paid track on the provider's side; the next run picks the track up, not a new one.
+TIMEOUT = "timeout"
+WAIT_BROKEN = "lost the provider while waiting"
+DELIVERY_FAILED = "delivery failed"
+RESUMABLE = (TIMEOUT, WAIT_BROKEN, DELIVERY_FAILED)
 FILE_MODE = 0o644
 Journal = Callable[[list[LedgerRecord]], None]
 
@@ -172,15 +177,16 @@ def _deliver(
 
 
 def _resumable(row: PlannedRow, previous: list[LedgerRecord]) -> list[Track] | None:
-    """Tracks a killed run had submitted (and paid) for this very request, to pick up instead of resubmitting."""
-    submitted = sorted(
+    """Tracks an earlier run submitted (and paid) for this very request but did not deliver, because it was
+    killed or lost the provider while waiting or downloading: picked up again instead of resubmitted."""
+    open_tracks = sorted(
         (r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
-         and r.status == SUBMITTED and r.generation_id),
+         and r.generation_id and (r.status == SUBMITTED or (r.status == "failed" and r.error.startswith(RESUMABLE)))),
         key=lambda r: r.song_index,
     )
-    if [r.song_index for r in submitted] != list(range(row.request.num_songs)):
+    if [r.song_index for r in open_tracks] != list(range(row.request.num_songs)):
         return None
-    return [Track(id=r.generation_id, status="pending") for r in submitted]
+    return [Track(id=r.generation_id, status="pending") for r in open_tracks]
 
 
 def generate_row(
@@ -203,15 +209,19 @@ def generate_row(
     def ended(record: LedgerRecord, **update: object) -> LedgerRecord:
         return record.model_copy(update={"finished_at": utc_now(), "attempts": client.attempts, **update})
 
+    def unfinished(tracks: list[Track], exc: TextMusicError) -> list[LedgerRecord]:
+        reason = TIMEOUT if isinstance(exc, PollTimeout) else WAIT_BROKEN
+        return [ended(base_record(row, catalog, provider, i), generation_id=t.id, error=f"{reason}: {exc.message}")
+                for i, t in enumerate(tracks)]
+
     tracks = _resumable(row, previous)
     if tracks is not None:
         try:
             tracks = client.wait(tracks)
         except NotFound:
             tracks = None  # the provider forgot them (another key or data folder): this row starts over
-        except PollTimeout as exc:
-            return [ended(base_record(row, catalog, provider, i), generation_id=t.id, error=f"timeout: {exc.message}")
-                    for i, t in enumerate(tracks)]
+        except TextMusicError as exc:
+            return unfinished(tracks, exc)
     if tracks is None:
         if gate.out_of_funds.is_set():
             return [ended(first, status="skipped", error="insufficient balance")]
@@ -233,11 +243,8 @@ def generate_row(
         ])
         try:
             tracks = client.wait(response.tracks)
-        except PollTimeout as exc:
-            return [
-                ended(base_record(row, catalog, provider, i), generation_id=t.id, error=f"timeout: {exc.message}")
-                for i, t in enumerate(response.tracks)
-            ]
+        except TextMusicError as exc:
+            return unfinished(response.tracks, exc)
 
     records = []
     for index, track in enumerate(tracks):
@@ -255,5 +262,6 @@ def generate_row(
         except (TextMusicError, AudioCheckError, TagMismatch) as exc:
             # The provider charged for a ready track even if its file then failed here.
             charged = _charged_cents(track)
-            records.append(ended(record, error=str(exc), cost_cents=charged, cost_usd=charged / 100))
+            records.append(ended(record, error=f"{DELIVERY_FAILED}: {exc}", cost_cents=charged,
+                                 cost_usd=charged / 100))
     return records

@@ -5,12 +5,15 @@ planned file name stays inside the catalog folder."""
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tasks.brief import BRIEF_COLUMNS, BriefError, load_brief
 from tasks.plan import plan_rows
 from tasks.validate import validate_brief
+
+pytestmark = pytest.mark.reliability
 
 NASTY = st.sampled_from([
     "../../etc/passwd", "..\\..\\win.ini", "/abs/path", "=HYPERLINK(\"http://x\")", "+1+1", "-2", "@SUM(A1)",

@@ -126,3 +126,22 @@ def test_metering_takes_slots_in_batches_and_covers_every_request():
     assert taken == [10, 10, 10] and throttle.acquired >= 25
     assert batch_size(PipelineSettings(requests_per_window=100)) == 10
     assert batch_size(PipelineSettings(requests_per_window=5)) == 1  # a tiny limit is metered one by one
+
+
+def test_lost_provider_while_waiting_is_picked_up_next_run_not_paid_again(tmp_path, api, monkeypatch):
+    from tasks.generate import WAIT_BROKEN
+
+    monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)
+    row = planned()
+    first_api = FakeHostedApi(api.audio)
+
+    def unreachable_polls(request):
+        if request.method == "GET":
+            raise httpx.ConnectError("down", request=request)
+        return first_api(request)
+
+    records, journal = run(row, unreachable_polls, tmp_path)
+    assert records[0].status == "failed" and records[0].error.startswith(WAIT_BROKEN)
+    assert records[0].generation_id == journal[0].generation_id == "gen1-0"
+    again, _ = run(row, api, tmp_path, previous=[records[0]])
+    assert api.posts == 0 and again[0].status == "ready" and again[0].generation_id == "gen1-0"

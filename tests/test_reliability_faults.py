@@ -6,9 +6,12 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from tasks.audio import probe
 from tests.usage import service_charges
+
+pytestmark = pytest.mark.reliability
 
 ROWS = 200
 FAULTS = ("submit_429=0.10,submit_500=0.05,track_failed=0.05,truncated_download=0.05,poll_500=0.03,"

@@ -8,9 +8,12 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 
 from tasks.audio import probe
 from tests.usage import service_charges
+
+pytestmark = pytest.mark.reliability
 
 KILLS = 5
 FORMATS = ["mp3", "wav", "flac", "ogg", "m4a"]
@@ -62,3 +65,36 @@ def test_killed_runs_complete_with_every_song_paid_once(tmp_path):
     charged_ids = [c["track_id"] for c in charges]
     assert sorted(charged_ids) == sorted(ready.generation_id), "a song was paid for twice or not recorded"
     assert sum(c["cents"] for c in charges) == ledger.cost_cents.sum()
+    print(f"\nrun kills: {KILLS} kill -9 + restart, {len(ledger)} songs ready, {len(charges)} charges, each once, "
+          f"{sum(c['cents'] for c in charges)} cents = ledger {ledger.cost_cents.sum()}")
+
+
+def test_service_killed_mid_run_then_the_run_again_completes(tmp_path):
+    import psutil
+
+    brief, out = tmp_path / "brief.csv", tmp_path / "catalog"
+    write_brief(brief)
+    with open(tmp_path / "runs.log", "ab") as log:
+        run = start_run(brief, out, log)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:  # wait until rows are in flight
+            journal = out / ".ledger.jsonl"
+            if journal.exists() and journal.read_text().count('"submitted"') >= 2:
+                break
+            time.sleep(0.2)
+        services = [p for p in psutil.Process(run.pid).children(recursive=True)
+                    if "serve" in p.cmdline() and "textmusic" in " ".join(p.cmdline())]
+        assert len(services) == 1
+        services[0].kill()
+        assert run.wait(timeout=900) == 0, (tmp_path / "runs.log").read_text()[-3000:]
+        first = pd.read_parquet(out / "ledger.parquet")
+        again = start_run(brief, out, log)
+        assert again.wait(timeout=900) == 0, (tmp_path / "runs.log").read_text()[-3000:]
+
+    ledger = pd.read_parquet(out / "ledger.parquet")
+    assert set(ledger.status) == {"ready"} and len(ledger) == 11
+    charges = service_charges(out)
+    assert sorted(c["track_id"] for c in charges) == sorted(ledger.generation_id)
+    print(f"\nservice kill -9 mid-run: first run {(first.status == 'ready').sum()} ready / "
+          f"{(first.status == 'failed').sum()} failed, after the rerun {len(ledger)} songs ready, "
+          f"{len(charges)} charges ({sum(c['cents'] for c in charges)} cents = ledger {ledger.cost_cents.sum()})")

@@ -8,6 +8,9 @@ import time
 
 import httpx
 import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.reliability
 
 
 def free_port():

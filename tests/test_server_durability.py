@@ -11,6 +11,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.test_server import (
     DURATION,
     PROMPT,
@@ -24,6 +26,8 @@ from tests.test_server import (
     usage_json,
     wait_ready,
 )
+
+pytestmark = pytest.mark.reliability
 
 
 def _statuses(data: Path, ids: list[str]) -> list[str]:
