@@ -61,6 +61,9 @@ def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connectio
     logger = get_run_logger()
     ensure_rate_limit(settings)
     records: list[LedgerRecord] = []
+    by_track: dict[str, list[LedgerRecord]] = {}
+    for record in previous:
+        by_track.setdefault(record.track_id, []).append(record)
     with connect(connection, TextMusicSettings(), prefect_throttle(settings)) as client:
         futures = generate_task.map(
             rows,
@@ -70,7 +73,7 @@ def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connectio
             catalog=unmapped(catalog),
             gate=unmapped(RunGate()),
             settings=unmapped(settings),
-            previous=[[r for r in previous if r.track_id == row.track_id] for row in rows],
+            previous=[by_track.get(row.track_id, []) for row in rows],
         )
         for done, future in enumerate(as_completed(futures), start=1):
             finished = future.result()
