@@ -11,7 +11,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test test-reliability lint system-deps clean-example
+.PHONY: run test test-reliability scale-demo lint system-deps clean-example
 
 run: system-deps $(VENV)/.installed
 	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
@@ -23,6 +23,12 @@ test: system-deps $(VENV)/.installed-dev
 # Faults, kills, bad input and secrets (also part of `make test`); prints the figures at the end.
 test-reliability: system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -s -m reliability
+
+# Own PostgreSQL + Prefect server + two workers + the local service; prints the shared rate vs the limit.
+scale-demo: system-deps $(VENV)/.installed
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; }
+	$(PY) benchmarks/scale.py demo
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

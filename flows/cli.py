@@ -34,18 +34,26 @@ def run(
     catalog: Annotated[str, typer.Option(help="Catalog name (album tag, seed derivation).")],
     out: Annotated[Path, typer.Option(help="Catalog folder.")],
     budget: Annotated[float | None, typer.Option(help="Hard cap in USD on what this run may spend.")] = None,
+    task_runner: Annotated[
+        str | None,
+        typer.Option("--task-runner", help="threads (default) or dask: Dask processes when PREFECT_API_URL is "
+                                           "set, else Dask threads (TRACKFOUNDRY_TASK_RUNNER)."),
+    ] = None,
 ) -> None:
     """Produce the catalog. Exit 0 when the run completed, even if some rows were rejected or failed."""
     from rich.progress import Progress
 
-    from flows.produce_catalog import run_catalog
+    from flows.produce_catalog import TASK_RUNNERS, run_catalog
     from tasks.progress import listening
+
+    if task_runner is not None and task_runner not in TASK_RUNNERS:
+        raise typer.BadParameter(f"use one of {', '.join(TASK_RUNNERS)}", param_hint="--task-runner")
 
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("generating", total=None)
         try:
             with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
-                summary = run_catalog(brief, catalog, out, budget)
+                summary = run_catalog(brief, catalog, out, budget, task_runner)
         except Exception as exc:  # the run could not complete: say why, in one line, and fail
             raise _fail(f"the run did not complete: {type(exc).__name__}: {exc}") from None
     console.print(_summary_table(f"catalog {catalog} → {out}", summary,

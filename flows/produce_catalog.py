@@ -9,8 +9,9 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from tasks.generate import CatalogInfo, Provider, RunGate, base_record, clear_partials
 from tasks.ledger import LedgerRecord, load_ledger, summarize, utc_now, write_ledger, write_rejects
@@ -25,6 +26,23 @@ from tasks.validate import Validation
 from textmusic.settings import TextMusicSettings
 
 VALIDATION_REPORT_DIR = "validation-report"
+TASK_RUNNERS = ("threads", "dask")
+
+
+def make_task_runner(kind: str, workers: int) -> TaskRunner:  # type: ignore[type-arg]
+    """Threads (default) or Dask: with a real Prefect server (PREFECT_API_URL) Dask fans rows out across
+    processes; without one each process would boot its own temporary server, so Dask runs threads."""
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=workers)
+    if kind != "dask":
+        raise ValueError(f"unknown task runner {kind!r}: use one of {', '.join(TASK_RUNNERS)}")
+    from prefect.settings import PREFECT_API_URL
+    from prefect_dask import DaskTaskRunner
+
+    processes = bool(PREFECT_API_URL.value())
+    cluster = {"n_workers": min(workers, 2), "threads_per_worker": max(1, workers // 2)} if processes else \
+        {"n_workers": 1, "threads_per_worker": workers}
+    return DaskTaskRunner(cluster_kwargs={**cluster, "processes": processes, "dashboard_address": None})
 
 
 def rejected_records(validation: Validation, catalog: str) -> list[LedgerRecord]:
@@ -64,14 +82,18 @@ def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connectio
     by_track: dict[str, list[LedgerRecord]] = {}
     for record in previous:
         by_track.setdefault(record.track_id, []).append(record)
+    # Dask may ship tasks to other processes: a client (sockets, locks) cannot travel, so each task opens
+    # its own from the connection; with threads the run's tasks share one client and one gate.
+    shared = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)  # type: ignore[union-attr]
     with connect(connection, TextMusicSettings(), prefect_throttle(settings)) as client:
         futures = generate_task.map(
             rows,
-            client=unmapped(client),
+            client=unmapped(client if shared else None),
+            connection=unmapped(None if shared else connection),
             provider=unmapped(connection.provider),
             out_dir=unmapped(out_dir),
             catalog=unmapped(catalog),
-            gate=unmapped(RunGate()),
+            gate=unmapped(RunGate() if shared else None),
             settings=unmapped(settings),
             previous=[by_track.get(row.track_id, []) for row in rows],
         )
@@ -100,7 +122,8 @@ def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path, bud
     )
 
 
-@flow(name="produce-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4))
+@flow(name="produce-catalog",
+      task_runner=make_task_runner(PipelineSettings().task_runner, PipelineSettings().max_in_flight))
 def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None) -> dict[str, object]:
     """Produce the catalog `catalog` from `brief` into the folder `out`; returns the run summary."""
     logger = get_run_logger()
@@ -142,8 +165,10 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
     return summary
 
 
-def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None) -> dict[str, object]:
-    """Run the flow with the configured number of generation tasks in flight."""
-    workers = PipelineSettings().max_in_flight
-    flow_with_runner = produce_catalog.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None,
+                task_runner: str | None = None) -> dict[str, object]:
+    """Run the flow with the configured number of generation tasks in flight, on threads or Dask."""
+    settings = PipelineSettings()
+    runner = make_task_runner(task_runner or settings.task_runner, settings.max_in_flight)
+    flow_with_runner = produce_catalog.with_options(task_runner=runner)
     return flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd)

@@ -15,8 +15,12 @@ class PipelineSettings(BaseSettings):
     requests_per_window: int = 100
     window_seconds: float = 10.0
     max_in_flight: int = 4
+    # "threads" or "dask" (prefect-dask: processes when PREFECT_API_URL names a real server).
+    task_runner: str = "threads"
     # Slots are taken from Prefect in batches of up to this many (at most a tenth of the window's allowance).
     metering_batch_max: int = 10
+    # A batch's slots lapse this long after they were taken; the limit's decay is derated by it (metering.py).
+    metering_lapse_seconds: float = 0.5
     # Embedded local service (used when TEXTMUSIC_API_URL is unset). Its state (SQLite, its key, its audio)
     # lives under state_dir, one folder per catalog folder, unless embedded_data_dir is set: a resumed run
     # finds the tracks it already paid for, and the catalog folder never holds the key.

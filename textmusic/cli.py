@@ -38,6 +38,11 @@ def serve(
     faults_seed: Annotated[
         int | None, typer.Option(envvar="TEXTMUSIC_FAULTS_SEED", help="Seed of the faults (reproducible runs).")
     ] = None,
+    request_log: Annotated[
+        Path | None,
+        typer.Option("--request-log", envvar="TEXTMUSIC_REQUEST_LOG",
+                     help="Append one line per request received (epoch, method, path, status) to this file."),
+    ] = None,
 ) -> None:
     """Run the local Text-to-Music service over HTTP."""
     from textmusic.server.app import serve as run_server
@@ -59,6 +64,7 @@ def serve(
         workers=workers,
         audio_ttl_seconds=audio_ttl,
         faults=fault_config,
+        request_log=request_log,
     )
 
 

@@ -285,6 +285,7 @@ def create_app(
     engine_factory: EngineFactory | None = None,
     audio_ttl_seconds: float = UNSTORED_TTL_SECONDS,
     faults: FaultConfig | None = None,
+    request_log: Path | None = None,
 ) -> FastAPI:
     """Build the service for one data folder; workers start and stop with the app's lifespan."""
     store = Store(Path(data_dir), audio_ttl_seconds=audio_ttl_seconds)
@@ -325,6 +326,8 @@ def create_app(
     _install_openapi(app)
     if injector.config.probabilities.get("slow_response", 0) > 0:
         app.add_middleware(SlowResponseMiddleware, injector=injector)
+    if request_log is not None:
+        _install_request_log(app, request_log)
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, bool]:
@@ -454,6 +457,19 @@ def create_app(
     return app
 
 
+def _install_request_log(app: FastAPI, path: Path) -> None:
+    """One line per request received (`epoch method path status`): lets a client measure, from the provider's
+    side, the request rate it really produced (benchmarks/scale.py). Holds no header, so never a key."""
+    log = open(path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - open for the app's lifetime
+
+    @app.middleware("http")
+    async def request_log(request: Request, call_next: Any) -> Response:
+        received = time.time()
+        response = await call_next(request)
+        log.write(f"{received:.6f} {request.method} {request.url.path} {response.status_code}\n")
+        return response
+
+
 def serve(
     data_dir: Path,
     host: str,
@@ -462,11 +478,13 @@ def serve(
     workers: int | None,
     audio_ttl_seconds: float = UNSTORED_TTL_SECONDS,
     faults: FaultConfig | None = None,
+    request_log: Path | None = None,
 ) -> None:
     """Run the service until interrupted; uvicorn's access log shows request lines only, never keys."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     app = create_app(
-        data_dir, rate_limit=rate_limit, workers=workers, audio_ttl_seconds=audio_ttl_seconds, faults=faults
+        data_dir, rate_limit=rate_limit, workers=workers, audio_ttl_seconds=audio_ttl_seconds, faults=faults,
+        request_log=request_log,
     )
     if faults is not None and faults.enabled:
         logging.getLogger(__name__).warning("fault injection ON (seed %d): %s", faults.seed, faults.probabilities)
