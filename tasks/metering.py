@@ -2,7 +2,7 @@
 
 Prefect stays the authority: every request is covered by a slot taken from the shared limit (a slot-decay
 limit, i.e. a rate). Taking one slot per request costs one round trip to the Prefect API, which measured
-only ~1–3 acquisitions/s on these machines; so slots are taken in batches of B (at most a fifth of the
+only ~1–3 acquisitions/s on these machines; so slots are taken in batches of B (at most a tenth of the
 window's allowance) and handed out locally.
 
 Why the window holds: the limit's capacity is one batch, so Prefect admits a batch only once the previous
@@ -80,7 +80,7 @@ class BatchedThrottle:
 
 
 def batch_size(settings: PipelineSettings) -> int:
-    return max(1, min(settings.requests_per_window // 5, settings.metering_batch_max))
+    return max(1, min(settings.requests_per_window // 10, settings.metering_batch_max))
 
 
 class PrefectSlots:

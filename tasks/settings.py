@@ -17,9 +17,8 @@ class PipelineSettings(BaseSettings):
     max_in_flight: int = 4
     # "threads" or "dask" (prefect-dask: processes when PREFECT_API_URL names a real server).
     task_runner: str = "threads"
-    # Slots are taken from Prefect in batches of up to this many (at most a fifth of the window's allowance):
-    # fewer round trips to Prefect per request, the batch that lapses unused is the price.
-    metering_batch_max: int = 20
+    # Slots are taken from Prefect in batches of up to this many (at most a tenth of the window's allowance).
+    metering_batch_max: int = 10
     # A batch's slots lapse this long after they were taken; the limit's decay is derated by it (metering.py).
     metering_lapse_seconds: float = 0.5
     # Embedded local service (used when TEXTMUSIC_API_URL is unset). Its state (SQLite, its key, its audio)

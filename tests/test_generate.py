@@ -124,7 +124,7 @@ def test_metering_takes_slots_in_batches_and_covers_every_request():
     for t in threads:
         t.join()
     assert taken == [10, 10, 10] and throttle.acquired >= 25
-    assert batch_size(PipelineSettings(requests_per_window=100)) == 20
+    assert batch_size(PipelineSettings(requests_per_window=100)) == 10
     assert batch_size(PipelineSettings(requests_per_window=5)) == 1  # a tiny limit is metered one by one
 
 
