@@ -14,6 +14,7 @@ import pyloudnorm
 import pytest
 import soundfile
 
+from tests.tempo import onset_tempo
 from textmusic.contract import DEFAULT_DURATION_MAX_SECONDS, RENDER_TAIL_MAX_SECONDS, TextToMusicRequest
 from textmusic.engine import Engine, RenderResult
 from textmusic.engine.compose import NoteEvent, compose, count_syllables, parse_lyrics
@@ -42,22 +43,6 @@ def decode(path: Path) -> tuple[np.ndarray, int]:
 
 def request(**kwargs: object) -> TextToMusicRequest:
     return TextToMusicRequest(**{"prompt": "upbeat pop", "seed": 1, "duration_seconds": 10, **kwargs})
-
-
-def onset_tempo(audio: np.ndarray, sr: int, lo: float = 70.0, hi: float = 200.0) -> float:
-    """Dominant periodicity (BPM) of a log-energy onset envelope, by autocorrelation."""
-    hop, win = 256, 1024
-    mono = audio.mean(axis=1).astype(np.float64)
-    frames = np.lib.stride_tricks.sliding_window_view(mono, win)[::hop]
-    energy = np.log1p(1000.0 * (frames**2).mean(axis=1))
-    flux = np.maximum(np.diff(energy), 0.0)
-    flux -= flux.mean()
-    ac = np.correlate(flux, flux, "full")[len(flux) - 1 :]
-    rate = sr / hop
-    lag_min, lag_max = int(rate * 60 / hi), int(rate * 60 / lo) + 1
-    k = lag_min + int(np.argmax(ac[lag_min:lag_max]))
-    a, b, c = ac[k - 1], ac[k], ac[k + 1]
-    return 60.0 * rate / (k + 0.5 * (a - c) / (a - 2 * b + c))
 
 
 @pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "mp3", "m4a"])
@@ -152,7 +137,7 @@ def test_rendered_kicks_land_on_their_samples_without_drift(engine: Engine) -> N
 @pytest.mark.parametrize(("prompt", "bpm"), [("deep house", 124), ("heavy rock", 100), ("upbeat pop", 118)])
 def test_audio_pulse_matches_the_bpm(engine: Engine, prompt: str, bpm: int) -> None:
     score = compose(request(prompt=prompt, bpm=bpm, duration_seconds=20), SR)
-    estimate = onset_tempo(engine.renderer.render(score), SR)
+    estimate = onset_tempo(engine.renderer.render(score), SR, lo=70.0)
     assert abs(estimate - bpm) / bpm < 0.02
 
 
