@@ -109,7 +109,7 @@ def table_rejections(table: pd.DataFrame, docs_dir: Path | None = None) -> list[
     if docs_dir is not None:
         context.add_data_docs_site("brief_report", {
             "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         })
         actions.append(UpdateDataDocsAction(name="report", site_names=["brief_report"]))

@@ -14,7 +14,7 @@ def trackfoundry(*args, cwd):
 def test_validate_lists_rejections_writes_a_report_and_fails(tmp_path):
     brief = tmp_path / "bad.csv"
     brief.write_text(BAD_BRIEF, encoding="utf-8")
-    done = trackfoundry("validate", str(brief), "--report", str(tmp_path / "report"), cwd=tmp_path)
+    done = trackfoundry("validate", "bad.csv", "--report", "report", cwd=tmp_path)  # relative paths
     assert done.returncode == 2, done.stderr
     for track_id in ("lyrics-only", "tags-only", "all-three", "bad-format", "neg-seed"):
         assert track_id in done.stdout
