@@ -105,29 +105,34 @@ class PrefectSlots:
     def __call__(self, slots: int) -> float | None:
         """Returns when (time.monotonic) the granting request was sent: the slots' lapse counts from there."""
         import httpx
-        from prefect.exceptions import ObjectNotFound
 
         client = self._prefect()
+        limit = self._read(client)
         while True:
-            try:
-                limit = client.read_global_concurrency_limit_by_name(self.name)
-            except ObjectNotFound:
-                raise RuntimeError(f"the rate limit {self.name!r} does not exist in Prefect") from None
             if not limit.active:
                 return None  # a deactivated limit does not meter, as in Prefect's own `rate_limit`
             if slots > limit.limit or limit.slot_decay_per_second <= 0:
                 raise RuntimeError(f"the rate limit {self.name!r} cannot meter batches of {slots}")
-            if limit.active_slots + slots <= limit.limit:
-                try:
-                    sent = time.monotonic()
-                    client.increment_concurrency_slots(names=[self.name], slots=slots, mode="rate_limit")
-                    return sent
-                except httpx.HTTPStatusError as exc:
-                    if exc.response.status_code != 423:
-                        raise
-                    self.refused += 1  # another run took the room first: read again
-                    continue
-            self._sleep(self._wait_seconds(limit, slots))
+            if limit.active_slots + slots > limit.limit:
+                # Sleep until the room has decayed, then ask at once: a fresh read would cost a round trip.
+                self._sleep(self._wait_seconds(limit, slots))
+            try:
+                sent = time.monotonic()
+                client.increment_concurrency_slots(names=[self.name], slots=slots, mode="rate_limit")
+                return sent
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != 423:
+                    raise
+                self.refused += 1  # another run took the room first (or decay lagged): read again
+                limit = self._read(client)
+
+    def _read(self, client: Any) -> Any:
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            return client.read_global_concurrency_limit_by_name(self.name)
+        except ObjectNotFound:
+            raise RuntimeError(f"the rate limit {self.name!r} does not exist in Prefect") from None
 
     def _wait_seconds(self, limit: Any, slots: int) -> float:
         """Until enough slots have decayed: exact from the row's last write, bounded by the slowest case."""
