@@ -28,7 +28,7 @@ test-reliability: system-deps $(VENV)/.installed-dev
 scale-demo: system-deps $(VENV)/.installed
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; }
-	$(PY) benchmarks/scale.py demo --rows 60
+	$(PY) benchmarks/scale.py demo
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -11,7 +11,7 @@ limit. Everything it started is stopped by pid, also on failure.
 pipeline overhead per track (instant provider, as in benchmarks/pipeline.py), peak memory of a 1,000-row run
 and how wall time grows from 100 to 1,000 rows. Flags select parts: --rate --overhead --growth.
 
-Usage: .venv/bin/python benchmarks/scale.py demo [--rows 30]
+Usage: .venv/bin/python benchmarks/scale.py demo [--rows 60]
        .venv/bin/python benchmarks/scale.py bench [--rate] [--overhead] [--growth]
 """
 
@@ -457,12 +457,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo")
-    d.add_argument("--rows", type=int, default=30, help="rows per catalog (two catalogs)")
+    d.add_argument("--rows", type=int, default=60, help="rows per catalog (two catalogs)")
     b = sub.add_parser("bench")
     b.add_argument("--rate", action="store_true")
     b.add_argument("--overhead", action="store_true")
     b.add_argument("--growth", action="store_true")
-    b.add_argument("--rows", type=int, default=60, help="rows of the rate runs")
+    b.add_argument("--rows", type=int, default=120, help="rows of the rate runs (the two-worker run: half each)")
     b.add_argument("--growth-rows", type=lambda s: [int(x) for x in s.split(",")], default=[100, 300, 1000])
     i = sub.add_parser("_instant")
     i.add_argument("--rows", type=int, required=True)
