@@ -17,3 +17,13 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 os.environ.setdefault("TRACKFOUNDRY_STATE_DIR", tempfile.mkdtemp(prefix="trackfoundry-state-"))
 for name in ("TEXTMUSIC_API_URL", "TEXTMUSIC_API_KEY", "TEXTMUSIC_FAULTS"):
     os.environ.pop(name, None)
+
+from tests.figures import FIGURES  # noqa: E402 - after sys.path is set
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's reporter
+    """Figures the reliability tests measured (rows, faults, kills, charges, cents), printed at the very end."""
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from tasks.audio import probe
+from tests.figures import FIGURES
 from tests.usage import service_charges
 
 pytestmark = pytest.mark.reliability
@@ -48,5 +49,5 @@ def test_faulty_provider_two_hundred_rows(tmp_path):
     charges = service_charges(out)
     charged = sum(c["cents"] for c in charges)
     assert charged == ledger.cost_cents.sum()
-    print(f"\nfaults run: {ROWS} rows, {len(ledger) - len(failed)} ready, {len(failed)} failed "
+    FIGURES.append(f"faults run: {ROWS} rows, {len(ledger) - len(failed)} ready, {len(failed)} failed "
           f"({failed.error.str.split(':').str[0].value_counts().to_dict()}), charged {charged} cents = ledger")

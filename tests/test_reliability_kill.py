@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from tasks.audio import probe
+from tests.figures import FIGURES
 from tests.usage import service_charges
 
 pytestmark = pytest.mark.reliability
@@ -65,7 +66,8 @@ def test_killed_runs_complete_with_every_song_paid_once(tmp_path):
     charged_ids = [c["track_id"] for c in charges]
     assert sorted(charged_ids) == sorted(ready.generation_id), "a song was paid for twice or not recorded"
     assert sum(c["cents"] for c in charges) == ledger.cost_cents.sum()
-    print(f"\nrun kills: {KILLS} kill -9 + restart, {len(ledger)} songs ready, {len(charges)} charges, each once, "
+    FIGURES.append(f"run kills: {KILLS} kill -9 + restart, {len(ledger)} songs ready, {len(charges)} charges, "
+                   f"each once, "
           f"{sum(c['cents'] for c in charges)} cents = ledger {ledger.cost_cents.sum()}")
 
 
@@ -95,6 +97,6 @@ def test_service_killed_mid_run_then_the_run_again_completes(tmp_path):
     assert set(ledger.status) == {"ready"} and len(ledger) == 11
     charges = service_charges(out)
     assert sorted(c["track_id"] for c in charges) == sorted(ledger.generation_id)
-    print(f"\nservice kill -9 mid-run: first run {(first.status == 'ready').sum()} ready / "
+    FIGURES.append(f"service kill -9 mid-run: first run {(first.status == 'ready').sum()} ready / "
           f"{(first.status == 'failed').sum()} failed, after the rerun {len(ledger)} songs ready, "
           f"{len(charges)} charges ({sum(c['cents'] for c in charges)} cents = ledger {ledger.cost_cents.sum()})")
