@@ -293,6 +293,7 @@ def server_stack(started: Started, work: Path) -> tuple[dict[str, str], Service]
 
 
 def demo(work: Path, rows: int) -> Rate:
+    work.mkdir(parents=True, exist_ok=True)
     started = Started()
     try:
         env, service = server_stack(started, work)
@@ -366,6 +367,7 @@ def workers_of(work: Path, ids: list[str]) -> str:
 
 def rate_single(work: Path, rows: int, with_server: bool) -> Rate:
     """One flow (one process) against the local service: ephemeral Prefect, or the PostgreSQL-backed server."""
+    work.mkdir(parents=True, exist_ok=True)
     started = Started()
     try:
         if with_server:
