@@ -418,6 +418,7 @@ def instant_run(rows: int) -> None:
 
 
 def instant(work: Path, rows: int) -> dict[str, float]:
+    (work / f"instant-{rows}").mkdir(parents=True, exist_ok=True)
     env = {**base_env(work / f"instant-{rows}"), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, __file__, "_instant", "--rows", str(rows)], env=env, capture_output=True,
                           text=True, timeout=7200, cwd=ROOT)
