@@ -7,12 +7,11 @@ from pathlib import Path
 from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest
 
 from .audio import same_audio
+from .brief import METADATA_COLUMNS
 from .ledger import LedgerRecord
 from .plan import PlannedRow, request_fingerprint
-from .validate import TRUE_WORDS
 
 LOSSLESS = ("wav", "flac")
-METADATA_FIELDS = ("artist", "composer", "publisher", "mood", "key", "isrc", "version", "description", "keywords")
 
 
 def rerender_rows(
@@ -38,7 +37,7 @@ def rerender_rows(
             output_format=fmt,
             output_bit_rate=rate,
             bpm="auto" if rec.bpm_requested in ("", "auto") else float(rec.bpm_requested),
-            store_audio=bool(rec.store_audio) if rec.store_audio is not None else str(rec.store_audio) in TRUE_WORDS,
+            store_audio=bool(rec.store_audio),
             name=rec.name,
             duration_seconds=rec.duration_requested,
         )
@@ -50,7 +49,7 @@ def rerender_rows(
             seed_source="ledger",
             fingerprint=request_fingerprint(request, provider, local_extensions),
             file_stem=Path(rec.audio_path).stem,
-            metadata={f: getattr(rec, f) for f in METADATA_FIELDS if getattr(rec, f)},
+            metadata={f: getattr(rec, f) for f in METADATA_COLUMNS if getattr(rec, f)},
             file_names=(str(Path(rec.audio_path).with_suffix(f".{fmt}")),),
         ))
     return rows
