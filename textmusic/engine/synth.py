@@ -14,7 +14,9 @@ bus of channels per pass) let the mix treat drums, bass, harmony and lead apart.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import sys
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -37,11 +39,16 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
 }
 
 
+def _import_fluidsynth() -> Any:
+    """pyfluidsynth prints where it found the library to stdout when CI is set; keep stdout for our output."""
+    with contextlib.redirect_stdout(sys.stderr):
+        import fluidsynth
+    return fluidsynth
+
+
 def _libfluidsynth() -> Any:
     """The libfluidsynth handle pyfluidsynth opened, with the few C functions it does not wrap declared."""
-    import fluidsynth
-
-    lib = fluidsynth._fl
+    lib = _import_fluidsynth()._fl
     for name, (restype, argtypes) in _SIGNATURES.items():
         function = getattr(lib, name)
         function.restype = restype
@@ -53,8 +60,7 @@ class SynthRenderer:
     """Holds the loaded soundfont; `render` is deterministic and safe to call repeatedly."""
 
     def __init__(self, soundfont: Path, sample_rate: int) -> None:
-        import fluidsynth
-
+        fluidsynth = _import_fluidsynth()
         if not Path(soundfont).is_file():
             raise FileNotFoundError(f"soundfont not found: {soundfont} (apt package fluid-soundfont-gm)")
         self.sample_rate = sample_rate
