@@ -27,3 +27,16 @@ def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest'
         terminalreporter.section("reliability figures")
         for line in FIGURES:
             terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001 - pytest's hook arguments
+    """Stop Prefect's ephemeral server while output is still open (its atexit stop logs to a closed stream)."""
+    server_module = sys.modules.get("prefect.server.api.server")
+    if server_module is not None:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=10)  # send what is queued before the server goes
+        EventsWorker.drain_all(timeout=10)
+        for server in list(server_module.SubprocessASGIServer._instances.values()):
+            server.stop()
