@@ -3,7 +3,7 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm
+APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm lame
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 

@@ -78,8 +78,9 @@ we will be alright
 
 
 def folded_error(estimate: float, bpm: float) -> float:
-    """Relative tempo error, also accepting the double/half/triple tempo a pulse tracker may lock to."""
-    return min(abs(estimate * m - bpm) / bpm for m in (1.0, 2.0, 0.5, 1.5, 2 / 3, 3.0, 1 / 3))
+    """Relative tempo error, accepting the metrical levels a pulse tracker may lock to: double, half,
+    triple and a third of the tempo (MIREX "accuracy 2"); a dotted (3/2 or 2/3) reading counts as wrong."""
+    return min(abs(estimate * m - bpm) / bpm for m in (1.0, 2.0, 0.5, 3.0, 1 / 3))
 
 
 def librosa_tempo(audio: np.ndarray, sr: int) -> float:
