@@ -1,7 +1,10 @@
 """Generation of one planned row: submit, poll, download, verify, tag, and move into the catalog.
 
 Once the provider accepts a request, its track ids are journaled before anything else happens, so a run
-killed while waiting resumes those tracks instead of paying for the row again. A file reaches its final
+killed while waiting resumes those tracks instead of paying for the row again. With the local provider,
+each submission also carries an Idempotency-Key journaled before it is sent: a run killed (or a
+connection lost) between the provider's acceptance and its answer sends the same key again and gets the
+first submission's tracks, not a second charge. A file reaches its final
 name only once it decodes, lasts as reported and carries its tags, by an atomic rename from the
 catalog's `.partial/` folder: the catalog never holds a half-written file.
 """
@@ -12,6 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +32,7 @@ from textmusic.client import (
 from textmusic.contract import Track, price_cents
 
 from .audio import AudioCheckError, check_audio, sha256_file
-from .ledger import SUBMITTED, LedgerRecord, utc_now
+from .ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
 from .plan import PlannedRow
 from .tagging import TagMismatch, tag_and_verify
 
@@ -189,6 +193,16 @@ def _resumable(row: PlannedRow, previous: list[LedgerRecord]) -> list[Track] | N
     return [Track(id=r.generation_id, status="pending") for r in open_tracks]
 
 
+def idempotency_key(row: PlannedRow, previous: list[LedgerRecord]) -> str:
+    """The key of a submission whose answer never came (reusing it is safe: a provider that never
+    accepted it starts afresh), else a new one: a row whose tracks are known and failed is generated anew."""
+    for record in previous:
+        if (record.track_id == row.track_id and record.request_fingerprint == row.fingerprint
+                and record.song_index == 0 and record.idempotency_key and not record.generation_id):
+            return record.idempotency_key
+    return uuid.uuid4().hex
+
+
 def generate_row(
     row: PlannedRow,
     client: TextMusicClient,
@@ -204,7 +218,8 @@ def generate_row(
 
     `client` is this row's own (its `attempts` counts this row's requests)."""
     started = utc_now()
-    first = base_record(row, catalog, provider).model_copy(update={"started_at": started})
+    key = idempotency_key(row, previous) if provider.local_extensions else ""
+    first = base_record(row, catalog, provider).model_copy(update={"started_at": started, "idempotency_key": key})
 
     def ended(record: LedgerRecord, **update: object) -> LedgerRecord:
         return record.model_copy(update={"finished_at": utc_now(), "attempts": client.attempts, **update})
@@ -225,8 +240,10 @@ def generate_row(
     if tracks is None:
         if gate.out_of_funds.is_set():
             return [ended(first, status="skipped", error="insufficient balance")]
+        if key:
+            journal([first.model_copy(update={"status": SUBMITTING})])
         try:
-            response = client.submit(row.request)
+            response = client.submit(row.request, key or None)
         except Unauthorized:
             raise
         except InsufficientBalance as exc:
@@ -238,7 +255,7 @@ def generate_row(
             return [ended(first, error=exc.message)]
         journal([
             base_record(row, catalog, provider, i).model_copy(
-                update={"status": SUBMITTED, "generation_id": t.id, "started_at": started})
+                update={"status": SUBMITTED, "generation_id": t.id, "started_at": started, "idempotency_key": key})
             for i, t in enumerate(response.tracks)
         ])
         try:

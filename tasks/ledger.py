@@ -22,6 +22,9 @@ REJECTS_CSV = "rejects.csv"
 STATUSES = ("ready", "failed", "rejected", "skipped")
 # Journal-only: a request the provider accepted (and charged for) whose audio is not yet in the catalog.
 SUBMITTED = "submitted"
+# Journal-only: a request about to be sent with its Idempotency-Key; if the answer never arrives, the
+# next run sends the same key and the local service answers the first submission instead of charging again.
+SUBMITTING = "submitting"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -50,6 +53,7 @@ class LedgerRecord(BaseModel):
     duration_requested: float | None = None
     store_audio: bool | None = None
     generation_id: str = ""
+    idempotency_key: str = ""
     audio_path: str = ""
     duration_seconds: float | None = None
     cost_cents: int = 0

@@ -35,6 +35,7 @@ import pytest
 import soundfile as sf
 
 from textmusic.contract import (
+    IDEMPOTENCY_HEADER,
     RENDER_TAIL_MAX_SECONDS,
     SEED_MAX,
     STATUS_PATH,
@@ -543,6 +544,35 @@ def test_concurrent_submissions_never_overspend(server: Server) -> None:
         responses = list(pool.map(lambda _: submit(server, k, body), range(6)))
     assert sorted(r.status_code for r in responses) == [200, 200, 402, 402, 402, 402]
     assert db_balance(server.data, k) == 0
+
+
+def test_idempotency_key_replays_the_first_submission(server: Server) -> None:
+    """EXTENSION: the same Idempotency-Key and body answer the first submission's tracks, charged once;
+    racing repeats too; another body under that key is a 400; another API key has its own keys."""
+    k = create_key(server.data, 10.0)
+    body = {"prompt": PROMPT, "duration_seconds": DURATION, "num_songs": 2}
+    headers = {**auth(k), IDEMPOTENCY_HEADER: "row-7-attempt-1"}
+
+    def post(payload: dict[str, Any], hdrs: dict[str, str] = headers) -> httpx.Response:
+        return httpx.post(server.url(SUBMIT_PATH), json=payload, headers=hdrs, timeout=30)
+
+    first = post(body)
+    assert first.status_code == 200, first.text
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        repeats = list(pool.map(lambda _: post(body), range(4)))
+    ids = [t["id"] for t in first.json()["tracks"]]
+    assert all(r.status_code == 200 and [t["id"] for t in r.json()["tracks"]] == ids for r in repeats)
+    assert [t["seed"] for t in repeats[0].json()["tracks"]] == [t["seed"] for t in first.json()["tracks"]]
+    assert db_balance(server.data, k) == 1000 - 2 * reserved_per_song()
+    assert "different request" in assert_error(post({**body, "num_songs": 1}), 400, "invalid_input")
+    other = create_key(server.data, 10.0)
+    fresh = post(body, {**auth(other), IDEMPOTENCY_HEADER: "row-7-attempt-1"})
+    assert fresh.status_code == 200 and not {t["id"] for t in fresh.json()["tracks"]} & set(ids)
+    assert "Idempotency-Key" in assert_error(post(body, {**auth(k), IDEMPOTENCY_HEADER: "x" * 256}), 400,
+                                             "invalid_input")
+    wait_ready(server, k, ids)
+    usage = usage_json(server.data)[key_id(k)]
+    assert sorted(c["track_id"] for c in usage["charges"]) == sorted(ids)
 
 
 def test_other_keys_track_is_404(server: Server, wav_pair: dict[str, Any], key: str) -> None:

@@ -21,7 +21,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from textmusic.contract import TextToMusicRequest, TextToMusicResponse, Track
+from textmusic.contract import IDEMPOTENCY_HEADER, TextToMusicRequest, TextToMusicResponse, Track
 from textmusic.settings import TextMusicSettings
 
 
@@ -192,18 +192,24 @@ class TextMusicClient:
             body.pop("duration_seconds", None)
         return body
 
-    def submit(self, request: TextToMusicRequest) -> TextToMusicResponse:
-        """POST a request. Retries 429 and 5xx; a network error after sending is not retried (no double charge)."""
+    def submit(self, request: TextToMusicRequest, idempotency_key: str | None = None) -> TextToMusicResponse:
+        """POST a request. Retries 429 and 5xx. A request sent whose answer was lost is retried only with an
+        `idempotency_key` (sent as the Idempotency-Key header, which the local service honours): without
+        one, a retry could pay twice."""
         body = self.request_body(request)
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
         for attempt in self._retrying():
             with attempt:
                 self.attempts += 1
                 self._throttle()
                 try:
-                    response = self._http.post(self.settings.submit_path, json=body)
+                    response = self._http.post(self.settings.submit_path, json=body, headers=headers)
                 except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                     raise ServerError(f"cannot reach the provider: {type(exc).__name__}") from None
                 except httpx.TransportError as exc:
+                    if idempotency_key:
+                        raise ServerError(f"the answer was lost ({type(exc).__name__}); retried with the "
+                                          "same Idempotency-Key") from None
                     raise TextMusicError(
                         f"the request was sent but no answer came ({type(exc).__name__}); "
                         "not retried, to avoid paying twice"

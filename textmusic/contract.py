@@ -24,6 +24,10 @@ from pydantic import (
 
 SUBMIT_PATH = "/api/v1/text-to-music"
 STATUS_PATH = "/api/v1/text-to-music/{id}"
+# EXTENSION (local service): a submission repeated with the same key and body answers the first
+# submission's tracks instead of charging again, so a client that lost the answer can safely retry.
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,255}"
 
 OUTPUT_FORMATS: tuple[str, ...] = ("flac", "mp3", "wav", "ogg", "m4a")
 BIT_RATE_FORMATS: tuple[str, ...] = ("mp3", "m4a")

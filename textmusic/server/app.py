@@ -9,6 +9,7 @@ built from the same contract models, so a schema-driven client or fuzzer reads t
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import logging
 import re
@@ -35,6 +36,8 @@ from textmusic.contract import (
     BIT_RATES,
     BPM_RANGE,
     DURATION_RANGE,
+    IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_PATTERN,
     PROMPT_STRENGTH_RANGE,
     SEED_MAX,
     STATUS_PATH,
@@ -53,7 +56,14 @@ from textmusic.server.faults import (
     TruncatedFileResponse,
 )
 from textmusic.server.ratelimit import KeyRateLimiter
-from textmusic.server.store import UNSTORED_TTL_SECONDS, InsufficientBalance, NewTrack, Store, hash_key
+from textmusic.server.store import (
+    UNSTORED_TTL_SECONDS,
+    IdempotencyConflict,
+    InsufficientBalance,
+    NewTrack,
+    Store,
+    hash_key,
+)
 from textmusic.server.workers import EXTENSIONS, EngineFactory, GenerationPool
 
 AUDIO_PATH = "/api/v1/audio/{filename}"
@@ -66,6 +76,7 @@ MEDIA_TYPES: dict[str, str] = {
     "m4a": "audio/mp4",
 }
 _TRACK_ID = re.compile(r"^[0-9a-f]{32}$")
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _AUDIO_NAME = re.compile(r"^([0-9a-f]{32})\.([a-z0-9]{1,5})$")
 STUCK_ERROR = "generation timed out (injected fault: the track stayed pending)"
 
@@ -346,10 +357,16 @@ def create_app(
         ),
         responses={200: {"headers": _RATE_HEADERS}, **_errors(400, 401, 402, 429, 500)},
         openapi_extra={
+            "parameters": [{
+                "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+                "description": "EXTENSION: repeating a submission with the same key and body answers the first "
+                               "submission's tracks and charges nothing more; another body is a 400.",
+                "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
+            }],
             "requestBody": {
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TextToMusicRequest"}}},
-            }
+            },
         },
     )
     async def submit(request: Request, key_hash: str = Depends(authorized_key)) -> TextToMusicResponse:
@@ -357,11 +374,15 @@ def create_app(
             raise ApiError(429, "rate limit exceeded (injected fault); retry in 1 s", {"Retry-After": "1"})
         if injector.fires("submit_500"):
             raise ApiError(500, "internal server error (injected fault); try again")
+        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+        if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+            raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters")
         raw = await _json_body(request)
         try:
             req = TextToMusicRequest.model_validate_json(raw)
         except ValidationError as exc:
             raise ApiError(400, validation_message(exc)) from None
+        digest = hashlib.sha256(req.model_dump_json().encode()).hexdigest()  # before a random seed is drawn
         if req.seed is None:
             req = req.model_copy(update={"seed": secrets.randbelow(SEED_MAX + 1)})
         new_tracks = []
@@ -383,26 +404,31 @@ def create_app(
                 )
             )
         try:
-            balance = await run_in_threadpool(store.submit, key_hash, new_tracks)
+            submitted = await run_in_threadpool(
+                store.submit, key_hash, new_tracks, None, (idempotency_key, digest) if idempotency_key else None
+            )
+        except IdempotencyConflict as exc:
+            raise ApiError(400, str(exc)) from None
         except InsufficientBalance as exc:
             raise ApiError(
                 402,
                 f"insufficient balance: this request needs up to {exc.needed_cents} cents, "
                 f"the balance is {exc.balance_cents} cents",
             ) from None
-        for t in new_tracks:
-            try:
-                pool.submit(t.id, t.request_json, t.output_format, t.fault)
-            except Exception:
-                store.mark_failed(t.id, "could not queue the render")
-                raise
-        rows = [store.get_track(t.id) for t in new_tracks]
+        if not submitted.replayed:
+            for t in new_tracks:
+                try:
+                    pool.submit(t.id, t.request_json, t.output_format, t.fault)
+                except Exception:
+                    store.mark_failed(t.id, "could not queue the render")
+                    raise
+        rows = [row for row in map(store.get_track, submitted.track_ids) if row is not None]
         base = str(request.base_url)
         return TextToMusicResponse(
             success=True,
-            tracks=[track_view(r, base) for r in rows if r is not None],
-            cost_cents=sum(t.reserved_cents for t in new_tracks),
-            balance_cents=balance,
+            tracks=[track_view(r, base) for r in rows],
+            cost_cents=sum(int(r["reserved_cents"]) for r in rows),  # a replay: what the first answer reserved
+            balance_cents=submitted.balance_cents,
         )
 
     @app.get(

@@ -9,6 +9,7 @@ SHA-256 hashes: a copied database grants no access.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 import sqlite3
 import threading
@@ -58,6 +59,14 @@ CREATE TABLE IF NOT EXISTS tracks (
 );
 CREATE INDEX IF NOT EXISTS tracks_status ON tracks(status);
 CREATE INDEX IF NOT EXISTS tracks_key ON tracks(key_hash);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key_hash TEXT NOT NULL REFERENCES keys(key_hash),
+    idempotency_key TEXT NOT NULL,
+    request_sha256 TEXT NOT NULL,
+    track_ids TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (key_hash, idempotency_key)
+);
 CREATE TABLE IF NOT EXISTS charges (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     track_id TEXT NOT NULL UNIQUE REFERENCES tracks(id),
@@ -89,6 +98,10 @@ def _migrate(conn: sqlite3.Connection) -> None:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
 
 
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key this API key already used for a different request."""
+
+
 class InsufficientBalance(Exception):
     """The key cannot cover the reservation; carries the balance so the 402 can say how short it is."""
 
@@ -113,6 +126,13 @@ class NewTrack:
     store_audio: bool
     reserved_cents: int
     fault: str | None = None  # an injected fault for this song ("fail" or "stuck"), see faults.py
+
+
+@dataclass(frozen=True)
+class Submitted:
+    balance_cents: int  # after this submission
+    track_ids: list[str]
+    replayed: bool  # an earlier submission with the same Idempotency-Key, answered again
 
 
 @dataclass(frozen=True)
@@ -217,8 +237,13 @@ class Store:
 
     # tracks
 
-    def submit(self, key_hash: str, tracks: list[NewTrack], now: float | None = None) -> int:
-        """Reserve the tracks' funds and insert them as pending, all or nothing; returns the new balance."""
+    def submit(self, key_hash: str, tracks: list[NewTrack], now: float | None = None,
+               idempotency: tuple[str, str] | None = None) -> Submitted:
+        """Reserve the tracks' funds and insert them as pending, all or nothing.
+
+        `idempotency` is (Idempotency-Key, request digest): a key seen before with the same digest
+        replays the first submission's tracks without reserving again (the client lost the first answer);
+        with another digest it is an IdempotencyConflict."""
         now = time.time() if now is None else now
         needed = sum(t.reserved_cents for t in tracks)
         with self._write() as conn:
@@ -226,6 +251,20 @@ class Store:
             if row is None:
                 raise KeyError("unknown key")
             balance = int(row["balance_cents"])
+            if idempotency is not None:
+                seen = conn.execute(
+                    "SELECT request_sha256, track_ids FROM idempotency WHERE key_hash = ? AND idempotency_key = ?",
+                    (key_hash, idempotency[0]),
+                ).fetchone()
+                if seen is not None:
+                    if seen["request_sha256"] != idempotency[1]:
+                        raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
+                    return Submitted(balance, json.loads(seen["track_ids"]), replayed=True)
+                conn.execute(
+                    "INSERT INTO idempotency (key_hash, idempotency_key, request_sha256, track_ids, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (key_hash, idempotency[0], idempotency[1], json.dumps([t.id for t in tracks]), now),
+                )
             if balance < needed:
                 raise InsufficientBalance(balance, needed)
             conn.execute("UPDATE keys SET balance_cents = balance_cents - ? WHERE key_hash = ?", (needed, key_hash))
@@ -256,7 +295,7 @@ class Store:
                     for t in tracks
                 ],
             )
-        return balance - needed
+        return Submitted(balance - needed, [t.id for t in tracks], replayed=False)
 
     def get_track(self, track_id: str) -> sqlite3.Row | None:
         with self._read() as conn:
