@@ -124,7 +124,8 @@ def rerender(
         summary = rerender_catalog(str(catalog_dir), track, format, bit_rate)
     except Exception as exc:
         raise _fail(f"the re-render did not complete: {type(exc).__name__}: {exc}") from None
-    console.print(_summary_table(f"re-render → {summary['out']}", summary, ("ready", "failed", "identical")))
+    columns = ("ready", "failed", "identical", "engine_changed")
+    console.print(_summary_table(f"re-render → {summary['out']}", summary, columns))
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from flows.produce_catalog import generate_all
 from tasks.generate import CatalogInfo, clear_partials
 from tasks.ledger import load_ledger, summarize, write_ledger
 from tasks.provider import open_provider
-from tasks.rerender import compare_to_originals, rerender_rows
+from tasks.rerender import compare_to_originals, engine_changed, rerender_rows
 from tasks.settings import PipelineSettings
 from textmusic.settings import TextMusicSettings
 
@@ -45,6 +45,10 @@ def rerender_catalog(
     records = compare_to_originals(records, originals, catalog_path, out_dir)
     write_ledger(out_dir, records)
     identical = sum(1 for r in records if r.identical_to_original)
-    summary = {**summarize(records), "identical": identical, "out": str(out_dir)}
+    changed = engine_changed(records, originals)
+    if changed:
+        logger.warning("%d tracks were first rendered by another engine version (%s); samples may differ",
+                       len(changed), ", ".join(sorted({f"{a} → {b}" for a, b in changed.values()})))
+    summary = {**summarize(records), "identical": identical, "engine_changed": len(changed), "out": str(out_dir)}
     logger.info("re-render: %s", summary)
     return summary

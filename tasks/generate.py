@@ -166,6 +166,7 @@ def _deliver(
         record = record.model_copy(
             update={
                 "bpm": track.bpm if track.bpm is not None else record.bpm,
+                "engine_version": track.engine_version or "",
                 "duration_seconds": round(duration, 3),
                 "cost_cents": cost,
                 "cost_usd": cost / 100,

@@ -53,6 +53,7 @@ class LedgerRecord(BaseModel):
     duration_requested: float | None = None
     store_audio: bool | None = None
     generation_id: str = ""
+    engine_version: str = ""
     idempotency_key: str = ""
     audio_path: str = ""
     duration_seconds: float | None = None

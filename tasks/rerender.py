@@ -55,6 +55,19 @@ def rerender_rows(
     return rows
 
 
+def engine_changed(new: list[LedgerRecord], originals: list[LedgerRecord]) -> dict[str, tuple[str, str]]:
+    """Re-rendered songs whose provider reported another engine version than their original's:
+    {file stem: (original version, new version)}. Sample identity is promised only within one version."""
+    by_name = {Path(o.audio_path).stem: o for o in originals}
+    changed = {}
+    for rec in new:
+        original = by_name.get(Path(rec.audio_path).stem)
+        if original is not None and original.engine_version and rec.engine_version \
+                and original.engine_version != rec.engine_version:
+            changed[Path(rec.audio_path).stem] = (original.engine_version, rec.engine_version)
+    return changed
+
+
 def compare_to_originals(
     new: list[LedgerRecord], originals: list[LedgerRecord], catalog_dir: Path, rerender_dir: Path
 ) -> list[LedgerRecord]:

@@ -13,6 +13,7 @@ from tasks.brief import BRIEF_COLUMNS
 from tasks.tagging import read_tags
 from tests.usage import service_charges
 from textmusic.contract import price_cents
+from textmusic.engine import ENGINE_VERSION
 
 ROWS = [
     # track_id, name, prompt, tags, lyrics, seed, num_songs, format, bit rate, bpm, duration
@@ -94,6 +95,7 @@ def test_files_decode_last_as_reported_and_carry_tags(catalog):
         assert tags["title"] == rec.name and tags["seed"] == str(rec.seed) and tags["album"] == "e2e"
         assert tags["generation_id"] == rec.generation_id and tags["request_fingerprint"] == rec.request_fingerprint
         assert int(tags["bpm"]) == round(rec.bpm)
+        assert rec.engine_version == ENGINE_VERSION  # what the local service reported it rendered with
         if rec.bpm_requested != "auto":
             assert rec.bpm == float(rec.bpm_requested)
     pair = ledger[ledger.track_id == "pair-3"]
@@ -131,7 +133,7 @@ def test_rerender_is_sample_identical(catalog):
     summary = rerender_catalog(str(out))
     rerendered = pd.read_parquet(Path(summary["out"]) / "ledger.parquet")
     assert len(rerendered) == 6 and set(rerendered.status) == {"ready"}
-    assert rerendered.identical_to_original.all()
+    assert rerendered.identical_to_original.all() and summary["engine_changed"] == 0
     original = pd.read_parquet(out / "ledger.parquet").set_index("audio_path")
     for rec in rerendered.itertuples():
         assert (Path(summary["out"]) / rec.audio_path).is_file()

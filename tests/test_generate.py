@@ -145,3 +145,15 @@ def test_lost_provider_while_waiting_is_picked_up_next_run_not_paid_again(tmp_pa
     assert records[0].generation_id == journal[0].generation_id == "gen1-0"
     again, _ = run(row, api, tmp_path, previous=[records[0]])
     assert api.posts == 0 and again[0].status == "ready" and again[0].generation_id == "gen1-0"
+
+
+def test_rerender_names_songs_made_by_another_engine_version():
+    from tasks.rerender import engine_changed
+
+    def rec(path, version):
+        return LedgerRecord(catalog="demo", track_id=path, status="ready", audio_path=f"{path}.wav",
+                            engine_version=version)
+
+    originals = [rec("a", "2026.01.01"), rec("b", "2026.11.24"), rec("c", "")]  # c: a provider without versions
+    new = [rec("a", "2026.11.24"), rec("b", "2026.11.24"), rec("c", "2026.11.24")]
+    assert engine_changed(new, originals) == {"a": ("2026.01.01", "2026.11.24")}

@@ -44,6 +44,7 @@ from textmusic.contract import (
     price_cents,
     song_seed,
 )
+from textmusic.engine import ENGINE_VERSION
 
 ROOT = Path(__file__).resolve().parents[1]  # `python -m textmusic` runs from the project root
 DURATION = 10
@@ -479,6 +480,7 @@ def test_cost_settles_to_the_price_of_the_real_duration(server: Server, wav_pair
         assert DURATION <= track["duration_seconds"] <= DURATION + RENDER_TAIL_MAX_SECONDS
         assert track["cost_cents"] == price_cents(track["duration_seconds"])
         assert track["bpm"] is not None and 40 <= track["bpm"] <= 240
+        assert track["engine_version"] == ENGINE_VERSION  # EXTENSION: which engine release rendered it
         costs.append(track["cost_cents"])
     # The next submission's balance shows the first one settled: down by exactly the real price.
     resp = submit(server, k, {"prompt": PROMPT, "duration_seconds": DURATION, "output_format": "flac"})

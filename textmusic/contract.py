@@ -207,6 +207,7 @@ class Track(BaseModel):
     cost_cents: int | None = None
     created_at: str | None = None
     expires_at: str | None = None
+    engine_version: str | None = None  # EXTENSION (local service): the engine release that rendered it
 
     @property
     def effective_status(self) -> TrackStatus:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from textmusic.engine.vocals import Singer
 
 DEFAULT_BIT_RATE = "192"
+# Bumped by any change that alters the samples rendered for a given request (styles, composition,
+# synthesis, vocals, mix, master, encoders): a re-render is sample-identical only within one version.
+ENGINE_VERSION = "2026.11.24"
 # Mix buses: MIDI channels rendered together (see compose.CHORDS, BASS, LEAD, PAD, DRUMS).
 BUSES: dict[str, tuple[int, ...]] = {"drums": (9,), "bass": (1,), "harmony": (0, 3), "lead": (2,)}
 
@@ -42,6 +45,7 @@ class RenderResult:
     loudness_lufs: float = 0.0
     true_peak_dbtp: float = 0.0
     has_vocals: bool = False
+    engine_version: str = ENGINE_VERSION
 
 
 @dataclass
@@ -184,4 +188,4 @@ class Engine:
         )
 
 
-__all__ = ["BUSES", "Engine", "RenderResult", "Rendered"]
+__all__ = ["BUSES", "ENGINE_VERSION", "Engine", "RenderResult", "Rendered"]

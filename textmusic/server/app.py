@@ -126,6 +126,7 @@ def track_view(row: sqlite3.Row, base_url: str) -> Track:
         cost_cents=row["cost_cents"] if row["cost_cents"] is not None else row["reserved_cents"],
         created_at=_iso(row["created_at"]),
         expires_at=_iso(row["expires_at"]),
+        engine_version=row["engine_version"],
     )
 
 

@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
     expires_at REAL,
-    fault TEXT
+    fault TEXT,
+    engine_version TEXT
 );
 CREATE INDEX IF NOT EXISTS tracks_status ON tracks(status);
 CREATE INDEX IF NOT EXISTS tracks_key ON tracks(key_hash);
@@ -86,7 +87,7 @@ def hash_key(key: str) -> str:
 # Columns added after the first release: a data folder made by an older service gains them at start.
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "keys": {"initial_cents": "INTEGER"},
-    "tracks": {"fault": "TEXT"},
+    "tracks": {"fault": "TEXT", "engine_version": "TEXT"},
 }
 
 
@@ -316,6 +317,7 @@ class Store:
         bpm: float,
         output_bit_rate: str | None,
         file_path: str,
+        engine_version: str | None = None,
     ) -> bool:
         """Settle a finished track: charge its real price, give back the rest of its reservation.
 
@@ -333,8 +335,10 @@ class Store:
             expires_at = None if row["store_audio"] else now + self.audio_ttl_seconds
             conn.execute(
                 """UPDATE tracks SET status = 'ready', duration_seconds = ?, bpm = ?, output_bit_rate = ?,
-                       file_path = ?, cost_cents = ?, updated_at = ?, expires_at = ? WHERE id = ?""",
-                (duration_seconds, bpm, output_bit_rate, file_path, cost, now, expires_at, track_id),
+                       file_path = ?, cost_cents = ?, updated_at = ?, expires_at = ?, engine_version = ?
+                   WHERE id = ?""",
+                (duration_seconds, bpm, output_bit_rate, file_path, cost, now, expires_at, engine_version,
+                 track_id),
             )
             conn.execute(
                 "UPDATE keys SET balance_cents = balance_cents + ? WHERE key_hash = ?",

@@ -180,6 +180,7 @@ class GenerationPool:
                     bpm=float(result.bpm),
                     output_bit_rate=result.output_bit_rate,
                     file_path=rel,
+                    engine_version=result.engine_version,
                 )
             elif isinstance(exc, BrokenProcessPool):
                 if self._stopping:
