@@ -218,3 +218,10 @@ def test_unset_duration_is_a_seeded_length_in_whole_bars() -> None:
         music = score.end_beat * 60 / score.bpm
         assert 90 - 1e-6 <= music <= 180 + 1e-6 and score.end_beat % 4 == 0
         assert score.duration_seconds <= DEFAULT_DURATION_MAX_SECONDS + RENDER_TAIL_MAX_SECONDS
+
+
+def test_warm_loads_soundfont_model_and_voice_up_front() -> None:
+    """What a service worker does at start, so its first track pays for none of them."""
+    engine = Engine()
+    engine.warm()
+    assert engine._renderer is not None and engine._model is not None and engine._singer is not None

@@ -53,15 +53,16 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def _init_worker(engine_factory: EngineFactory, parent_pid: int) -> None:
-    """Build the worker's engine and load its soundfont now, so no track pays for the loading."""
+    """Build the worker's engine and load its models now, so no track pays for the loading."""
     global _engine
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(RENDER_NICENESS)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
     _engine = engine_factory()
-    if isinstance(type(_engine).__dict__.get("renderer"), property):
-        _engine.renderer  # noqa: B018 - the property loads the soundfont
+    warm = getattr(_engine, "warm", None)
+    if callable(warm):
+        warm()
 
 
 def _warm() -> None:
