@@ -35,6 +35,12 @@ def test_empty_lyrics_with_prompt_and_tags_is_an_instrumental():
     assert request.is_instrumental
 
 
+def test_empty_lyrics_with_tags_alone_is_an_instrumental_not_tags_only():
+    assert TextToMusicRequest(tags=["lofi"], lyrics="").is_instrumental
+    with pytest.raises(ValidationError, match="tags must be paired"):
+        TextToMusicRequest(tags=["lofi"])
+
+
 def test_nothing_given_is_refused():
     with pytest.raises(ValidationError, match="at least one"):
         TextToMusicRequest(prompt="  ", tags=[])

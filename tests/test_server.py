@@ -415,8 +415,10 @@ def test_json_with_charset_is_accepted(norender: Server) -> None:
         {"tags": ["folk"], "lyrics": "la la la"},
         {"prompt": PROMPT, "tags": ["pop"], "lyrics": ""},  # empty lyrics: an instrumental, not "all three"
         {"prompt": PROMPT, "lyrics": "", "tags": []},
+        {"tags": ["lofi", "chill"], "lyrics": ""},  # "lyrics \"\" with prompt or tags is an instrumental"
     ],
-    ids=["prompt", "prompt+tags", "prompt+lyrics", "tags+lyrics", "instrumental-all-three", "empty-tags"],
+    ids=["prompt", "prompt+tags", "prompt+lyrics", "tags+lyrics", "instrumental-all-three", "empty-tags",
+         "instrumental-from-tags"],
 )
 def test_allowed_combinations_are_accepted(norender: Server, body: dict[str, Any]) -> None:
     k = create_key(norender.data, 1.0)

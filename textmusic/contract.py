@@ -78,16 +78,20 @@ def is_given(value: object) -> bool:
 
 
 def combination_error(prompt: object, tags: object, lyrics: object) -> str | None:
-    """The contract's input-combination table; returns the reason a combination is refused, or None."""
+    """The contract's input-combination table; returns the reason a combination is refused, or None.
+
+    "lyrics \"\" with prompt or tags is an instrumental": tags with lyrics present but empty ask for an
+    instrumental from the tags, so they are not the refused "tags only" (the pairing the page names)."""
     p, t, lyr = is_given(prompt), is_given(tags), is_given(lyrics)
+    instrumental = isinstance(lyrics, str) and not lyr
     if p and t and lyr:
         return "prompt, tags and lyrics must never all be given together"
     if not (p or t or lyr):
         return "at least one of prompt, tags, lyrics must be given"
     if lyr and not (p or t):
         return "lyrics must be paired with prompt or tags"
-    if t and not (p or lyr):
-        return "tags must be paired with prompt or lyrics"
+    if t and not (p or lyr or instrumental):
+        return 'tags must be paired with prompt or lyrics (lyrics "" for an instrumental)'
     return None
 
 
