@@ -181,9 +181,9 @@ def _deliver(
         tmp.unlink(missing_ok=True)
 
 
-def _resumable(row: PlannedRow, previous: list[LedgerRecord]) -> list[Track] | None:
-    """Tracks an earlier run submitted (and paid) for this very request but did not deliver, because it was
-    killed or lost the provider while waiting or downloading: picked up again instead of resubmitted."""
+def _resumable(row: PlannedRow, previous: list[LedgerRecord]) -> list[LedgerRecord] | None:
+    """Records of tracks an earlier run submitted (and paid) for this very request but did not deliver,
+    because it was killed or lost the provider while waiting or downloading: picked up, not resubmitted."""
     open_tracks = sorted(
         (r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
          and r.generation_id and (r.status == SUBMITTED or (r.status == "failed" and r.error.startswith(RESUMABLE)))),
@@ -191,7 +191,7 @@ def _resumable(row: PlannedRow, previous: list[LedgerRecord]) -> list[Track] | N
     )
     if [r.song_index for r in open_tracks] != list(range(row.request.num_songs)):
         return None
-    return [Track(id=r.generation_id, status="pending") for r in open_tracks]
+    return open_tracks
 
 
 def idempotency_key(row: PlannedRow, previous: list[LedgerRecord]) -> str:
@@ -219,26 +219,33 @@ def generate_row(
 
     `client` is this row's own (its `attempts` counts this row's requests)."""
     started = utc_now()
-    key = idempotency_key(row, previous) if provider.local_extensions else ""
-    first = base_record(row, catalog, provider).model_copy(update={"started_at": started, "idempotency_key": key})
+    key = ""
+
+    def song(index: int) -> LedgerRecord:
+        return base_record(row, catalog, provider, index).model_copy(
+            update={"started_at": started, "idempotency_key": key})
 
     def ended(record: LedgerRecord, **update: object) -> LedgerRecord:
         return record.model_copy(update={"finished_at": utc_now(), "attempts": client.attempts, **update})
 
     def unfinished(tracks: list[Track], exc: TextMusicError) -> list[LedgerRecord]:
         reason = TIMEOUT if isinstance(exc, PollTimeout) else WAIT_BROKEN
-        return [ended(base_record(row, catalog, provider, i), generation_id=t.id, error=f"{reason}: {exc.message}")
-                for i, t in enumerate(tracks)]
+        return [ended(song(i), generation_id=t.id, error=f"{reason}: {exc.message}") for i, t in enumerate(tracks)]
 
-    tracks = _resumable(row, previous)
-    if tracks is not None:
+    tracks: list[Track] | None = None
+    resumed = _resumable(row, previous)
+    if resumed is not None:
+        key = resumed[0].idempotency_key
+        pending = [Track(id=r.generation_id, status="pending") for r in resumed]
         try:
-            tracks = client.wait(tracks)
+            tracks = client.wait(pending)
         except NotFound:
             tracks = None  # the provider forgot them (another key or data folder): this row starts over
         except TextMusicError as exc:
-            return unfinished(tracks, exc)
+            return unfinished(pending, exc)
     if tracks is None:
+        key = idempotency_key(row, previous) if provider.local_extensions else ""
+        first = song(0)
         if gate.out_of_funds.is_set():
             return [ended(first, status="skipped", error="insufficient balance")]
         if key:
@@ -254,11 +261,8 @@ def generate_row(
             return [ended(first, error=f"rejected by the provider: {exc.message}")]
         except TextMusicError as exc:
             return [ended(first, error=exc.message)]
-        journal([
-            base_record(row, catalog, provider, i).model_copy(
-                update={"status": SUBMITTED, "generation_id": t.id, "started_at": started, "idempotency_key": key})
-            for i, t in enumerate(response.tracks)
-        ])
+        journal([song(i).model_copy(update={"status": SUBMITTED, "generation_id": t.id})
+                 for i, t in enumerate(response.tracks)])
         try:
             tracks = client.wait(response.tracks)
         except TextMusicError as exc:
@@ -266,9 +270,7 @@ def generate_row(
 
     records = []
     for index, track in enumerate(tracks):
-        record = base_record(row, catalog, provider, index).model_copy(
-            update={"started_at": started, "generation_id": track.id}
-        )
+        record = song(index).model_copy(update={"generation_id": track.id})
         if track.seed is not None:
             record = record.model_copy(update={"seed": track.seed})
         if track.effective_status == "failed":

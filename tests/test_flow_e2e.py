@@ -96,6 +96,7 @@ def test_files_decode_last_as_reported_and_carry_tags(catalog):
         assert tags["generation_id"] == rec.generation_id and tags["request_fingerprint"] == rec.request_fingerprint
         assert int(tags["bpm"]) == round(rec.bpm)
         assert rec.engine_version == ENGINE_VERSION  # what the local service reported it rendered with
+        assert len(rec.idempotency_key) == 32  # the local provider gets one per submission
         if rec.bpm_requested != "auto":
             assert rec.bpm == float(rec.bpm_requested)
     pair = ledger[ledger.track_id == "pair-3"]

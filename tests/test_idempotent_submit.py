@@ -84,7 +84,7 @@ def test_run_killed_before_the_answer_was_journaled_resumes_without_paying_again
                                [killed], 0.25)
     assert [(j.status, j.idempotency_key) for j in journal] == [(SUBMITTING, "run1-t1"), (SUBMITTED, "run1-t1")]
     assert [r.status for r in records] == ["ready"], records[0].error
-    assert records[0].generation_id == accepted[0].id
+    assert records[0].generation_id == accepted[0].id and records[0].idempotency_key == "run1-t1"
     assert charged_tracks(server, key) == [accepted[0].id]
     assert records[0].cost_cents == usage_json(server.data)[key_id(key)]["charged_cents"]
 
