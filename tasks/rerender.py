@@ -55,17 +55,23 @@ def rerender_rows(
     return rows
 
 
+def _with_originals(
+    new: list[LedgerRecord], originals: list[LedgerRecord]
+) -> list[tuple[LedgerRecord, LedgerRecord | None]]:
+    """Each re-rendered record with its original (same file name, any format), if there is one."""
+    by_name = {Path(o.audio_path).stem: o for o in originals}
+    return [(rec, by_name.get(Path(rec.audio_path).stem)) for rec in new]
+
+
 def engine_changed(new: list[LedgerRecord], originals: list[LedgerRecord]) -> dict[str, tuple[str, str]]:
     """Re-rendered songs whose provider reported another engine version than their original's:
     {file stem: (original version, new version)}. Sample identity is promised only within one version."""
-    by_name = {Path(o.audio_path).stem: o for o in originals}
-    changed = {}
-    for rec in new:
-        original = by_name.get(Path(rec.audio_path).stem)
-        if original is not None and original.engine_version and rec.engine_version \
-                and original.engine_version != rec.engine_version:
-            changed[Path(rec.audio_path).stem] = (original.engine_version, rec.engine_version)
-    return changed
+    return {
+        Path(rec.audio_path).stem: (original.engine_version, rec.engine_version)
+        for rec, original in _with_originals(new, originals)
+        if original is not None and original.engine_version and rec.engine_version
+        and original.engine_version != rec.engine_version
+    }
 
 
 def compare_to_originals(
@@ -74,12 +80,10 @@ def compare_to_originals(
     """Mark each re-rendered song identical or not to its original, by decoded samples.
 
     Across formats only lossless pairs can be equal sample for sample; other pairs are left unknown."""
-    by_name = {Path(o.audio_path).stem: o for o in originals}
     compared = []
-    for rec in new:
-        original = by_name.get(Path(rec.audio_path).stem) if rec.status == "ready" else None
+    for rec, original in _with_originals(new, originals):
         identical = None
-        if original is not None and (
+        if rec.status == "ready" and original is not None and (
             original.output_format == rec.output_format
             or (original.output_format in LOSSLESS and rec.output_format in LOSSLESS)
         ):

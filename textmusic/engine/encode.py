@@ -19,6 +19,7 @@ import numpy as np
 
 SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
 PYAV_FORMATS = {"m4a": ("ipod", "aac")}
+FORMATS = {*SOUNDFILE_FORMATS, *PYAV_FORMATS, "mp3"}
 LAME_QUALITY = "2"  # LAME's "near-best quality, not too slow"
 CHUNK_FRAMES = 65536  # soundfile's Vorbis encoder crashes on one huge write
 
@@ -27,7 +28,7 @@ def write_audio(pcm: np.ndarray, sample_rate: int, out_path: Path, output_format
                 bit_rate_kbps: int | None = None) -> None:
     """Write int16 stereo `pcm` to `out_path`; nothing appears at `out_path` unless the write completed."""
     out_path = Path(out_path)
-    if output_format not in SOUNDFILE_FORMATS and output_format not in PYAV_FORMATS and output_format != "mp3":
+    if output_format not in FORMATS:
         raise ValueError(f"unsupported output format {output_format}")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
