@@ -13,6 +13,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 
 BriefArg = Annotated[Path, typer.Argument(help="CSV or Parquet brief.")]
+# Exit codes a scheduler can act on: 0 all delivered, 1 could not start/complete, 2 bad brief rows
+# (validate), 3 rows failed or unanswered.
+EXIT_ROWS_FAILED = 3
 
 
 def _fail(message: str) -> typer.Exit:
@@ -39,28 +42,50 @@ def run(
         typer.Option("--task-runner", help="threads (default) or dask: Dask processes when PREFECT_API_URL is "
                                            "set, else Dask threads (TRACKFOUNDRY_TASK_RUNNER)."),
     ] = None,
+    resubmit_unanswered: Annotated[bool, typer.Option(
+        "--resubmit-unanswered", help="Send again rows whose earlier submission may have been charged "
+                                      "(answer lost or unreadable).")] = False,
+    regenerate_lost: Annotated[bool, typer.Option(
+        "--regenerate-lost", help="Generate anew paid tracks whose audio could not be had (410, never decodes).")
+    ] = False,
 ) -> None:
-    """Produce the catalog. Exit 0 when the run completed, even if some rows were rejected or failed."""
+    """Produce the catalog. Exit 0 when every valid row is delivered (or skipped by the budget), 3 when rows
+    failed or went unanswered, 1 when the run could not start or complete."""
+    from tasks.brief import BriefError, check_brief
+    from tasks.preflight import PreflightError, check_provider
+
+    if task_runner is not None and task_runner not in ("threads", "dask"):
+        raise typer.BadParameter("use one of threads, dask", param_hint="--task-runner")
+    try:
+        check_brief(brief)
+        check_provider()
+    except (BriefError, PreflightError) as exc:
+        raise _fail(f"the run cannot start: {exc}") from None
+
     from rich.progress import Progress
 
-    from flows.produce_catalog import TASK_RUNNERS, run_catalog
+    from flows.produce_catalog import run_catalog
     from tasks.progress import listening
-
-    if task_runner is not None and task_runner not in TASK_RUNNERS:
-        raise typer.BadParameter(f"use one of {', '.join(TASK_RUNNERS)}", param_hint="--task-runner")
 
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("generating", total=None)
         try:
             with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
-                summary = run_catalog(brief, catalog, out, budget, task_runner)
+                summary = run_catalog(brief, catalog, out, budget, task_runner, resubmit_unanswered,
+                                      regenerate_lost)
         except Exception as exc:  # the run could not complete: say why, in one line, and fail
             raise _fail(f"the run did not complete: {type(exc).__name__}: {exc}") from None
     console.print(_summary_table(f"catalog {catalog} → {out}", summary,
-                                 ("rows", "ready", "failed", "rejected", "skipped", "minutes", "cost_usd",
-                                  "run_cost_usd")))
+                                 ("rows", "ready", "failed", "unanswered", "rejected", "skipped", "minutes",
+                                  "cost_usd", "run_cost_usd", "at_risk_usd")))
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")
+    if summary["unanswered"]:
+        console.print(f"{summary['unanswered']} rows were sent but their answer never came: up to "
+                      f"${float(summary['at_risk_usd']):.2f} may have been charged; they are not sent again "
+                      "without --resubmit-unanswered")
+    if not summary["delivered"]:
+        raise typer.Exit(EXIT_ROWS_FAILED)
 
 
 @app.command()

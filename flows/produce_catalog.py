@@ -1,7 +1,15 @@
-"""The catalog flow: brief → rows → plan → generation → files → tags → ledger."""
+"""The catalog flow: brief → rows → plan → generation → files → tags → ledger.
+
+Rows are not Prefect tasks one by one: hundreds in flight would each hold a thread sleeping on its own
+schedule, and Prefect's fan-out of thousands of mapped tasks strains its server (PrefectHQ/prefect#18883).
+Rows go to Prefect in tasks of `TRACKFOUNDRY_ROWS_PER_TASK` (a 10,000-row brief is 400 task runs), and all
+of a run's tasks feed one generation machinery (tasks/generation.py): adaptive rows in flight, one poller.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import re
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -10,16 +18,16 @@ from pathlib import Path
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
-from prefect.futures import as_completed
+from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from tasks.generate import CatalogInfo, Provider, RunGate, base_record, clear_partials
+from tasks.generate import CatalogInfo, Provider, RunOptions, base_record, clear_partials, resumption
 from tasks.ledger import LedgerRecord, load_ledger, summarize, utc_now, write_ledger, write_rejects
-from tasks.metering import ensure_rate_limit, prefect_throttle
+from tasks.metering import ensure_rate_limit
 from tasks.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
-from tasks.prefect_tasks import generate_task, load_brief_task, validate_task
+from tasks.prefect_tasks import generate_rows_task, load_brief_task, open_generation, validate_task
 from tasks.progress import report_progress
-from tasks.provider import Connection, connect, open_provider
+from tasks.provider import Connection, open_provider
 from tasks.resume import split_done
 from tasks.settings import PipelineSettings
 from tasks.validate import Validation
@@ -27,6 +35,12 @@ from textmusic.settings import TextMusicSettings
 
 VALIDATION_REPORT_DIR = "validation-report"
 TASK_RUNNERS = ("threads", "dask")
+DEFAULT_CEILING = 256
+
+
+def task_slots(settings: PipelineSettings) -> int:
+    """Prefect tasks running at once: enough rows handed to the machinery to fill its window twice."""
+    return max(4, 2 * math.ceil((settings.max_in_flight or DEFAULT_CEILING) / settings.rows_per_task))
 
 
 def make_task_runner(kind: str, workers: int) -> TaskRunner:  # type: ignore[type-arg]
@@ -61,48 +75,86 @@ def rejected_records(validation: Validation, catalog: str) -> list[LedgerRecord]
 
 
 def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, provider: Provider, budget_usd: float,
-                        settings: PipelineSettings) -> list[LedgerRecord]:
+                        settings: PipelineSettings, previous: list[LedgerRecord]) -> list[LedgerRecord]:
+    """Skipped rows; one whose lost answer may be sent again keeps its Idempotency-Key for a later run."""
     now = utc_now()
-    return [
-        base_record(row, catalog, provider).model_copy(update={
+    records = []
+    for row in rows:
+        keep = next((r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
+                     and r.song_index == 0 and r.idempotency_key and not r.generation_id), None)
+        records.append(base_record(row, catalog, provider).model_copy(update={
             "status": "skipped", "started_at": now, "finished_at": now,
+            "idempotency_key": keep.idempotency_key if keep else "", "resume": "resend" if keep else "",
             "error": f"over budget: up to ${max_cost_cents(row.request, settings, provider.local_extensions) / 100:.2f}"
                      f" would exceed the ${budget_usd:.2f} budget",
-        })
-        for row in rows
-    ]
+        }))
+    return records
+
+
+def already_paid(rows: list[PlannedRow], previous: list[LedgerRecord], options: RunOptions,
+                 idempotent: bool) -> set[str]:
+    """Rows whose tracks are paid for (to poll or download) or held for the user's decision: they cost
+    nothing now, so the budget never skips them (skipping would forget what was paid)."""
+    by_track = _group(previous)
+    return {row.track_id for row in rows
+            if resumption(row, by_track.get(row.track_id, []), options, idempotent).kind in ("poll", "hold")}
+
+
+def _group(records: list[LedgerRecord]) -> dict[str, list[LedgerRecord]]:
+    by_track: dict[str, list[LedgerRecord]] = {}
+    for record in records:
+        by_track.setdefault(record.track_id, []).append(record)
+    return by_track
+
+
+def carried_over(previous: list[LedgerRecord], records: list[LedgerRecord]) -> list[LedgerRecord]:
+    """Paid tracks of earlier runs that this run's records do not cover (a row changed or left the brief):
+    kept in the ledger, so every cent charged stays in it and a paid track is never forgotten."""
+    covered = {(r.track_id, r.song_index, r.request_fingerprint) for r in records}
+    kept = []
+    for record in previous:
+        if (record.track_id, record.song_index, record.request_fingerprint) in covered or not record.generation_id:
+            continue
+        if record.status in ("submitted", "submitting"):
+            record = record.model_copy(update={"status": "failed", "resume": "poll",
+                                               "error": "paid track not delivered: its row is not in this brief"})
+        kept.append(record)
+    return kept
 
 
 def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connection: Connection, out_dir: Path,
-                 catalog: CatalogInfo, settings: PipelineSettings) -> list[LedgerRecord]:
-    """Fan out one task per row (bounded by the task runner, metered by the shared rate limit)."""
+                 catalog: CatalogInfo, settings: PipelineSettings, options: RunOptions) -> list[LedgerRecord]:
+    """Rows in Prefect tasks of `rows_per_task`, all fed to the run's one machinery (threads), or each task
+    with its own (Dask processes); metered by the shared rate limit."""
     logger = get_run_logger()
     ensure_rate_limit(settings)
-    records: list[LedgerRecord] = []
-    by_track: dict[str, list[LedgerRecord]] = {}
-    for record in previous:
-        by_track.setdefault(record.track_id, []).append(record)
-    # Dask may ship tasks to other processes: a client (sockets, locks) cannot travel, so each task opens
-    # its own from the connection; with threads the run's tasks share one client and one gate.
+    by_track = _group(previous)
+    done = [0]
+
+    def row_done(records: list[LedgerRecord]) -> None:
+        done[0] += 1
+        logger.info("progress %d/%d rows: %s %s", done[0], len(rows), records[0].track_id,
+                    ",".join(r.status for r in records))
+        report_progress(done[0], len(rows))
+
+    chunks = [rows[i:i + settings.rows_per_task] for i in range(0, len(rows), settings.rows_per_task)]
     shared = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)  # type: ignore[union-attr]
-    with connect(connection, TextMusicSettings(), prefect_throttle(settings)) as client:
-        futures = generate_task.map(
-            rows,
-            client=unmapped(client if shared else None),
+    machinery = open_generation(connection, out_dir, catalog, settings, options, row_done) if shared \
+        else contextlib.nullcontext(None)
+    with machinery as generation:
+        futures = generate_rows_task.map(
+            chunks,
+            generation=unmapped(generation),
+            previous=[{row.track_id: by_track.get(row.track_id, []) for row in chunk} for chunk in chunks],
             connection=unmapped(None if shared else connection),
-            provider=unmapped(connection.provider),
             out_dir=unmapped(out_dir),
             catalog=unmapped(catalog),
-            gate=unmapped(RunGate() if shared else None),
             settings=unmapped(settings),
-            previous=[by_track.get(row.track_id, []) for row in rows],
+            options=unmapped(options),
         )
-        for done, future in enumerate(as_completed(futures), start=1):
-            finished = future.result()
-            records += finished
-            logger.info("progress %d/%d rows: %s %s", done, len(rows), finished[0].track_id,
-                        ",".join(r.status for r in finished))
-            report_progress(done, len(rows))
+        records = [record for future in futures for record in future.result()]
+    if not shared:
+        report_progress(len(rows), len(rows))
     return records
 
 
@@ -123,11 +175,15 @@ def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path, bud
 
 
 @flow(name="produce-catalog",
-      task_runner=make_task_runner(PipelineSettings().task_runner, PipelineSettings().max_in_flight))
-def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None) -> dict[str, object]:
-    """Produce the catalog `catalog` from `brief` into the folder `out`; returns the run summary."""
+      task_runner=make_task_runner(PipelineSettings().task_runner, task_slots(PipelineSettings())))
+def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None,
+                    resubmit_unanswered: bool = False, regenerate_lost: bool = False) -> State:
+    """Produce the catalog `catalog` from `brief` into the folder `out`. The flow run's final state is
+    Completed when every valid row was delivered (or skipped by the budget), else Failed; both carry the
+    run summary."""
     logger = get_run_logger()
     settings, api = PipelineSettings(), TextMusicSettings()
+    options = RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     clear_partials(out_dir)
@@ -142,33 +198,48 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
 
     previous = load_ledger(out_dir)
     records: list[LedgerRecord] = rejected_records(validation, catalog)
-    run_cents = 0
     with open_provider(settings, api, out_dir) as connection:
         provider = connection.provider
         planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions)
         todo, done = split_done(planned, previous, out_dir)
+        paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
         budget_cents = round(budget_usd * 100) if budget_usd is not None else None
-        todo, over = within_budget(todo, budget_cents, settings, provider.local_extensions)
-        records += done + over_budget_records(over, info, provider, budget_usd or 0.0, settings)
-        logger.info("plan: %d rows to generate, %d already in the catalog, %d over budget",
-                    len(todo), len(planned) - len(todo) - len(over), len(over))
+        fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings,
+                                   provider.local_extensions)
+        todo = [r for r in todo if r.track_id in paid or r in fits]
+        records += done + over_budget_records(over, info, provider, budget_usd or 0.0, settings, previous)
+        logger.info("plan: %d rows to generate, %d already in the catalog, %d over budget (%d already paid)",
+                    len(todo), len(planned) - len(todo) - len(over), len(over), len(paid))
         if todo:
-            new = generate_all(todo, previous, connection, out_dir, info, settings)
-            records += new
-            run_cents = sum(r.cost_cents for r in new)
+            records += generate_all(todo, previous, connection, out_dir, info, settings, options)
 
     clear_partials(out_dir)
+    records += carried_over(previous, records)
     ledger = write_ledger(out_dir, records)
+    run_cents = sum(r.cost_cents for r in records if r.run_id == options.run_id)
     summary = {**summarize(records), "rows": len(ledger), "run_cost_usd": run_cents / 100}
     logger.info("ledger: %s", summary)
     publish_summary(summary, catalog, out_dir, budget_usd)
-    return summary
+    undelivered = int(summary["failed"]) + int(summary["unanswered"])  # type: ignore[call-overload]
+    if undelivered:
+        return Failed(message=f"{undelivered} rows not delivered (see the ledger)", data=summary)
+    return Completed(message="every valid row delivered or skipped by the budget", data=summary)
 
 
 def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None,
-                task_runner: str | None = None) -> dict[str, object]:
-    """Run the flow with the configured number of generation tasks in flight, on threads or Dask."""
+                task_runner: str | None = None, resubmit_unanswered: bool = False,
+                regenerate_lost: bool = False) -> dict[str, object]:
+    """Run the flow on threads or Dask; returns the run summary (its `delivered` says whether every valid
+    row was delivered). A run that could not complete raises."""
     settings = PipelineSettings()
-    runner = make_task_runner(task_runner or settings.task_runner, settings.max_in_flight)
+    runner = make_task_runner(task_runner or settings.task_runner, task_slots(settings))
     flow_with_runner = produce_catalog.with_options(task_runner=runner)
-    return flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd)
+    state = flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd,
+                             resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
+                             return_state=True)
+    summary = state.result(raise_on_failure=False)
+    if isinstance(summary, BaseException):
+        raise summary  # what ended the run before it could complete
+    if not isinstance(summary, dict):
+        raise RuntimeError(f"the flow run ended {state.type.value} without a summary")
+    return {**summary, "delivered": state.is_completed()}

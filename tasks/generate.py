@@ -14,34 +14,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from textmusic.client import (
-    InsufficientBalance,
-    InvalidRequest,
-    NotFound,
-    PollTimeout,
-    TextMusicClient,
-    TextMusicError,
-    Unauthorized,
-)
+from textmusic.client import TextMusicClient
 from textmusic.contract import Track, price_cents
 
-from .audio import AudioCheckError, check_audio, sha256_file
-from .ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
+from .audio import check_audio, sha256_file
+from .ledger import SUBMITTED, SUBMITTING, SUPPORT_DIR, LedgerRecord
 from .plan import PlannedRow
-from .tagging import TagMismatch, tag_and_verify
+from .tagging import tag_and_verify
 
 PARTIAL_DIR = ".partial"
-# Failures that leave a paid track on the provider's side; the next run picks the track up, not a new one.
-TIMEOUT = "timeout"
-WAIT_BROKEN = "lost the provider while waiting"
-DELIVERY_FAILED = "delivery failed"
-RESUMABLE = (TIMEOUT, WAIT_BROKEN, DELIVERY_FAILED)
 FILE_MODE = 0o644
 Journal = Callable[[list[LedgerRecord]], None]
 
@@ -66,11 +53,13 @@ class CatalogInfo:
     date: str = ""
 
 
-@dataclass
-class RunGate:
-    """Shared by a run's generation tasks: once the balance runs out, no new row is submitted."""
+@dataclass(frozen=True)
+class RunOptions:
+    """What a user decided for this run about money that may already be spent."""
 
-    out_of_funds: threading.Event = field(default_factory=threading.Event)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    resubmit_unanswered: bool = False  # send again rows whose earlier submission may have been charged
+    regenerate_lost: bool = False  # generate anew paid tracks whose audio could not be had
 
 
 def clear_partials(out_dir: Path) -> None:
@@ -137,13 +126,13 @@ def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
     }
 
 
-def _charged_cents(track: Track) -> int:
+def charged_cents(track: Track) -> int:
     if track.cost_cents is not None:
         return track.cost_cents
     return price_cents(track.duration_seconds) if track.duration_seconds else 0
 
 
-def _deliver(
+def deliver(
     track: Track,
     record: LedgerRecord,
     client: TextMusicClient,
@@ -162,7 +151,8 @@ def _deliver(
         client.download(track, tmp)
         info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
         duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
-        cost = _charged_cents(track) if track.duration_seconds is not None else price_cents(duration)
+        cost = charged_cents(track) if track.duration_seconds is not None else (
+            track.cost_cents if track.cost_cents is not None else price_cents(duration))
         record = record.model_copy(
             update={
                 "bpm": track.bpm if track.bpm is not None else record.bpm,
@@ -176,112 +166,56 @@ def _deliver(
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
         os.replace(tmp, out_dir / file_name)
-        return record.model_copy(update={"status": "ready", "audio_path": file_name, "sha256": digest})
+        return record.model_copy(update={"status": "ready", "resume": "", "audio_path": file_name,
+                                         "sha256": digest, "error": ""})
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def _resumable(row: PlannedRow, previous: list[LedgerRecord]) -> list[LedgerRecord] | None:
-    """Records of tracks an earlier run submitted (and paid) for this very request but did not deliver,
-    because it was killed or lost the provider while waiting or downloading: picked up, not resubmitted."""
-    open_tracks = sorted(
-        (r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
-         and r.generation_id and (r.status == SUBMITTED or (r.status == "failed" and r.error.startswith(RESUMABLE)))),
-        key=lambda r: r.song_index,
-    )
-    if [r.song_index for r in open_tracks] != list(range(row.request.num_songs)):
-        return None
-    return open_tracks
+def keep_raw_answer(out_dir: Path, track_id: str, raw: str) -> str:
+    """Keep a provider's unreadable answer (key already redacted) beside the ledger, for support."""
+    folder = out_dir / SUPPORT_DIR
+    folder.mkdir(exist_ok=True)
+    name = f"{SUPPORT_DIR}/{track_id}-{uuid.uuid4().hex[:8]}.txt"
+    (out_dir / name).write_text(raw, encoding="utf-8")
+    return name
 
 
-def idempotency_key(row: PlannedRow, previous: list[LedgerRecord]) -> str:
-    """The key of a submission whose answer never came (reusing it is safe: a provider that never
-    accepted it starts afresh), else a new one: a row whose tracks are known and failed is generated anew."""
-    for record in previous:
-        if (record.track_id == row.track_id and record.request_fingerprint == row.fingerprint
-                and record.song_index == 0 and record.idempotency_key and not record.generation_id):
-            return record.idempotency_key
-    return uuid.uuid4().hex
+@dataclass(frozen=True)
+class Resumption:
+    """What a row needs given the ledger: a new submission, its paid tracks polled, its lost answer sent
+    again with the same Idempotency-Key, or nothing without the user's consent (`hold`)."""
+
+    kind: Literal["new", "poll", "resend", "hold"]
+    records: list[LedgerRecord]
+    key: str = ""
 
 
-def generate_row(
-    row: PlannedRow,
-    client: TextMusicClient,
-    out_dir: Path,
-    catalog: CatalogInfo,
-    provider: Provider,
-    gate: RunGate,
-    journal: Journal,
-    previous: list[LedgerRecord],
-    tolerance: float,
-) -> list[LedgerRecord]:
-    """All songs of one row, as ledger records. Only a rejected key (401) escapes as an exception.
-
-    `client` is this row's own (its `attempts` counts this row's requests)."""
-    started = utc_now()
-    key = ""
-
-    def song(index: int) -> LedgerRecord:
-        return base_record(row, catalog, provider, index).model_copy(
-            update={"started_at": started, "idempotency_key": key})
-
-    def ended(record: LedgerRecord, **update: object) -> LedgerRecord:
-        return record.model_copy(update={"finished_at": utc_now(), "attempts": client.attempts, **update})
-
-    def unfinished(tracks: list[Track], exc: TextMusicError) -> list[LedgerRecord]:
-        reason = TIMEOUT if isinstance(exc, PollTimeout) else WAIT_BROKEN
-        return [ended(song(i), generation_id=t.id, error=f"{reason}: {exc.message}") for i, t in enumerate(tracks)]
-
-    tracks: list[Track] | None = None
-    resumed = _resumable(row, previous)
-    if resumed is not None:
-        key = resumed[0].idempotency_key
-        pending = [Track(id=r.generation_id, status="pending") for r in resumed]
-        try:
-            tracks = client.wait(pending)
-        except NotFound:
-            tracks = None  # the provider forgot them (another key or data folder): this row starts over
-        except TextMusicError as exc:
-            return unfinished(pending, exc)
-    if tracks is None:
-        key = idempotency_key(row, previous) if provider.local_extensions else ""
-        first = song(0)
-        if gate.out_of_funds.is_set():
-            return [ended(first, status="skipped", error="insufficient balance")]
-        if key:
-            journal([first.model_copy(update={"status": SUBMITTING})])
-        try:
-            response = client.submit(row.request, key or None)
-        except Unauthorized:
-            raise
-        except InsufficientBalance as exc:
-            gate.out_of_funds.set()
-            return [ended(first, status="skipped", error=f"insufficient balance: {exc.message}")]
-        except InvalidRequest as exc:
-            return [ended(first, error=f"rejected by the provider: {exc.message}")]
-        except TextMusicError as exc:
-            return [ended(first, error=exc.message)]
-        journal([song(i).model_copy(update={"status": SUBMITTED, "generation_id": t.id})
-                 for i, t in enumerate(response.tracks)])
-        try:
-            tracks = client.wait(response.tracks)
-        except TextMusicError as exc:
-            return unfinished(response.tracks, exc)
-
-    records = []
-    for index, track in enumerate(tracks):
-        record = song(index).model_copy(update={"generation_id": track.id})
-        if track.seed is not None:
-            record = record.model_copy(update={"seed": track.seed})
-        if track.effective_status == "failed":
-            records.append(ended(record, error=f"generation failed: {track.error or 'no reason given'}"))
-            continue
-        try:
-            delivered = _deliver(track, record, client, out_dir, row.file_name(index), catalog, tolerance)
-            records.append(ended(delivered))
-        except (TextMusicError, AudioCheckError, TagMismatch) as exc:
-            # The provider charged for a ready track even if its file then failed here.
-            charged = _charged_cents(track)
-            records.append(ended(record, error=f"{DELIVERY_FAILED}: {exc}", cost_cents=charged,
-                                 cost_usd=charged / 100))
-    return records
+def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOptions,
+               idempotent: bool) -> Resumption:
+    """Decided from the records' `status` and `resume` fields (data, never the error text)."""
+    mine = {r.song_index: r for r in previous if r.track_id == row.track_id
+            and r.request_fingerprint == row.fingerprint and r.song_index < row.request.num_songs}
+    songs = [mine.get(i) for i in range(row.request.num_songs)]
+    if all(s is not None and s.generation_id and (s.status in (SUBMITTED, "ready") or s.resume == "poll")
+           for s in songs) and any(s is not None and s.status != "ready" for s in songs):
+        return Resumption("poll", [s for s in songs if s is not None])
+    first = songs[0]
+    if first is None:
+        return Resumption("new", [])
+    unanswered = first.status in (SUBMITTING, "unanswered") or first.resume in ("resend", "unanswered")
+    if unanswered and not first.generation_id:
+        if idempotent and first.idempotency_key:
+            return Resumption("resend", [first], first.idempotency_key)
+        if not options.resubmit_unanswered:
+            note = "may have been charged; run with --resubmit-unanswered to send it again"
+            return Resumption("hold", [first.model_copy(update={
+                "status": "unanswered" if first.status == SUBMITTING else first.status,
+                "resume": "unanswered", "row": row.row,
+                "error": first.error or f"the submission's answer never came: {note}"})])
+    held = [s for s in songs if s is not None and s.resume == "lost"]
+    if held and not options.regenerate_lost:
+        return Resumption("hold", [s.model_copy(update={"row": row.row}) for s in songs if s is not None])
+    if any(s is not None and s.resume == "unanswered" for s in songs) and not options.resubmit_unanswered:
+        return Resumption("hold", [s.model_copy(update={"row": row.row}) for s in songs if s is not None])
+    return Resumption("new", [])

@@ -7,10 +7,12 @@ from it at the end of a run. The ledger is what a later run consults to skip wor
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel
@@ -19,12 +21,24 @@ JOURNAL = ".ledger.jsonl"
 LEDGER_PARQUET = "ledger.parquet"
 LEDGER_CSV = "ledger.csv"
 REJECTS_CSV = "rejects.csv"
-STATUSES = ("ready", "failed", "rejected", "skipped")
+SUPPORT_DIR = "support"
+# A row's outcome in the ledger. `unanswered`: the submission was sent and its answer lost; the provider
+# may have charged it, so it is not sent again without --resubmit-unanswered.
+Status = Literal["ready", "failed", "rejected", "skipped", "unanswered", "submitting", "submitted"]
+STATUSES: tuple[str, ...] = ("ready", "failed", "rejected", "skipped", "unanswered")
 # Journal-only: a request the provider accepted (and charged for) whose audio is not yet in the catalog.
-SUBMITTED = "submitted"
-# Journal-only: a request about to be sent with its Idempotency-Key; if the answer never arrives, the
-# next run sends the same key and the local service answers the first submission instead of charging again.
-SUBMITTING = "submitting"
+SUBMITTED: Status = "submitted"
+# Journal-only: a request about to be sent. If its answer never arrives, the next run sends the same
+# Idempotency-Key again (providers that honour one), else records the row `unanswered`.
+SUBMITTING: Status = "submitting"
+# What a later run does with a row that did not end ready: a decision kept as data, never read from `error`.
+#   ""           nothing to resume: the row is generated anew (nothing was charged, or the generation failed)
+#   "poll"       the provider holds paid tracks (known ids): poll and download them, never pay again
+#   "resend"     the answer of a submission with an Idempotency-Key was lost: send it again with that key
+#   "unanswered" maybe charged, no track known: only --resubmit-unanswered sends the row again
+#   "lost"       paid, but the audio cannot be had (410 Gone, never decodes): only --regenerate-lost
+Resume = Literal["", "poll", "resend", "unanswered", "lost"]
+RESUME_KINDS: tuple[str, ...] = get_args(Resume)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -37,7 +51,8 @@ class LedgerRecord(BaseModel):
     track_id: str
     song_index: int = 0
     name: str = ""
-    status: str
+    status: Status
+    resume: Resume = ""
     seed: int | None = None
     seed_source: str = ""
     prompt: str = ""
@@ -65,6 +80,10 @@ class LedgerRecord(BaseModel):
     sha256: str = ""
     provider: str = ""
     attempts: int = 0
+    delivery_attempts: int = 0  # runs that tried and failed to deliver this paid track
+    run_id: str = ""  # the run that paid for the generation (this run's cost is what its run_id paid)
+    support_file: str = ""  # the provider's raw answer (key redacted) when it could not be read
+    at_risk_cents: int = 0  # unanswered: what the provider may have charged (the row's worst case)
     started_at: str = ""
     finished_at: str = ""
     # Catalog metadata from the brief (or the catalog settings), as tagged.
@@ -86,11 +105,18 @@ _NULLABLE_INTS = ("seed", "num_songs", "row")
 
 
 def append_journal(out_dir: Path, records: list[LedgerRecord]) -> None:
-    with open(out_dir / JOURNAL, "a", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(record.model_dump_json() + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append records as one write under an exclusive lock: lines from tasks in other processes (Dask)
+    never interleave, however long (lyrics), and each is on disk before the call returns."""
+    data = "".join(record.model_dump_json() + "\n" for record in records).encode()
+    fd = os.open(out_dir / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _read_journal(out_dir: Path) -> list[LedgerRecord]:
@@ -169,4 +195,6 @@ def summarize(records: list[LedgerRecord]) -> dict[str, object]:
     counts = {status: sum(1 for r in records if r.status == status) for status in STATUSES}
     cents = sum(r.cost_cents for r in records)
     minutes = sum((r.duration_seconds or 0.0) for r in records if r.status == "ready") / 60
-    return {**counts, "minutes": round(minutes, 2), "cost_cents": cents, "cost_usd": cents / 100}
+    at_risk = sum(r.at_risk_cents for r in records if r.resume == "unanswered")
+    return {**counts, "minutes": round(minutes, 2), "cost_cents": cents, "cost_usd": cents / 100,
+            "at_risk_usd": at_risk / 100}

@@ -3,28 +3,24 @@
 from __future__ import annotations
 
 import contextlib
-import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from textmusic.client import TextMusicClient
 from textmusic.settings import TextMusicSettings
 
 from .brief import load_brief
-from .generate import CatalogInfo, Provider, RunGate, generate_row
+from .generate import CatalogInfo, RunOptions
+from .generation import Generation
 from .ledger import LedgerRecord, append_journal
+from .metering import prefect_throttle
 from .plan import PlannedRow
+from .provider import Connection, connect
 from .settings import PipelineSettings
 from .validate import Validation, validate_brief
-
-if TYPE_CHECKING:
-    from .provider import Connection
-
-_journal_lock = threading.Lock()
 
 
 @task(name="load-brief", cache_policy=NO_CACHE)
@@ -37,36 +33,35 @@ def validate_task(table: pd.DataFrame, docs_dir: Path | None = None) -> Validati
     return validate_brief(table, docs_dir)
 
 
-@task(name="generate-row", cache_policy=NO_CACHE, task_run_name="generate-{row.track_id}")
-def generate_task(
-    row: PlannedRow,
-    client: TextMusicClient | None,
-    provider: Provider,
-    out_dir: Path,
-    catalog: CatalogInfo,
-    gate: RunGate | None,
-    settings: PipelineSettings,
-    previous: list[LedgerRecord],
+@contextlib.contextmanager
+def open_generation(connection: Connection, out_dir: Path, catalog: CatalogInfo, settings: PipelineSettings,
+                    options: RunOptions,
+                    on_row_done: Callable[[list[LedgerRecord]], None] | None = None) -> Iterator[Generation]:
+    """A run's generation machinery over one client, metered by the shared Prefect rate limit."""
+    with connect(connection, TextMusicSettings(), prefect_throttle(settings)) as client, Generation(
+        client, out_dir, catalog, connection.provider, connection.profile, settings, options,
+        lambda records: append_journal(out_dir, records), settings.duration_tolerance_seconds, on_row_done,
+        connection.max_in_flight,
+    ) as generation:
+        yield generation
+
+
+@task(name="generate-rows", cache_policy=NO_CACHE, task_run_name="generate-rows-{rows[0].track_id}")
+def generate_rows_task(
+    rows: list[PlannedRow],
+    generation: Generation | None,
+    previous: dict[str, list[LedgerRecord]],
     connection: Connection | None = None,
+    out_dir: Path | None = None,
+    catalog: CatalogInfo | None = None,
+    settings: PipelineSettings | None = None,
+    options: RunOptions | None = None,
 ) -> list[LedgerRecord]:
-    """One row: generated, delivered into the catalog, and journaled before the task returns. Without a
-    shared client (Dask processes cannot receive one), the task opens its own from `connection`."""
-    with contextlib.ExitStack() as stack:
-        if client is None:
-            if connection is None:
-                raise ValueError("generate_task needs a client or a connection")
-            from .metering import prefect_throttle
-            from .provider import connect
-
-            client = stack.enter_context(connect(connection, TextMusicSettings(), prefect_throttle(settings)))
-        records = generate_row(
-            row, client.fork(), out_dir, catalog, provider, gate or RunGate(), lambda rs: journal(out_dir, rs),
-            previous, settings.duration_tolerance_seconds,
-        )
-    journal(out_dir, records)
-    return records
-
-
-def journal(out_dir: Path, records: list[LedgerRecord]) -> None:
-    with _journal_lock:
-        append_journal(out_dir, records)
+    """Rows generated, delivered and journaled by the run's shared machinery; without one (Dask processes
+    cannot receive threads and sockets) the task runs its own from `connection`."""
+    if generation is not None:
+        return generation.run(rows, previous)
+    if connection is None or out_dir is None or catalog is None or settings is None or options is None:
+        raise ValueError("generate_rows_task needs the run's generation or a connection and its settings")
+    with open_generation(connection, out_dir, catalog, settings, options) as own:
+        return own.run(rows, previous)

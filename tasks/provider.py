@@ -27,12 +27,13 @@ import httpx
 from pydantic import SecretStr
 
 from textmusic.client import TextMusicClient
+from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
 
 from .generate import Provider
+from .preflight import LOCAL_PROVIDER, resolve_profile
 from .settings import PipelineSettings
 
-LOCAL_PROVIDER = "textmusic-local"
 KEY_FILE = "embedded.key"
 
 
@@ -44,6 +45,9 @@ class ProviderError(Exception):
 class Connection:
     provider: Provider
     api_key: SecretStr
+    profile: Profile
+    # The most rows the provider should hold at once (the embedded engine's own bound); None: the profile's.
+    max_in_flight: int | None = None
 
     def __repr__(self) -> str:
         return f"Connection({self.provider!r})"
@@ -120,6 +124,10 @@ def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connec
         args = ["serve", "--data", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
         if settings.embedded_workers:
             args += ["--workers", str(settings.embedded_workers)]
+        if settings.embedded_latency:
+            args += ["--latency", settings.embedded_latency]
+        if settings.embedded_synthetic_audio:
+            args += ["--synthetic-audio"]
         log = stack.enter_context(open(data_dir / "service.log", "ab"))
         process = subprocess.Popen(
             _textmusic(*args), stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
@@ -127,7 +135,11 @@ def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connec
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_healthy(process, base_url, settings.embedded_startup_seconds)
-            yield Connection(Provider(LOCAL_PROVIDER, base_url, local_extensions=True), key)
+            workers = settings.embedded_workers or len(os.sched_getaffinity(0))
+            # Renders queue behind the service's workers: more in flight only waits (and may time out).
+            bound = None if settings.embedded_synthetic_audio else 2 * workers
+            yield Connection(Provider(LOCAL_PROVIDER, base_url, local_extensions=True), key,
+                             load_profile(LOCAL_PROVIDER).model_copy(update={"base_url": base_url}), bound)
         finally:
             process.terminate()
             try:
@@ -139,25 +151,26 @@ def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connec
 
 @contextlib.contextmanager
 def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: Path) -> Iterator[Connection]:
-    """The configured provider (TEXTMUSIC_API_URL with TEXTMUSIC_API_KEY or a Prefect Secret block),
-    else the embedded service with its state in the catalog folder."""
-    if api.api_url:
-        key = api.api_key
-        if key is None and settings.api_key_secret_block:
-            from prefect.blocks.system import Secret
-
-            key = SecretStr(str(Secret.load(settings.api_key_secret_block).get()))
-        if key is None:
-            raise ProviderError("TEXTMUSIC_API_URL is set but neither TEXTMUSIC_API_KEY nor "
-                                "TRACKFOUNDRY_API_KEY_SECRET_BLOCK is")
-        host = httpx.URL(api.api_url).host or api.api_url
-        yield Connection(Provider(host, api.api_url, local_extensions=api.local_extensions), key)
+    """The configured provider (its profile, TEXTMUSIC_API_URL, and TEXTMUSIC_API_KEY or a Prefect Secret
+    block), else the embedded service with its state under TRACKFOUNDRY_STATE_DIR."""
+    profile, embedded = resolve_profile(settings, api)
+    if embedded:
+        with local_service(settings, embedded_data_dir(settings, out_dir)) as connection:
+            yield connection
         return
-    with local_service(settings, embedded_data_dir(settings, out_dir)) as connection:
-        yield connection
+    key = api.api_key
+    if key is None and settings.api_key_secret_block:
+        from prefect.blocks.system import Secret
+
+        key = SecretStr(str(Secret.load(settings.api_key_secret_block).get()))
+    if key is None:
+        raise ProviderError(f"provider {profile.name} ({profile.base_url}) needs a key: set TEXTMUSIC_API_KEY "
+                            "or TRACKFOUNDRY_API_KEY_SECRET_BLOCK")
+    host = httpx.URL(profile.base_url).host or profile.base_url
+    yield Connection(Provider(host, profile.base_url, local_extensions=profile.local_extensions), key, profile)
 
 
 def connect(connection: Connection, api: TextMusicSettings, throttle: Callable[[], None]) -> TextMusicClient:
     """One client for a run: its connections are shared by all generation tasks."""
-    return TextMusicClient(connection.provider.base_url, connection.api_key, settings=api,
-                           local_extensions=connection.provider.local_extensions, throttle=throttle)
+    return TextMusicClient(connection.provider.base_url, connection.api_key, profile=connection.profile,
+                           settings=api, throttle=throttle)

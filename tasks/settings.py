@@ -14,7 +14,31 @@ class PipelineSettings(BaseSettings):
     rate_limit_name: str = "textmusic-requests"
     requests_per_window: int = 100
     window_seconds: float = 10.0
-    max_in_flight: int = 4
+    # Rows in flight: adaptive (grow per accepted submission, halve on 429/5xx) from `initial_in_flight`
+    # up to this ceiling; unset = the provider's (its profile's, or the local service's own capacity).
+    max_in_flight: int | None = None
+    initial_in_flight: int = 8
+    # The machinery of a run: threads that submit, poll (for the one poller) and deliver.
+    submit_workers: int = 8
+    poll_workers: int = 8
+    delivery_workers: int = 2
+    # Polls take at most this share of the provider's rate limit: submissions are never starved.
+    poll_share: float = 0.7
+    # A provider that is down (5xx, refused connections) is waited for this long before rows fail.
+    outage_budget_seconds: float = 900.0
+    outage_probe_seconds: float = 10.0
+    # A row refused with 429/5xx is queued again at most this often while the provider is otherwise up.
+    max_requeues: int = 20
+    # A paid track whose download fails is tried again by later runs this many times in all, then `lost`.
+    max_delivery_attempts: int = 3
+    # Rows per Prefect task (the rows themselves share the run's machinery; see produce_catalog.py).
+    rows_per_task: int = 25
+    # A shipped profile name (verbatik, textmusic-local) or a TOML file; unset: the local service when
+    # TEXTMUSIC_API_URL is unset or TEXTMUSIC_LOCAL_EXTENSIONS is true, else verbatik.
+    provider: str | None = None
+    # The embedded local service in hosted-like mode (tests, benchmarks): `textmusic serve --latency`.
+    embedded_latency: str | None = None
+    embedded_synthetic_audio: bool = False
     # "threads" or "dask" (prefect-dask: processes when PREFECT_API_URL names a real server).
     task_runner: str = "threads"
     # Slots are taken from Prefect in batches of up to this many (at most a tenth of the window's allowance).

@@ -13,6 +13,7 @@ from textmusic.client import (
     ServerError,
     TextMusicClient,
     TextMusicError,
+    Unanswered,
     Unauthorized,
 )
 from textmusic.contract import TextToMusicRequest, Track
@@ -89,7 +90,7 @@ def test_read_timeout_after_sending_is_not_retried():
         calls.append(1)
         raise httpx.ReadTimeout("late", request=request)
 
-    with pytest.raises(TextMusicError, match="not retried"):
+    with pytest.raises(Unanswered, match="not sent again"):
         client_for(handler).submit(REQUEST)
     assert len(calls) == 1
 
@@ -99,7 +100,7 @@ def test_body_sends_bearer_and_extension_only_to_local():
 
     def handler(request):
         seen.append((request.headers["Authorization"], json.loads(request.content)))
-        return httpx.Response(200, json={"success": True, "tracks": []})
+        return httpx.Response(200, json={"success": True, "tracks": [{"id": "t1"}]})
 
     client_for(handler).submit(REQUEST)
     client_for(handler, local_extensions=True).submit(REQUEST)
@@ -116,7 +117,7 @@ def test_poll_until_ready_or_failed():
         track_id = request.url.path.rsplit("/", 1)[-1]
         status = states[track_id].pop(0)
         return httpx.Response(200, json={"id": track_id, "status": status, "error": "bad luck" if status == "failed"
-                                          else None})
+                                          else None, "audio_url": "https://cdn.example/a.wav"})
 
     tracks = [Track(id="a", status="pending"), Track(id="b", status="pending")]
     done = client_for(handler).wait(tracks, sleep=lambda s: None)
@@ -141,7 +142,7 @@ def test_download_to_foreign_host_carries_no_key_and_truncation_is_caught(tmp_pa
         return httpx.Response(200, content=b"ID3" + b"x" * 1000)
 
     client = client_for(handler)
-    assert client.download(Track(id="t", audio_url="https://cdn.example.test/a.mp3"), tmp_path / "a.mp3") == 1003
+    assert client.download(Track(id="t", audio_url="https://cdn.example.test/a.mp3"), tmp_path / "a.mp3").bytes_written == 1003
     assert seen == [None]
     with pytest.raises(ServerError, match="truncated|broke off"):
         client.download(Track(id="t", audio_url="https://cdn.example.test/short.mp3"), tmp_path / "b.mp3")

@@ -43,10 +43,38 @@ def serve(
         typer.Option("--request-log", envvar="TEXTMUSIC_REQUEST_LOG",
                      help="Append one line per request received (epoch, method, path, status) to this file."),
     ] = None,
+    latency: Annotated[
+        str | None,
+        typer.Option(
+            "--latency", envvar="TEXTMUSIC_LATENCY", metavar="MIN-MAX",
+            help=(
+                "Hosted timing (off by default): each track stays pending for a time drawn uniformly in "
+                "[MIN, MAX] seconds from its submission, e.g. 15-25 (floats allowed), or one number for a "
+                "fixed time (20). Seeded per track id and --latency-seed; kept across restarts."
+            ),
+        ),
+    ] = None,
+    latency_seed: Annotated[
+        int, typer.Option("--latency-seed", envvar="TEXTMUSIC_LATENCY_SEED",
+                          help="Seed of the per-track latencies (same track id and seed, same time).")
+    ] = 0,
+    synthetic_audio: Annotated[
+        bool,
+        typer.Option(
+            "--synthetic-audio", envvar="TEXTMUSIC_SYNTHETIC_AUDIO",
+            help=(
+                "Make a quiet click track (request's BPM, 120 when auto; 44100 Hz stereo; 10 s when "
+                "duration_seconds is absent) in the requested format instead of running the music engine: "
+                "milliseconds per track, no models loaded. Tracks report engine_version synthetic-1 and "
+                "are charged like real ones."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Run the local Text-to-Music service over HTTP."""
     from textmusic.server.app import serve as run_server
     from textmusic.server.faults import parse_faults
+    from textmusic.server.latency import parse_latency
     from textmusic.server.ratelimit import parse_rate_limit
 
     try:
@@ -54,6 +82,10 @@ def serve(
         parse_rate_limit(rate_limit)
     except (ValueError, OSError) as exc:
         raise typer.BadParameter(str(exc)) from exc
+    try:
+        latency_config = parse_latency(latency, latency_seed)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--latency") from exc
     if audio_ttl <= 0:
         raise typer.BadParameter("--audio-ttl must be positive")
     run_server(
@@ -65,6 +97,8 @@ def serve(
         audio_ttl_seconds=audio_ttl,
         faults=fault_config,
         request_log=request_log,
+        latency=latency_config,
+        synthetic_audio=synthetic_audio,
     )
 
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import copy
 import time
+import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,13 @@ from tenacity import (
 )
 
 from textmusic.contract import IDEMPOTENCY_HEADER, TextToMusicRequest, TextToMusicResponse, Track
+from textmusic.providers import Profile, load_profile
+from textmusic.providers.reader import AnswerRefused, AnswerUnreadable, read_status, read_submission
 from textmusic.settings import TextMusicSettings
+
+MAX_REDIRECTS = 5
+MAX_RETRY_AFTER_SECONDS = 120.0
+RAW_KEEP_CHARS = 64_000
 
 
 class TextMusicError(Exception):
@@ -77,6 +87,42 @@ class BadDownload(TextMusicError):
     """The audio download was cut short or could not be fetched."""
 
 
+class Unreachable(ServerError):
+    """The provider could not be reached (the request was not sent): worth retrying, and a sign of an outage."""
+
+
+class Unanswered(TextMusicError):
+    """A submission was sent and its answer lost: the provider may have accepted (and charged) it."""
+
+
+class AcceptedUnread(TextMusicError):
+    """A 2xx answer to a submission that cannot be used: accepted (maybe charged), never sent again."""
+
+    def __init__(self, message: str, *, raw: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.raw = raw
+
+
+class UnreadableAnswer(AcceptedUnread):
+    """The 2xx answer is not JSON, or holds no track the profile can find."""
+
+
+class Refused(AcceptedUnread):
+    """The 2xx answer says `success: false`."""
+
+
+@dataclass(frozen=True)
+class Download:
+    """What a download saw: bytes kept, bytes over the wire, encoding, where the audio really lived."""
+
+    bytes_written: int
+    wire_bytes: int
+    content_encoding: str
+    host: str
+    redirects: list[str]
+    content_type: str
+
+
 _BY_STATUS: dict[int, type[TextMusicError]] = {
     400: InvalidRequest,
     401: Unauthorized,
@@ -88,12 +134,21 @@ _BY_STATUS: dict[int, type[TextMusicError]] = {
 }
 
 
-def _retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Retry-After in seconds or as an HTTP date (RFC 9110), as seconds from now."""
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def error_from_response(response: httpx.Response) -> TextMusicError:
@@ -111,7 +166,8 @@ def error_from_response(response: httpx.Response) -> TextMusicError:
     status = response.status_code
     text = f"HTTP {status}: {message}"
     if status == 429:
-        return RateLimited(text, status=status, code=code, retry_after=_retry_after_seconds(response))
+        return RateLimited(text, status=status, code=code,
+                           retry_after=retry_after_seconds(response.headers.get("Retry-After")))
     if status >= 500:
         return ServerError(text, status=status, code=code)
     return _BY_STATUS.get(status, TextMusicError)(text, status=status, code=code)
@@ -125,40 +181,53 @@ def _wait_for(retry_state: Any) -> float:
     """Wait Retry-After on a 429 when the provider says; otherwise exponential backoff with jitter."""
     exc = retry_state.outcome.exception() if retry_state.outcome else None
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        return exc.retry_after
+        return min(exc.retry_after, MAX_RETRY_AFTER_SECONDS)
     return wait_exponential_jitter(multiplier=0.5, max=20.0)(retry_state)
 
 
+def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
 class TextMusicClient:
-    """One provider connection. `throttle` is called before each request that the provider meters."""
+    """One provider connection, read through its profile. `throttle` is called before each request that
+    the provider meters (submissions and polls; audio downloads are not metered)."""
 
     def __init__(
         self,
         base_url: str,
         api_key: SecretStr | str,
         *,
+        profile: Profile | None = None,
         settings: TextMusicSettings | None = None,
         local_extensions: bool = False,
         throttle: Callable[[], None] | None = None,
+        monitor: Callable[[int | None], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.settings = settings or TextMusicSettings()
+        if profile is None:
+            profile = load_profile("textmusic-local" if local_extensions else "verbatik")
         self.base_url = base_url.rstrip("/")
-        self.local_extensions = local_extensions
+        self.profile = profile.model_copy(update={"base_url": self.base_url})
+        self.local_extensions = self.profile.local_extensions
         self._throttle = throttle or (lambda: None)
+        # Told the status of every answer of the API origin (None: no answer): adaptive concurrency and
+        # outage detection listen here.
+        self.monitor = monitor or (lambda status: None)
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {key.get_secret_value()}"},
-            timeout=self.settings.request_timeout_seconds,
-            transport=transport,
-        )
-        # A download URL elsewhere (a CDN) must not receive the key.
-        self._anon = httpx.Client(timeout=self.settings.request_timeout_seconds, transport=transport)
+        self._secret = key.get_secret_value()
+        timeout = httpx.Timeout(self.settings.request_timeout_seconds, connect=self.settings.connect_timeout_seconds)
+        limits = httpx.Limits(max_connections=self.settings.max_connections,
+                              max_keepalive_connections=self.settings.max_connections)
+        self._http = httpx.Client(base_url=self.base_url, headers=self.profile.auth_headers(self._secret),
+                                  timeout=timeout, transport=transport, limits=limits)
+        # Audio elsewhere (a CDN, a signed redirect) never receives the key.
+        self._anon = httpx.Client(timeout=timeout, transport=transport, limits=limits)
         self.attempts = 0
 
     def __repr__(self) -> str:
-        return f"TextMusicClient({self.base_url!r})"
+        return f"TextMusicClient({self.base_url!r}, profile={self.profile.name!r})"
 
     def fork(self) -> TextMusicClient:
         """A view sharing this client's connections (thread-safe) with its own attempt count, e.g. per row."""
@@ -176,6 +245,50 @@ class TextMusicClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def redact(self, text: str) -> str:
+        """Text with the key taken out, for anything kept or shown (errors, raw answers)."""
+        return text.replace(self._secret, "[redacted]") if self._secret else text
+
+    # -- the request layer: everything below says only what it needs ------------------------------------
+
+    def _send(self, method: str, path: str, *, replayable: bool, metered: bool = True,
+              json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+        """One request with retries: throttling, attempt counting, transport errors mapped by whether the
+        request may have reached the provider, status → exception. Returns a 2xx answer, read.
+
+        Not `replayable` (a POST without an Idempotency-Key): a request whose answer was lost after it was
+        sent, or a gateway's 502/504 (the provider behind it may have accepted it), is never sent again
+        (`Unanswered`); a 500/503 is the provider's own refusal and is retried, as are connections refused."""
+        for attempt in self._retrying():
+            with attempt:
+                return self._once(method, path, replayable=replayable, metered=metered, json=json,
+                                  headers=headers)
+        raise AssertionError("unreachable")
+
+    def _once(self, method: str, path: str, *, replayable: bool, metered: bool, json: Any,
+              headers: dict[str, str] | None) -> httpx.Response:
+        self.attempts += 1
+        if metered:
+            self._throttle()
+        try:
+            response = self._http.request(method, path, json=json, headers=headers)
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            self.monitor(None)
+            raise Unreachable(f"cannot reach the provider: {type(exc).__name__}") from None
+        except httpx.TransportError as exc:
+            self.monitor(None)
+            if replayable:
+                raise ServerError(f"the answer was lost ({type(exc).__name__}); sent again") from None
+            raise Unanswered(f"the request was sent but no answer came ({type(exc).__name__}); it may have "
+                             "been charged, so it is not sent again") from None
+        self.monitor(response.status_code)
+        if response.is_success:
+            return response
+        if not replayable and response.status_code in (502, 504):
+            raise Unanswered(f"HTTP {response.status_code} from a gateway: the provider behind it may have "
+                             "accepted the request, so it is not sent again", status=response.status_code)
+        raise error_from_response(response)
+
     def _retrying(self) -> Retrying:
         return Retrying(
             retry=retry_if_exception(_is_retryable),
@@ -183,6 +296,15 @@ class TextMusicClient:
             stop=stop_after_attempt(self.settings.max_attempts),
             reraise=True,
         )
+
+    def _json(self, response: httpx.Response) -> Any:
+        try:
+            return response.json()
+        except ValueError:
+            raise UnreadableAnswer("the answer is not JSON", raw=self.redact(response.text[:RAW_KEEP_CHARS]),
+                                   status=response.status_code) from None
+
+    # -- what callers need ---------------------------------------------------------------------------------
 
     def request_body(self, request: TextToMusicRequest) -> dict[str, Any]:
         """The JSON body, every set field explicit (a provider's defaults may change); the local
@@ -193,48 +315,54 @@ class TextMusicClient:
         return body
 
     def submit(self, request: TextToMusicRequest, idempotency_key: str | None = None) -> TextToMusicResponse:
-        """POST a request. Retries 429 and 5xx. A request sent whose answer was lost is retried only with an
-        `idempotency_key` (sent as the Idempotency-Key header, which the local service honours): without
-        one, a retry could pay twice."""
-        body = self.request_body(request)
-        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
-        for attempt in self._retrying():
-            with attempt:
-                self.attempts += 1
-                self._throttle()
-                try:
-                    response = self._http.post(self.settings.submit_path, json=body, headers=headers)
-                except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                    raise ServerError(f"cannot reach the provider: {type(exc).__name__}") from None
-                except httpx.TransportError as exc:
-                    if idempotency_key:
-                        raise ServerError(f"the answer was lost ({type(exc).__name__}); retried with the "
-                                          "same Idempotency-Key") from None
-                    raise TextMusicError(
-                        f"the request was sent but no answer came ({type(exc).__name__}); "
-                        "not retried, to avoid paying twice"
-                    ) from None
-                if response.status_code != 200:
-                    raise error_from_response(response)
-                return self._parse(TextToMusicResponse, response)
-        raise AssertionError("unreachable")
+        """POST a request. Any 2xx is an acceptance (200, 201, 202) and is never sent again, whatever its
+        body: an unreadable one raises `UnreadableAnswer` and `success: false` raises `Refused`, both
+        carrying the raw answer (key redacted). Lost answers are retried only with an `idempotency_key`."""
+        key = idempotency_key if self.profile.sends_idempotency_key else None
+        response = self._send("POST", self.profile.submit_path, replayable=key is not None,
+                              json=self.request_body(request), headers={IDEMPOTENCY_HEADER: key} if key else None)
+        body = self._json(response)
+        try:
+            return read_submission(self.profile, body)
+        except AnswerRefused as exc:
+            raise Refused(f"accepted with success: false: {exc}", raw=self.redact(response.text[:RAW_KEEP_CHARS]),
+                          status=response.status_code) from None
+        except (AnswerUnreadable, ValidationError) as exc:
+            raise UnreadableAnswer(f"accepted by the provider, answer unreadable: {str(exc)[:200]}",
+                                   raw=self.redact(response.text[:RAW_KEEP_CHARS]),
+                                   status=response.status_code) from None
 
     def get_track(self, track_id: str) -> Track:
-        path = self.settings.status_path.format(id=track_id)
+        """One status poll. An unreadable answer is retried (a poll costs nothing); `success: false` is a
+        failed track with the provider's message."""
         for attempt in self._retrying():
             with attempt:
-                self._throttle()
+                response = self._once("GET", self.profile.status_path.format(id=track_id), replayable=True,
+                                      metered=True, json=None, headers=None)
                 try:
-                    response = self._http.get(path)
-                except httpx.TransportError as exc:
-                    raise ServerError(f"status poll failed: {type(exc).__name__}") from None
-                if response.status_code != 200:
-                    raise error_from_response(response)
-                return self._parse(Track, response)
+                    return read_status(self.profile, response.json())
+                except AnswerRefused as exc:
+                    return Track(id=track_id, status="failed", error=str(exc))
+                except (ValueError, ValidationError) as exc:
+                    raise ServerError(f"unreadable status answer: {self.redact(str(exc))[:200]}") from None
         raise AssertionError("unreachable")
 
+    def check_auth(self) -> None:
+        """A request that costs nothing: raises Unauthorized when the key is refused, Unreachable/ServerError
+        when the provider does not answer. Any other answer (a 404 for a track that cannot exist) passes."""
+        path = self.profile.auth_check_path or self.profile.status_path.format(id=f"tf-auth-{uuid.uuid4().hex}")
+        try:
+            self._send("GET", path, replayable=True)
+        except (NotFound, InvalidRequest, Gone):
+            return
+        except TextMusicError as exc:
+            if exc.status == 403:
+                raise Unauthorized(exc.message, status=403) from None
+            raise
+
     def wait(self, tracks: Iterable[Track], sleep: Callable[[float], None] = time.sleep) -> list[Track]:
-        """Poll pending tracks until each is ready or failed, with growing intervals up to a deadline."""
+        """Poll pending tracks until each is ready or failed, with growing intervals up to a deadline (for
+        one-off use such as the probe; a run's tracks are polled together by its poller)."""
         current = list(tracks)
         deadline = time.monotonic() + self.settings.poll_deadline_seconds
         interval = self.settings.poll_initial_seconds
@@ -247,48 +375,50 @@ class TextMusicClient:
             current = [self.get_track(t.id) if t.effective_status == "pending" else t for t in current]
         return current
 
-    def download(self, track: Track, dest: Path) -> int:
-        """Stream the track's audio into `dest`; returns the byte count, checked against Content-Length."""
+    def download(self, track: Track, dest: Path) -> Download:
+        """Stream the track's audio into `dest`, following redirects as CDNs serve them: the key goes only
+        to the API's own origin. Content-Encoding (gzip, br) is decoded; the length is checked on the bytes
+        that came over the wire, which is what Content-Length counts."""
         if not track.audio_url:
             raise BadDownload(f"track {track.id} has no audio_url")
-        url = httpx.URL(track.audio_url)
-        same_origin = url.is_relative_url or (
-            (url.scheme, url.host, url.port) == (self._http.base_url.scheme, self._http.base_url.host,
-                                                 self._http.base_url.port)
-        )
-        http = self._http if same_origin else self._anon
         for attempt in self._retrying():
             with attempt:
-                written = 0
-                try:
-                    with http.stream("GET", url) as response:
-                        if response.status_code != 200:
-                            response.read()
-                            raise error_from_response(response)
-                        expected = response.headers.get("Content-Length")
-                        with open(dest, "wb") as fh:
-                            for chunk in response.iter_bytes(1 << 16):
-                                fh.write(chunk)
-                                written += len(chunk)
-                except httpx.TransportError as exc:
-                    raise ServerError(f"download of track {track.id} broke off: {type(exc).__name__}") from None
-                if expected is not None and int(expected) != written:
-                    raise ServerError(f"download of track {track.id} truncated: {written} of {expected} bytes")
-                if written == 0:
-                    raise BadDownload(f"download of track {track.id} is empty")
-                return written
+                return self._download_once(track, dest)
         raise AssertionError("unreachable")
 
-    @staticmethod
-    def _parse(model: type[Any], response: httpx.Response) -> Any:
-        try:
-            return model.model_validate(response.json())
-        except (ValueError, ValidationError) as exc:
-            raise ServerError(f"unreadable answer from the provider: {str(exc)[:300]}") from None
-
-
-def client_from_settings(settings: TextMusicSettings | None = None, **kw: Any) -> TextMusicClient:
-    settings = settings or TextMusicSettings()
-    if not settings.api_url or settings.api_key is None:
-        raise Unauthorized("TEXTMUSIC_API_URL and TEXTMUSIC_API_KEY must both be set to use a remote provider")
-    return TextMusicClient(settings.api_url, settings.api_key, settings=settings, **kw)
+    def _download_once(self, track: Track, dest: Path) -> Download:
+        url = self._http.base_url.join(track.audio_url)  # type: ignore[arg-type]
+        hops: list[str] = []
+        for _ in range(MAX_REDIRECTS + 1):
+            http = self._http if _same_origin(url, self._http.base_url) else self._anon
+            self.attempts += 1
+            try:
+                with http.stream("GET", url) as response:
+                    if response.is_redirect and "location" in response.headers:
+                        hops.append(url.host or "")
+                        url = url.join(response.headers["location"])
+                        continue
+                    if not response.is_success:
+                        response.read()
+                        raise error_from_response(response)
+                    written = 0
+                    with open(dest, "wb") as fh:
+                        for chunk in response.iter_bytes(1 << 16):
+                            fh.write(chunk)
+                            written += len(chunk)
+                    # Bytes read off the connection (encoded); an answer built in memory never had a wire.
+                    wire = response.num_bytes_downloaded or written
+                    expected = response.headers.get("Content-Length")
+                    encoding = response.headers.get("Content-Encoding", "")
+            except httpx.DecodingError as exc:
+                raise ServerError(f"download of track {track.id} does not decode ({exc})") from None
+            except httpx.TransportError as exc:
+                raise ServerError(f"download of track {track.id} broke off: {type(exc).__name__}") from None
+            if expected is not None and expected.isdigit() and int(expected) != wire:
+                raise ServerError(f"download of track {track.id} truncated: {wire} of {expected} bytes")
+            if written == 0:
+                raise BadDownload(f"download of track {track.id} is empty")
+            return Download(bytes_written=written, wire_bytes=wire, content_encoding=encoding,
+                            host=url.host or "", redirects=hops,
+                            content_type=response.headers.get("Content-Type", ""))
+        raise BadDownload(f"download of track {track.id}: more than {MAX_REDIRECTS} redirects")

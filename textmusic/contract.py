@@ -212,6 +212,7 @@ class Track(BaseModel):
     created_at: str | None = None
     expires_at: str | None = None
     engine_version: str | None = None  # EXTENSION (local service): the engine release that rendered it
+    status_word: str | None = None  # the provider's own word for the status, as answered (`status` is ours)
 
     @property
     def effective_status(self) -> TrackStatus:

@@ -7,8 +7,6 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from textmusic.contract import STATUS_PATH, SUBMIT_PATH
-
 
 class TextMusicSettings(BaseSettings):
     """`TEXTMUSIC_API_URL` unset means: use the embedded local service."""
@@ -17,11 +15,11 @@ class TextMusicSettings(BaseSettings):
 
     api_url: str | None = None
     api_key: SecretStr | None = None
-    # True when TEXTMUSIC_API_URL is a TrackFoundry local service: the client then sends its extensions.
+    # True when TEXTMUSIC_API_URL is a TrackFoundry local service (its profile is then the default).
     local_extensions: bool = False
-    submit_path: str = SUBMIT_PATH
-    status_path: str = STATUS_PATH
     request_timeout_seconds: float = 60.0
+    connect_timeout_seconds: float = 10.0
+    max_connections: int = 64
     poll_initial_seconds: float = 1.0
     poll_max_interval_seconds: float = 10.0
     poll_deadline_seconds: float = 900.0

@@ -55,6 +55,7 @@ from textmusic.server.faults import (
     SlowResponseMiddleware,
     TruncatedFileResponse,
 )
+from textmusic.server.latency import LatencyConfig
 from textmusic.server.ratelimit import KeyRateLimiter
 from textmusic.server.store import (
     UNSTORED_TTL_SECONDS,
@@ -100,8 +101,23 @@ def _stuck_overdue(row: sqlite3.Row, stuck_seconds: float, now: float | None = N
     )
 
 
-def track_view(row: sqlite3.Row, base_url: str) -> Track:
-    """A stored track as the contract's Track; audio_url only once there is audio to fetch."""
+def held_back(row: sqlite3.Row, now: float | None = None) -> bool:
+    """Hosted timing (latency.py): a settled track whose time to ready has not come yet shows as pending."""
+    not_before = row["ready_not_before"]
+    return (
+        not_before is not None
+        and row["status"] != "pending"
+        and (time.time() if now is None else now) < not_before
+    )
+
+
+def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Track:
+    """A stored track as the contract's Track; audio_url only once there is audio to fetch.
+
+    A track held back by hosted timing looks exactly like a pending one: no audio_url, no duration,
+    the amount held as its cost, whatever the store already settled."""
+    if held_back(row, now):
+        return _pending_view(row)
     ready = row["status"] == "ready"
     audio_url = None
     if ready:
@@ -127,6 +143,26 @@ def track_view(row: sqlite3.Row, base_url: str) -> Track:
         created_at=_iso(row["created_at"]),
         expires_at=_iso(row["expires_at"]),
         engine_version=row["engine_version"],
+    )
+
+
+def _pending_view(row: sqlite3.Row) -> Track:
+    """A settled track shown as it was before settlement (what the submission's answer showed)."""
+    request = json.loads(row["request_json"])
+    requested_bpm = request.get("bpm")
+    return Track(
+        id=row["id"],
+        name=row["name"],
+        audio_url=None,
+        seed=row["seed"],
+        tags=json.loads(row["tags_json"]) if row["tags_json"] else None,
+        status="pending",
+        output_format=row["output_format"],
+        output_bit_rate=request.get("output_bit_rate"),
+        bpm=requested_bpm if isinstance(requested_bpm, int | float) else None,
+        cost_cents=row["reserved_cents"],
+        created_at=_iso(row["created_at"]),
+        expires_at=_iso(row["expires_at"]),
     )
 
 
@@ -298,11 +334,22 @@ def create_app(
     audio_ttl_seconds: float = UNSTORED_TTL_SECONDS,
     faults: FaultConfig | None = None,
     request_log: Path | None = None,
+    latency: LatencyConfig | None = None,
+    synthetic_audio: bool = False,
 ) -> FastAPI:
-    """Build the service for one data folder; workers start and stop with the app's lifespan."""
+    """Build the service for one data folder; workers start and stop with the app's lifespan.
+
+    `latency`: hosted timing, each track shown pending for its seeded time (latency.py).
+    `synthetic_audio`: workers make a click track instead of running the engine (synthetic.py).
+    """
     store = Store(Path(data_dir), audio_ttl_seconds=audio_ttl_seconds)
     limiter = KeyRateLimiter(rate_limit)
+    if synthetic_audio and engine_factory is None:
+        from textmusic.server.synthetic import SyntheticEngine
+
+        engine_factory = SyntheticEngine
     pool = GenerationPool(store, workers=workers, engine_factory=engine_factory)
+    latency = latency if latency is not None and latency.enabled else None
     injector = FaultInjector(faults)
     stuck_seconds = injector.config.stuck_seconds
 
@@ -334,6 +381,7 @@ def create_app(
     app.state.limiter = limiter
     app.state.pool = pool
     app.state.faults = injector
+    app.state.latency = latency
     install_error_handlers(app)
     _install_openapi(app)
     if injector.config.probabilities.get("slow_response", 0) > 0:
@@ -389,9 +437,10 @@ def create_app(
         new_tracks = []
         for i in range(req.num_songs):
             song = req.for_song(i)
+            track_id = uuid.uuid4().hex
             new_tracks.append(
                 NewTrack(
-                    id=uuid.uuid4().hex,
+                    id=track_id,
                     request_json=song.model_dump_json(),
                     song_index=i,
                     seed=song.seed or 0,  # for_song always sets it
@@ -402,6 +451,7 @@ def create_app(
                     store_audio=req.store_audio,
                     reserved_cents=song.max_cost_cents(),
                     fault=injector.track_fault(),
+                    latency_seconds=latency.seconds_for(track_id) if latency is not None else None,
                 )
             )
         try:
@@ -468,6 +518,8 @@ def create_app(
         row = store.get_track(match.group(1)) if match else None
         if row is None or match is None or match.group(2) != EXTENSIONS[row["output_format"]]:
             raise ApiError(404, "no such audio")
+        if held_back(row):
+            raise ApiError(404, "the track is pending; no audio")
         if row["status"] != "ready" or not row["file_path"]:
             raise ApiError(404, f"the track is {row['status']}; no audio")
         path = (store.data_dir / row["file_path"]).resolve()
@@ -506,17 +558,25 @@ def serve(
     audio_ttl_seconds: float = UNSTORED_TTL_SECONDS,
     faults: FaultConfig | None = None,
     request_log: Path | None = None,
+    latency: LatencyConfig | None = None,
+    synthetic_audio: bool = False,
 ) -> None:
     """Run the service until interrupted; uvicorn's access log shows request lines only, never keys."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     app = create_app(
         data_dir, rate_limit=rate_limit, workers=workers, audio_ttl_seconds=audio_ttl_seconds, faults=faults,
-        request_log=request_log,
+        request_log=request_log, latency=latency, synthetic_audio=synthetic_audio,
     )
+    logger = logging.getLogger(__name__)
     if faults is not None and faults.enabled:
-        logging.getLogger(__name__).warning("fault injection ON (seed %d): %s", faults.seed, faults.probabilities)
+        logger.warning("fault injection ON (seed %d): %s", faults.seed, faults.probabilities)
+    if latency is not None and latency.enabled:
+        logger.warning("hosted timing ON: each track pending %s from submission (seed %d)", latency.describe(),
+                       latency.seed)
+    if synthetic_audio:
+        logger.warning("synthetic audio ON: click tracks, not the music engine (engine_version synthetic-1)")
     # SIGTERM: stop accepting, give open requests 10 s, then the lifespan stops the pool (workers.py).
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
 
 
-__all__ = ["create_app", "request_schema", "serve", "track_view"]
+__all__ = ["create_app", "held_back", "request_schema", "serve", "track_view"]

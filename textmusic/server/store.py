@@ -56,7 +56,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     updated_at REAL NOT NULL,
     expires_at REAL,
     fault TEXT,
-    engine_version TEXT
+    engine_version TEXT,
+    ready_not_before REAL
 );
 CREATE INDEX IF NOT EXISTS tracks_status ON tracks(status);
 CREATE INDEX IF NOT EXISTS tracks_key ON tracks(key_hash);
@@ -87,7 +88,7 @@ def hash_key(key: str) -> str:
 # Columns added after the first release: a data folder made by an older service gains them at start.
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "keys": {"initial_cents": "INTEGER"},
-    "tracks": {"fault": "TEXT", "engine_version": "TEXT"},
+    "tracks": {"fault": "TEXT", "engine_version": "TEXT", "ready_not_before": "REAL"},
 }
 
 
@@ -127,6 +128,8 @@ class NewTrack:
     store_audio: bool
     reserved_cents: int
     fault: str | None = None  # an injected fault for this song ("fail" or "stuck"), see faults.py
+    # Hosted timing (latency.py): seconds from submission during which the track shows as pending.
+    latency_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -272,8 +275,8 @@ class Store:
             conn.executemany(
                 """INSERT INTO tracks (id, key_hash, request_json, song_index, seed, name, tags_json,
                        output_format, output_bit_rate, store_audio, status, reserved_cents,
-                       created_at, updated_at, expires_at, fault)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?)""",
+                       created_at, updated_at, expires_at, fault, ready_not_before)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
                 [
                     (
                         t.id,
@@ -290,8 +293,9 @@ class Store:
                         now,
                         now,
                         # Provisional: the clock restarts when the audio is ready (mark_ready).
-                        None if t.store_audio else now + self.audio_ttl_seconds,
+                        None if t.store_audio else now + (t.latency_seconds or 0.0) + self.audio_ttl_seconds,
                         t.fault,
+                        None if t.latency_seconds is None else now + t.latency_seconds,
                     )
                     for t in tracks
                 ],
@@ -322,17 +326,20 @@ class Store:
         """Settle a finished track: charge its real price, give back the rest of its reservation.
 
         Only a pending track moves, so a track rendered twice (a restart mid-render) is charged once.
-        An unstored track's audio lives for the TTL from now, so a slow render never shortens it.
+        An unstored track's audio lives for the TTL from now, so a slow render never shortens it, or,
+        under hosted timing, from the time the track is shown ready (`ready_not_before`), if later.
         """
         now = time.time()
         with self._write() as conn:
             row = conn.execute(
-                "SELECT status, key_hash, reserved_cents, store_audio FROM tracks WHERE id = ?", (track_id,)
+                "SELECT status, key_hash, reserved_cents, store_audio, ready_not_before FROM tracks WHERE id = ?",
+                (track_id,),
             ).fetchone()
             if row is None or row["status"] != "pending":
                 return False
             cost = price_cents(duration_seconds)
-            expires_at = None if row["store_audio"] else now + self.audio_ttl_seconds
+            shown_at = max(now, row["ready_not_before"] or 0.0)
+            expires_at = None if row["store_audio"] else shown_at + self.audio_ttl_seconds
             conn.execute(
                 """UPDATE tracks SET status = 'ready', duration_seconds = ?, bpm = ?, output_bit_rate = ?,
                        file_path = ?, cost_cents = ?, updated_at = ?, expires_at = ?, engine_version = ?

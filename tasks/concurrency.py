@@ -1,0 +1,142 @@
+"""How much to ask of a provider at once, and when to ask again: learned from its answers, not configured.
+
+- `AdaptiveWindow`: rows in flight grow by one per accepted submission and halve on pushback (429, 5xx,
+  refused connections): additive increase, multiplicative decrease, as TCP does, up to a ceiling.
+- `ReadyTiming`: when to poll a track first. Until one track has been seen ready, only the oldest pending
+  track is polled (a scout, on growing intervals); from then on each track is first polled at an estimate
+  of the q-quantile of the time to ready, tracked by stochastic approximation: every first poll that finds
+  its track ready moves the estimate down by `rate·q`, every miss moves it up by `rate·(1−q)` (relative),
+  so it settles where a fraction q of tracks are ready at their first poll. Misses are polled again at
+  short intervals. With q = 0.8 a track costs about 1.2 polls on average.
+- `ProviderHealth`: whether the provider is answering, and since when it has not been.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+
+class AdaptiveWindow:
+    """Bounds rows in flight; `acquire` blocks while the window is full."""
+
+    PUSHBACK_HOLD_SECONDS = 1.0  # one halving per burst of pushbacks, not one per refused request
+
+    def __init__(self, maximum: int, initial: int = 8, clock: Callable[[], float] = time.monotonic) -> None:
+        self.maximum = max(1, maximum)
+        self.limit = float(min(max(1, initial), self.maximum))
+        self.in_flight = 0
+        self.peak = 0
+        self.pushbacks = 0
+        self._clock = clock
+        self._last_cut = -1e9
+        self._cond = threading.Condition()
+
+    def acquire(self, stop: threading.Event) -> bool:
+        with self._cond:
+            while self.in_flight >= int(self.limit) and not stop.is_set():
+                self._cond.wait(0.5)
+            if stop.is_set():
+                return False
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            return True
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
+            self._cond.notify_all()
+
+    def accepted(self) -> None:
+        with self._cond:
+            self.limit = min(float(self.maximum), self.limit + 1.0)
+            self._cond.notify_all()
+
+    def pushback(self) -> None:
+        with self._cond:
+            now = self._clock()
+            if now - self._last_cut >= self.PUSHBACK_HOLD_SECONDS:
+                self.limit = max(1.0, self.limit / 2)
+                self._last_cut = now
+            self.pushbacks += 1
+
+
+class ReadyTiming:
+    """The learned first-poll delay (see the module's docstring). Thread-safe."""
+
+    def __init__(self, prior_seconds: float, quantile: float = 0.8, rate: float = 0.05,
+                 min_interval: float = 0.5, max_interval: float = 30.0) -> None:
+        self.quantile = quantile
+        self.rate = rate
+        self.min_interval = min_interval
+        self.max_interval = max_interval
+        self.first_poll: float | None = None  # None until a track has been seen ready
+        self.scout_start = min(2.0, prior_seconds / 4)
+        self.first_polls = 0
+        self.first_hits = 0
+        self._lock = threading.Lock()
+
+    @property
+    def calibrated(self) -> bool:
+        return self.first_poll is not None
+
+    def observe_first(self, ready: bool, age: float) -> None:
+        """The outcome of a track's first poll at `age` seconds after its submission."""
+        with self._lock:
+            self.first_polls += 1
+            self.first_hits += ready
+            if self.first_poll is None:
+                if ready:
+                    self.first_poll = age
+                return
+            step = self.rate * self.first_poll
+            self.first_poll += -step * self.quantile if ready else step * (1 - self.quantile)
+
+    def observe_ready(self, age: float) -> None:
+        """A track seen ready `age` seconds after submission (calibrates the first estimate)."""
+        with self._lock:
+            if self.first_poll is None:
+                self.first_poll = age
+
+    def scout_interval(self, polls: int) -> float:
+        """Growing intervals of the scout before any track was seen ready."""
+        return min(self.max_interval, self.scout_start * 1.5 ** polls)
+
+    def retry_interval(self) -> float:
+        """After a missed poll: a tenth of the typical time to ready."""
+        typical = self.first_poll or self.scout_start * 10
+        return min(self.max_interval, max(self.min_interval, typical / 10))
+
+
+class ProviderHealth:
+    """Down from the first failure to reach the provider (5xx, refused) until any answer that is not one."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.down_since: float | None = None
+        self.outages = 0
+        self._cond = threading.Condition()
+
+    def answered(self, status: int | None) -> None:
+        """Every request's outcome: an HTTP status, or None when no answer came."""
+        with self._cond:
+            if status is None or status >= 500:
+                if self.down_since is None:
+                    self.down_since = self._clock()
+                    self.outages += 1
+            elif self.down_since is not None and status != 429:
+                self.down_since = None
+                self._cond.notify_all()
+
+    def down_for(self) -> float:
+        with self._cond:
+            return 0.0 if self.down_since is None else self._clock() - self.down_since
+
+    def wait_up(self, stop: threading.Event, timeout: float) -> bool:
+        """Block while the provider is down (at most `timeout`); True when it is up."""
+        deadline = self._clock() + timeout
+        with self._cond:
+            while self.down_since is not None and not stop.is_set() and self._clock() < deadline:
+                self._cond.wait(min(1.0, max(0.01, deadline - self._clock())))
+            return self.down_since is None

@@ -1,0 +1,486 @@
+"""A run's generation machinery: submitters, one poller for every pending track, and delivery workers.
+
+Hosted generation takes 30–90 s, so throughput comes from many tracks in flight and few polls. Rows are
+submitted by a few threads while the adaptive window has room; each accepted track goes to the run's one
+poller, which polls it first near the learned time to ready (see concurrency.py) and hands ready tracks
+to the delivery workers. Nothing holds a thread per pending track.
+
+Money: the moment a row is about to be sent it is journaled `submitting` (with its Idempotency-Key when
+the provider honours one), and the moment it is accepted its track ids are journaled `submitted`, so a
+run killed at any point neither pays twice nor forgets a paid track. While the provider is down (5xx,
+refused connections) submissions pause and polls slow down, up to the outage budget; only then do rows
+fail, with the reason, and paid tracks stay resumable.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textmusic.client import (
+    AcceptedUnread,
+    Gone,
+    InsufficientBalance,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TextMusicClient,
+    TextMusicError,
+    Unanswered,
+    Unauthorized,
+)
+from textmusic.contract import Track
+from textmusic.providers import Profile
+
+from .audio import AudioCheckError
+from .concurrency import AdaptiveWindow, ProviderHealth, ReadyTiming
+from .generate import (
+    CatalogInfo,
+    Journal,
+    Provider,
+    RunOptions,
+    base_record,
+    charged_cents,
+    deliver,
+    keep_raw_answer,
+    resumption,
+)
+from .ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
+from .plan import PlannedRow, max_cost_cents
+from .settings import PipelineSettings
+from .tagging import TagMismatch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class RowState:
+    row: PlannedRow
+    previous: list[LedgerRecord]
+    client: TextMusicClient  # this row's view: its `attempts` counts the row's requests
+    future: Future[list[LedgerRecord]] = field(default_factory=Future)
+    key: str = ""
+    paid_by: str = ""
+    requeues: int = 0
+    restarted: bool = False
+    holds_slot: bool = False
+    started: str = field(default_factory=utc_now)
+    records: dict[int, LedgerRecord] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass(eq=False)
+class TrackJob:
+    state: RowState
+    index: int
+    track: Track
+    submitted: float
+    resumed: bool = False
+    polls: int = 0
+    downloads: int = 0
+    stage: str = "poll"  # or "download"
+
+
+class Generation:
+    """Generates rows against one provider; `add` may be called from many threads (one per Prefect task)."""
+
+    def __init__(self, client: TextMusicClient, out_dir: Path, catalog: CatalogInfo, provider: Provider,
+                 profile: Profile, settings: PipelineSettings, options: RunOptions, journal: Journal,
+                 tolerance: float, on_row_done: Callable[[list[LedgerRecord]], None] | None = None,
+                 max_in_flight: int | None = None) -> None:
+        self.client, self.out_dir, self.catalog, self.provider = client, out_dir, catalog, provider
+        self.profile, self.settings, self.options = profile, settings, options
+        self.journal, self.tolerance = journal, tolerance
+        self.on_row_done = on_row_done or (lambda records: None)
+        limit = settings.max_in_flight or max_in_flight or profile.max_in_flight
+        self.window = AdaptiveWindow(limit, initial=settings.initial_in_flight)
+        self.health = ProviderHealth()
+        self.timing = ReadyTiming(profile.expected_ready_seconds)
+        client.monitor = self._observe
+        self.out_of_funds = threading.Event()
+        self.stop = threading.Event()
+        self.fatal: BaseException | None = None
+        self._queue: deque[RowState] = deque()
+        self._cond = threading.Condition()
+        self._open_rows: set[RowState] = set()
+        self._unknown_words: set[str] = set()
+        self.poller = Poller(self)
+        self._delivery = ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver")
+        self._submitters = [threading.Thread(target=self._submitter, name=f"submit-{i}", daemon=True)
+                            for i in range(settings.submit_workers)]
+        for thread in self._submitters:
+            thread.start()
+
+    # -- public ---------------------------------------------------------------------------------------------
+
+    def add(self, rows: list[PlannedRow], previous: dict[str, list[LedgerRecord]]) -> list[Future[list[LedgerRecord]]]:
+        states = [RowState(row, previous.get(row.track_id, []), self.client.fork()) for row in rows]
+        with self._cond:
+            self._queue.extend(states)
+            self._open_rows.update(states)
+            self._cond.notify_all()
+        return [s.future for s in states]
+
+    def run(self, rows: list[PlannedRow], previous: dict[str, list[LedgerRecord]]) -> list[LedgerRecord]:
+        return [record for future in self.add(rows, previous) for record in future.result()]
+
+    def close(self) -> None:
+        self.stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        self.poller.close()
+        self._delivery.shutdown(wait=True, cancel_futures=True)
+        for thread in self._submitters:
+            thread.join(timeout=5)
+
+    def __enter__(self) -> Generation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- submission -----------------------------------------------------------------------------------------
+
+    def _observe(self, status: int | None) -> None:
+        self.health.answered(status)
+        if status is None or status == 429 or status >= 500:
+            self.window.pushback()
+
+    def _next(self) -> RowState | None:
+        with self._cond:
+            while not self._queue and not self.stop.is_set():
+                self._cond.wait(0.5)
+            return self._queue.popleft() if self._queue else None
+
+    def _submitter(self) -> None:
+        while not self.stop.is_set():
+            state = self._next()
+            if state is None:
+                return
+            if not state.holds_slot:
+                if not self.window.acquire(self.stop):
+                    return
+                state.holds_slot = True
+            try:
+                self._start(state)
+            except BaseException as exc:  # a bug here must fail the run, not hang it
+                self._fail_run(exc)
+
+    def _song(self, state: RowState, index: int, **update: object) -> LedgerRecord:
+        return base_record(state.row, self.catalog, self.provider, index).model_copy(update={
+            "started_at": state.started, "idempotency_key": state.key, "run_id": state.paid_by, **update})
+
+    def _start(self, state: RowState) -> None:
+        decision = resumption(state.row, state.previous, self.options, self.profile.sends_idempotency_key)
+        if decision.kind == "hold":
+            for record in decision.records:
+                self._song_done(state, record.song_index, record)
+            return
+        if decision.kind == "poll":
+            state.key, state.paid_by = decision.records[0].idempotency_key, decision.records[0].run_id
+            for record in decision.records:
+                if record.status == "ready":
+                    self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
+                else:
+                    job = TrackJob(state, record.song_index, Track(id=record.generation_id, status="pending"),
+                                   time.monotonic(), resumed=True)
+                    self.poller.add(job, time.monotonic())
+            return
+        if not state.key:
+            state.key = decision.key or (_new_key() if self.profile.sends_idempotency_key else "")
+        self._submit(state)
+
+    def _submit(self, state: RowState) -> None:
+        first = self._song(state, 0)
+        if self.out_of_funds.is_set():
+            return self._song_done(state, 0, self._ended(state, first, status="skipped",
+                                                         error="insufficient balance"))
+        if not self.health.wait_up(self.stop, self.settings.outage_probe_seconds) and self._outage_over():
+            return self._song_done(state, 0, self._ended(state, first, error=self._outage_reason()))
+        self.journal([first.model_copy(update={"status": SUBMITTING})])
+        try:
+            response = state.client.submit(state.row.request, state.key or None)
+        except Unauthorized as exc:
+            return self._fail_run(exc)
+        except InsufficientBalance as exc:
+            self.out_of_funds.set()
+            return self._song_done(state, 0, self._ended(state, first, status="skipped",
+                                                         error=f"insufficient balance: {exc.message}"))
+        except InvalidRequest as exc:
+            return self._song_done(state, 0, self._ended(state, first,
+                                                         error=f"rejected by the provider: {exc.message}"))
+        except Unanswered as exc:
+            return self._song_done(state, 0, self._ended(state, first, status="unanswered", resume="unanswered",
+                                                         error=exc.message, at_risk_cents=self._worst(state)))
+        except AcceptedUnread as exc:
+            support = keep_raw_answer(self.out_dir, state.row.track_id, exc.raw)
+            return self._song_done(state, 0, self._ended(state, first, resume="unanswered", support_file=support,
+                                                         error=exc.message, at_risk_cents=self._worst(state)))
+        except (RateLimited, ServerError) as exc:
+            return self._requeue(state, first, exc)
+        except TextMusicError as exc:
+            return self._song_done(state, 0, self._ended(state, first, error=exc.message))
+        state.paid_by = self.options.run_id
+        self.window.accepted()
+        now = time.monotonic()
+        self.journal([self._song(state, i, status=SUBMITTED, generation_id=t.id)
+                      for i, t in enumerate(response.tracks)])
+        for index, track in enumerate(response.tracks):
+            self._advance(TrackJob(state, index, track, now), track, now)
+
+    def _restart(self, state: RowState) -> None:
+        with state.lock:
+            if state.restarted:
+                return
+            state.restarted, state.previous, state.key, state.paid_by = True, [], "", ""
+            state.records.clear()
+        with self._cond:
+            self._queue.appendleft(state)
+            self._cond.notify_all()
+
+    def _requeue(self, state: RowState, first: LedgerRecord, exc: TextMusicError) -> None:
+        """Not accepted (429 or the provider down): the row waits its turn again, up to the outage budget."""
+        state.requeues += 1
+        if self._outage_over() or (self.health.down_since is None and state.requeues > self.settings.max_requeues):
+            reason = self._outage_reason() if self._outage_over() else exc.message
+            return self._song_done(state, 0, self._ended(state, first, error=reason, resume=(
+                "resend" if state.key else "")))
+        with self._cond:
+            self._queue.appendleft(state)
+            self._cond.notify_all()
+
+    def _worst(self, state: RowState) -> int:
+        return max_cost_cents(state.row.request, self.settings, self.provider.local_extensions)
+
+    def _outage_over(self) -> bool:
+        return self.health.down_for() > self.settings.outage_budget_seconds
+
+    def _outage_reason(self) -> str:
+        return f"provider unavailable for {self.health.down_for():.0f} s (outage budget " \
+               f"{self.settings.outage_budget_seconds:g} s)"
+
+    # -- tracks ---------------------------------------------------------------------------------------------
+
+    def _advance(self, job: TrackJob, track: Track, now: float) -> None:
+        """Route a track by its status: pending → the poller, ready → delivery, failed → its record."""
+        job.track = track
+        if track.status_word and track.status_word.lower() not in self.profile.vocabulary \
+                and track.status_word not in self._unknown_words:
+            self._unknown_words.add(track.status_word)
+            log.warning("provider status word %r is not in the profile's vocabulary: counted as pending until "
+                        "the deadline", track.status_word)
+        status = track.effective_status
+        if status != "pending":
+            self.poller.forget(job)
+        if status == "pending":
+            if now - job.submitted > self.client.settings.poll_deadline_seconds:
+                return self._track_done(job, error=f"timeout: still pending after "
+                                        f"{self.client.settings.poll_deadline_seconds:g} s", resume="poll")
+            return self.poller.schedule(job, now)
+        if status == "failed":
+            return self._track_done(job, error=f"generation failed: {track.error or 'no reason given'}")
+        job.stage = "download"
+        self._delivery.submit(self._deliver, job)
+
+    def _deliver(self, job: TrackJob) -> None:
+        try:
+            record = self._track_record(job)
+            delivered = deliver(job.track, record, job.state.client, self.out_dir, job.state.row.file_name(job.index),
+                                self.catalog, self.tolerance)
+            self._song_done(job.state, job.index, self._ended(job.state, delivered))
+        except Gone as exc:
+            self._track_done(job, error=f"audio gone: {exc.message}", resume="lost", charged=True)
+        except (RateLimited, ServerError) as exc:
+            job.downloads += 1
+            if job.downloads < self.settings.max_delivery_attempts or (
+                    self.health.down_since is not None and not self._outage_over()):
+                return self.poller.add(job, time.monotonic() + self.settings.outage_probe_seconds)
+            self._track_done(job, error=f"delivery failed: {exc.message}", resume="poll", charged=True)
+        except (TextMusicError, AudioCheckError, TagMismatch, OSError) as exc:
+            attempts = self._delivery_attempts(job) + 1
+            lost = attempts >= self.settings.max_delivery_attempts
+            self._track_done(job, error=f"delivery failed ({attempts} of {self.settings.max_delivery_attempts}"
+                             f" attempts): {exc}", resume="lost" if lost else "poll", charged=True,
+                             delivery_attempts=attempts)
+        except BaseException as exc:
+            self._fail_run(exc)
+
+    def _delivery_attempts(self, job: TrackJob) -> int:
+        return max((r.delivery_attempts for r in job.state.previous if r.song_index == job.index
+                    and r.generation_id == job.track.id), default=0)
+
+    def _track_record(self, job: TrackJob) -> LedgerRecord:
+        record = self._song(job.state, job.index, generation_id=job.track.id)
+        return record.model_copy(update={"seed": job.track.seed}) if job.track.seed is not None else record
+
+    def _track_done(self, job: TrackJob, *, error: str, resume: str = "", charged: bool = False,
+                    **update: object) -> None:
+        self.poller.forget(job)
+        cost = charged_cents(job.track) if charged else 0
+        record = self._ended(job.state, self._track_record(job), error=error, resume=resume, cost_cents=cost,
+                             cost_usd=cost / 100, **update)
+        self._song_done(job.state, job.index, record)
+
+    # -- rows -----------------------------------------------------------------------------------------------
+
+    def _ended(self, state: RowState, record: LedgerRecord, **update: object) -> LedgerRecord:
+        return record.model_copy(update={"finished_at": utc_now(), "attempts": state.client.attempts,
+                                         "status": update.pop("status", record.status), **update})
+
+    def _song_done(self, state: RowState, index: int, record: LedgerRecord) -> None:
+        """A song's final record; once every song of the row has one, the row is journaled and done. A row
+        that ends before it was accepted ends with its first record (no more songs exist)."""
+        with state.lock:
+            state.records[index] = record
+            accepted = any(r.generation_id for r in state.records.values())
+            if accepted and len(state.records) < state.row.request.num_songs:
+                return
+            records = [state.records[i] for i in sorted(state.records)]
+        self.journal(records)
+        if state.holds_slot:
+            state.holds_slot = False
+            self.window.release()
+        with self._cond:
+            self._open_rows.discard(state)
+        if not state.future.done():
+            state.future.set_result(records)
+        self.on_row_done(records)
+
+    def _fail_run(self, exc: BaseException) -> None:
+        """A refused key (or a bug) ends the run at once; journaled tracks stay resumable by the next run."""
+        if self.fatal is None:
+            self.fatal = exc
+        self.stop.set()
+        with self._cond:
+            open_rows = list(self._open_rows)
+            self._open_rows.clear()
+            self._queue.clear()
+        for state in open_rows:
+            if not state.future.done():
+                state.future.set_exception(self.fatal)
+
+
+class Poller:
+    """The run's one poller: a heap of tracks by due time, polled by a small pool at a paced rate that
+    leaves the rest of the provider's limit to submissions."""
+
+    def __init__(self, generation: Generation) -> None:
+        self.gen = generation
+        settings, limit = generation.settings, generation.profile.rate_limit
+        self.min_gap = 1.0 / max(0.1, settings.poll_share * limit.requests / limit.window_seconds)
+        self._heap: list[tuple[float, int, TrackJob]] = []
+        self._parked: list[TrackJob] = []  # before any track was seen ready, only the oldest (scout) polls
+        self._scout: TrackJob | None = None
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        self._pool = ThreadPoolExecutor(settings.poll_workers, thread_name_prefix="poll")
+        self.polls = 0
+        self._thread = threading.Thread(target=self._run, name="poller", daemon=True)
+        self._thread.start()
+
+    def add(self, job: TrackJob, due: float) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (due, next(self._seq), job))
+            self._cond.notify()
+
+    def schedule(self, job: TrackJob, now: float) -> None:
+        """When to poll a pending track next (see ReadyTiming)."""
+        timing = self.gen.timing
+        if job.resumed:
+            return self.add(job, now + (timing.retry_interval() if job.polls else 0.0))
+        if not timing.calibrated:
+            with self._cond:
+                if self._scout is not None and self._scout is not job:
+                    self._parked.append(job)
+                    return
+                self._scout = job
+            return self.add(job, now + timing.scout_interval(job.polls))
+        if job.polls == 0:
+            return self.add(job, job.submitted + (timing.first_poll or 0.0))
+        self.add(job, now + timing.retry_interval())
+
+    def forget(self, job: TrackJob) -> None:
+        """A track that stopped being pending: if it was the scout, the oldest parked track takes over."""
+        with self._cond:
+            if self._scout is not job:
+                return
+            self._scout = None
+            successor = self._parked.pop(0) if self._parked else None
+        if successor is not None:
+            self.schedule(successor, time.monotonic())
+
+    def _calibrated(self) -> None:
+        with self._cond:
+            parked, self._parked, self._scout = self._parked, [], None
+        for job in parked:
+            self.schedule(job, time.monotonic())
+
+    def close(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self) -> None:
+        last = 0.0
+        while not self.gen.stop.is_set():
+            with self._cond:
+                now = time.monotonic()
+                if not self._heap or self._heap[0][0] > now:
+                    wait = self._heap[0][0] - now if self._heap else 0.5
+                    self._cond.wait(min(0.5, max(0.001, wait)))
+                    continue
+                _, _, job = heapq.heappop(self._heap)
+            if job.stage == "download":
+                self.gen._delivery.submit(self.gen._deliver, job)
+                continue
+            gap = last + self.min_gap - time.monotonic()
+            if gap > 0:
+                time.sleep(gap)
+            last = time.monotonic()
+            self._pool.submit(self._poll, job)
+
+    def _poll(self, job: TrackJob) -> None:
+        gen = self.gen
+        try:
+            track = job.state.client.get_track(job.track.id)
+        except Unauthorized as exc:
+            return gen._fail_run(exc)
+        except NotFound as exc:
+            if job.resumed:  # the provider forgot it (another key or data folder): the row starts over
+                return gen._restart(job.state)
+            return gen._track_done(job, error=f"lost the provider while waiting: {exc.message}", resume="poll")
+        except (RateLimited, ServerError) as exc:
+            if gen._outage_over():
+                return gen._track_done(job, error=gen._outage_reason(), resume="poll")
+            delay = gen.settings.outage_probe_seconds if gen.health.down_since else gen.timing.retry_interval()
+            log.debug("poll of %s deferred: %s", job.track.id, exc.message)
+            return self.add(job, time.monotonic() + delay)
+        except TextMusicError as exc:
+            return gen._track_done(job, error=f"lost the provider while waiting: {exc.message}", resume="poll")
+        except BaseException as exc:
+            return gen._fail_run(exc)
+        self.polls += 1
+        now = time.monotonic()
+        first, job.polls = job.polls == 0, job.polls + 1
+        ready = track.effective_status != "pending"
+        if first and not job.resumed and gen.timing.calibrated:
+            gen.timing.observe_first(ready, now - job.submitted)
+        if ready and not job.resumed and not gen.timing.calibrated:
+            gen.timing.observe_ready(now - job.submitted)
+            self._calibrated()
+        gen._advance(job, track, now)
+
+
+def _new_key() -> str:
+    return uuid.uuid4().hex

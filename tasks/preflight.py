@@ -1,0 +1,56 @@
+"""What can be checked before any row and before Prefect boots: the provider's profile, that the provider
+answers and that the key is accepted (a request that costs nothing). Light imports only."""
+
+from __future__ import annotations
+
+from textmusic.client import TextMusicClient, TextMusicError, Unauthorized
+from textmusic.providers import Profile, load_profile
+from textmusic.settings import TextMusicSettings
+
+from .settings import PipelineSettings
+
+LOCAL_PROVIDER = "textmusic-local"
+
+
+class PreflightError(Exception):
+    """The run cannot start; the message is one line and never holds the key."""
+
+
+def resolve_profile(settings: PipelineSettings, api: TextMusicSettings) -> tuple[Profile, bool]:
+    """(the provider's profile, whether the embedded local service is meant). TEXTMUSIC_API_URL, when set,
+    overrides the profile's base URL."""
+    if settings.provider:
+        profile = load_profile(settings.provider)
+    else:
+        profile = load_profile(LOCAL_PROVIDER if (api.local_extensions or not api.api_url) else "verbatik")
+    embedded = not api.api_url and profile.name == LOCAL_PROVIDER
+    if api.api_url:
+        profile = profile.model_copy(update={"base_url": api.api_url})
+    return profile, embedded
+
+
+def check_provider(settings: PipelineSettings | None = None, api: TextMusicSettings | None = None) -> str:
+    """Raise PreflightError when the configured provider cannot be used; returns what was checked."""
+    settings, api = settings or PipelineSettings(), api or TextMusicSettings()
+    try:
+        profile, embedded = resolve_profile(settings, api)
+    except ValueError as exc:
+        raise PreflightError(str(exc)) from None
+    if embedded:
+        return "embedded local service"
+    if api.api_key is None:
+        if settings.api_key_secret_block:
+            return f"{profile.name} at {profile.base_url} (key in a Prefect Secret block, checked at start)"
+        raise PreflightError(f"provider {profile.name} ({profile.base_url}) needs a key: set TEXTMUSIC_API_KEY "
+                             "or TRACKFOUNDRY_API_KEY_SECRET_BLOCK")
+    quick = api.model_copy(update={"max_attempts": 2, "request_timeout_seconds": 15.0,
+                                   "connect_timeout_seconds": 5.0})
+    with TextMusicClient(profile.base_url, api.api_key, profile=profile, settings=quick) as client:
+        try:
+            client.check_auth()
+        except Unauthorized:
+            raise PreflightError(f"provider {profile.name} ({profile.base_url}) refused the key") from None
+        except TextMusicError as exc:
+            raise PreflightError(f"provider {profile.name} ({profile.base_url}) does not answer: "
+                                 f"{client.redact(exc.message)}") from None
+    return f"{profile.name} at {profile.base_url}: key accepted"

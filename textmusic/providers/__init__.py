@@ -1,0 +1,133 @@
+"""Provider profiles: what differs between Text-to-Music providers, as data.
+
+A profile names a provider's origin, paths, auth header, where the fields of its answers live, its
+status vocabulary, retention, timing and rate limit. Profiles ship for the seed's hosted API
+(`verbatik.toml`) and for TrackFoundry's local service (`textmusic-local.toml`); a user points
+`TRACKFOUNDRY_PROVIDER` at one of those names or at a TOML file of the same shape (see the README).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from textmusic.contract import TrackStatus
+
+PROFILE_DIR = Path(__file__).resolve().parent
+SHIPPED: tuple[str, ...] = ("verbatik", "textmusic-local")
+
+# The words hosted music APIs use for a track's state; a profile's own `status_words` add to (or override) them.
+DEFAULT_STATUS_WORDS: dict[str, TrackStatus] = {
+    **dict.fromkeys(("queued", "submitted", "processing", "running", "streaming", "in_progress", "pending",
+                     "generating", "started", "created"), "pending"),
+    **dict.fromkeys(("complete", "completed", "succeeded", "success", "done", "ready", "finished"), "ready"),
+    **dict.fromkeys(("error", "failed", "failure", "canceled", "cancelled", "expired"), "failed"),
+}
+
+
+def _paths(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+class AnswerPaths(BaseModel):
+    """Where each fact lives in an answer: dotted paths, tried in order ("" is the answer itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracks: list[str] = ["tracks"]  # the track list of a submission's answer
+    track: list[str] = [""]  # the track of a status answer
+    id: list[str] = ["id"]
+    status: list[str] = ["status"]
+    audio_url: list[str] = ["audio_url"]
+    duration_seconds: list[str] = ["duration_seconds"]
+    cost_cents: list[str] = ["cost_cents"]
+    error: list[str] = ["error"]
+    seed: list[str] = ["seed"]
+    bpm: list[str] = ["bpm"]
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _as_lists(cls, value: Any) -> list[str]:
+        return _paths(value)
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    requests: int = Field(100, gt=0)
+    window_seconds: float = Field(10.0, gt=0)
+
+
+class Profile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    base_url: str
+    submit_path: str = "/api/v1/text-to-music"
+    status_path: str = "/api/v1/text-to-music/{id}"
+    # A path whose answer tells whether the key is accepted without costing anything ("" = the status path
+    # of a track id that cannot exist: 404 means the key was accepted, 401/403 that it was refused).
+    auth_check_path: str = ""
+    auth_header: str = "Authorization"
+    auth_scheme: str = "Bearer"  # "" sends the bare key
+    # A TrackFoundry local service: send `duration_seconds` and the Idempotency-Key header.
+    local_extensions: bool = False
+    idempotency: bool = False  # the provider honours Idempotency-Key (implied by local_extensions)
+    retention_seconds: float = Field(7 * 86400, gt=0)  # how long unstored audio stays downloadable
+    expected_ready_seconds: float = Field(60.0, gt=0)  # prior for the time to ready, before any is observed
+    max_in_flight: int = Field(256, gt=0)
+    rate_limit: RateLimit = RateLimit()
+    answer: AnswerPaths = AnswerPaths()
+    status_words: dict[str, Literal["pending", "ready", "failed"]] = {}
+
+    @property
+    def vocabulary(self) -> dict[str, TrackStatus]:
+        return {**DEFAULT_STATUS_WORDS, **{k.lower(): v for k, v in self.status_words.items()}}
+
+    @property
+    def sends_idempotency_key(self) -> bool:
+        return self.idempotency or self.local_extensions
+
+    def auth_headers(self, key: str) -> dict[str, str]:
+        return {self.auth_header: f"{self.auth_scheme} {key}" if self.auth_scheme else key}
+
+    def to_toml(self) -> str:
+        """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
+        lines = []
+        data = self.model_dump()
+        tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words")}
+        lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
+        for table, values in tables.items():
+            lines += ["", f"[{table}]"] + [f"{_toml(k)} = {_toml(v)}" if table == "status_words"
+                                           else f"{k} = {_toml(v)}" for k, v in values.items()]
+        return "\n".join(lines) + "\n"
+
+
+def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+class ProfileError(ValueError):
+    pass
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    """A shipped profile by name, or a TOML file."""
+    path = PROFILE_DIR / f"{name_or_path}.toml" if str(name_or_path) in SHIPPED else Path(name_or_path)
+    if not path.is_file():
+        raise ProfileError(f"no provider profile {str(name_or_path)!r}: use one of {', '.join(SHIPPED)} "
+                           "or a TOML file")
+    try:
+        return Profile.model_validate(tomllib.loads(path.read_text(encoding="utf-8")))
+    except (tomllib.TOMLDecodeError, ValueError) as exc:
+        raise ProfileError(f"provider profile {path}: {exc}") from None

@@ -1,0 +1,106 @@
+"""Synthetic audio: a valid file of the requested format and length, made in milliseconds without the engine.
+
+For testing and benchmarking the pipeline at scale (`textmusic serve --synthetic-audio`): no soundfont,
+no embedding model, no voice is loaded, so a worker starts at once and a track costs a few milliseconds
+of CPU. The audio is a quiet click track at 44100 Hz stereo: one short blip per beat at the request's
+BPM (120 when "auto"), on a tone whose pitch depends on the seed (the downbeat of each bar an octave
+up). Its length is the request's `duration_seconds`, or DEFAULT_SECONDS when absent. It goes through the
+engine's own encoders (textmusic/engine/encode.py), so every format, bit rate and container is the one a
+real render produces, and the track is settled exactly like one (same duration, bpm, price); only its
+`engine_version` says "synthetic-1".
+
+m4a only: FFmpeg's AAC encoder spends bits on content, not on the rate it is given, so a bare click
+track would come out at ~25 kbps whatever was asked; a hiss at -40 dBFS under the clicks makes the file
+reach the requested bit rate, as music does (LAME's mp3 is constant bit rate anyway).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest
+from textmusic.engine import DEFAULT_BIT_RATE, RenderResult
+from textmusic.engine.encode import write_audio
+
+SYNTHETIC_VERSION = "synthetic-1"
+SAMPLE_RATE = 44100
+DEFAULT_SECONDS = 10.0  # when the request names no duration_seconds
+DEFAULT_BPM = 120.0  # when the request's bpm is "auto"
+BEATS_PER_BAR = 4
+BLIP_SECONDS = 0.04
+LEVEL = 0.2  # peak of a blip, about -14 dBFS: quiet
+_LOWEST_HZ = 220.0  # A3; the seed picks one of 24 semitones up from it
+HISS_DBFS = -40.0
+_HISS_FRAMES = 1 << 16  # one block of seeded noise, repeated: generating it per track would cost more
+_hiss_block: np.ndarray | None = None
+
+
+def tone_hz(seed: int) -> float:
+    return _LOWEST_HZ * 2.0 ** ((seed % 24) / 12.0)
+
+
+def _blip(frequency: float) -> np.ndarray:
+    n = int(BLIP_SECONDS * SAMPLE_RATE)
+    t = np.arange(n, dtype=np.float32) / SAMPLE_RATE
+    envelope = np.exp(-t * (6.0 / BLIP_SECONDS)).astype(np.float32)
+    envelope[: 44] *= np.linspace(0.0, 1.0, 44, dtype=np.float32)  # a 1 ms attack: no click from a step
+    return (LEVEL * 32767.0 * envelope * np.sin(2.0 * np.pi * frequency * t)).astype(np.int16)
+
+
+def click_track(seconds: float, bpm: float, seed: int) -> np.ndarray:
+    """int16 stereo (frames, 2): a blip on every beat, the downbeat an octave above the seed's tone."""
+    frames = round(seconds * SAMPLE_RATE)
+    mono = np.zeros(frames, dtype=np.int16)
+    beat = SAMPLE_RATE * 60.0 / bpm
+    blips = (_blip(tone_hz(seed)), _blip(2.0 * tone_hz(seed)))
+    starts = np.round(np.arange(0.0, frames, beat)).astype(np.int64)
+    for i, start in enumerate(starts):
+        blip = blips[1] if i % BEATS_PER_BAR == 0 else blips[0]
+        end = min(frames, start + len(blip))
+        mono[start:end] = blip[: end - start]
+    return np.repeat(mono[:, None], 2, axis=1)
+
+
+def with_hiss(pcm: np.ndarray) -> np.ndarray:
+    """`pcm` with a quiet noise floor added (for the AAC encoder, see the module's doc)."""
+    global _hiss_block
+    if _hiss_block is None:
+        amplitude = 32767.0 * 10.0 ** (HISS_DBFS / 20.0)
+        noise = np.random.default_rng(0).standard_normal((_HISS_FRAMES, 2)) * amplitude
+        _hiss_block = noise.astype(np.int32)
+    reps = -(-len(pcm) // _HISS_FRAMES)
+    hiss = np.tile(_hiss_block, (reps, 1))[: len(pcm)]
+    return np.clip(pcm.astype(np.int32) + hiss, -32768, 32767).astype(np.int16)
+
+
+class SyntheticEngine:
+    """Stands in for textmusic.engine.Engine in the service's workers (same `render` signature)."""
+
+    def warm(self) -> None:
+        """Import the one encoder library every format but mp3/m4a needs, so the first track is quick."""
+        import soundfile  # noqa: F401
+
+    def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult:
+        seconds = float(request.duration_seconds) if request.duration_seconds is not None else DEFAULT_SECONDS
+        bpm = DEFAULT_BPM if request.bpm == "auto" else float(request.bpm)
+        fmt = request.output_format
+        bit_rate = (request.output_bit_rate or DEFAULT_BIT_RATE) if fmt in BIT_RATE_FORMATS else None
+        pcm = click_track(seconds, bpm, request.seed or 0)
+        if fmt == "m4a":
+            pcm = with_hiss(pcm)
+        write_audio(pcm, SAMPLE_RATE, Path(out_path), fmt, int(bit_rate) if bit_rate else None)
+        return RenderResult(
+            duration_seconds=len(pcm) / SAMPLE_RATE,
+            bpm=bpm,
+            style="synthetic",
+            sample_rate=SAMPLE_RATE,
+            output_format=fmt,
+            output_bit_rate=bit_rate,
+            frames=len(pcm),
+            engine_version=SYNTHETIC_VERSION,
+        )
+
+
+__all__ = ["DEFAULT_SECONDS", "SYNTHETIC_VERSION", "SyntheticEngine", "click_track", "tone_hz", "with_hiss"]
