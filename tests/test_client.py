@@ -12,7 +12,6 @@ from textmusic.client import (
     RateLimited,
     ServerError,
     TextMusicClient,
-    TextMusicError,
     Unanswered,
     Unauthorized,
 )
@@ -142,7 +141,8 @@ def test_download_to_foreign_host_carries_no_key_and_truncation_is_caught(tmp_pa
         return httpx.Response(200, content=b"ID3" + b"x" * 1000)
 
     client = client_for(handler)
-    assert client.download(Track(id="t", audio_url="https://cdn.example.test/a.mp3"), tmp_path / "a.mp3").bytes_written == 1003
+    got = client.download(Track(id="t", audio_url="https://cdn.example.test/a.mp3"), tmp_path / "a.mp3")
+    assert got.bytes_written == 1003
     assert seen == [None]
     with pytest.raises(ServerError, match="truncated|broke off"):
         client.download(Track(id="t", audio_url="https://cdn.example.test/short.mp3"), tmp_path / "b.mp3")

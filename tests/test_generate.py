@@ -6,20 +6,20 @@ import threading
 import httpx
 import pytest
 
-from tasks.generate import CatalogInfo, Provider, RunGate, generate_row
-from tasks.ledger import SUBMITTED, LedgerRecord
+from tasks.generate import Provider
+from tasks.ledger import SUBMITTED, SUBMITTING, LedgerRecord
 from tasks.plan import plan_rows, within_budget
 from tasks.settings import PipelineSettings
 from tasks.tagging import read_tags
 from tasks.validate import BriefRow
 from tests.audio_files import make_audio
+from tests.generation_helpers import QUICK, quick_profile, run_rows
 from textmusic.client import TextMusicClient, Unauthorized
 from textmusic.contract import TextToMusicRequest, price_cents
 from textmusic.settings import TextMusicSettings
 
 FAST = TextMusicSettings(poll_initial_seconds=0.01, poll_max_interval_seconds=0.02, poll_deadline_seconds=5)
 PROVIDER = Provider("api.example.test", "https://api.example.test", local_extensions=False)
-CATALOG = CatalogInfo(name="demo", artist="TF", date="2026-11-23")
 
 
 class FakeHostedApi:
@@ -58,18 +58,17 @@ def planned(**fields):
     return plan_rows([BriefRow(1, "t1", "Calm", request, {"mood": "calm"})], "demo", PROVIDER.name, False)[0]
 
 
-def run(row, api, out, previous=(), gate=None):
-    journal: list[LedgerRecord] = []
-    client = TextMusicClient(PROVIDER.base_url, "vbt_secret", settings=FAST, transport=httpx.MockTransport(api))
-    records = generate_row(row, client, out, CATALOG, PROVIDER, gate or RunGate(), journal.extend, list(previous),
-                           0.25)
-    return records, journal
+def run(rows, api, out, previous=(), settings=QUICK):
+    client = TextMusicClient(PROVIDER.base_url, "vbt_secret", profile=quick_profile(), settings=FAST,
+                             transport=httpx.MockTransport(api))
+    rows = rows if isinstance(rows, list) else [rows]
+    return run_rows(rows, client, out, previous, provider=PROVIDER, settings=settings)
 
 
 def test_row_is_submitted_journaled_delivered_and_tagged(tmp_path, api):
     row = planned(num_songs=2)
     records, journal = run(row, api, tmp_path)
-    assert [j.status for j in journal] == [SUBMITTED, SUBMITTED]
+    assert [j.status for j in journal][:3] == [SUBMITTING, SUBMITTED, SUBMITTED]
     assert [r.status for r in records] == ["ready", "ready"] and api.posts == 1
     for record in records:
         tags = read_tags(tmp_path / record.audio_path)
@@ -83,17 +82,17 @@ def test_killed_run_resumes_submitted_tracks_without_paying_again(tmp_path, api)
     submitted = LedgerRecord(catalog="demo", track_id="t1", status=SUBMITTED, generation_id="earlier-0",
                              request_fingerprint=row.fingerprint)
     records, journal = run(row, api, tmp_path, previous=[submitted])
-    assert api.posts == 0 and not journal
+    assert api.posts == 0 and [j.status for j in journal] == ["ready"]
     assert records[0].status == "ready" and records[0].generation_id == "earlier-0"
 
 
 def test_out_of_funds_stops_new_submissions(tmp_path, tmp_path_factory):
     api = FakeHostedApi(b"", submit_status=402)
-    gate = RunGate()
-    first, _ = run(planned(), api, tmp_path, gate=gate)
-    second, _ = run(planned(seed=5), api, tmp_path, gate=gate)
-    assert first[0].status == second[0].status == "skipped" and api.posts == 1
-    assert "insufficient balance" in second[0].error
+    rows = plan_rows([BriefRow(i, f"t{i}", "Calm", TextToMusicRequest(prompt="calm piano", seed=i), {})
+                      for i in (1, 2)], "demo", PROVIDER.name, False)
+    first, second = run(rows, api, tmp_path, settings=QUICK.model_copy(update={"submit_workers": 1}))[0]
+    assert first.status == second.status == "skipped" and api.posts == 1
+    assert "insufficient balance" in second.error
 
 
 def test_bad_request_fails_the_row_and_bad_key_stops_the_run(tmp_path):
@@ -129,8 +128,6 @@ def test_metering_takes_slots_in_batches_and_covers_every_request():
 
 
 def test_lost_provider_while_waiting_is_picked_up_next_run_not_paid_again(tmp_path, api, monkeypatch):
-    from tasks.generate import WAIT_BROKEN
-
     monkeypatch.setattr("tenacity.nap.time.sleep", lambda s: None)
     row = planned()
     first_api = FakeHostedApi(api.audio)
@@ -141,8 +138,9 @@ def test_lost_provider_while_waiting_is_picked_up_next_run_not_paid_again(tmp_pa
         return first_api(request)
 
     records, journal = run(row, unreachable_polls, tmp_path)
-    assert records[0].status == "failed" and records[0].error.startswith(WAIT_BROKEN)
-    assert records[0].generation_id == journal[0].generation_id == "gen1-0"
+    assert records[0].status == "failed" and records[0].resume == "poll", records[0].error
+    assert "provider unavailable" in records[0].error
+    assert records[0].generation_id == journal[1].generation_id == "gen1-0"
     again, _ = run(row, api, tmp_path, previous=[records[0]])
     assert api.posts == 0 and again[0].status == "ready" and again[0].generation_id == "gen1-0"
 

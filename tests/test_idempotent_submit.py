@@ -9,17 +9,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.generate import CatalogInfo, Provider, RunGate, generate_row
+from tasks.generate import Provider
 from tasks.ledger import SUBMITTED, SUBMITTING, LedgerRecord
 from tasks.plan import plan_rows
 from tasks.validate import BriefRow
+from tests.generation_helpers import CATALOG, run_rows
 from tests.test_server import Server, create_key, key_id, start_server, usage_json, wait_ready
 from textmusic.client import TextMusicClient, TextMusicError
 from textmusic.contract import SUBMIT_PATH, TextToMusicRequest
 from textmusic.settings import TextMusicSettings
 
 FAST = TextMusicSettings(poll_initial_seconds=0.05, poll_max_interval_seconds=0.2, poll_deadline_seconds=120)
-CATALOG = CatalogInfo(name="demo", artist="TF", date="2026-11-24")
 REQUEST = TextToMusicRequest(prompt="calm piano", seed=3, duration_seconds=10, output_format="mp3")
 
 
@@ -64,7 +64,7 @@ def test_client_retries_a_lost_answer_only_with_an_idempotency_key(server: Serve
 
     without = LoseFirstAnswer()
     with (TextMusicClient(server.base, key, settings=FAST, local_extensions=True, transport=without) as client,
-          pytest.raises(TextMusicError, match="not retried")):
+          pytest.raises(TextMusicError, match="not sent again")):
         client.submit(REQUEST)
     assert without.posts == 1
 
@@ -79,19 +79,16 @@ def test_run_killed_before_the_answer_was_journaled_resumes_without_paying_again
         killed = LedgerRecord(catalog="demo", track_id="t1", status=SUBMITTING, idempotency_key="run1-t1",
                               request_fingerprint=row.fingerprint)
         accepted = client.submit(row.request, idempotency_key="run1-t1").tracks
-        journal: list[LedgerRecord] = []
-        records = generate_row(row, client.fork(), tmp_path, CATALOG, provider, RunGate(), journal.extend,
-                               [killed], 0.25)
-    assert [(j.status, j.idempotency_key) for j in journal] == [(SUBMITTING, "run1-t1"), (SUBMITTED, "run1-t1")]
+        records, journal = run_rows([row], client, tmp_path, [killed], provider=provider, catalog=CATALOG)
+    assert [(j.status, j.idempotency_key) for j in journal][:2] == [(SUBMITTING, "run1-t1"), (SUBMITTED, "run1-t1")]
     assert [r.status for r in records] == ["ready"], records[0].error
     assert records[0].generation_id == accepted[0].id and records[0].idempotency_key == "run1-t1"
     assert charged_tracks(server, key) == [accepted[0].id]
     assert records[0].cost_cents == usage_json(server.data)[key_id(key)]["charged_cents"]
 
     # A row whose tracks are known gets a new key: a later run generates it anew, not replays.
-    again: list[LedgerRecord] = []
     with TextMusicClient(server.base, key, settings=FAST, local_extensions=True) as client:
-        generate_row(row, client, tmp_path / "again", CATALOG, provider, RunGate(), again.extend, records, 0.25)
+        _, again = run_rows([row], client, tmp_path / "again", records, provider=provider, catalog=CATALOG)
     assert again[0].idempotency_key not in ("", "run1-t1")
     wait_ready(server, key, [again[-1].generation_id])
     assert len(charged_tracks(server, key)) == 2
