@@ -153,5 +153,29 @@ def rerender(
     console.print(_summary_table(f"re-render → {summary['out']}", summary, columns))
 
 
+@app.command()
+def probe(
+    auth_only: Annotated[bool, typer.Option(
+        "--auth-only", help="Only check that the key is accepted, with one request that costs nothing.")] = False,
+    write_profile: Annotated[Path | None, typer.Option(
+        "--write-profile", metavar="FILE",
+        help="Write the observed profile (status words seen, time to ready) as TOML to FILE.")] = None,
+    format: Annotated[str, typer.Option("--format", help="Output format to ask for (mp3 and m4a at 128 kbps).")
+                      ] = "mp3",
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS",
+                                           help="How long to wait for the track to be ready.")] = 600.0,
+) -> None:
+    """Check the configured provider with its profile, spending as little as possible: one smallest paid
+    request followed to the end (or --auth-only). Exit 0 when the profile reads all a run needs, else 1."""
+    from flows.probe import run_probe
+    from textmusic.contract import OUTPUT_FORMATS
+
+    if format not in OUTPUT_FORMATS:
+        raise typer.BadParameter(f"use one of {', '.join(OUTPUT_FORMATS)}", param_hint="--format")
+    code = run_probe(auth_only, write_profile, format, timeout, out=typer.echo,
+                     err=lambda message: typer.echo(message, err=True))
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()

@@ -327,6 +327,8 @@ class Generation:
                     **update: object) -> None:
         self.poller.forget(job)
         cost = charged_cents(job.track) if charged else 0
+        if charged and not cost:  # paid, but the provider told neither cost nor duration: the worst case
+            update["at_risk_cents"] = self._worst(job.state) // job.state.row.request.num_songs
         record = self._ended(job.state, self._track_record(job), error=error, resume=resume, cost_cents=cost,
                              cost_usd=cost / 100, **update)
         self._song_done(job.state, job.index, record)

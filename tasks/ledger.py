@@ -83,7 +83,9 @@ class LedgerRecord(BaseModel):
     delivery_attempts: int = 0  # runs that tried and failed to deliver this paid track
     run_id: str = ""  # the run that paid for the generation (this run's cost is what its run_id paid)
     support_file: str = ""  # the provider's raw answer (key redacted) when it could not be read
-    at_risk_cents: int = 0  # unanswered: what the provider may have charged (the row's worst case)
+    # What the provider may have charged that `cost_cents` cannot say (an unanswered submission, a paid track
+    # whose provider reported neither cost nor duration): the worst case.
+    at_risk_cents: int = 0
     started_at: str = ""
     finished_at: str = ""
     # Catalog metadata from the brief (or the catalog settings), as tagged.
@@ -195,6 +197,6 @@ def summarize(records: list[LedgerRecord]) -> dict[str, object]:
     counts = {status: sum(1 for r in records if r.status == status) for status in STATUSES}
     cents = sum(r.cost_cents for r in records)
     minutes = sum((r.duration_seconds or 0.0) for r in records if r.status == "ready") / 60
-    at_risk = sum(r.at_risk_cents for r in records if r.resume == "unanswered")
+    at_risk = sum(r.at_risk_cents for r in records)
     return {**counts, "minutes": round(minutes, 2), "cost_cents": cents, "cost_usd": cents / 100,
             "at_risk_usd": at_risk / 100}

@@ -40,3 +40,5 @@ def pytest_sessionfinish(session, exitstatus) -> None:  # noqa: ANN001 - pytest'
         EventsWorker.drain_all(timeout=10)
         for server in list(server_module.SubprocessASGIServer._instances.values()):
             server.stop()
+for name in ("TEXTMUSIC_LATENCY", "TEXTMUSIC_LATENCY_SEED", "TEXTMUSIC_SYNTHETIC_AUDIO", "TRACKFOUNDRY_PROVIDER"):
+    os.environ.pop(name, None)

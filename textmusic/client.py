@@ -301,7 +301,8 @@ class TextMusicClient:
         try:
             return response.json()
         except ValueError:
-            raise UnreadableAnswer("the answer is not JSON", raw=self.redact(response.text[:RAW_KEEP_CHARS]),
+            raise UnreadableAnswer("accepted by the provider, answer unreadable: not JSON",
+                                   raw=self.redact(response.text[:RAW_KEEP_CHARS]),
                                    status=response.status_code) from None
 
     # -- what callers need ---------------------------------------------------------------------------------

@@ -1,0 +1,573 @@
+"""`trackfoundry probe`: check, with the smallest request, that the configured provider answers in a shape
+its profile reads, before a large run spends anything.
+
+One instrumental (seed 1, one song, 10 s where the provider honours a duration) is submitted, followed by
+polling to the end, downloaded and decoded. Every JSON answer of the provider is recorded as it came (by
+the client's transport, so the client itself is used unchanged), and the report says what the provider
+sent — its own status words, its fields, where its audio lives — and whether the profile read all a run
+needs. `--auth-only` sends one request that costs nothing. The key is never shown: everything taken from
+the provider goes through `TextMusicClient.redact`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from textmusic.client import (
+    AcceptedUnread,
+    Download,
+    NotFound,
+    TextMusicClient,
+    TextMusicError,
+    Unanswered,
+    Unauthorized,
+)
+from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest, Track, TrackStatus
+from textmusic.providers import Profile
+from textmusic.settings import TextMusicSettings
+
+PROBE_PROMPT = "short calm test tone"
+PROBE_SEED = 1
+PROBE_SECONDS = 10  # only where the provider honours a duration (local_extensions)
+PROBE_BIT_RATE = "128"
+FIRST_POLL_SECONDS = 0.5
+MAX_POLL_SECONDS = 5.0
+RAW_EXCERPT_CHARS = 400
+# Fields of the contract's answers (besides a track's own fields, Track.model_fields).
+ANSWER_FIELDS = {"success", "tracks", "cost_cents", "balance_cents", "error"}
+
+
+# --- recording the provider's answers -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One JSON answer as it came over the wire (decoded, not yet redacted)."""
+
+    at: float  # time.monotonic() when it arrived
+    method: str
+    url: str
+    status: int
+    text: str
+
+
+class _Replay(httpx.SyncByteStream):
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._data
+
+
+class AnswerLog(httpx.BaseTransport):
+    """A transport that keeps every JSON answer (audio and other bodies pass through untouched, streamed)."""
+
+    def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
+        self._inner = inner or httpx.HTTPTransport()
+        self._lock = threading.Lock()
+        self._entries: list[Recorded] = []
+
+    @property
+    def entries(self) -> list[Recorded]:
+        with self._lock:
+            return list(self._entries)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = self._inner.handle_request(request)
+        if "json" not in response.headers.get("content-type", "").lower():
+            return response
+        try:
+            wire = b"".join(response.stream)  # type: ignore[arg-type]
+        finally:
+            response.close()
+        try:
+            text = httpx.Response(response.status_code, headers=response.headers, content=wire).text
+        except httpx.DecodingError:
+            text = ""
+        with self._lock:
+            self._entries.append(Recorded(time.monotonic(), request.method, str(request.url),
+                                          response.status_code, text))
+        return httpx.Response(response.status_code, headers=response.headers, stream=_Replay(wire),
+                              extensions=response.extensions, request=request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def probe_client(profile: Profile, api_key: Any, settings: TextMusicSettings | None = None,
+                 inner: httpx.BaseTransport | None = None) -> tuple[TextMusicClient, AnswerLog]:
+    """A client for `profile` whose answers are recorded."""
+    log = AnswerLog(inner)
+    client = TextMusicClient(profile.base_url, api_key, profile=profile, settings=settings, transport=log)
+    return client, log
+
+
+# --- the report -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of the track: the provider's word and what the profile made of it."""
+
+    seconds: float  # since the submission was sent
+    word: str | None
+    status: TrackStatus
+    known: bool  # the word is in the profile's vocabulary (True when there is no word)
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: not reached
+    detail: str = ""
+
+
+@dataclass
+class ProbeReport:
+    provider: str
+    base_url: str
+    request: TextToMusicRequest
+    expected_cents: int
+    at_most_cents: int
+    track_id: str | None = None
+    readings: list[Reading] = field(default_factory=list)
+    answers: dict[str, int] = field(default_factory=dict)  # "submission"/"status"/"other" → count
+    fields: dict[str, list[str]] = field(default_factory=dict)  # answer kind → dotted field names seen
+    extras: dict[str, str] = field(default_factory=dict)  # track fields outside the contract → how read
+    ready_seconds: float | None = None
+    last_pending_seconds: float | None = None
+    cost_cents: int | None = None
+    balance_cents: int | None = None
+    reported_duration: float | None = None
+    audio_origin: str | None = None
+    same_origin: bool | None = None
+    download: Download | None = None
+    container: str | None = None
+    codec: str | None = None
+    duration_seconds: float | None = None
+    bit_rate: int | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+    checks: list[Check] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks) and not self.errors
+
+    @property
+    def words(self) -> list[str]:
+        """The provider's status words, in the order seen (repeats of the same word folded)."""
+        out: list[str] = []
+        for r in self.readings:
+            if r.word is not None and (not out or out[-1] != r.word):
+                out.append(r.word)
+        return out
+
+    @property
+    def unknown_words(self) -> list[str]:
+        return list(dict.fromkeys(r.word for r in self.readings if r.word is not None and not r.known))
+
+
+def probe_request(profile: Profile, output_format: str = "mp3") -> TextToMusicRequest:
+    """The smallest request: one instrumental song, seed 1, 10 s where the provider takes a duration."""
+    return TextToMusicRequest(
+        prompt=PROBE_PROMPT, lyrics="", seed=PROBE_SEED, num_songs=1, output_format=output_format,  # type: ignore[arg-type]
+        output_bit_rate=PROBE_BIT_RATE if output_format in BIT_RATE_FORMATS else None,  # type: ignore[arg-type]
+        duration_seconds=PROBE_SECONDS if profile.local_extensions else None,
+    )
+
+
+def probe_cost(request: TextToMusicRequest, local_extensions: bool) -> tuple[int, int]:
+    """(expected, at most) cents for the request, by the contract's pricing as the run's estimate uses it."""
+    from tasks.plan import expected_cost_cents, max_cost_cents
+    from tasks.settings import PipelineSettings
+
+    settings = PipelineSettings()
+    return (expected_cost_cents(request, settings, local_extensions),
+            max_cost_cents(request, settings, local_extensions))
+
+
+def cost_warning(report: ProbeReport) -> str:
+    length = (f"{report.request.duration_seconds:g} s" if report.request.duration_seconds
+              else "the provider's own length (no duration can be asked)")
+    return (f"probe: this sends ONE paid request to {report.provider} ({report.base_url}): one instrumental "
+            f"song of {length}, {report.request.output_format}; expected ${report.expected_cents / 100:.2f}, "
+            f"at most ${report.at_most_cents / 100:.2f} ($0.20 per minute of audio)")
+
+
+def _flatten(value: Any, prefix: str = "", depth: int = 0) -> Iterator[str]:
+    if isinstance(value, dict) and depth < 4:
+        for key, item in value.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            yield name
+            yield from _flatten(item, name, depth + 1)
+    elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value) and depth < 4:
+        for item in value:
+            yield from _flatten(item, f"{prefix}[]", depth + 1)
+
+
+def _origin(url: httpx.URL) -> str:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    port = f":{url.port}" if url.port and url.port != default else ""
+    return f"{url.scheme}://{url.host}{port}"
+
+
+def _excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= RAW_EXCERPT_CHARS else text[:RAW_EXCERPT_CHARS] + "…"
+
+
+class _Prober:
+    def __init__(self, client: TextMusicClient, log: AnswerLog, report: ProbeReport) -> None:
+        self.client, self.log, self.report = client, log, report
+        self.profile = client.profile
+        self.t0 = time.monotonic()
+        self.status_re = re.compile(re.escape(self.profile.status_path).replace(r"\{id\}", "[^/]+") + "$")
+
+    def say(self, text: str) -> str:
+        return self.client.redact(text)
+
+    def fail(self, message: str) -> None:
+        self.report.errors.append(self.say(message))
+
+    def read(self, track: Track, at: float) -> None:
+        word = track.status_word
+        known = word is None or word.strip().lower() in self.profile.vocabulary
+        self.report.readings.append(Reading(round(at - self.t0, 3), word, track.effective_status, known,
+                                            bool(track.audio_url)))
+        for key in track.model_extra or {}:
+            read_as = [name for name, paths in self.profile.answer.model_dump().items()
+                       if any(p.split(".")[0] == key for p in paths)]
+            self.report.extras[key] = f"read by the profile as {', '.join(read_as)}" if read_as else "ignored"
+        if track.duration_seconds is not None:
+            self.report.reported_duration = track.duration_seconds
+        if track.cost_cents is not None and self.report.cost_cents is None:
+            self.report.cost_cents = track.cost_cents
+
+    def stuck(self, track: Track) -> bool:
+        """An unknown word on a track that has its audio: the profile would keep it pending for ever."""
+        word = track.status_word
+        return bool(word and track.audio_url and word.strip().lower() not in self.profile.vocabulary)
+
+    def follow(self, track: Track, timeout: float, sleep: Callable[[float], None]) -> Track:
+        interval = FIRST_POLL_SECONDS
+        while track.effective_status == "pending" and not self.stuck(track):
+            if time.monotonic() + interval > self.t0 + timeout:
+                self.fail(f"the track was not ready after {timeout:g} s")
+                break
+            sleep(interval)
+            interval = min(interval * 1.5, MAX_POLL_SECONDS)
+            track = self.client.get_track(track.id)
+            self.read(track, time.monotonic())
+        return track
+
+    def summarise_answers(self) -> None:
+        base = httpx.URL(self.client.base_url)
+        for entry in self.log.entries:
+            url = httpx.URL(entry.url)
+            if not (url.host == base.host and url.port == base.port):
+                continue
+            if entry.method == "POST" and url.path.endswith(self.profile.submit_path):
+                kind = "submission"
+            elif entry.method == "GET" and self.status_re.search(url.path):
+                kind = "status"
+            else:
+                kind = "other"
+            self.report.answers[kind] = self.report.answers.get(kind, 0) + 1
+            try:
+                body = json.loads(self.say(entry.text))
+            except ValueError:
+                continue
+            if kind != "other" and 200 <= entry.status < 300:
+                seen = self.report.fields.setdefault(kind, [])
+                seen.extend(f for f in _flatten(body) if f not in seen)
+
+
+def probe_provider(client: TextMusicClient, log: AnswerLog, output_format: str = "mp3", timeout: float = 600.0,
+                   workdir: Path | None = None, sleep: Callable[[float], None] = time.sleep,
+                   cost: tuple[int, int] | None = None) -> ProbeReport:
+    """Submit the smallest request, follow it to the end, download and measure the audio; never raises for
+    what the provider answers (it goes into the report)."""
+    profile = client.profile
+    request = probe_request(profile, output_format)
+    expected, at_most = cost or probe_cost(request, profile.local_extensions)
+    report = ProbeReport(profile.name, client.base_url, request, expected, at_most)
+    prober = _Prober(client, log, report)
+    try:
+        with contextlib.ExitStack() as stack:
+            if workdir is None:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trackfoundry-probe-")))
+            _run(prober, request, timeout, workdir, sleep)
+    finally:
+        prober.summarise_answers()
+    return report
+
+
+def _run(p: _Prober, request: TextToMusicRequest, timeout: float, workdir: Path,
+         sleep: Callable[[float], None]) -> None:
+    report = p.report
+    checks: dict[str, Check] = {name: Check(name, None) for name in (
+        "track id found", "status or audio URL found", "status words known", "ready",
+        "audio downloaded and decoded", "file as asked", "duration read or measured")}
+
+    def check(name: str, ok: bool, detail: str = "") -> None:
+        checks[name] = Check(name, ok, p.say(detail))
+
+    try:
+        try:
+            answer = p.client.submit(request, idempotency_key=f"tf-probe-{uuid.uuid4().hex}")
+        except AcceptedUnread as exc:
+            check("track id found", False, f"{exc.message}; the answer was: {_excerpt(exc.raw) or '(empty)'}")
+            p.fail("the provider accepted the request (it may be charged) but the profile cannot read its answer")
+            return
+        except Unanswered as exc:
+            p.fail(f"{exc.message}")
+            return
+        except Unauthorized as exc:
+            p.fail(f"the provider refused the key ({exc.message})")
+            return
+        except TextMusicError as exc:
+            p.fail(f"the submission was refused: {exc.message}")
+            return
+        report.cost_cents, report.balance_cents = answer.cost_cents, answer.balance_cents
+        track = answer.tracks[0]
+        report.track_id = p.say(track.id)
+        check("track id found", True, report.track_id)
+        if len(answer.tracks) > 1:
+            report.notes.append(f"{len(answer.tracks)} tracks answered for num_songs 1; the first is followed")
+        p.read(track, time.monotonic())
+        try:
+            track = p.follow(track, timeout, sleep)
+        except NotFound as exc:
+            p.fail(f"the status path {p.profile.status_path} answered 404 ({exc.message}): set `status_path` "
+                   "in the profile to where this provider tells a track's state")
+        except TextMusicError as exc:
+            p.fail(f"polling failed: {exc.message}")
+        _judge_readings(p, track, check)
+        if track.audio_url:
+            _fetch(p, track, workdir, check)
+    finally:
+        report.checks = list(checks.values())
+
+
+def _judge_readings(p: _Prober, track: Track, check: Callable[..., None]) -> None:
+    report = p.report
+    found = [r for r in report.readings if r.word is not None or r.has_audio]
+    check("status or audio URL found", bool(found),
+          "" if found else f"no status at {p.profile.answer.status} and no audio URL at {p.profile.answer.audio_url}")
+    unknown = report.unknown_words
+    if unknown:
+        check("status words known", False, f"not in the profile's vocabulary: {', '.join(unknown)} (counted as "
+              "pending: a run would wait on them until its poll deadline)")
+        with_audio = list(dict.fromkeys(r.word for r in report.readings if r.word in unknown and r.has_audio))
+        for word in with_audio:
+            report.notes.append(f"{word!r} came with the audio: if it means ready, add `{word.lower()} = \"ready\"` "
+                                "under [status_words] in the profile")
+    else:
+        check("status words known", True, "" if report.words else "none sent: ready is read from the audio URL")
+    status = track.effective_status
+    if status == "ready":
+        ready = next(r for r in report.readings if r.status == "ready")
+        pending = [r.seconds for r in report.readings if r.seconds < ready.seconds]
+        report.ready_seconds = ready.seconds
+        report.last_pending_seconds = pending[-1] if pending else None
+        check("ready", True, f"after {ready.seconds:.1f} s")
+    elif status == "failed":
+        check("ready", False, f"the provider says the track failed: {track.error or track.status_word}")
+    else:
+        check("ready", False, "never counted ready by the profile")
+
+
+def _fetch(p: _Prober, track: Track, workdir: Path, check: Callable[..., None]) -> None:
+    from tasks.audio import AudioCheckError, check_audio, probe
+    from tasks.settings import PipelineSettings
+
+    report = p.report
+    base = httpx.URL(p.client.base_url)
+    url = base.join(track.audio_url or "")
+    report.audio_origin = _origin(url)
+    report.same_origin = report.audio_origin == _origin(base)
+    dest = workdir / f"probe.{report.request.output_format}"
+    try:
+        report.download = p.client.download(track, dest)
+    except TextMusicError as exc:
+        check("audio downloaded and decoded", False, f"download failed: {exc.message}")
+        return
+    try:
+        info = probe(dest)
+    except AudioCheckError as exc:
+        check("audio downloaded and decoded", False, str(exc))
+        return
+    report.container, report.codec, report.duration_seconds = info.container, info.codec, info.duration_seconds
+    report.bit_rate, report.sample_rate, report.channels = info.bit_rate, info.sample_rate, info.channels
+    check("audio downloaded and decoded", info.duration_seconds > 0,
+          f"{report.download.bytes_written:,} bytes" if info.duration_seconds > 0 else "the file holds no audio")
+    try:
+        check_audio(dest, report.request.output_format, track.duration_seconds,
+                    PipelineSettings().duration_tolerance_seconds)
+        check("file as asked", True, f"{report.request.output_format}"
+              + (", duration as reported" if track.duration_seconds is not None else ""))
+    except AudioCheckError as exc:
+        check("file as asked", False, f"{exc} (a run checks the same and would fail the row)")
+    if report.reported_duration is not None:
+        check("duration read or measured", True, f"reported {report.reported_duration:g} s")
+    elif info.duration_seconds > 0:
+        check("duration read or measured", True, f"not reported; measured {info.duration_seconds:.2f} s")
+    else:
+        check("duration read or measured", False, "not reported and not measurable")
+
+
+# --- the profile it observed ---------------------------------------------------------------------------
+
+
+def observed_profile(profile: Profile, report: ProbeReport) -> Profile:
+    """`profile` with the status words seen (where its vocabulary knew them) written out in `status_words`,
+    and `expected_ready_seconds` set to the observed time to ready."""
+    words = dict(profile.status_words)
+    for word in report.words:
+        key = word.strip().lower()
+        if key in profile.vocabulary and key not in {w.lower() for w in words}:
+            words[key] = profile.vocabulary[key]
+    update: dict[str, Any] = {"status_words": words}
+    if report.ready_seconds is not None:
+        update["expected_ready_seconds"] = max(0.1, round(report.ready_seconds, 1))
+    return Profile.model_validate({**profile.model_dump(), **update})
+
+
+# --- reading it ----------------------------------------------------------------------------------------
+
+
+def render(report: ProbeReport) -> str:
+    """The report as text (every string from the provider in it is already redacted)."""
+    r = report
+    req = r.request
+    asked = req.output_format + (f" {req.output_bit_rate} kbps" if req.output_bit_rate else "")
+    lines = [f"provider {r.provider} at {r.base_url}",
+             f"  request      one instrumental, seed {req.seed}, {asked}"
+             + (f", {req.duration_seconds:g} s" if req.duration_seconds else ", the provider's own length"),
+             f"  price        expected ${r.expected_cents / 100:.2f}, at most ${r.at_most_cents / 100:.2f}"]
+    if r.cost_cents is not None or r.balance_cents is not None:
+        lines.append("  reported     " + ", ".join(
+            [f"cost {r.cost_cents} cents"] * (r.cost_cents is not None)
+            + [f"balance {r.balance_cents} cents"] * (r.balance_cents is not None)))
+    else:
+        lines.append("  reported     no cost in the answers")
+    if r.track_id:
+        lines.append(f"  track id     {r.track_id}")
+    answered = ", ".join(f"{n} {kind}" for kind, n in r.answers.items()) or "none"
+    lines.append(f"  answers      {answered}")
+    if r.readings:
+        lines.append("  status words " + (" → ".join(_word(r, w) for w in r.words) if r.words
+                                         else "none: the answers carry no status word"))
+        lines.append("  readings     " + ", ".join(
+            f"{x.seconds:.1f}s {x.word or '-'}→{x.status}{' +audio' if x.has_audio else ''}" for x in r.readings))
+    for kind, names in r.fields.items():
+        lines.append(f"  fields ({kind}) {', '.join(names)}")
+    if r.extras:
+        lines.append("  not in the contract  " + ", ".join(f"{k} ({v})" for k, v in sorted(r.extras.items())))
+    if r.ready_seconds is not None:
+        since = f" (last seen pending at {r.last_pending_seconds:.1f} s)" if r.last_pending_seconds is not None \
+            else " (in the submission's answer)"
+        lines.append(f"  time to ready {r.ready_seconds:.1f} s{since}")
+    if r.audio_origin is not None:
+        where = "same origin as the API" if r.same_origin else "another origin than the API (no key sent there)"
+        lines.append(f"  audio at     {r.audio_origin} ({where})")
+    if r.download is not None:
+        d = r.download
+        hops = " → ".join([*d.redirects, d.host]) if d.redirects else "none"
+        lines.append(f"  download     host {d.host}, redirects: {hops}, "
+                     f"content-encoding: {d.content_encoding or 'none'}, {d.wire_bytes:,} bytes on the wire, "
+                     f"{d.bytes_written:,} kept, {d.content_type or 'no type'}")
+    if r.container is not None:
+        rate = f"{r.bit_rate / 1000:.0f} kbps" if r.bit_rate else "bit rate unknown"
+        reported = f"{r.reported_duration:g} s reported" if r.reported_duration is not None else "not reported"
+        lines.append(f"  file         {r.container} / {r.codec}, {r.duration_seconds:.2f} s ({reported}), {rate}, "
+                     f"{r.sample_rate} Hz, {r.channels} ch")
+    lines.append("verdict: " + ("the profile reads everything a run needs" if r.ok
+                                else "the profile CANNOT read this provider as configured"))
+    for c in r.checks:
+        mark = {True: "ok  ", False: "FAIL", None: "--  "}[c.ok]
+        lines.append(f"  {mark} {c.name}" + (f": {c.detail}" if c.detail else "" if c.ok is not None
+                                              else ": not reached"))
+    lines += [f"  error: {e}" for e in r.errors]
+    lines += [f"  note: {n}" for n in r.notes]
+    return "\n".join(lines)
+
+
+def _word(report: ProbeReport, word: str) -> str:
+    reading = next(x for x in report.readings if x.word == word)
+    return f"{word!r} ({reading.status})" if reading.known else f"{word!r} (UNKNOWN, counted {reading.status})"
+
+
+# --- the command -----------------------------------------------------------------------------------------
+
+
+def check_key(client: TextMusicClient) -> tuple[bool, str]:
+    """(accepted, what was seen) by one request that costs nothing."""
+    try:
+        client.check_auth()
+    except Unauthorized as exc:
+        return False, client.redact(f"the key was refused ({exc.message})")
+    except TextMusicError as exc:
+        return False, client.redact(f"the provider does not answer: {exc.message}")
+    return True, "the key was accepted"
+
+
+def run_probe(auth_only: bool = False, write_profile: Path | None = None, output_format: str = "mp3",
+              timeout: float = 600.0, out: Callable[[str], None] = print,
+              err: Callable[[str], None] = print) -> int:
+    """The command: 0 when the provider works with the profile, 1 otherwise."""
+    from tasks.preflight import resolve_profile
+    from tasks.provider import ProviderError, open_provider
+    from tasks.settings import PipelineSettings
+
+    settings, api = PipelineSettings(), TextMusicSettings()
+    try:
+        configured, embedded = resolve_profile(settings, api)
+    except ValueError as exc:
+        err(f"probe: {exc}")
+        return 1
+    if embedded:
+        err("probe: TEXTMUSIC_API_URL is unset: starting the embedded local service")
+    if auth_only:  # no retries worth waiting for: one request that costs nothing
+        api = api.model_copy(update={"max_attempts": 2, "request_timeout_seconds": 15.0,
+                                     "connect_timeout_seconds": 5.0})
+    try:
+        with open_provider(settings, api, settings.state_dir / "probe") as connection:
+            client, log = probe_client(connection.profile, connection.api_key, api)
+            with client:
+                if auth_only:
+                    accepted, message = check_key(client)
+                    out(f"{connection.profile.name} at {client.base_url}: {message}")
+                    return 0 if accepted else 1
+                request = probe_request(client.profile, output_format)
+                cost = probe_cost(request, client.profile.local_extensions)
+                report = ProbeReport(client.profile.name, client.base_url, request, *cost)
+                err(cost_warning(report))
+                report = probe_provider(client, log, output_format, timeout, cost=cost)
+                out(render(report))
+    except (ProviderError, TextMusicError) as exc:
+        err(f"probe: {exc}")
+        return 1
+    if write_profile is not None:
+        if report.track_id is None:
+            err("probe: no profile written: no track was read")
+        else:
+            write_profile.write_text(observed_profile(configured, report).to_toml(), encoding="utf-8")
+            out(f"observed profile written to {write_profile}")
+    return 0 if report.ok else 1
