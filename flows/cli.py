@@ -80,10 +80,11 @@ def run(
                                   "cost_usd", "run_cost_usd", "at_risk_usd")))
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")
-    if summary["unanswered"]:
-        console.print(f"{summary['unanswered']} rows were sent but their answer never came: up to "
-                      f"${float(summary['at_risk_usd']):.2f} may have been charged; they are not sent again "
-                      "without --resubmit-unanswered")
+    if float(summary["at_risk_usd"]):  # type: ignore[arg-type]
+        console.print(f"up to ${float(summary['at_risk_usd']):.2f} more may have been charged (answers lost or "  # type: ignore[arg-type]
+                      "unreadable, costs not reported): those rows are not sent again without "
+                      "--resubmit-unanswered, and lost audio is not regenerated without --regenerate-lost",
+                      soft_wrap=True)
     if not summary["delivered"]:
         raise typer.Exit(EXIT_ROWS_FAILED)
 
@@ -162,7 +163,7 @@ def probe(
         help="Write the observed profile (status words seen, time to ready) as TOML to FILE.")] = None,
     format: Annotated[str, typer.Option("--format", help="Output format to ask for (mp3 and m4a at 128 kbps).")
                       ] = "mp3",
-    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS",
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=1.0,
                                            help="How long to wait for the track to be ready.")] = 600.0,
 ) -> None:
     """Check the configured provider with its profile, spending as little as possible: one smallest paid

@@ -54,13 +54,14 @@ ANSWER_FIELDS = {"success", "tracks", "cost_cents", "balance_cents", "error"}
 
 @dataclass(frozen=True)
 class Recorded:
-    """One JSON answer as it came over the wire (decoded, not yet redacted)."""
+    """One exchange: the request's method and URL, the answer's status, and its text when it is JSON
+    (decoded, not yet redacted; audio and other bodies are not kept)."""
 
     at: float  # time.monotonic() when it arrived
     method: str
     url: str
     status: int
-    text: str
+    text: str | None
 
 
 class _Replay(httpx.SyncByteStream):
@@ -72,7 +73,8 @@ class _Replay(httpx.SyncByteStream):
 
 
 class AnswerLog(httpx.BaseTransport):
-    """A transport that keeps every JSON answer (audio and other bodies pass through untouched, streamed)."""
+    """A transport that keeps every exchange, with the text of JSON answers (audio and other bodies pass
+    through untouched, streamed)."""
 
     def __init__(self, inner: httpx.BaseTransport | None = None) -> None:
         self._inner = inner or httpx.HTTPTransport()
@@ -87,6 +89,7 @@ class AnswerLog(httpx.BaseTransport):
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
         if "json" not in response.headers.get("content-type", "").lower():
+            self._keep(Recorded(time.monotonic(), request.method, str(request.url), response.status_code, None))
             return response
         try:
             wire = b"".join(response.stream)  # type: ignore[arg-type]
@@ -96,11 +99,13 @@ class AnswerLog(httpx.BaseTransport):
             text = httpx.Response(response.status_code, headers=response.headers, content=wire).text
         except httpx.DecodingError:
             text = ""
-        with self._lock:
-            self._entries.append(Recorded(time.monotonic(), request.method, str(request.url),
-                                          response.status_code, text))
+        self._keep(Recorded(time.monotonic(), request.method, str(request.url), response.status_code, text))
         return httpx.Response(response.status_code, headers=response.headers, stream=_Replay(wire),
                               extensions=response.extensions, request=request)
+
+    def _keep(self, entry: Recorded) -> None:
+        with self._lock:
+            self._entries.append(entry)
 
     def close(self) -> None:
         self._inner.close()
@@ -152,8 +157,8 @@ class ProbeReport:
     cost_cents: int | None = None
     balance_cents: int | None = None
     reported_duration: float | None = None
-    audio_origin: str | None = None
-    same_origin: bool | None = None
+    audio_hops: list[str] = field(default_factory=list)  # origins the download went through, in order
+    same_origin: bool | None = None  # the audio was served by the API's origin
     download: Download | None = None
     container: str | None = None
     codec: str | None = None
@@ -288,6 +293,8 @@ class _Prober:
                 kind = "status"
             else:
                 kind = "other"
+            if entry.text is None:
+                continue
             self.report.answers[kind] = self.report.answers.get(kind, 0) + 1
             try:
                 body = json.loads(self.say(entry.text))
@@ -398,16 +405,21 @@ def _fetch(p: _Prober, track: Track, workdir: Path, check: Callable[..., None]) 
     from tasks.settings import PipelineSettings
 
     report = p.report
-    base = httpx.URL(p.client.base_url)
-    url = base.join(track.audio_url or "")
-    report.audio_origin = _origin(url)
-    report.same_origin = report.audio_origin == _origin(base)
     dest = workdir / f"probe.{report.request.output_format}"
+    before = len(p.log.entries)
     try:
         report.download = p.client.download(track, dest)
     except TextMusicError as exc:
         check("audio downloaded and decoded", False, f"download failed: {exc.message}")
         return
+    finally:
+        for entry in p.log.entries[before:]:
+            hop = f"{_origin(httpx.URL(entry.url))} ({entry.status})"
+            if not report.audio_hops or report.audio_hops[-1] != hop:
+                report.audio_hops.append(hop)
+        served = p.log.entries[-1].url if len(p.log.entries) > before else None
+        if served is not None:
+            report.same_origin = _origin(httpx.URL(served)) == _origin(httpx.URL(p.client.base_url))
     try:
         info = probe(dest)
     except AudioCheckError as exc:
@@ -470,12 +482,13 @@ def render(report: ProbeReport) -> str:
     if r.track_id:
         lines.append(f"  track id     {r.track_id}")
     answered = ", ".join(f"{n} {kind}" for kind, n in r.answers.items()) or "none"
-    lines.append(f"  answers      {answered}")
+    lines.append(f"  JSON answers {answered}")
     if r.readings:
         lines.append("  status words " + (" → ".join(_word(r, w) for w in r.words) if r.words
                                          else "none: the answers carry no status word"))
         lines.append("  readings     " + ", ".join(
-            f"{x.seconds:.1f}s {x.word or '-'}→{x.status}{' +audio' if x.has_audio else ''}" for x in r.readings))
+            f"{x.seconds:.1f} s {x.word or '(no word)'}→{x.status}{' +audio' if x.has_audio else ''}"
+            for x in r.readings))
     for kind, names in r.fields.items():
         lines.append(f"  fields ({kind}) {', '.join(names)}")
     if r.extras:
@@ -484,13 +497,12 @@ def render(report: ProbeReport) -> str:
         since = f" (last seen pending at {r.last_pending_seconds:.1f} s)" if r.last_pending_seconds is not None \
             else " (in the submission's answer)"
         lines.append(f"  time to ready {r.ready_seconds:.1f} s{since}")
-    if r.audio_origin is not None:
-        where = "same origin as the API" if r.same_origin else "another origin than the API (no key sent there)"
-        lines.append(f"  audio at     {r.audio_origin} ({where})")
+    if r.audio_hops:
+        where = "the API's own origin" if r.same_origin else "another origin than the API (the key is not sent there)"
+        lines.append(f"  audio from   {where}: {' → '.join(r.audio_hops)}")
     if r.download is not None:
         d = r.download
-        hops = " → ".join([*d.redirects, d.host]) if d.redirects else "none"
-        lines.append(f"  download     host {d.host}, redirects: {hops}, "
+        lines.append(f"  download     host {d.host}, {len(d.redirects)} redirect(s), "
                      f"content-encoding: {d.content_encoding or 'none'}, {d.wire_bytes:,} bytes on the wire, "
                      f"{d.bytes_written:,} kept, {d.content_type or 'no type'}")
     if r.container is not None:
@@ -569,5 +581,6 @@ def run_probe(auth_only: bool = False, write_profile: Path | None = None, output
             err("probe: no profile written: no track was read")
         else:
             write_profile.write_text(observed_profile(configured, report).to_toml(), encoding="utf-8")
-            out(f"observed profile written to {write_profile}")
+            out(f"observed profile written to {write_profile}"
+                + ("" if report.ok else " (the probe failed: correct it as the report says before a run)"))
     return 0 if report.ok else 1
