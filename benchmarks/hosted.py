@@ -469,7 +469,7 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
     L.append(f"pipeline CPU (user+system): the `python -m flows run` process itself {self_exact:.1f} s = "
              f"{f.cpu_ms_per_track:.0f} ms/track over the whole run (start-up, Prefect client, validation, "
              f"generation, ledger); of it {gen_cpu:.1f} s = {1000 * gen_cpu / max(1, f.ready):.0f} ms/track between "
-             f"the first POST and the last download")
+             f"the first POST and the last download (last sample of the process before exit: {watch.self_cpu:.1f} s)")
     L.append(f"Prefect temporary server (child `uvicorn prefect.server.api.server:create_app`, "
              f"{len(watch.server_pids)} process): {server_cpu:.1f} s = {1000 * server_cpu / max(1, f.ready):.0f} "
              f"ms/track; other children {watch.other_children_cpu:.1f} s; kernel total of the pipeline and every "

@@ -96,9 +96,9 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: Path, *extra: str) -> Server:
+def start_server(data: Path, *extra: str, port: int | None = None) -> Server:
     data.mkdir(parents=True, exist_ok=True)
-    port = _free_port()
+    port = port or _free_port()
     log = data / f"server-{port}.log"
     cmd = [sys.executable, "-m", "textmusic", "serve", "--data", str(data), "--port", str(port)]
     cmd += ["--workers", "1", *extra]
