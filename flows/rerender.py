@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.produce_catalog import generate_all
-from tasks.generate import CatalogInfo, clear_partials
+from tasks.generate import CatalogInfo, RunOptions, clear_partials
 from tasks.ledger import load_ledger, summarize, write_ledger
 from tasks.provider import open_provider
 from tasks.rerender import compare_to_originals, engine_changed, rerender_rows
@@ -40,7 +40,7 @@ def rerender_catalog(
     with open_provider(settings, api, catalog_path) as connection:
         provider = connection.provider
         rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate)
-        records = generate_all(rows, [], connection, out_dir, info, settings)
+        records = generate_all(rows, [], connection, out_dir, info, settings, RunOptions())
     clear_partials(out_dir)
     records = compare_to_originals(records, originals, catalog_path, out_dir)
     write_ledger(out_dir, records)

@@ -102,12 +102,14 @@ class Generation:
         self.profile, self.settings, self.options = profile, settings, options
         self.journal, self.tolerance = journal, tolerance
         self.on_row_done = on_row_done or (lambda records: None)
-        limit = settings.max_in_flight or max_in_flight or profile.max_in_flight
+        limit = settings.max_in_flight or min(profile.max_in_flight, max_in_flight or profile.max_in_flight)
         self.window = AdaptiveWindow(limit, initial=settings.initial_in_flight)
         self.health = ProviderHealth()
         self.timing = ReadyTiming(profile.expected_ready_seconds)
         client.monitor = self._observe
         self.out_of_funds = threading.Event()
+        # Tasks of the same run in other processes (Dask) see a 402 through this file.
+        self._funds_marker = out_dir / f".out-of-funds-{options.run_id}"
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
         self._queue: deque[RowState] = deque()
@@ -136,6 +138,7 @@ class Generation:
 
     def close(self) -> None:
         self.stop.set()
+        self._funds_marker.unlink(missing_ok=True)
         with self._cond:
             self._cond.notify_all()
         self.poller.close()
@@ -202,7 +205,7 @@ class Generation:
 
     def _submit(self, state: RowState) -> None:
         first = self._song(state, 0)
-        if self.out_of_funds.is_set():
+        if self._out_of_funds():
             return self._song_done(state, 0, self._ended(state, first, status="skipped",
                                                          error="insufficient balance"))
         if not self.health.wait_up(self.stop, self.settings.outage_probe_seconds) and self._outage_over():
@@ -214,6 +217,7 @@ class Generation:
             return self._fail_run(exc)
         except InsufficientBalance as exc:
             self.out_of_funds.set()
+            self._funds_marker.touch()
             return self._song_done(state, 0, self._ended(state, first, status="skipped",
                                                          error=f"insufficient balance: {exc.message}"))
         except InvalidRequest as exc:
@@ -258,6 +262,11 @@ class Generation:
         with self._cond:
             self._queue.appendleft(state)
             self._cond.notify_all()
+
+    def _out_of_funds(self) -> bool:
+        if not self.out_of_funds.is_set() and self._funds_marker.exists():
+            self.out_of_funds.set()
+        return self.out_of_funds.is_set()
 
     def _worst(self, state: RowState) -> int:
         return max_cost_cents(state.row.request, self.settings, self.provider.local_extensions)

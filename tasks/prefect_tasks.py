@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from .brief import load_brief
 from .generate import CatalogInfo, RunOptions
 from .generation import Generation
 from .ledger import LedgerRecord, append_journal
-from .metering import prefect_throttle
+from .metering import BatchedThrottle, prefect_throttle
 from .plan import PlannedRow
 from .provider import Connection, connect
 from .settings import PipelineSettings
@@ -33,12 +34,27 @@ def validate_task(table: pd.DataFrame, docs_dir: Path | None = None) -> Validati
     return validate_brief(table, docs_dir)
 
 
+_throttles: dict[str, BatchedThrottle] = {}
+_throttles_lock = threading.Lock()
+
+
+def process_throttle(settings: PipelineSettings) -> BatchedThrottle:
+    """This process's throttle for the settings' rate limit: made once, so its batches are shared."""
+    key = settings.model_dump_json(include={"rate_limit_name", "requests_per_window", "window_seconds",
+                                            "metering_batch_max", "metering_lapse_seconds"})
+    with _throttles_lock:
+        if key not in _throttles:
+            _throttles[key] = prefect_throttle(settings)
+        return _throttles[key]
+
+
 @contextlib.contextmanager
 def open_generation(connection: Connection, out_dir: Path, catalog: CatalogInfo, settings: PipelineSettings,
                     options: RunOptions,
                     on_row_done: Callable[[list[LedgerRecord]], None] | None = None) -> Iterator[Generation]:
-    """A run's generation machinery over one client, metered by the shared Prefect rate limit."""
-    with connect(connection, TextMusicSettings(), prefect_throttle(settings)) as client, Generation(
+    """A run's generation machinery over one client, metered by the shared Prefect rate limit through one
+    batched throttle per process (Dask tasks in one process share their batches)."""
+    with connect(connection, TextMusicSettings(), process_throttle(settings)) as client, Generation(
         client, out_dir, catalog, connection.provider, connection.profile, settings, options,
         lambda records: append_journal(out_dir, records), settings.duration_tolerance_seconds, on_row_done,
         connection.max_in_flight,

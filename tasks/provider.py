@@ -27,6 +27,7 @@ import httpx
 from pydantic import SecretStr
 
 from textmusic.client import TextMusicClient
+from textmusic.contract import CAPACITY_HEADER
 from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
 
@@ -96,6 +97,15 @@ def embedded_key(data_dir: Path, balance_usd: float) -> SecretStr:
     return key
 
 
+def service_capacity(base_url: str) -> int | None:
+    """How many tracks a TrackFoundry local service wants in flight (renders queue behind its workers, so
+    more would only wait, and may time out); None when it does not say."""
+    with contextlib.suppress(httpx.HTTPError, ValueError):
+        value = httpx.get(f"{base_url.rstrip('/')}/healthz", timeout=5).headers.get(CAPACITY_HEADER)
+        return int(value) if value else None
+    return None
+
+
 def _die_with_parent() -> None:
     """In the child before exec: ask Linux for SIGTERM when the parent dies (even by kill -9)."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
@@ -135,11 +145,9 @@ def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connec
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_healthy(process, base_url, settings.embedded_startup_seconds)
-            workers = settings.embedded_workers or len(os.sched_getaffinity(0))
-            # Renders queue behind the service's workers: more in flight only waits (and may time out).
-            bound = None if settings.embedded_synthetic_audio else 2 * workers
             yield Connection(Provider(LOCAL_PROVIDER, base_url, local_extensions=True), key,
-                             load_profile(LOCAL_PROVIDER).model_copy(update={"base_url": base_url}), bound)
+                             load_profile(LOCAL_PROVIDER).model_copy(update={"base_url": base_url}),
+                             service_capacity(base_url))
         finally:
             process.terminate()
             try:
@@ -167,7 +175,9 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
         raise ProviderError(f"provider {profile.name} ({profile.base_url}) needs a key: set TEXTMUSIC_API_KEY "
                             "or TRACKFOUNDRY_API_KEY_SECRET_BLOCK")
     host = httpx.URL(profile.base_url).host or profile.base_url
-    yield Connection(Provider(host, profile.base_url, local_extensions=profile.local_extensions), key, profile)
+    capacity = service_capacity(profile.base_url) if profile.name == LOCAL_PROVIDER else None
+    yield Connection(Provider(host, profile.base_url, local_extensions=profile.local_extensions), key, profile,
+                     capacity)
 
 
 def connect(connection: Connection, api: TextMusicSettings, throttle: Callable[[], None]) -> TextMusicClient:

@@ -155,3 +155,25 @@ def test_rerender_names_songs_made_by_another_engine_version():
     originals = [rec("a", "2026.01.01"), rec("b", "2026.11.24"), rec("c", "")]  # c: a provider without versions
     new = [rec("a", "2026.11.24"), rec("b", "2026.11.24"), rec("c", "2026.11.24")]
     assert engine_changed(new, originals) == {"a": ("2026.01.01", "2026.11.24")}
+
+
+def test_a_key_refused_while_polling_stops_the_run_and_keeps_the_paid_track_resumable(tmp_path, api):
+    """Before: a 401 on a poll was caught as a wait failure and the run went on with the key refused."""
+
+    def refused_polls(request):
+        if request.method == "GET" and not request.url.path.startswith("/files/"):
+            return httpx.Response(401, json={"success": False, "error": {"code": "unauthorized",
+                                                                          "message": "key revoked"}})
+        return api(request)
+
+    journal = []
+    client = TextMusicClient(PROVIDER.base_url, "vbt_secret", profile=quick_profile(), settings=FAST,
+                             transport=httpx.MockTransport(refused_polls))
+    from tasks.generate import RunOptions
+    from tasks.generation import Generation
+    from tests.generation_helpers import CATALOG, group
+
+    with pytest.raises(Unauthorized), Generation(client, tmp_path, CATALOG, PROVIDER, client.profile, QUICK,
+                                                 RunOptions(), journal.extend, 0.25) as generation:
+        generation.run([planned()], group([]))
+    assert [j.status for j in journal] == [SUBMITTING, SUBMITTED] and journal[1].generation_id == "gen1-0"

@@ -28,6 +28,8 @@ STATUS_PATH = "/api/v1/text-to-music/{id}"
 # submission's tracks instead of charging again, so a client that lost the answer can safely retry.
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,255}"
+# EXTENSION (local service): /healthz says in this header how many tracks are worth having in flight.
+CAPACITY_HEADER = "X-TextMusic-Capacity"
 
 OUTPUT_FORMATS: tuple[str, ...] = ("flac", "mp3", "wav", "ogg", "m4a")
 BIT_RATE_FORMATS: tuple[str, ...] = ("mp3", "m4a")

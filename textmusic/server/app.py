@@ -35,6 +35,7 @@ from textmusic.contract import (
     BALANCE_STRENGTH_RANGE,
     BIT_RATES,
     BPM_RANGE,
+    CAPACITY_HEADER,
     DURATION_RANGE,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
@@ -68,6 +69,7 @@ from textmusic.server.store import (
 from textmusic.server.workers import EXTENSIONS, EngineFactory, GenerationPool
 
 AUDIO_PATH = "/api/v1/audio/{filename}"
+SYNTHETIC_CAPACITY = 1000
 MAX_BODY_BYTES = 1_000_000
 MEDIA_TYPES: dict[str, str] = {
     "wav": "audio/wav",
@@ -390,8 +392,10 @@ def create_app(
         _install_request_log(app, request_log)
 
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, bool]:
-        """Liveness: answers as soon as the service accepts requests."""
+    def healthz(response: Response) -> dict[str, bool]:
+        """Liveness: answers as soon as the service accepts requests. EXTENSION: the `X-TextMusic-Capacity`
+        header says how many tracks are worth having in flight (more only queue behind the renders)."""
+        response.headers[CAPACITY_HEADER] = str(SYNTHETIC_CAPACITY if synthetic_audio else 2 * pool.workers)
         return {"ok": True}
 
     @app.post(
