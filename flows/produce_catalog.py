@@ -200,6 +200,8 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
     records: list[LedgerRecord] = rejected_records(validation, catalog)
     with open_provider(settings, api, out_dir) as connection:
         provider = connection.provider
+        limit = connection.profile.rate_limit
+        settings = settings.for_provider(limit.requests, limit.window_seconds)
         planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions)
         todo, done = split_done(planned, previous, out_dir)
         paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)

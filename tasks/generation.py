@@ -387,8 +387,8 @@ class Poller:
 
     def __init__(self, generation: Generation) -> None:
         self.gen = generation
-        settings, limit = generation.settings, generation.profile.rate_limit
-        self.min_gap = 1.0 / max(0.1, settings.poll_share * limit.requests / limit.window_seconds)
+        settings = generation.settings
+        self.min_gap = 1.0 / max(0.1, settings.poll_share * settings.requests_per_window / settings.window_seconds)
         self._heap: list[tuple[float, int, TrackJob]] = []
         self._parked: list[TrackJob] = []  # before any track was seen ready, only the oldest (scout) polls
         self._scout: TrackJob | None = None

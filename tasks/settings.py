@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PipelineSettings(BaseSettings):
+    """One settings object for the pipeline; `for_provider` fills in what the provider's profile knows."""
     model_config = SettingsConfigDict(env_prefix="TRACKFOUNDRY_", extra="ignore")
 
     # Provider metering, through Prefect's global concurrency limits (the hosted API allows ~100 per 10 s).
@@ -65,3 +66,9 @@ class PipelineSettings(BaseSettings):
     api_key_secret_block: str | None = None
     # Verification of downloaded audio against what the provider reported.
     duration_tolerance_seconds: float = 0.25
+
+    def for_provider(self, requests: int, window_seconds: float) -> PipelineSettings:
+        """The provider profile's rate limit, unless TRACKFOUNDRY_REQUESTS_PER_WINDOW/_WINDOW_SECONDS say."""
+        update = {k: v for k, v in (("requests_per_window", requests), ("window_seconds", window_seconds))
+                  if k not in self.model_fields_set}
+        return self.model_copy(update=update)
