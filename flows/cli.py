@@ -119,11 +119,13 @@ def estimate(brief: BriefArg) -> None:
     """Estimate what a brief costs (valid rows only) before anything is requested."""
     from tasks.brief import BriefError, load_brief
     from tasks.plan import expected_cost_cents, max_cost_cents
+    from tasks.preflight import resolve_profile
     from tasks.settings import PipelineSettings
     from tasks.validate import validate_brief
     from textmusic.settings import TextMusicSettings
 
-    settings, local = PipelineSettings(), not TextMusicSettings().api_url
+    settings = PipelineSettings()
+    local = resolve_profile(settings, TextMusicSettings())[0].local_extensions
     try:
         validation = validate_brief(load_brief(brief))
     except BriefError as exc:
