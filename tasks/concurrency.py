@@ -5,7 +5,7 @@
 - `ReadyTiming`: when to poll a track first. Until one track has been seen ready, only the oldest pending
   track is polled (a scout, on growing intervals); from then on each track is first polled at an estimate
   of the q-quantile of the time to ready, tracked by stochastic approximation: every first poll that finds
-  its track ready moves the estimate down by `rate·q`, every miss moves it up by `rate·(1−q)` (relative),
+  its track ready moves the estimate down by `rate·(1−q)`, every miss moves it up by `rate·q` (relative),
   so it settles where a fraction q of tracks are ready at their first poll. Misses are polled again at
   short intervals. With q = 0.8 a track costs about 1.2 polls on average.
 - `ProviderHealth`: whether the provider is answering, and since when it has not been.
@@ -65,7 +65,7 @@ class AdaptiveWindow:
 class ReadyTiming:
     """The learned first-poll delay (see the module's docstring). Thread-safe."""
 
-    def __init__(self, prior_seconds: float, quantile: float = 0.8, rate: float = 0.05,
+    def __init__(self, prior_seconds: float, quantile: float = 0.8, rate: float = 0.03,
                  min_interval: float = 0.5, max_interval: float = 30.0) -> None:
         self.quantile = quantile
         self.rate = rate
@@ -91,7 +91,7 @@ class ReadyTiming:
                     self.first_poll = age
                 return
             step = self.rate * self.first_poll
-            self.first_poll += -step * self.quantile if ready else step * (1 - self.quantile)
+            self.first_poll += -step * (1 - self.quantile) if ready else step * self.quantile
 
     def observe_ready(self, age: float) -> None:
         """A track seen ready `age` seconds after submission (calibrates the first estimate)."""
