@@ -24,6 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from textmusic.client import (
@@ -317,12 +318,20 @@ class Generation:
             self._track_done(job, error=f"delivery failed: {exc.message}", resume="poll", charged=True)
         except (TextMusicError, AudioCheckError, TagMismatch, OSError) as exc:
             attempts = self._delivery_attempts(job) + 1
-            lost = attempts >= self.settings.max_delivery_attempts
+            lost = attempts >= self.settings.max_delivery_attempts or self._past_retention(job)
             self._track_done(job, error=f"delivery failed ({attempts} of {self.settings.max_delivery_attempts}"
                              f" attempts): {exc}", resume="lost" if lost else "poll", charged=True,
                              delivery_attempts=attempts)
         except BaseException as exc:
             self._fail_run(exc)
+
+    def _past_retention(self, job: TrackJob) -> bool:
+        """Whether the provider has surely dropped the audio by now (submitted longer ago than it keeps it)."""
+        started = [r.started_at for r in job.state.previous if r.generation_id == job.track.id and r.started_at]
+        if not started:
+            return False
+        age = datetime.now(UTC) - datetime.fromisoformat(min(started))
+        return age.total_seconds() > self.profile.retention_seconds
 
     def _delivery_attempts(self, job: TrackJob) -> int:
         return max((r.delivery_attempts for r in job.state.previous if r.song_index == job.index

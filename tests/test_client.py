@@ -146,3 +146,34 @@ def test_download_to_foreign_host_carries_no_key_and_truncation_is_caught(tmp_pa
     assert seen == [None]
     with pytest.raises(ServerError, match="truncated|broke off"):
         client.download(Track(id="t", audio_url="https://cdn.example.test/short.mp3"), tmp_path / "b.mp3")
+
+
+def test_retry_after_in_seconds_or_as_an_http_date():
+    from datetime import UTC, datetime
+
+    from textmusic.client import retry_after_seconds
+
+    now = datetime(2026, 12, 2, 7, 0, 0, tzinfo=UTC)
+    assert retry_after_seconds("7", now) == 7.0
+    assert retry_after_seconds("Wed, 02 Dec 2026 07:00:30 GMT", now) == 30.0
+    assert retry_after_seconds("Wed, 02 Dec 2026 06:59:00 GMT", now) == 0.0  # already past
+    assert retry_after_seconds("soon", now) is None and retry_after_seconds(None, now) is None
+
+
+def test_reader_tolerates_other_words_strings_and_unknown_fields():
+    from textmusic.providers import load_profile
+    from textmusic.providers.reader import read_status, read_submission
+
+    profile = load_profile("verbatik")
+    track = read_status(profile, {"data": {"task_id": "x1", "state": "Completed", "audioUrl": "https://c/x.mp3",
+                                           "duration": "12.5", "seed": "42", "mood": "calm"}})
+    assert (track.id, track.status, track.status_word) == ("x1", "ready", "Completed")
+    assert track.duration_seconds == 12.5 and track.seed == 42 and track.model_extra == {}
+    waiting = read_status(profile, {"id": "x2", "status": "completed", "audio_url": None, "queue": 3})
+    assert waiting.status == "pending" and waiting.model_extra == {"queue": 3}  # ready without audio: pending
+    odd = read_status(profile, {"id": "x3", "status": "fermenting"})
+    assert odd.status == "pending" and odd.status_word == "fermenting"
+    failed = read_status(profile, {"id": "x4", "status": "cancelled", "error": {"message": "moderation"}})
+    assert failed.status == "failed" and failed.error == "moderation"
+    single = read_submission(profile, {"success": True, "data": {"id": "y", "status": "queued"}})
+    assert [t.id for t in single.tracks] == ["y"] and single.tracks[0].status == "pending"

@@ -111,12 +111,12 @@ def read_track(profile: Profile, obj: Any) -> Track:
 
 def read_status(profile: Profile, body: Any) -> Track:
     """A status answer: the track, or a failed track when the answer says `success: false`."""
+    candidates = [lookup(body, path) for path in profile.answer.track]
+    with_id = [c for c in candidates if isinstance(c, dict) and first(c, profile.answer.id) is not _MISSING]
     refusal = _refusal(body)
-    track_obj = first(body, profile.answer.track)
-    if refusal is not None and not (isinstance(track_obj, dict) and first(track_obj, profile.answer.id)
-                                    is not _MISSING):
+    if refusal is not None and not with_id:
         raise AnswerRefused(refusal)
-    return read_track(profile, track_obj)
+    return read_track(profile, with_id[0] if with_id else body)
 
 
 def read_submission(profile: Profile, body: Any) -> TextToMusicResponse:
