@@ -168,7 +168,7 @@ def test_reader_tolerates_other_words_strings_and_unknown_fields():
     track = read_status(profile, {"data": {"task_id": "x1", "state": "Completed", "audioUrl": "https://c/x.mp3",
                                            "duration": "12.5", "seed": "42", "mood": "calm"}})
     assert (track.id, track.status, track.status_word) == ("x1", "ready", "Completed")
-    assert track.duration_seconds == 12.5 and track.seed == 42 and track.model_extra == {}
+    assert track.duration_seconds == 12.5 and track.seed == 42 and track.model_extra["mood"] == "calm"
     waiting = read_status(profile, {"id": "x2", "status": "completed", "audio_url": None, "queue": 3})
     assert waiting.status == "pending" and waiting.model_extra == {"queue": 3}  # ready without audio: pending
     odd = read_status(profile, {"id": "x3", "status": "fermenting"})
