@@ -205,6 +205,8 @@ class ProcessWatch:
             return float("nan")
 
         def at(t: float) -> float:
+            if t < stamps[0]:
+                return 0.0
             i = min(bisect.bisect_left(stamps, t), len(stamps) - 1)
             return self.timeline[i][1]
         return at(end) - at(start)
@@ -231,7 +233,11 @@ def run_pipeline(args: list[str], env: dict[str, str], cwd: Path, log: Path, tim
                 break
             now = time.monotonic()
             if now - started > timeout:
-                raise RuntimeError(f"the pipeline ran over {timeout:g} s; see {log}")
+                print(f"  !! the pipeline ran over {timeout:g} s: stopped (figures below are of what it did)",
+                      flush=True)
+                stop_group(process, grace=5)
+                watch.exit_code = process.returncode if process.returncode is not None else -1
+                break
             _sample(proc, watch)
             if now >= service_next:
                 service.sample_cpu()
@@ -377,7 +383,8 @@ class Figures:
 
 
 def measure_run(label: str, work: Path, rows: int, old: bool, rate_limit: str, limit: int,
-                extra_env: dict[str, str] | None = None, progress: bool = False) -> tuple[Figures, Path, Service]:
+                extra_env: dict[str, str] | None = None, progress: bool = False,
+                timeout: float = 4 * 3600) -> tuple[Figures, Path, Service]:
     work.mkdir(parents=True, exist_ok=True)
     brief = write_brief(work / "brief.csv", rows)
     out = work / "catalog"
@@ -386,9 +393,10 @@ def measure_run(label: str, work: Path, rows: int, old: bool, rate_limit: str, l
         env = pipeline_env(work, service, old, extra_env)
         cwd = OLD_TREE if old else ROOT
         args = [PYTHON, "-m", "flows", "run", str(brief), "--catalog", "bench", "--out", str(out)]
+        print(f"[{label}] code measured: {code_version(cwd)}", flush=True)
         print(f"[{label}] {rows} rows; service {service.url} (--latency {LATENCY} --synthetic-audio --rate-limit "
               f"{rate_limit}); pipeline cwd {cwd}; work {work}", flush=True)
-        watch = run_pipeline(args, env, cwd, work / "flow.log", timeout=4 * 3600, service=service,
+        watch = run_pipeline(args, env, cwd, work / "flow.log", timeout=timeout, service=service,
                              progress=service.request_log if progress else None, total=rows)
     finally:
         service.stop()
@@ -415,6 +423,10 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
     t0 = posts[0].at
     t_end = max(r.at for r in audio)
     span = t_end - t0
+    if not f.ready:  # no ledger (the run did not finish): count the tracks downloaded instead
+        f.ready = len({r.path for r in audio if r.status in (200, 206)})
+        L.append(f"!! no ready row in ledger.csv: the per-track figures below count the {f.ready} tracks "
+                 "downloaded (service request log)")
     f.tracks_per_min = 60 * f.ready / span if span > 0 else float("nan")
     L.append(f"rows: {rows}; ledger.csv: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; "
              f"pipeline exit {watch.exit_code}, process wall time {watch.wall_seconds:.1f} s (incl. Prefect start-up)")
@@ -463,13 +475,16 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
     L.append(f"peak in flight: {peak} at +{peak_at - t0:.1f} s")
     # CPU
     server_cpu = max(watch.server_cpu, watch.reaped_children_cpu if watch.server_pids else 0.0)
-    self_exact = watch.total_cpu_wait4 - server_cpu - watch.other_children_cpu
+    # wait4 counts the server only if the pipeline reaped it; the sampled figure is a lower bound
+    self_exact = max(watch.self_cpu, watch.total_cpu_wait4 - server_cpu - watch.other_children_cpu)
     gen_cpu = watch.self_cpu_between(t0, t_end)
+    before_cpu = watch.self_cpu_between(0.0, t0)
     f.cpu_ms_per_track = 1000 * self_exact / max(1, f.ready)
     L.append(f"pipeline CPU (user+system): the `python -m flows run` process itself {self_exact:.1f} s = "
              f"{f.cpu_ms_per_track:.0f} ms/track over the whole run (start-up, Prefect client, validation, "
              f"generation, ledger); of it {gen_cpu:.1f} s = {1000 * gen_cpu / max(1, f.ready):.0f} ms/track between "
-             f"the first POST and the last download (last sample of the process before exit: {watch.self_cpu:.1f} s)")
+             f"the first POST and the last download, {before_cpu:.1f} s before the first POST (imports, Prefect client "
+             f"and server start, validation), the rest after the last download (ledger, artifacts, shutdown)")
     L.append(f"Prefect temporary server (child `uvicorn prefect.server.api.server:create_app`, "
              f"{len(watch.server_pids)} process): {server_cpu:.1f} s = {1000 * server_cpu / max(1, f.ready):.0f} "
              f"ms/track; other children {watch.other_children_cpu:.1f} s; kernel total of the pipeline and every "
@@ -561,6 +576,15 @@ def where_time_goes(reqs: list[Request], posts: list[Request], polls: list[Reque
 
 # --- modes ------------------------------------------------------------------------------------------------
 
+def code_version(tree: Path) -> str:
+    """The commit of the code measured, and whether the pipeline's folders differ from it."""
+    def git(*a: str) -> str:
+        return subprocess.run(["git", "-C", str(tree), *a], capture_output=True, text=True).stdout.strip()
+    dirty = git("status", "--porcelain", "--", "tasks", "flows", "textmusic").splitlines()
+    return (f"{tree} at {git('log', '-1', '--format=%h %ci %s')[:100]}"
+            + (f"; uncommitted changes in {', '.join(line[3:] for line in dirty)}" if dirty else "; clean"))
+
+
 def ensure_old_tree() -> None:
     if not (OLD_TREE / "flows").is_dir():
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", str(OLD_TREE), OLD_COMMIT], check=True,
@@ -597,6 +621,8 @@ def main() -> None:
     parser.add_argument("--scale", action="store_true",
                         help=f"10,000 rows, service limit {SCALE_LIMIT}/10s and the pipeline's limit matching")
     parser.add_argument("--keep", action="store_true", help="keep catalogs, service data and PREFECT_HOME")
+    parser.add_argument("--timeout", type=float, default=4 * 3600,
+                        help="stop a pipeline run after this many seconds and report what it did")
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: a new temp folder)")
     args = parser.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="tf-hosted-"))
@@ -611,7 +637,7 @@ def main() -> None:
               + ", ".join(f"{k}={v}" for k, v in extra.items()) + " (every other setting at its default)", flush=True)
         f, _out, _svc = measure_run(f"scale: {rows} rows, current code", work / "scale", rows, old=False,
                                     rate_limit=f"{SCALE_LIMIT}/10s", limit=SCALE_LIMIT, extra_env=extra,
-                                    progress=True)
+                                    progress=True, timeout=args.timeout)
         print_figures(f)
         print(f"\n== scale summary ==\nscale mode settings: service --rate-limit {SCALE_LIMIT}/10s, "
               + ", ".join(f"{k}={v}" for k, v in extra.items()))

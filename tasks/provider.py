@@ -18,10 +18,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import httpx
 from pydantic import SecretStr
@@ -124,9 +126,48 @@ def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, deadline_seco
     raise ProviderError(f"the local service did not answer within {deadline_seconds:g} s")
 
 
+class _Supervised:
+    """The embedded service, started again on the same port and data folder if it dies mid-run (it resumes
+    its pending tracks from its database); the run meanwhile waits it out as it would a hosted outage."""
+
+    MAX_RESTARTS = 5
+
+    def __init__(self, command: list[str], log: IO[bytes]) -> None:
+        self._command, self._log = command, log
+        self._stopping = threading.Event()
+        self.restarts = 0
+        self.process = self._start()
+        self._watch = threading.Thread(target=self._watch_loop, name="embedded-service-watch", daemon=True)
+        self._watch.start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self._command, stdout=self._log, stderr=subprocess.STDOUT,
+                                preexec_fn=_die_with_parent)
+
+    def _watch_loop(self) -> None:
+        while not self._stopping.wait(1.0):
+            if self.process.poll() is not None and self.restarts < self.MAX_RESTARTS:
+                self.restarts += 1
+                self._log.write(f"trackfoundry: the service exited with {self.process.returncode}; "
+                                f"restart {self.restarts}\n".encode())
+                self._log.flush()
+                self.process = self._start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._watch.join(timeout=5)
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
 @contextlib.contextmanager
 def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connection]:
-    """Run the local service for the duration of the block; it is stopped (SIGTERM, then kill) after."""
+    """Run the local service for the duration of the block (restarted if it dies); stopped (SIGTERM, then
+    kill) after."""
     with contextlib.ExitStack() as stack:
         data_dir.mkdir(parents=True, exist_ok=True)
         key = embedded_key(data_dir, settings.embedded_balance_usd)
@@ -139,22 +180,15 @@ def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connec
         if settings.embedded_synthetic_audio:
             args += ["--synthetic-audio"]
         log = stack.enter_context(open(data_dir / "service.log", "ab"))
-        process = subprocess.Popen(
-            _textmusic(*args), stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
+        service = _Supervised(_textmusic(*args), log)
         try:
             base_url = f"http://127.0.0.1:{port}"
-            _wait_healthy(process, base_url, settings.embedded_startup_seconds)
+            _wait_healthy(service.process, base_url, settings.embedded_startup_seconds)
             yield Connection(Provider(LOCAL_PROVIDER, base_url, local_extensions=True), key,
                              load_profile(LOCAL_PROVIDER).model_copy(update={"base_url": base_url}),
                              service_capacity(base_url))
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            service.stop()
 
 
 @contextlib.contextmanager

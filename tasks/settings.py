@@ -22,7 +22,7 @@ class PipelineSettings(BaseSettings):
     # The machinery of a run: threads that submit, poll (for the one poller) and deliver.
     submit_workers: int = 8
     poll_workers: int = 8
-    delivery_workers: int = 2
+    delivery_workers: int = 6
     # Polls take at most this share of the provider's rate limit: submissions are never starved.
     poll_share: float = 0.7
     # A provider that is down (5xx, refused connections) is waited for this long before rows fail.
