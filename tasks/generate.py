@@ -197,9 +197,11 @@ def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOption
     mine = {r.song_index: r for r in previous if r.track_id == row.track_id
             and r.request_fingerprint == row.fingerprint and r.song_index < row.request.num_songs}
     songs = [mine.get(i) for i in range(row.request.num_songs)]
-    if all(s is not None and s.generation_id and (s.status in (SUBMITTED, "ready") or s.resume == "poll")
-           for s in songs) and any(s is not None and s.status != "ready" for s in songs):
-        return Resumption("poll", [s for s in songs if s is not None])
+    present = [s for s in songs if s is not None]
+    # Paid tracks, known by id, not all in the catalog (the row would not be here otherwise): fetch them.
+    if present and all(s.generation_id and (s.status in (SUBMITTED, "ready") or s.resume == "poll")
+                       for s in present):
+        return Resumption("poll", present)
     first = songs[0]
     if first is None:
         return Resumption("new", [])

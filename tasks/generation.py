@@ -43,7 +43,7 @@ from textmusic.client import (
 from textmusic.contract import Track
 from textmusic.providers import Profile
 
-from .audio import AudioCheckError
+from .audio import AudioCheckError, sha256_file
 from .concurrency import AdaptiveWindow, ProviderHealth, ReadyTiming
 from .generate import (
     CatalogInfo,
@@ -73,6 +73,7 @@ class RowState:
     key: str = ""
     paid_by: str = ""
     requeues: int = 0
+    expected: int = 0  # songs the provider accepted (0: not yet known)
     restarted: bool = False
     holds_slot: bool = False
     started: str = field(default_factory=utc_now)
@@ -192,8 +193,9 @@ class Generation:
             return
         if decision.kind == "poll":
             state.key, state.paid_by = decision.records[0].idempotency_key, decision.records[0].run_id
+            state.expected = len(decision.records)
             for record in decision.records:
-                if record.status == "ready":
+                if record.status == "ready" and self._intact(record):
                     self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
                 else:
                     job = TrackJob(state, record.song_index, Track(id=record.generation_id, status="pending"),
@@ -236,6 +238,7 @@ class Generation:
         except TextMusicError as exc:
             return self._song_done(state, 0, self._ended(state, first, error=exc.message))
         state.paid_by = self.options.run_id
+        state.expected = len(response.tracks)  # a provider may make fewer songs than asked
         self.window.accepted()
         now = time.monotonic()
         self.journal([self._song(state, i, status=SUBMITTED, generation_id=t.id)
@@ -263,6 +266,10 @@ class Generation:
         with self._cond:
             self._queue.appendleft(state)
             self._cond.notify_all()
+
+    def _intact(self, record: LedgerRecord) -> bool:
+        path = self.out_dir / record.audio_path
+        return bool(record.audio_path) and path.is_file() and sha256_file(path) == record.sha256
 
     def _out_of_funds(self) -> bool:
         if not self.out_of_funds.is_set() and self._funds_marker.exists():
@@ -363,7 +370,7 @@ class Generation:
         with state.lock:
             state.records[index] = record
             accepted = any(r.generation_id for r in state.records.values())
-            if accepted and len(state.records) < state.row.request.num_songs:
+            if accepted and len(state.records) < (state.expected or state.row.request.num_songs):
                 return
             records = [state.records[i] for i in sorted(state.records)]
         self.journal(records)

@@ -145,3 +145,13 @@ def test_an_outage_mid_run_is_ridden_out_and_each_row_charged_once(mode: str, tm
         assert [r.status for r in records] == ["ready"] * 9, [r.error for r in records]
         assert set(accepted_per_row(api).values()) == {1} and len(accepted_per_row(api)) == 8
         assert sum(r.cost_cents for r in records) == api.charged_cents
+
+
+def test_a_deleted_file_of_a_paid_track_is_downloaded_again_not_paid_again(tmp_path: Path) -> None:
+    with StandIn(Shape(seconds_to_ready=0.2)) as api:
+        records, _ = generate(api, tmp_path, n=1)
+        (tmp_path / records[1].audio_path).unlink()
+        again, _ = generate(api, tmp_path, previous=records, n=1)
+        assert len(api.posts) == 1 and [r.status for r in again] == ["ready"] * 2
+        assert [r.generation_id for r in again] == [r.generation_id for r in records]
+        assert (tmp_path / records[1].audio_path).is_file()
