@@ -171,6 +171,7 @@ class ProcessWatch:
     """CPU and RSS of the pipeline process and its children, sampled every SAMPLE_SECONDS until it exits."""
 
     wall_seconds: float = 0.0
+    end_epoch: float = 0.0
     exit_code: int = 0
     self_cpu: float = 0.0  # last sample of the pipeline's own user+system time
     children_cpu: dict[int, float] = field(default_factory=dict)  # pid -> last CPU seconds seen
@@ -252,6 +253,7 @@ def run_pipeline(args: list[str], env: dict[str, str], cwd: Path, log: Path, tim
         if process.returncode is None:
             stop_group(process)
     watch.wall_seconds = time.monotonic() - started
+    watch.end_epoch = time.time()
     return watch
 
 
@@ -379,7 +381,8 @@ class Figures:
     metered_per_track: float = 0.0
     max_win: int = 0
     cpu_ms_per_track: float = 0.0
-    ready: int = 0
+    ready: int = 0  # tracks counted per track: ready in ledger.csv, else downloaded (a run that did not finish)
+    ledger_ready: int = 0
 
 
 def measure_run(label: str, work: Path, rows: int, old: bool, rate_limit: str, limit: int,
@@ -410,7 +413,7 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
     L = f.lines
     reqs = read_log(service.request_log)
     counts, _ledger_first, ledger_last = ledger_counts(out)
-    f.ready = counts.get("ready", 0)
+    f.ready = f.ledger_ready = counts.get("ready", 0)
     posts = [r for r in reqs if r.method == "POST" and r.path == SUBMIT_PATH]
     polls = [r for r in reqs if r.method == "GET" and r.path.startswith(STATUS_PREFIX)]
     audio = [r for r in reqs if r.audio]
@@ -428,6 +431,11 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
         L.append(f"!! no ready row in ledger.csv: the per-track figures below count the {f.ready} tracks "
                  "downloaded (service request log)")
     f.tracks_per_min = 60 * f.ready / span if span > 0 else float("nan")
+    if watch.exit_code != 0 or f.ledger_ready < rows:  # stopped or incomplete: the rate up to the process's end
+        span = watch.end_epoch - t0
+        f.tracks_per_min = 60 * f.ready / span if span > 0 else float("nan")
+        L.append(f"!! incomplete run: {f.ready} tracks in {span:.1f} s from the first POST to the end of the "
+                 f"process = {f.tracks_per_min:.1f} tracks/min (the last download was at +{t_end - t0:.1f} s)")
     L.append(f"rows: {rows}; ledger.csv: {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))}; "
              f"pipeline exit {watch.exit_code}, process wall time {watch.wall_seconds:.1f} s (incl. Prefect start-up)")
     ledger_note = ""
@@ -641,8 +649,8 @@ def main() -> None:
         print_figures(f)
         print(f"\n== scale summary ==\nscale mode settings: service --rate-limit {SCALE_LIMIT}/10s, "
               + ", ".join(f"{k}={v}" for k, v in extra.items()))
-        print(f"all rows completed: {'yes' if f.ready == rows else 'NO'} ({f.ready}/{rows} ready in ledger.csv); "
-              f"{f.tracks_per_min:.0f} tracks/min")
+        print(f"all rows completed: {'yes' if f.ledger_ready == rows else 'NO'} ({f.ledger_ready}/{rows} ready in "
+              f"ledger.csv; {f.ready} tracks downloaded); {f.tracks_per_min:.0f} tracks/min")
         cleanup(work / "scale", args.keep)
         return
 

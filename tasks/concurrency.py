@@ -75,6 +75,7 @@ class ReadyTiming:
         self.scout_start = min(2.0, prior_seconds / 4)
         self.first_polls = 0
         self.first_hits = 0
+        self.slowest = 0.0  # the longest time to ready seen
         self._lock = threading.Lock()
 
     @property
@@ -92,10 +93,14 @@ class ReadyTiming:
                 return
             step = self.rate * self.first_poll
             self.first_poll += -step * (1 - self.quantile) if ready else step * self.quantile
+            # Misses of many tracks in flight at once carry one piece of news (the provider is slower), not
+            # hundreds: never wait longer than the slowest track yet seen ready took.
+            self.first_poll = min(self.first_poll, self.slowest)
 
     def observe_ready(self, age: float) -> None:
         """A track seen ready `age` seconds after submission (calibrates the first estimate)."""
         with self._lock:
+            self.slowest = max(self.slowest, age)
             if self.first_poll is None:
                 self.first_poll = age
 

@@ -433,7 +433,8 @@ class Poller:
                 self._scout = job
             return self.add(job, now + timing.scout_interval(job.polls))
         if job.polls == 0:
-            return self.add(job, job.submitted + (timing.first_poll or 0.0))
+            deadline = self.gen.client.settings.poll_deadline_seconds
+            return self.add(job, job.submitted + min(timing.first_poll or 0.0, deadline))
         self.add(job, now + timing.retry_interval())
 
     def forget(self, job: TrackJob) -> None:
@@ -503,9 +504,11 @@ class Poller:
         ready = track.effective_status != "pending"
         if first and not job.resumed and gen.timing.calibrated:
             gen.timing.observe_first(ready, now - job.submitted)
-        if ready and not job.resumed and not gen.timing.calibrated:
+        if ready and not job.resumed:
+            calibrated = gen.timing.calibrated
             gen.timing.observe_ready(now - job.submitted)
-            self._calibrated()
+            if not calibrated:
+                self._calibrated()
         gen._advance(job, track, now)
 
 

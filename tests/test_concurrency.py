@@ -74,3 +74,17 @@ def test_health_is_down_from_the_first_5xx_or_refusal_until_an_answer() -> None:
     assert health.down_for() == 5
     health.answered(404)
     assert health.down_for() == 0.0
+
+
+def test_a_burst_of_misses_never_pushes_the_first_poll_past_the_slowest_track_seen() -> None:
+    """Hundreds of tracks in flight missing at once (the provider fell behind) once grew the estimate
+    ×1.024 per miss — to hours — and the run stalled with its tracks scheduled far in the future."""
+    timing = ReadyTiming(prior_seconds=10)
+    timing.observe_ready(20.0)
+    for _ in range(300):
+        timing.observe_first(False, timing.first_poll)
+    assert timing.first_poll <= 20.0
+    timing.observe_ready(45.0)  # the provider is slower now: the estimate may follow
+    for _ in range(300):
+        timing.observe_first(False, timing.first_poll)
+    assert 20.0 < timing.first_poll <= 45.0
