@@ -383,6 +383,9 @@ class Figures:
     cpu_ms_per_track: float = 0.0
     ready: int = 0  # tracks counted per track: ready in ledger.csv, else downloaded (a run that did not finish)
     ledger_ready: int = 0
+    wall_seconds: float = 0.0
+    rss_pipeline_mb: float = 0.0
+    rss_server_mb: float = 0.0
 
 
 def measure_run(label: str, work: Path, rows: int, old: bool, rate_limit: str, limit: int,
@@ -409,7 +412,8 @@ def measure_run(label: str, work: Path, rows: int, old: bool, rate_limit: str, l
 
 def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watch: ProcessWatch,
             limit: int) -> Figures:
-    f = Figures(label, rows)
+    f = Figures(label, rows, wall_seconds=watch.wall_seconds, rss_pipeline_mb=watch.peak_rss_self / 2**20,
+                rss_server_mb=watch.server_peak_rss / 2**20)
     L = f.lines
     reqs = read_log(service.request_log)
     counts, _ledger_first, ledger_last = ledger_counts(out)
@@ -442,8 +446,9 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
     if ledger_last is not None:
         ledger_note = (f"; to the ledger's last finished_at: {ledger_last - t0:.1f} s, "
                        f"{60 * f.ready / (ledger_last - t0):.1f} tracks/min")
-    L.append(f"throughput: {f.ready} tracks ready in {span:.1f} s from the first POST to the last audio download "
-             f"GET (service request log, request receipt times) = {f.tracks_per_min:.1f} tracks/min{ledger_note}")
+    if f.ledger_ready >= rows and watch.exit_code == 0:
+        L.append(f"throughput: {f.ready} tracks ready in {span:.1f} s from the first POST to the last audio download "
+                 f"GET (service request log, request receipt times) = {f.tracks_per_min:.1f} tracks/min{ledger_note}")
     # requests
     metered_ok = [r for r in metered if r.status != 429]
     n_auth = sum(1 for r in polls if "/tf-auth-" in r.path)
@@ -496,12 +501,14 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
     L.append(f"Prefect temporary server (child `uvicorn prefect.server.api.server:create_app`, "
              f"{len(watch.server_pids)} process): {server_cpu:.1f} s = {1000 * server_cpu / max(1, f.ready):.0f} "
              f"ms/track; other children {watch.other_children_cpu:.1f} s; kernel total of the pipeline and every "
-             f"child it reaped (wait4) {watch.total_cpu_wait4:.1f} s")
+             f"child it reaped (wait4) "
+             f"{f'{watch.total_cpu_wait4:.1f} s' if watch.total_cpu_wait4 else 'n/a (the run was stopped)'}")
     svc_cpu = sum(service.cpu.values())
     L.append(f"(context, same 2-CPU machine: the service and its workers used {svc_cpu:.1f} s CPU, sampled)")
     L.append(f"peak RSS: pipeline {watch.peak_rss_self / 2**20:.0f} MB, Prefect server "
              f"{watch.server_peak_rss / 2**20:.0f} MB (sampled every {SAMPLE_SECONDS:g} s); kernel max RSS of the "
-             f"pipeline or a reaped child {watch.maxrss_wait4 / 2**20:.0f} MB")
+             f"pipeline or a reaped child "
+             f"{f'{watch.maxrss_wait4 / 2**20:.0f} MB' if watch.maxrss_wait4 else 'n/a (the run was stopped)'}")
     f.analysis = where_time_goes(reqs, posts, polls, audio, service, t0, t_end, limit)
     return f
 
@@ -649,6 +656,9 @@ def main() -> None:
         print_figures(f)
         print(f"\n== scale summary ==\nscale mode settings: service --rate-limit {SCALE_LIMIT}/10s, "
               + ", ".join(f"{k}={v}" for k, v in extra.items()))
+        print(f"wall time of `python -m flows run` {f.wall_seconds:.0f} s (incl. start-up); {f.tracks_per_min:.0f} "
+              f"tracks/min from the first POST; peak RSS: pipeline {f.rss_pipeline_mb:.0f} MB, Prefect server "
+              f"{f.rss_server_mb:.0f} MB")
         print(f"all rows completed: {'yes' if f.ledger_ready == rows else 'NO'} ({f.ledger_ready}/{rows} ready in "
               f"ledger.csv; {f.ready} tracks downloaded); {f.tracks_per_min:.0f} tracks/min")
         cleanup(work / "scale", args.keep)

@@ -48,8 +48,9 @@ def check_provider(settings: PipelineSettings | None = None, api: TextMusicSetti
     with TextMusicClient(profile.base_url, api.api_key, profile=profile, settings=quick) as client:
         try:
             client.check_auth()
-        except Unauthorized:
-            raise PreflightError(f"provider {profile.name} ({profile.base_url}) refused the key") from None
+        except Unauthorized as exc:
+            raise PreflightError(f"provider {profile.name} ({profile.base_url}) refused the key: "
+                                 f"{client.redact(exc.message)}") from None
         except TextMusicError as exc:
             raise PreflightError(f"provider {profile.name} ({profile.base_url}) does not answer: "
                                  f"{client.redact(exc.message)}") from None
