@@ -118,53 +118,34 @@ def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Tra
 
     A track held back by hosted timing looks exactly like a pending one: no audio_url, no duration,
     the amount held as its cost, whatever the store already settled."""
-    if held_back(row, now):
-        return _pending_view(row)
-    ready = row["status"] == "ready"
+    held = held_back(row, now)
+    status = "pending" if held else row["status"]
     audio_url = None
-    if ready:
+    if status == "ready":
         audio_url = base_url.rstrip("/") + AUDIO_PATH.format(filename=f"{row['id']}.{EXTENSIONS[row['output_format']]}")
-    bpm = row["bpm"]
-    if bpm is None and not ready:
-        requested = json.loads(row["request_json"]).get("bpm")
+    request = json.loads(row["request_json"])
+    bpm = None if held else row["bpm"]
+    if bpm is None and status != "ready":
+        requested = request.get("bpm")
         bpm = requested if isinstance(requested, int | float) else None
+    settled = not held and row["cost_cents"] is not None
     return Track(
         id=row["id"],
         name=row["name"],
         audio_url=audio_url,
         seed=row["seed"],
         tags=json.loads(row["tags_json"]) if row["tags_json"] else None,
-        status=row["status"],
-        error=row["error"],
-        duration_seconds=row["duration_seconds"],
+        status=status,
+        error=None if held else row["error"],
+        duration_seconds=None if held else row["duration_seconds"],
         output_format=row["output_format"],
-        output_bit_rate=row["output_bit_rate"],
+        output_bit_rate=request.get("output_bit_rate") if held else row["output_bit_rate"],
         bpm=bpm,
         # While pending: the amount held for it; once settled: what it cost (0 when failed).
-        cost_cents=row["cost_cents"] if row["cost_cents"] is not None else row["reserved_cents"],
+        cost_cents=row["cost_cents"] if settled else row["reserved_cents"],
         created_at=_iso(row["created_at"]),
         expires_at=_iso(row["expires_at"]),
-        engine_version=row["engine_version"],
-    )
-
-
-def _pending_view(row: sqlite3.Row) -> Track:
-    """A settled track shown as it was before settlement (what the submission's answer showed)."""
-    request = json.loads(row["request_json"])
-    requested_bpm = request.get("bpm")
-    return Track(
-        id=row["id"],
-        name=row["name"],
-        audio_url=None,
-        seed=row["seed"],
-        tags=json.loads(row["tags_json"]) if row["tags_json"] else None,
-        status="pending",
-        output_format=row["output_format"],
-        output_bit_rate=request.get("output_bit_rate"),
-        bpm=requested_bpm if isinstance(requested_bpm, int | float) else None,
-        cost_cents=row["reserved_cents"],
-        created_at=_iso(row["created_at"]),
-        expires_at=_iso(row["expires_at"]),
+        engine_version=None if held else row["engine_version"],
     )
 
 
