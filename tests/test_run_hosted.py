@@ -78,6 +78,7 @@ def test_exit_codes_all_delivered_then_rows_unanswered_with_the_money_at_risk(tm
         failed = trackfoundry(out, api, brief(out, ["c"]))
         assert failed.returncode == 3, failed.stderr[-3000:]
         assert "may have been charged" in failed.stderr and "--resubmit-unanswered" in failed.stderr
+        assert "Finished in state Failed('1 rows not delivered" in failed.stderr  # the flow run's state too
         again = trackfoundry(out, api, brief(out, ["c"]))
         assert again.returncode == 3 and len(api.posts) == 1  # not sent again without the option
         ledger = pd.read_csv(out / "out" / "ledger.csv")
