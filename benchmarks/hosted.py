@@ -37,6 +37,7 @@ import argparse
 import bisect
 import contextlib
 import csv
+import itertools
 import math
 import os
 import shutil
@@ -475,7 +476,7 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
         if level > peak:
             peak, peak_at = level, at
     stamps = [e[0] for e in events]
-    cumulative = list(itertools_accumulate([d for _, d in events]))
+    cumulative = list(itertools.accumulate(d for _, d in events))
     step = 5.0 if span < 600 else 30.0
     samples = []
     t = t0
@@ -511,14 +512,6 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
              f"{f'{watch.maxrss_wait4 / 2**20:.0f} MB' if watch.maxrss_wait4 else 'n/a (the run was stopped)'}")
     f.analysis = where_time_goes(reqs, posts, polls, audio, service, t0, t_end, limit)
     return f
-
-
-def itertools_accumulate(values: list[int]) -> list[int]:
-    total, out = 0, []
-    for v in values:
-        total += v
-        out.append(total)
-    return out
 
 
 def where_time_goes(reqs: list[Request], posts: list[Request], polls: list[Request], audio: list[Request],
