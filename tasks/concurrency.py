@@ -65,6 +65,8 @@ class AdaptiveWindow:
 class ReadyTiming:
     """The learned first-poll delay (see the module's docstring). Thread-safe."""
 
+    SLACK = 0.1  # a first poll this much off its due time (pacing) still counts as made at the estimate
+
     def __init__(self, prior_seconds: float, quantile: float = 0.8, rate: float = 0.03,
                  min_interval: float = 0.5, max_interval: float = 30.0) -> None:
         self.quantile = quantile
@@ -83,7 +85,9 @@ class ReadyTiming:
         return self.first_poll is not None
 
     def observe_first(self, ready: bool, age: float) -> None:
-        """The outcome of a track's first poll at `age` seconds after its submission."""
+        """The outcome of a track's first poll at `age` seconds after its submission. Only an outcome that
+        says something about the estimate moves it: ready by the estimate (down), not ready at it (up). A
+        burst of polls made late, all ready, says nothing about an estimate they already moved below."""
         with self._lock:
             self.first_polls += 1
             self.first_hits += ready
@@ -92,17 +96,21 @@ class ReadyTiming:
                     self.first_poll = age
                 return
             step = self.rate * self.first_poll
-            self.first_poll += -step * (1 - self.quantile) if ready else step * self.quantile
+            if ready and age <= self.first_poll * (1 + self.SLACK):
+                self.first_poll -= step * (1 - self.quantile)
+            elif not ready and age >= self.first_poll * (1 - self.SLACK):
+                self.first_poll += step * self.quantile
             # Misses of many tracks in flight at once carry one piece of news (the provider is slower), not
             # hundreds: never wait longer than the slowest track yet seen ready took.
             self.first_poll = min(self.first_poll, self.slowest)
 
-    def observe_ready(self, age: float) -> None:
-        """A track seen ready `age` seconds after submission (calibrates the first estimate)."""
+    def observe_ready(self, age: float, pending_at: float = 0.0) -> None:
+        """A track seen ready `age` seconds after submission, last seen pending at `pending_at`: the first
+        estimate is the middle of that interval (the scout's growing intervals make `age` late)."""
         with self._lock:
             self.slowest = max(self.slowest, age)
             if self.first_poll is None:
-                self.first_poll = age
+                self.first_poll = (age + pending_at) / 2 if pending_at else age
 
     def scout_interval(self, polls: int) -> float:
         """Growing intervals of the scout before any track was seen ready."""

@@ -89,6 +89,7 @@ class TrackJob:
     submitted: float
     resumed: bool = False
     polls: int = 0
+    pending_at: float = 0.0  # age (s) at which the last poll still found it pending
     downloads: int = 0
     stage: str = "poll"  # or "download"
 
@@ -270,6 +271,10 @@ class Generation:
     def _intact(self, record: LedgerRecord) -> bool:
         path = self.out_dir / record.audio_path
         return bool(record.audio_path) and path.is_file() and sha256_file(path) == record.sha256
+
+    def submissions_waiting(self) -> bool:
+        """Rows queued with room in the window: polls then leave them their share of the rate limit."""
+        return bool(self._queue) and self.window.in_flight < int(self.window.limit)
 
     def _out_of_funds(self) -> bool:
         if not self.out_of_funds.is_set() and self._funds_marker.exists():
@@ -473,7 +478,7 @@ class Poller:
                 self.gen._delivery.submit(self.gen._deliver, job)
                 continue
             gap = last + self.min_gap - time.monotonic()
-            if gap > 0:
+            if gap > 0 and self.gen.submissions_waiting():
                 time.sleep(gap)
             last = time.monotonic()
             self._pool.submit(self._poll, job)
@@ -506,9 +511,11 @@ class Poller:
             gen.timing.observe_first(ready, now - job.submitted)
         if ready and not job.resumed:
             calibrated = gen.timing.calibrated
-            gen.timing.observe_ready(now - job.submitted)
+            gen.timing.observe_ready(now - job.submitted, job.pending_at)
             if not calibrated:
                 self._calibrated()
+        elif not ready:
+            job.pending_at = now - job.submitted
         gen._advance(job, track, now)
 
 

@@ -88,3 +88,13 @@ def test_a_burst_of_misses_never_pushes_the_first_poll_past_the_slowest_track_se
     for _ in range(300):
         timing.observe_first(False, timing.first_poll)
     assert 20.0 < timing.first_poll <= 45.0
+
+
+def test_a_burst_of_late_hits_moves_the_first_poll_only_while_they_say_something() -> None:
+    """256 tracks first polled together at the old estimate, all ready, once pushed it from 29 s to 6 s."""
+    timing = ReadyTiming(prior_seconds=10)
+    timing.observe_ready(34.0, pending_at=23.6)  # the scout: pending at 23.6 s, ready at 34 s
+    assert timing.first_poll == 28.8
+    for _ in range(256):
+        timing.observe_first(True, 28.8)
+    assert 26.0 < timing.first_poll < 28.8
