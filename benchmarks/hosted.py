@@ -41,7 +41,6 @@ import itertools
 import math
 import os
 import shutil
-import signal
 import socket
 import sqlite3
 import statistics
@@ -55,6 +54,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+from scale import stop_group  # the sibling script (benchmarks/ is on sys.path when run)
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -80,20 +80,6 @@ def clean_env() -> dict[str, str]:
     """The caller's environment without any Prefect/TextMusic/TrackFoundry setting: only what a run sets."""
     return {k: v for k, v in os.environ.items()
             if not k.startswith(("PREFECT_", "TEXTMUSIC_", "TRACKFOUNDRY_", "PYTHONPATH"))}
-
-
-def stop_group(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
-    """SIGTERM to the child's own process group (its pid), SIGKILL after `grace` seconds."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
 
 
 # --- the service ------------------------------------------------------------------------------------------
