@@ -7,7 +7,8 @@
   of the q-quantile of the time to ready, tracked by stochastic approximation: every first poll that finds
   its track ready moves the estimate down by `rate·(1−q)`, every miss moves it up by `rate·q` (relative),
   so it settles where a fraction q of tracks are ready at their first poll. Misses are polled again at
-  short intervals. With q = 0.8 a track costs about 1.2 polls on average.
+  short intervals. With q = 0.8 a track costs about 1.2 polls on average; the run aims at q = 0.95 while
+  rows wait for the rate limit (a poll then costs a submission).
 - `ProviderHealth`: whether the provider is answering, and since when it has not been.
 """
 

@@ -62,6 +62,7 @@ from .settings import PipelineSettings
 from .tagging import TagMismatch
 
 log = logging.getLogger(__name__)
+IDLE_QUANTILE, BUSY_QUANTILE = 0.8, 0.95  # share of tracks ready at their first poll
 
 
 @dataclass(eq=False)
@@ -508,6 +509,9 @@ class Poller:
         first, job.polls = job.polls == 0, job.polls + 1
         ready = track.effective_status != "pending"
         if first and not job.resumed and gen.timing.calibrated:
+            # While rows wait for the rate limit, a poll costs a submission: aim later (fewer polls per
+            # track); otherwise aim for latency.
+            gen.timing.quantile = BUSY_QUANTILE if gen.submissions_waiting() else IDLE_QUANTILE
             gen.timing.observe_first(ready, now - job.submitted)
         if ready and not job.resumed:
             calibrated = gen.timing.calibrated
