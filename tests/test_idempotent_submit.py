@@ -86,9 +86,11 @@ def test_run_killed_before_the_answer_was_journaled_resumes_without_paying_again
     assert charged_tracks(server, key) == [accepted[0].id]
     assert records[0].cost_cents == usage_json(server.data)[key_id(key)]["charged_cents"]
 
-    # A row whose tracks are known gets a new key: a later run generates it anew, not replays.
+    # A row whose known tracks failed gets a new key: a later run generates it anew, not replays.
+    failed = [r.model_copy(update={"status": "failed", "resume": "", "error": "generation failed: x"})
+              for r in records]
     with TextMusicClient(server.base, key, settings=FAST, local_extensions=True) as client:
-        _, again = run_rows([row], client, tmp_path / "again", records, provider=provider, catalog=CATALOG)
+        _, again = run_rows([row], client, tmp_path / "again", failed, provider=provider, catalog=CATALOG)
     assert again[0].idempotency_key not in ("", "run1-t1")
     wait_ready(server, key, [again[-1].generation_id])
     assert len(charged_tracks(server, key)) == 2
