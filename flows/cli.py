@@ -24,10 +24,12 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _summary_table(title: str, summary: dict[str, object], columns: tuple[str, ...]) -> Table:
+    """One line per figure: readable in any terminal width, however many figures."""
     table = Table(title=title)
-    for key in columns:
-        table.add_column(key)
-    table.add_row(*(f"${summary[k]:.2f}" if k.endswith("usd") else str(summary[k]) for k in columns))
+    table.add_column("")
+    table.add_column("", justify="right")
+    for k in columns:
+        table.add_row(k, f"${summary[k]:.2f}" if k.endswith("usd") else str(summary[k]))  # type: ignore[str-format]
     return table
 
 
