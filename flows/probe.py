@@ -252,7 +252,7 @@ class _Prober:
 
     def read(self, track: Track, at: float) -> None:
         word = track.status_word
-        known = word is None or word.strip().lower() in self.profile.vocabulary
+        known = word is None or self.profile.status_for(word) is not None
         self.report.readings.append(Reading(round(at - self.t0, 3), word, track.effective_status, known,
                                             bool(track.audio_url)))
         for key in track.model_extra or {}:
@@ -267,7 +267,7 @@ class _Prober:
     def stuck(self, track: Track) -> bool:
         """An unknown word on a track that has its audio: the profile would keep it pending for ever."""
         word = track.status_word
-        return bool(word and track.audio_url and word.strip().lower() not in self.profile.vocabulary)
+        return bool(word and track.audio_url and self.profile.status_for(word) is None)
 
     def follow(self, track: Track, timeout: float, sleep: Callable[[float], None]) -> Track:
         interval = FIRST_POLL_SECONDS

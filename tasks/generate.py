@@ -151,8 +151,7 @@ def deliver(
         client.download(track, tmp)
         info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
         duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
-        cost = charged_cents(track) if track.duration_seconds is not None else (
-            track.cost_cents if track.cost_cents is not None else price_cents(duration))
+        cost = track.cost_cents if track.cost_cents is not None else price_cents(duration)
         record = record.model_copy(
             update={
                 "bpm": track.bpm if track.bpm is not None else record.bpm,

@@ -26,6 +26,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from textmusic.client import (
     AcceptedUnread,
@@ -92,7 +93,7 @@ class TrackJob:
     polls: int = 0
     pending_at: float = 0.0  # age (s) at which the last poll still found it pending
     downloads: int = 0
-    stage: str = "poll"  # or "download"
+    stage: Literal["poll", "download"] = "poll"
 
 
 class Generation:
@@ -254,6 +255,10 @@ class Generation:
                 return
             state.restarted, state.previous, state.key, state.paid_by = True, [], "", ""
             state.records.clear()
+        self._queue_again(state)
+
+    def _queue_again(self, state: RowState) -> None:
+        """Back at the head of the queue, keeping its slot in the window."""
         with self._cond:
             self._queue.appendleft(state)
             self._cond.notify_all()
@@ -265,9 +270,7 @@ class Generation:
             reason = self._outage_reason() if self._outage_over() else exc.message
             return self._song_done(state, 0, self._ended(state, first, error=reason, resume=(
                 "resend" if state.key else "")))
-        with self._cond:
-            self._queue.appendleft(state)
-            self._cond.notify_all()
+        self._queue_again(state)
 
     def _intact(self, record: LedgerRecord) -> bool:
         path = self.out_dir / record.audio_path
@@ -297,7 +300,7 @@ class Generation:
     def _advance(self, job: TrackJob, track: Track, now: float) -> None:
         """Route a track by its status: pending → the poller, ready → delivery, failed → its record."""
         job.track = track
-        if track.status_word and track.status_word.lower() not in self.profile.vocabulary \
+        if track.status_word and self.profile.status_for(track.status_word) is None \
                 and track.status_word not in self._unknown_words:
             self._unknown_words.add(track.status_word)
             log.warning("provider status word %r is not in the profile's vocabulary: counted as pending until "
@@ -330,25 +333,26 @@ class Generation:
                 return self.poller.add(job, time.monotonic() + self.settings.outage_probe_seconds)
             self._track_done(job, error=f"delivery failed: {exc.message}", resume="poll", charged=True)
         except (TextMusicError, AudioCheckError, TagMismatch, OSError) as exc:
-            attempts = self._delivery_attempts(job) + 1
-            lost = attempts >= self.settings.max_delivery_attempts or self._past_retention(job)
+            earlier = self._earlier(job)
+            attempts = (earlier.delivery_attempts if earlier else 0) + 1
+            lost = attempts >= self.settings.max_delivery_attempts or self._past_retention(earlier)
             self._track_done(job, error=f"delivery failed ({attempts} of {self.settings.max_delivery_attempts}"
                              f" attempts): {exc}", resume="lost" if lost else "poll", charged=True,
                              delivery_attempts=attempts)
         except BaseException as exc:
             self._fail_run(exc)
 
-    def _past_retention(self, job: TrackJob) -> bool:
-        """Whether the provider has surely dropped the audio by now (submitted longer ago than it keeps it)."""
-        started = [r.started_at for r in job.state.previous if r.generation_id == job.track.id and r.started_at]
-        if not started:
-            return False
-        age = datetime.now(UTC) - datetime.fromisoformat(min(started))
-        return age.total_seconds() > self.profile.retention_seconds
+    @staticmethod
+    def _earlier(job: TrackJob) -> LedgerRecord | None:
+        """An earlier run's record of this very track (a paid track being delivered again)."""
+        return next((r for r in job.state.previous if r.generation_id == job.track.id), None)
 
-    def _delivery_attempts(self, job: TrackJob) -> int:
-        return max((r.delivery_attempts for r in job.state.previous if r.song_index == job.index
-                    and r.generation_id == job.track.id), default=0)
+    def _past_retention(self, earlier: LedgerRecord | None) -> bool:
+        """Whether the provider has surely dropped the audio by now (submitted longer ago than it keeps it)."""
+        if earlier is None or not earlier.started_at:
+            return False
+        age = datetime.now(UTC) - datetime.fromisoformat(earlier.started_at)
+        return age.total_seconds() > self.profile.retention_seconds
 
     def _track_record(self, job: TrackJob) -> LedgerRecord:
         record = self._song(job.state, job.index, generation_id=job.track.id)

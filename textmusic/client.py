@@ -7,6 +7,8 @@ sent only to the configured API origin and never appears in an exception or a re
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from pydantic import SecretStr, ValidationError
@@ -27,9 +29,10 @@ from tenacity import (
 
 from textmusic.contract import IDEMPOTENCY_HEADER, TextToMusicRequest, TextToMusicResponse, Track
 from textmusic.providers import Profile, load_profile
-from textmusic.providers.reader import AnswerRefused, AnswerUnreadable, read_status, read_submission
+from textmusic.providers.reader import AnswerRefused, read_status, read_submission
 from textmusic.settings import TextMusicSettings
 
+T = TypeVar("T")
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER_SECONDS = 120.0
 RAW_KEEP_CHARS = 64_000
@@ -251,27 +254,26 @@ class TextMusicClient:
 
     # -- the request layer: everything below says only what it needs ------------------------------------
 
-    def _send(self, method: str, path: str, *, replayable: bool, metered: bool = True,
-              json: Any = None, headers: dict[str, str] | None = None) -> httpx.Response:
+    def _send(self, method: str, path: str, *, replayable: bool, parse: Callable[[httpx.Response], T],
+              body: Any = None, headers: dict[str, str] | None = None) -> T:
         """One request with retries: throttling, attempt counting, transport errors mapped by whether the
-        request may have reached the provider, status → exception. Returns a 2xx answer, read.
+        request may have reached the provider, status → exception, and `parse` of the 2xx answer (a parse
+        that raises ServerError is retried like the request itself).
 
         Not `replayable` (a POST without an Idempotency-Key): a request whose answer was lost after it was
         sent, or a gateway's 502/504 (the provider behind it may have accepted it), is never sent again
         (`Unanswered`); a 500/503 is the provider's own refusal and is retried, as are connections refused."""
         for attempt in self._retrying():
             with attempt:
-                return self._once(method, path, replayable=replayable, metered=metered, json=json,
-                                  headers=headers)
+                return parse(self._once(method, path, replayable=replayable, body=body, headers=headers))
         raise AssertionError("unreachable")
 
-    def _once(self, method: str, path: str, *, replayable: bool, metered: bool, json: Any,
+    def _once(self, method: str, path: str, *, replayable: bool, body: Any,
               headers: dict[str, str] | None) -> httpx.Response:
         self.attempts += 1
-        if metered:
-            self._throttle()
+        self._throttle()
         try:
-            response = self._http.request(method, path, json=json, headers=headers)
+            response = self._http.request(method, path, json=body, headers=headers)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self.monitor(None)
             raise Unreachable(f"cannot reach the provider: {type(exc).__name__}") from None
@@ -297,13 +299,30 @@ class TextMusicClient:
             reraise=True,
         )
 
-    def _json(self, response: httpx.Response) -> Any:
+    def _raw(self, response: httpx.Response) -> str:
+        """The answer as kept for support: bounded, key redacted."""
+        return self.redact(response.text[:RAW_KEEP_CHARS])
+
+    def _read_submission(self, response: httpx.Response) -> TextToMusicResponse:
+        """A 2xx answer to a submission; whatever is wrong with it, it was accepted (never retried)."""
         try:
-            return response.json()
-        except ValueError:
-            raise UnreadableAnswer("accepted by the provider, answer unreadable: not JSON",
-                                   raw=self.redact(response.text[:RAW_KEEP_CHARS]),
-                                   status=response.status_code) from None
+            return read_submission(self.profile, response.json())
+        except AnswerRefused as exc:
+            raise Refused(f"accepted with success: false: {exc}", raw=self._raw(response),
+                          status=response.status_code) from None
+        except (ValueError, ValidationError) as exc:  # not JSON, no track the profile finds, bad fields
+            reason = "not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)[:200]
+            raise UnreadableAnswer(f"accepted by the provider, answer unreadable: {reason}",
+                                   raw=self._raw(response), status=response.status_code) from None
+
+    def _read_status(self, track_id: str, response: httpx.Response) -> Track:
+        """A status answer; an unreadable one is retried (a poll costs nothing)."""
+        try:
+            return read_status(self.profile, response.json())
+        except AnswerRefused as exc:
+            return Track(id=track_id, status="failed", error=str(exc))
+        except (ValueError, ValidationError) as exc:
+            raise ServerError(f"unreadable status answer: {self.redact(str(exc))[:200]}") from None
 
     # -- what callers need ---------------------------------------------------------------------------------
 
@@ -320,40 +339,22 @@ class TextMusicClient:
         body: an unreadable one raises `UnreadableAnswer` and `success: false` raises `Refused`, both
         carrying the raw answer (key redacted). Lost answers are retried only with an `idempotency_key`."""
         key = idempotency_key if self.profile.sends_idempotency_key else None
-        response = self._send("POST", self.profile.submit_path, replayable=key is not None,
-                              json=self.request_body(request), headers={IDEMPOTENCY_HEADER: key} if key else None)
-        body = self._json(response)
-        try:
-            return read_submission(self.profile, body)
-        except AnswerRefused as exc:
-            raise Refused(f"accepted with success: false: {exc}", raw=self.redact(response.text[:RAW_KEEP_CHARS]),
-                          status=response.status_code) from None
-        except (AnswerUnreadable, ValidationError) as exc:
-            raise UnreadableAnswer(f"accepted by the provider, answer unreadable: {str(exc)[:200]}",
-                                   raw=self.redact(response.text[:RAW_KEEP_CHARS]),
-                                   status=response.status_code) from None
+        return self._send("POST", self.profile.submit_path, replayable=key is not None,
+                          parse=self._read_submission, body=self.request_body(request),
+                          headers={IDEMPOTENCY_HEADER: key} if key else None)
 
     def get_track(self, track_id: str) -> Track:
         """One status poll. An unreadable answer is retried (a poll costs nothing); `success: false` is a
         failed track with the provider's message."""
-        for attempt in self._retrying():
-            with attempt:
-                response = self._once("GET", self.profile.status_path.format(id=track_id), replayable=True,
-                                      metered=True, json=None, headers=None)
-                try:
-                    return read_status(self.profile, response.json())
-                except AnswerRefused as exc:
-                    return Track(id=track_id, status="failed", error=str(exc))
-                except (ValueError, ValidationError) as exc:
-                    raise ServerError(f"unreadable status answer: {self.redact(str(exc))[:200]}") from None
-        raise AssertionError("unreachable")
+        return self._send("GET", self.profile.status_path.format(id=track_id), replayable=True,
+                          parse=functools.partial(self._read_status, track_id))
 
     def check_auth(self) -> None:
         """A request that costs nothing: raises Unauthorized when the key is refused, Unreachable/ServerError
         when the provider does not answer. Any other answer (a 404 for a track that cannot exist) passes."""
         path = self.profile.auth_check_path or self.profile.status_path.format(id=f"tf-auth-{uuid.uuid4().hex}")
         try:
-            self._send("GET", path, replayable=True)
+            self._send("GET", path, replayable=True, parse=lambda response: None)
         except (NotFound, InvalidRequest, Gone):
             return
         except TextMusicError as exc:

@@ -87,6 +87,10 @@ class Profile(BaseModel):
     def vocabulary(self) -> dict[str, TrackStatus]:
         return {**DEFAULT_STATUS_WORDS, **{k.lower(): v for k, v in self.status_words.items()}}
 
+    def status_for(self, word: str) -> TrackStatus | None:
+        """Our status for the provider's word, None when the vocabulary does not know it."""
+        return self.vocabulary.get(word.strip().lower())
+
     @property
     def sends_idempotency_key(self) -> bool:
         return self.idempotency or self.local_extensions

@@ -74,7 +74,7 @@ def status_of(profile: Profile, word: str | None, audio_url: str | None) -> Trac
     no word at all means ready when there is audio (the documented hosted shape)."""
     if word is None:
         return "ready" if audio_url else "pending"
-    status = profile.vocabulary.get(word.strip().lower(), "pending")
+    status = profile.status_for(word) or "pending"
     return "pending" if status == "ready" and not audio_url else status
 
 
