@@ -22,7 +22,16 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from tasks.generate import CatalogInfo, Provider, RunOptions, base_record, clear_partials, resumption
-from tasks.ledger import LedgerRecord, load_ledger, summarize, utc_now, write_ledger, write_rejects
+from tasks.ledger import (
+    SUBMITTED,
+    SUBMITTING,
+    LedgerRecord,
+    load_ledger,
+    summarize,
+    utc_now,
+    write_ledger,
+    write_rejects,
+)
 from tasks.metering import ensure_rate_limit
 from tasks.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
 from tasks.prefect_tasks import generate_rows_task, load_brief_task, open_generation, validate_task
@@ -115,7 +124,7 @@ def carried_over(previous: list[LedgerRecord], records: list[LedgerRecord]) -> l
     for record in previous:
         if (record.track_id, record.song_index, record.request_fingerprint) in covered or not record.generation_id:
             continue
-        if record.status in ("submitted", "submitting"):
+        if record.status in (SUBMITTED, SUBMITTING):
             record = record.model_copy(update={"status": "failed", "resume": "poll",
                                                "error": "paid track not delivered: its row is not in this brief"})
         kept.append(record)

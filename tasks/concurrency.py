@@ -28,8 +28,6 @@ class AdaptiveWindow:
         self.maximum = max(1, maximum)
         self.limit = float(min(max(1, initial), self.maximum))
         self.in_flight = 0
-        self.peak = 0
-        self.pushbacks = 0
         self._clock = clock
         self._last_cut = -1e9
         self._cond = threading.Condition()
@@ -41,7 +39,6 @@ class AdaptiveWindow:
             if stop.is_set():
                 return False
             self.in_flight += 1
-            self.peak = max(self.peak, self.in_flight)
             return True
 
     def release(self) -> None:
@@ -60,7 +57,6 @@ class AdaptiveWindow:
             if now - self._last_cut >= self.PUSHBACK_HOLD_SECONDS:
                 self.limit = max(1.0, self.limit / 2)
                 self._last_cut = now
-            self.pushbacks += 1
 
 
 class ReadyTiming:

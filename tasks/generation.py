@@ -421,7 +421,6 @@ class Poller:
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._pool = ThreadPoolExecutor(settings.poll_workers, thread_name_prefix="poll")
-        self.polls = 0
         self._thread = threading.Thread(target=self._run, name="poller", daemon=True)
         self._thread.start()
 
@@ -508,7 +507,6 @@ class Poller:
             return gen._track_done(job, error=f"lost the provider while waiting: {exc.message}", resume="poll")
         except BaseException as exc:
             return gen._fail_run(exc)
-        self.polls += 1
         now = time.monotonic()
         first, job.polls = job.polls == 0, job.polls + 1
         ready = track.effective_status != "pending"

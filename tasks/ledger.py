@@ -12,7 +12,7 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel
@@ -38,7 +38,6 @@ SUBMITTING: Status = "submitting"
 #   "unanswered" maybe charged, no track known: only --resubmit-unanswered sends the row again
 #   "lost"       paid, but the audio cannot be had (410 Gone, never decodes): only --regenerate-lost
 Resume = Literal["", "poll", "resend", "unanswered", "lost"]
-RESUME_KINDS: tuple[str, ...] = get_args(Resume)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -116,14 +116,14 @@ class Refused(AcceptedUnread):
 
 @dataclass(frozen=True)
 class Download:
-    """What a download saw: bytes kept, bytes over the wire, encoding, where the audio really lived."""
+    """What a download saw: bytes kept, bytes over the wire, encoding, where the audio really lived (the
+    probe reports it)."""
 
     bytes_written: int
     wire_bytes: int
     content_encoding: str
     host: str
     redirects: list[str]
-    content_type: str
 
 
 _BY_STATUS: dict[int, type[TextMusicError]] = {
@@ -421,6 +421,5 @@ class TextMusicClient:
             if written == 0:
                 raise BadDownload(f"download of track {track.id} is empty")
             return Download(bytes_written=written, wire_bytes=wire, content_encoding=encoding,
-                            host=url.host or "", redirects=hops,
-                            content_type=response.headers.get("Content-Type", ""))
+                            host=url.host or "", redirects=hops)
         raise BadDownload(f"download of track {track.id}: more than {MAX_REDIRECTS} redirects")
