@@ -44,7 +44,7 @@ import numpy as np
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 SAMPLE_RATE = 44100
@@ -84,6 +84,7 @@ class Shape:
     audio: Literal["direct", "redirect", "cdn"] = "direct"
     redirect_status: int = 302  # for audio="redirect": 301, 302, 303, 307 or 308
     content_encoding: Literal["gzip", "br"] | None = None  # compressed on the wire whatever Accept-Encoding says
+    chunked: bool = False  # audio streamed with Transfer-Encoding: chunked, no Content-Length
     gone_audio: bool = False  # downloads answer 410
     # access
     api_key: str = "vbt_standin_0123456789abcdef"
@@ -467,6 +468,9 @@ class StandIn:
             return JSONResponse(error_body("gone", "this audio has expired"), 410)
         data = encode_wire(tone(song.seed, shape.audio_seconds, song.fmt, song.bit_rate), shape.content_encoding)
         headers = {"Content-Encoding": shape.content_encoding} if shape.content_encoding else None
+        if shape.chunked:  # no length known up front, as a CDN streaming from its origin sends it
+            pieces = (data[i:i + 8192] for i in range(0, len(data), 8192))
+            return StreamingResponse(pieces, 200, headers=headers, media_type=CONTENT_TYPES[song.fmt])
         return Response(data, 200, headers=headers, media_type=CONTENT_TYPES[song.fmt])
 
     # --- the CDN origin --------------------------------------------------------------------------

@@ -54,6 +54,7 @@ SHAPES = {
     "audio on a CDN": Shape(audio="cdn", seconds_to_ready=0.3),
     "gzip on the wire": Shape(content_encoding="gzip", seconds_to_ready=0.3, audio="redirect"),
     "brotli on the wire": Shape(content_encoding="br", seconds_to_ready=0.3),
+    "chunked, gzip, no Content-Length": Shape(chunked=True, content_encoding="gzip", seconds_to_ready=0.3),
     "numbers as strings": Shape(numbers_as_strings=True, duration_field="duration", cost_field="cost_cents",
                                 seconds_to_ready=0.3, pending_words=("in_progress",), ready_word="succeeded"),
     "key in X-API-Key": Shape(auth_header="X-API-Key", seconds_to_ready=0.3),

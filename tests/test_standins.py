@@ -231,3 +231,12 @@ def test_refusing_outage_closes_the_port_and_reopens_it() -> None:
             except httpx.ConnectError:
                 assert time.monotonic() < deadline, "the API did not come back"
                 time.sleep(0.05)
+
+
+def test_chunked_audio_has_no_content_length() -> None:
+    with StandIn(Shape(chunked=True, seconds_to_ready=0.0)) as api:
+        url = submit(api).json()["tracks"][0]["audio_url"]
+        with httpx.stream("GET", url) as response:
+            body = response.read()
+        assert response.headers.get("transfer-encoding") == "chunked" and "content-length" not in response.headers
+        assert body[:4] == b"RIFF"
