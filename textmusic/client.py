@@ -124,6 +124,7 @@ class Download:
     content_encoding: str
     host: str
     redirects: list[str]
+    content_type: str
 
 
 _BY_STATUS: dict[int, type[TextMusicError]] = {
@@ -421,5 +422,6 @@ class TextMusicClient:
             if written == 0:
                 raise BadDownload(f"download of track {track.id} is empty")
             return Download(bytes_written=written, wire_bytes=wire, content_encoding=encoding,
-                            host=url.host or "", redirects=hops)
+                            host=url.host or "", redirects=hops,
+                            content_type=response.headers.get("Content-Type", ""))
         raise BadDownload(f"download of track {track.id}: more than {MAX_REDIRECTS} redirects")
