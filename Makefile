@@ -4,6 +4,8 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm lame
+# The browser tests drive Debian's headless Chromium through its ChromeDriver (nothing downloads a browser).
+TEST_APT_PACKAGES := $(APT_PACKAGES) chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
@@ -11,17 +13,17 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test test-reliability scale-demo lint system-deps clean-example
+.PHONY: run test test-reliability scale-demo lint system-deps test-system-deps apt-install clean-example
 
 run: system-deps $(VENV)/.installed
 	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
 
-test: system-deps $(VENV)/.installed-dev
+test: test-system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/pytest
 
 # Faults, kills, bad input and secrets (also part of `make test`); prints the figures at the end.
-test-reliability: system-deps $(VENV)/.installed-dev
+test-reliability: test-system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -s -m reliability
 
 # Own PostgreSQL + Prefect server + two workers + the local service; prints the shared rate vs the limit.
@@ -34,7 +36,13 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
 
 system-deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+test-system-deps:
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+apt-install:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && \

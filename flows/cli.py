@@ -50,6 +50,10 @@ def run(
     regenerate_lost: Annotated[bool, typer.Option(
         "--regenerate-lost", help="Generate anew paid tracks whose audio could not be had (410, never decodes).")
     ] = False,
+    regenerate_rejected: Annotated[bool, typer.Option(
+        "--regenerate-rejected", help="Replace takes rejected in review (review.csv) by new takes with new seeds; "
+                                      "rejected takes move to DIR/rejected/, approved ones are never touched.")
+    ] = False,
 ) -> None:
     """Produce the catalog. Exit 0 when every valid row is delivered (or skipped by the budget), 3 when rows
     failed or went unanswered, 1 when the run could not start or complete."""
@@ -74,11 +78,12 @@ def run(
         try:
             with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
                 summary = run_catalog(brief, catalog, out, budget, task_runner, resubmit_unanswered,
-                                      regenerate_lost)
+                                      regenerate_lost, regenerate_rejected)
         except Exception as exc:  # the run could not complete: say why, in one line, and fail
             raise _fail(f"the run did not complete: {type(exc).__name__}: {exc}") from None
     console.print(_summary_table(f"catalog {catalog} → {out}", summary,
-                                 ("rows", "ready", "failed", "unanswered", "rejected", "skipped", "minutes",
+                                 ("rows", "ready", "failed", "unanswered", "rejected", "skipped", "replaced",
+                                  "minutes",
                                   "cost_usd", "run_cost_usd", "at_risk_usd")))
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")

@@ -26,6 +26,7 @@ from tasks.ledger import (
     SUBMITTED,
     SUBMITTING,
     LedgerRecord,
+    append_journal,
     load_ledger,
     summarize,
     utc_now,
@@ -38,6 +39,8 @@ from tasks.prefect_tasks import generate_rows_task, load_brief_task, open_genera
 from tasks.progress import report_progress
 from tasks.provider import Connection, open_provider
 from tasks.resume import split_done
+from tasks.retake import replaced_takes, retire_rejected
+from tasks.review import load_decisions
 from tasks.settings import PipelineSettings
 from tasks.validate import Validation
 from textmusic.settings import TextMusicSettings
@@ -131,6 +134,17 @@ def carried_over(previous: list[LedgerRecord], records: list[LedgerRecord]) -> l
     return kept
 
 
+def retire_takes(out_dir: Path, previous: list[LedgerRecord]) -> list[LedgerRecord]:
+    """Takes rejected in review leave the delivered folder (kept as `replaced`); their rows plan new seeds."""
+    logger = get_run_logger()
+    retirement = retire_rejected(out_dir, previous, load_decisions(out_dir),
+                                 lambda records: append_journal(out_dir, records))
+    logger.info("review: %d rejected takes replaced by new seeds", len(retirement.retired))
+    for track_id, why in retirement.kept.items():
+        logger.warning("review: %s has a rejected take but is not regenerated: %s", track_id, why)
+    return retirement.records
+
+
 def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connection: Connection, out_dir: Path,
                  catalog: CatalogInfo, settings: PipelineSettings, options: RunOptions) -> list[LedgerRecord]:
     """Rows in Prefect tasks of `rows_per_task`, all fed to the run's one machinery (threads), or each task
@@ -186,13 +200,15 @@ def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path, bud
 @flow(name="produce-catalog",
       task_runner=make_task_runner(PipelineSettings().task_runner, task_slots(PipelineSettings())))
 def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None,
-                    resubmit_unanswered: bool = False, regenerate_lost: bool = False) -> State:
+                    resubmit_unanswered: bool = False, regenerate_lost: bool = False,
+                    regenerate_rejected: bool = False) -> State:
     """Produce the catalog `catalog` from `brief` into the folder `out`. The flow run's final state is
     Completed when every valid row was delivered (or skipped by the budget), else Failed; both carry the
     run summary."""
     logger = get_run_logger()
     settings, api = PipelineSettings(), TextMusicSettings()
-    options = RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost)
+    options = RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
+                         regenerate_rejected=regenerate_rejected)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     clear_partials(out_dir)
@@ -206,12 +222,15 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
                 len(validation.rejected_rows))
 
     previous = load_ledger(out_dir)
+    if options.regenerate_rejected:
+        previous = retire_takes(out_dir, previous)
     records: list[LedgerRecord] = rejected_records(validation, catalog)
     with open_provider(settings, api, out_dir) as connection:
         provider = connection.provider
         limit = connection.profile.rate_limit
         settings = settings.for_provider(limit.requests, limit.window_seconds)
-        planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions)
+        planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions,
+                            replaced_takes(previous))
         todo, done = split_done(planned, previous, out_dir)
         paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
         budget_cents = round(budget_usd * 100) if budget_usd is not None else None
@@ -239,7 +258,7 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
 
 def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None,
                 task_runner: str | None = None, resubmit_unanswered: bool = False,
-                regenerate_lost: bool = False) -> dict[str, object]:
+                regenerate_lost: bool = False, regenerate_rejected: bool = False) -> dict[str, object]:
     """Run the flow on threads or Dask; returns the run summary (its `delivered` says whether every valid
     row was delivered). A run that could not complete raises."""
     settings = PipelineSettings()
@@ -247,7 +266,7 @@ def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None =
     flow_with_runner = produce_catalog.with_options(task_runner=runner)
     state = flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd,
                              resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
-                             return_state=True)
+                             regenerate_rejected=regenerate_rejected, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BaseException):
         raise summary  # what ended the run before it could complete

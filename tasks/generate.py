@@ -60,6 +60,7 @@ class RunOptions:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     resubmit_unanswered: bool = False  # send again rows whose earlier submission may have been charged
     regenerate_lost: bool = False  # generate anew paid tracks whose audio could not be had
+    regenerate_rejected: bool = False  # replace takes a reviewer rejected (review.csv) by takes with new seeds
 
 
 def clear_partials(out_dir: Path) -> None:

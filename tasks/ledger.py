@@ -24,8 +24,12 @@ REJECTS_CSV = "rejects.csv"
 SUPPORT_DIR = "support"
 # A row's outcome in the ledger. `unanswered`: the submission was sent and its answer lost; the provider
 # may have charged it, so it is not sent again without --resubmit-unanswered.
-Status = Literal["ready", "failed", "rejected", "skipped", "unanswered", "submitting", "submitted"]
-STATUSES: tuple[str, ...] = ("ready", "failed", "rejected", "skipped", "unanswered")
+# `replaced`: a take a reviewer rejected and `--regenerate-rejected` replaced by a take with a new seed; its
+# file moved to `rejected/`, its record (and cost) stays in the ledger.
+Status = Literal["ready", "failed", "rejected", "skipped", "unanswered", "replaced", "submitting", "submitted"]
+STATUSES: tuple[str, ...] = ("ready", "failed", "rejected", "skipped", "unanswered", "replaced")
+REPLACED: Status = "replaced"
+REJECTED_DIR = "rejected"
 # Journal-only: a request the provider accepted (and charged for) whose audio is not yet in the catalog.
 SUBMITTED: Status = "submitted"
 # Journal-only: a request about to be sent. If its answer never arrives, the next run sends the same

@@ -23,7 +23,7 @@ class PlannedRow:
     track_id: str
     name: str
     request: TextToMusicRequest
-    seed_source: str  # "brief" or "derived"
+    seed_source: str  # "brief", "derived" or "retake" (a new seed after a reviewer rejected the take)
     fingerprint: str
     file_stem: str
     metadata: dict[str, str] = field(default_factory=dict)
@@ -40,6 +40,13 @@ class PlannedRow:
 def derive_seed(catalog: str, track_id: str) -> int:
     """A seed for a row that has none: stable for the same catalog and track_id, now or in a year."""
     digest = hashlib.sha256(f"trackfoundry:{catalog}:{track_id}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") % (SEED_MAX + 1)
+
+
+def retake_seed(seed: int) -> int:
+    """The seed of the next take after a reviewer rejected the take made with `seed`: derived from it, so
+    every later run (and a re-render) arrives at the same seed without being told."""
+    digest = hashlib.sha256(f"trackfoundry:retake:{seed}".encode()).digest()
     return int.from_bytes(digest[:4], "big") % (SEED_MAX + 1)
 
 
@@ -61,13 +68,21 @@ def safe_stem(text: str) -> str:
     return stem[:MAX_STEM_CHARS].rstrip("._ ") or "track"
 
 
-def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extensions: bool) -> list[PlannedRow]:
+def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extensions: bool,
+              replaced: frozenset[tuple[str, str]] = frozenset()) -> list[PlannedRow]:
+    """`replaced`: (track_id, request fingerprint) of takes a reviewer rejected; such a row moves on to the
+    next seed of its chain (`retake_seed`) until it reaches a take that was not replaced."""
     planned: list[PlannedRow] = []
     taken: set[str] = set()
     for row in rows:
         seed_source = "brief" if row.request.seed is not None else "derived"
         seed = row.request.seed if row.request.seed is not None else derive_seed(catalog, row.track_id)
         request = row.request.model_copy(update={"seed": seed, "name": row.request.name or row.name})
+        fingerprint = request_fingerprint(request, provider, local_extensions)
+        while (row.track_id, fingerprint) in replaced:
+            seed_source = "retake"
+            request = request.model_copy(update={"seed": retake_seed(request.seed or 0)})
+            fingerprint = request_fingerprint(request, provider, local_extensions)
         stem = safe_stem(f"{row.track_id}-{row.name}")
         if stem.lower() in taken:
             stem = f"{stem}-row{row.row}"
@@ -79,7 +94,7 @@ def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extension
                 name=row.name,
                 request=request,
                 seed_source=seed_source,
-                fingerprint=request_fingerprint(request, provider, local_extensions),
+                fingerprint=fingerprint,
                 file_stem=stem,
                 metadata=row.metadata,
             )
