@@ -67,11 +67,15 @@ def decision_for(record: LedgerRecord, entries: Iterable[ReviewEntry]) -> Review
 
 
 def record_decision(out_dir: Path, entry: ReviewEntry) -> ReviewEntry:
-    """Store `entry` as its take's latest decision (stamped with the time) and return it as stored."""
+    """Store `entry` as its take's latest decision (stamped with the time) and return it as stored. A "note"
+    on a take already approved or rejected changes the note and keeps the decision."""
     entry = entry.model_copy(update={"decided_at": datetime.now(UTC).isoformat(timespec="seconds")})
     with _locked(out_dir):
         entries = {(e.track_id, e.song_index, e.seed): e for e in load_decisions(out_dir)}
-        entries[(entry.track_id, entry.song_index, entry.seed)] = entry
+        key = (entry.track_id, entry.song_index, entry.seed)
+        if entry.decision == "note" and key in entries:
+            entry = entry.model_copy(update={"decision": entries[key].decision})
+        entries[key] = entry
         _write(out_dir / REVIEW_CSV, entries.values())
     return entry
 

@@ -105,3 +105,18 @@ def test_a_row_rejected_twice_keeps_both_rejected_takes(tmp_path: Path) -> None:
     assert len({r.audio_path for r in retired}) == 2
     assert all((tmp_path / r.audio_path).read_bytes() == b"solo0" for r in retired)
     assert not (tmp_path / first.audio_path).exists()
+
+
+def test_decisions_read_back_as_written_latest_per_take(tmp_path: Path) -> None:
+    take = _take("solo", 0, 7, tmp_path)
+    _decide(tmp_path, take, "reject", "=HYPERLINK(\"http://x\",\"y\"), ünïcode, \"quoted\"\nsecond line")
+    _decide(tmp_path, take, "approve", "-3 dB please")
+    _decide(tmp_path, take.model_copy(update={"seed": 8}), "reject")
+    entries = load_decisions(tmp_path)
+    assert [(e.seed, e.decision, e.note) for e in entries] == [(7, "approve", "-3 dB please"), (8, "reject", "")]
+    text = (tmp_path / "review.csv").read_text(encoding="utf-8")
+    assert "'-3 dB" in text  # a spreadsheet does not run it as a formula
+    _decide(tmp_path, take, "note", "=HYPERLINK(\"http://x\",\"y\"), ünïcode, \"quoted\"\nsecond line")
+    kept = load_decisions(tmp_path)[0]  # a note on an approved take keeps the approval
+    assert kept.decision == "approve" and kept.note.startswith("=HYPERLINK") and kept.note.endswith("\nsecond line")
+    assert not list(tmp_path.glob(".review.csv*"))  # no temporary file left behind
