@@ -1,4 +1,4 @@
-"""`trackfoundry` command line: validate, estimate, produce and re-render catalogs."""
+"""`trackfoundry` command line: validate, estimate, produce, re-render and export catalogs."""
 
 from __future__ import annotations
 
@@ -185,6 +185,28 @@ def probe(
     code = run_probe(auth_only, write_profile, format, timeout, out=typer.echo,
                      err=lambda message: typer.echo(message, err=True))
     raise typer.Exit(code)
+
+
+@app.command()
+def export(
+    catalog_dir: Annotated[Path, typer.Argument(help="A catalog folder holding ledger.parquet.")],
+    sheet: Annotated[str, typer.Option("--sheet", help="generic, harvest or sourceaudio (see docs/sheets.md).")],
+    xlsx: Annotated[bool, typer.Option("--xlsx", help="Write an Excel workbook instead of CSV.")] = False,
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="FILE", help="Where to write (default DIR/metadata-<sheet>.csv or .xlsx).")] = None,
+    approved_only: Annotated[bool, typer.Option(
+        "--approved-only", help="Only takes whose review decision is approve.")] = False,
+) -> None:
+    """Write a metadata sheet for music libraries: one row per delivered file."""
+    from tasks.sheets import SHEETS, delivered_takes, export_sheet
+
+    if sheet not in SHEETS:
+        raise typer.BadParameter(f"use one of {', '.join(SHEETS)}", param_hint="--sheet")
+    try:
+        path = export_sheet(catalog_dir, sheet, out, xlsx, approved_only)
+    except FileNotFoundError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{path}: {len(delivered_takes(catalog_dir, approved_only))} rows")
 
 
 def main() -> None:
