@@ -188,6 +188,21 @@ def probe(
 
 
 @app.command()
+def page(
+    catalog_dir: Annotated[Path, typer.Argument(help="A catalog folder holding ledger.parquet.")],
+    budget: Annotated[float | None, typer.Option(help="Show what is left of this budget (USD).")] = None,
+) -> None:
+    """Write CATALOG_DIR/index.html: the catalog page (players, waveforms, search, filters), self-contained."""
+    from tasks.ledger import LEDGER_PARQUET
+    from tasks.page import write_page
+
+    if not (catalog_dir / LEDGER_PARQUET).is_file():
+        raise _fail(f"{catalog_dir} holds no {LEDGER_PARQUET}: not a catalog folder")
+    path = write_page(catalog_dir, budget_usd=budget)
+    console.print(f"catalog page: {path} (self-contained: open it in a browser, also from file://)")
+
+
+@app.command()
 def export(
     catalog_dir: Annotated[Path, typer.Argument(help="A catalog folder holding ledger.parquet.")],
     sheet: Annotated[str, typer.Option("--sheet", help="generic, harvest or sourceaudio (see docs/sheets.md).")],

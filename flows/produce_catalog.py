@@ -34,6 +34,7 @@ from tasks.ledger import (
     write_rejects,
 )
 from tasks.metering import ensure_rate_limit
+from tasks.page import write_page
 from tasks.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
 from tasks.prefect_tasks import generate_rows_task, load_brief_task, open_generation, validate_task
 from tasks.progress import report_progress
@@ -250,6 +251,11 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
     summary = {**summarize(records), "rows": len(ledger), "run_cost_usd": run_cents / 100}
     logger.info("ledger: %s", summary)
     publish_summary(summary, catalog, out_dir, budget_usd)
+    try:
+        write_page(out_dir, budget_usd=budget_usd, run_cost_usd=run_cents / 100)
+    except Exception as exc:  # the page is derived from the ledger (written above): say so, lose nothing
+        logger.error("catalog page not written (`trackfoundry page %s` writes it again): %s: %s", out_dir,
+                     type(exc).__name__, exc)
     undelivered = int(summary["failed"]) + int(summary["unanswered"])  # type: ignore[call-overload]
     if undelivered:
         return Failed(message=f"{undelivered} rows not delivered (see the ledger)", data=summary)

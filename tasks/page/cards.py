@@ -1,0 +1,114 @@
+"""What the catalog page shows, built from the ledger and the review decisions: one card per song.
+
+A card is one brief row's song (`track_id`, `song_index`, `row`): delivered songs carry one player per
+version of the song (records of the same song with another `version`), the others their status and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+from tasks.ledger import LedgerRecord, summarize
+from tasks.review import ReviewEntry, decision_for
+
+from .waveform import waveform_image
+
+# What `<audio>` is told a file is, so a browser that cannot play a format says so before fetching it.
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
+_FULL = ("", "full", "main")  # the song as generated, listed before its cut-downs and loops
+
+
+@dataclass(frozen=True)
+class Player:
+    """One playable file of a song."""
+
+    version: str
+    file: str  # relative to the catalog folder, as in the ledger
+    url: str  # the same, URL-encoded (names come from a brief: spaces, '#', '?', any script)
+    media_type: str
+    duration_seconds: float | None
+    format: str  # what the download link says: "MP3 192k"
+
+    @property
+    def label(self) -> str:
+        return self.version or "main"
+
+
+@dataclass(frozen=True)
+class Card:
+    record: LedgerRecord  # the song's main take: what its facts, review and status are about
+    players: tuple[Player, ...] = ()
+    waveform: str | None = None
+    decision: ReviewEntry | None = None
+    similar: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def anchor(self) -> str:
+        return f"row-{self.record.row or 0}-{self.record.track_id}-{self.record.song_index}"
+
+    @property
+    def versions(self) -> tuple[str, ...]:
+        return tuple(p.label for p in self.players)
+
+
+def build_cards(out_dir: Path, records: Iterable[LedgerRecord], decisions: list[ReviewEntry]) -> list[Card]:
+    """Cards in brief order (rows without a row number, if any, last)."""
+    songs: dict[tuple[int, str, int], list[LedgerRecord]] = {}
+    for record in records:
+        songs.setdefault((record.row or 0, record.track_id, record.song_index), []).append(record)
+    cards = [_card(out_dir, takes, decisions) for takes in songs.values()]
+    return sorted(cards, key=lambda c: (c.record.row is None, c.record.row or 0, c.record.track_id,
+                                        c.record.song_index))
+
+
+def _card(out_dir: Path, takes: list[LedgerRecord], decisions: list[ReviewEntry]) -> Card:
+    """A delivered song shows its ready files; a song never delivered shows its latest outcome."""
+    ready = [r for r in takes if r.status == "ready" and r.audio_path]
+    if not ready:
+        latest = max(takes, key=lambda r: r.finished_at or r.started_at)
+        return Card(record=latest, tags=_tags(latest.tags), similar=_similar(latest))
+    players = _players(ready)
+    main = next(r for r in ready if r.audio_path == players[0].file)
+    return Card(record=main, players=players, waveform=waveform_image(out_dir, main.audio_path, main.sha256),
+                decision=decision_for(main, decisions), similar=_similar(main), tags=_tags(main.tags))
+
+
+def _players(ready: list[LedgerRecord]) -> tuple[Player, ...]:
+    """One player per file (the latest record of each: an older ledger row may name a file rewritten since)."""
+    latest: dict[str, LedgerRecord] = {}
+    for record in sorted(ready, key=lambda r: r.finished_at):
+        latest[record.audio_path] = record
+    ordered = sorted(latest.values(), key=lambda r: (r.version.lower() not in _FULL, r.version.lower()))
+    return tuple(_player(r) for r in ordered)
+
+
+def _player(record: LedgerRecord) -> Player:
+    bit_rate = f"{record.output_bit_rate}k" if record.output_bit_rate else ""
+    return Player(version=record.version, file=record.audio_path, url=quote(record.audio_path),
+                  media_type=MEDIA_TYPES.get(record.output_format, ""), duration_seconds=record.duration_seconds,
+                  format=f"{record.output_format.upper()} {bit_rate}".strip())
+
+
+def _tags(text: str) -> tuple[str, ...]:
+    return tuple(tag.strip() for tag in text.replace(",", "|").split("|") if tag.strip())
+
+
+def _similar(record: LedgerRecord) -> str:
+    """"similar to X (0.97)" when the ledger names a near-duplicate (fields added by the similarity step)."""
+    other = getattr(record, "similar_to", "") or ""
+    score = getattr(record, "similarity", None)
+    if not other:
+        return ""
+    return f"similar to {other}" + (f" ({score:.2f})" if isinstance(score, int | float) else "")
+
+
+def summary(records: list[LedgerRecord], budget_usd: float | None, run_cost_usd: float | None) -> dict[str, object]:
+    """The ledger's summary plus what is left of the budget (this run's cost when known, else the catalog's)."""
+    totals = summarize(records)
+    spent = run_cost_usd if run_cost_usd is not None else float(totals["cost_usd"])  # type: ignore[arg-type]
+    return {**totals, "budget_usd": budget_usd,
+            "budget_left_usd": None if budget_usd is None else round(budget_usd - spent, 2)}
