@@ -43,6 +43,7 @@ from tasks.resume import split_done
 from tasks.retake import replaced_takes, retire_rejected
 from tasks.review import load_decisions
 from tasks.settings import PipelineSettings
+from tasks.similar import flag_similar
 from tasks.validate import Validation
 from textmusic.settings import TextMusicSettings
 
@@ -246,6 +247,7 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
 
     clear_partials(out_dir)
     records += carried_over(previous, records)
+    records = flag_similar(out_dir, records, settings.similarity_threshold)
     ledger = write_ledger(out_dir, records)
     run_cents = sum(r.cost_cents for r in records if r.run_id == options.run_id)
     summary = {**summarize(records), "rows": len(ledger), "run_cost_usd": run_cents / 100}

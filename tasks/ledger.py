@@ -103,6 +103,11 @@ class LedgerRecord(BaseModel):
     keywords: str = ""
     # Re-renders only: whether the decoded audio equals the original's.
     identical_to_original: bool | None = None
+    # Near-duplicates (tasks/similar.py), ready songs only: the audio_path(s) of the other delivered files whose
+    # fingerprint scores at least the threshold against this one, `|`-separated, most similar first; and the
+    # best score (cosine of the fingerprints, 1.0 = the same audio). Empty / None: nothing that close.
+    similar_to: str = ""
+    similarity: float | None = None
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)

@@ -66,6 +66,9 @@ class PipelineSettings(BaseSettings):
     api_key_secret_block: str | None = None
     # Verification of downloaded audio against what the provider reported.
     duration_tolerance_seconds: float = 0.25
+    # Near-duplicates (tasks/similar.py): two delivered files whose fingerprints score at least this are
+    # flagged. The same audio in any format scores >= 0.998; other seeds of one prompt at most ~0.975.
+    similarity_threshold: float = 0.99
 
     def for_provider(self, requests: int, window_seconds: float) -> PipelineSettings:
         """The provider profile's rate limit, unless TRACKFOUNDRY_REQUESTS_PER_WINDOW/_WINDOW_SECONDS say."""
