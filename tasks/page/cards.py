@@ -99,8 +99,8 @@ def _tags(text: str) -> tuple[str, ...]:
 
 def _similar(record: LedgerRecord) -> str:
     """"similar to X (0.97)" when the ledger names a near-duplicate (fields added by the similarity step)."""
-    other = getattr(record, "similar_to", "") or ""
-    score = getattr(record, "similarity", None)
+    other = record.similar_to
+    score = record.similarity
     if not other:
         return ""
     return f"similar to {other}" + (f" ({score:.2f})" if isinstance(score, int | float) else "")
