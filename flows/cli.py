@@ -1,4 +1,4 @@
-"""`trackfoundry` command line: validate, estimate, produce, re-render and export catalogs."""
+"""`trackfoundry` command line: validate, estimate, produce, re-render, review and export catalogs."""
 
 from __future__ import annotations
 
@@ -200,6 +200,18 @@ def page(
         raise _fail(f"{catalog_dir} holds no {LEDGER_PARQUET}: not a catalog folder")
     path = write_page(catalog_dir, budget_usd=budget)
     console.print(f"catalog page: {path} (self-contained: open it in a browser, also from file://)")
+
+
+@app.command()
+def review(
+    catalog_dir: Annotated[Path, typer.Argument(help="A catalog folder holding ledger.parquet.")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")] = 0,
+) -> None:
+    """Serve the catalog page on 127.0.0.1 to approve or reject each take (decisions go to DIR/review.csv).
+    Open the URL it prints: its token is the key. Ctrl-C stops it."""
+    from flows.review import review_command
+
+    review_command(catalog_dir, port)
 
 
 @app.command()
