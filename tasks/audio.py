@@ -9,8 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-# PyAV's container names for each contract format.
-_CONTAINERS = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3", "m4a": "mov,mp4,m4a,3gp,3g2,mj2"}
+from textmusic.contract import FORMATS
 
 
 class AudioCheckError(Exception):
@@ -50,7 +49,7 @@ def probe(path: Path) -> AudioInfo:
 
 def check_audio(path: Path, output_format: str, expected_seconds: float | None, tolerance: float) -> AudioInfo:
     info = probe(path)
-    if info.container != _CONTAINERS[output_format]:
+    if info.container != FORMATS[output_format].probe_container:
         raise AudioCheckError(f"{path.name} is {info.container}, not {output_format}")
     if info.duration_seconds <= 0:
         raise AudioCheckError(f"{path.name} holds no audio")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest
+from textmusic.contract import BIT_RATE_FORMATS, LOSSLESS_FORMATS, TextToMusicRequest
 
 from .audio import same_audio
 from .brief import METADATA_COLUMNS
 from .ledger import LedgerRecord
 from .plan import PlannedRow, request_fingerprint
-
-LOSSLESS = ("wav", "flac")
 
 
 def rerender_rows(
@@ -85,7 +83,7 @@ def compare_to_originals(
         identical = None
         if rec.status == "ready" and original is not None and (
             original.output_format == rec.output_format
-            or (original.output_format in LOSSLESS and rec.output_format in LOSSLESS)
+            or (original.output_format in LOSSLESS_FORMATS and rec.output_format in LOSSLESS_FORMATS)
         ):
             identical = same_audio(catalog_dir / original.audio_path, rerender_dir / rec.audio_path)
         compared.append(rec.model_copy(update={"identical_to_original": identical}))

@@ -10,9 +10,8 @@ from tasks.resume import split_done
 from tasks.tagging import read_riff_info, read_tags, tag_and_verify
 from tasks.validate import BriefRow
 from tests.audio_files import make_audio
-from textmusic.contract import TextToMusicRequest
+from textmusic.contract import OUTPUT_FORMATS, TextToMusicRequest
 
-FORMATS = ["wav", "flac", "ogg", "mp3", "m4a"]
 VALUES = {
     "title": "Ünïcode ☂ Title", "artist": "TrackFoundry", "composer": "A. Composer", "publisher": "Pub Ltd",
     "album": "demo", "genre": "lofi, chill", "bpm": "84", "comment": "a calm prompt", "lyrics": "[verse]\nla la",
@@ -23,7 +22,7 @@ VALUES = {
 }
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
 def test_tags_round_trip_in_each_format(tmp_path, fmt):
     path = make_audio(tmp_path / f"a.{fmt}", fmt)
     tag_and_verify(path, VALUES)

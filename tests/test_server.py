@@ -35,6 +35,8 @@ import pytest
 import soundfile as sf
 
 from textmusic.contract import (
+    DEFAULT_FORMAT,
+    FORMATS,
     IDEMPOTENCY_HEADER,
     RENDER_TAIL_MAX_SECONDS,
     SEED_MAX,
@@ -51,13 +53,7 @@ DURATION = 10
 READY_TIMEOUT = 120.0
 STARTUP_TIMEOUT = 30.0
 PROMPT = "an upbeat synth-pop instrumental"
-CONTENT_TYPES = {
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "mp3": "audio/mpeg",
-    "m4a": "audio/mp4",
-}
+CONTENT_TYPES = {name: f.media_type for name, f in FORMATS.items()}  # each checked against its bytes in test_contract
 
 
 # --- helpers -------------------------------------------------------------------------------------
@@ -206,7 +202,7 @@ def db_balance(data: Path, key: str) -> int:
 
 def decoded_seconds(content: bytes, fmt: str) -> float:
     """Decode the whole file and return its length; asserts it is not silence."""
-    if fmt in ("wav", "flac", "ogg"):
+    if FORMATS[fmt].encoder == "soundfile":
         data, rate = sf.read(io.BytesIO(content), dtype="float32")
         assert np.abs(data).max() > 1e-3, "decoded audio is silent"
         return len(data) / rate
@@ -508,7 +504,12 @@ def test_wav_download(wav_pair: dict[str, Any]) -> None:
         assert abs(decoded_seconds(resp.content, "wav") - track["duration_seconds"]) < 0.1
 
 
-@pytest.mark.parametrize(("fmt", "bit_rate"), [("flac", None), ("ogg", None), ("mp3", "192"), ("m4a", "128")])
+# Every format but the default (test_wav_download covers it), at its lowest bit rate where it takes one.
+OTHER_FORMATS = [(name, f.bit_rates[0] if f.bit_rates else None)
+                 for name, f in FORMATS.items() if name != DEFAULT_FORMAT]
+
+
+@pytest.mark.parametrize(("fmt", "bit_rate"), OTHER_FORMATS)
 def test_formats_render_and_download(server: Server, key: str, fmt: str, bit_rate: str | None) -> None:
     body: dict[str, Any] = {"prompt": PROMPT, "duration_seconds": DURATION, "output_format": fmt}
     if bit_rate:
@@ -527,7 +528,7 @@ def test_formats_render_and_download(server: Server, key: str, fmt: str, bit_rat
     assert audio.status_code == 200
     assert audio.headers["content-type"] == CONTENT_TYPES[fmt]
     assert int(audio.headers["content-length"]) == len(audio.content) > 0
-    tolerance = 0.1 if fmt in ("flac", "ogg") else 0.2  # mp3/aac encoder priming
+    tolerance = 0.2 if FORMATS[fmt].codec in ("libmp3lame", "aac") else 0.1  # mp3/aac encoder priming
     assert abs(decoded_seconds(audio.content, fmt) - track["duration_seconds"]) < tolerance
 
 

@@ -39,7 +39,7 @@ from tests.test_server import (
     wait_ready,
 )
 from textmusic.cli import app as cli_app
-from textmusic.contract import STATUS_PATH, SUBMIT_PATH, TextToMusicRequest, price_cents
+from textmusic.contract import FORMATS, STATUS_PATH, SUBMIT_PATH, TextToMusicRequest, price_cents
 from textmusic.server.faults import TRACK_FAIL, FaultInjector, parse_faults
 from textmusic.server.latency import LatencyConfig, latency_seconds, parse_latency
 from textmusic.server.synthetic import DEFAULT_SECONDS, SYNTHETIC_VERSION, SyntheticEngine
@@ -341,7 +341,7 @@ def test_synthetic_audio_decodes_to_its_length(
     assert track["duration_seconds"] == seconds
     assert track["bpm"] == (120.0 if bpm == "auto" else bpm)
     assert track["cost_cents"] == price_cents(seconds)
-    expected_rate = (bit_rate or "192") if fmt in ("mp3", "m4a") else None
+    expected_rate = FORMATS[fmt].bit_rate_for(bit_rate)
     assert track["output_bit_rate"] == expected_rate
     audio = httpx.get(track["audio_url"])
     assert audio.status_code == 200 and audio.headers["content-type"] == CONTENT_TYPES[fmt]

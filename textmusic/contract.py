@@ -1,4 +1,4 @@
-"""The Text-to-Music API contract: the one source of truth for requests, tracks, rules and pricing.
+"""The Text-to-Music API contract: the one source of truth for requests, tracks, formats, rules and pricing.
 
 Used alike by the brief validator, the client and the local service, so that what the pipeline
 accepts is exactly what a provider accepts. Imports nothing of ours.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -31,14 +32,56 @@ IDEMPOTENCY_KEY_PATTERN = r"[\x21-\x7e]{1,255}"
 # EXTENSION (local service): /healthz says in this header how many tracks are worth having in flight.
 CAPACITY_HEADER = "X-TextMusic-Capacity"
 
-OUTPUT_FORMATS: tuple[str, ...] = ("flac", "mp3", "wav", "ogg", "m4a")
-BIT_RATE_FORMATS: tuple[str, ...] = ("mp3", "m4a")
-BIT_RATES: tuple[str, ...] = ("128", "192", "256", "320")
+
+@dataclass(frozen=True)
+class AudioFormat:
+    """Everything about one output format, declared once: the contract, the service, the encoder, the
+    pipeline's audio check, re-render and the catalog page all read it from `FORMATS`."""
+
+    name: str  # the contract's `output_format` word
+    extension: str  # of the file, without the dot
+    media_type: str  # the Content-Type it is served with and what `<audio>` is told
+    encoder: Literal["soundfile", "pyav", "lame"]  # which library writes it
+    container: str  # the writer's container: soundfile's major format or PyAV's muxer
+    codec: str  # the writer's codec: soundfile's subtype or PyAV's encoder
+    probe_container: str  # the container name PyAV reports when it reads the file back
+    lossless: bool  # decodes to exactly the samples encoded
+    bit_rates: tuple[str, ...] = ()  # kbps a request may ask for; empty: output_bit_rate is refused
+    default_bit_rate: str | None = None  # kbps when a request asks for none
+    bit_depth: int | None = None  # bits per sample of a lossless file
+
+    def bit_rate_for(self, asked: str | None) -> str | None:
+        """The bit rate a file of this format is encoded at: the one asked, else the default."""
+        return (asked or self.default_bit_rate) if self.bit_rates else None
+
+
+_KBPS = ("128", "192", "256", "320")
+_LOSSY_DEFAULT_KBPS = "192"
+
+# Ordered as the contract lists them (the request schema's enum keeps this order).
+FORMATS: dict[str, AudioFormat] = {
+    f.name: f
+    for f in (
+        AudioFormat("flac", "flac", "audio/flac", "soundfile", "FLAC", "PCM_16", "flac", True, bit_depth=16),
+        AudioFormat("mp3", "mp3", "audio/mpeg", "lame", "mp3", "libmp3lame", "mp3", False, _KBPS,
+                    _LOSSY_DEFAULT_KBPS),
+        AudioFormat("wav", "wav", "audio/wav", "soundfile", "WAV", "PCM_16", "wav", True, bit_depth=16),
+        AudioFormat("ogg", "ogg", "audio/ogg", "soundfile", "OGG", "VORBIS", "ogg", False),
+        AudioFormat("m4a", "m4a", "audio/mp4", "pyav", "ipod", "aac", "mov,mp4,m4a,3gp,3g2,mj2", False, _KBPS,
+                    _LOSSY_DEFAULT_KBPS),
+    )
+}
+
+OUTPUT_FORMATS: tuple[str, ...] = tuple(FORMATS)
+BIT_RATE_FORMATS: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.bit_rates)
+BIT_RATES: tuple[str, ...] = tuple(sorted({kbps for f in FORMATS.values() for kbps in f.bit_rates}, key=int))
+LOSSLESS_FORMATS: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.lossless)
 NUM_SONGS: tuple[int, ...] = (1, 2)
 TRACK_STATUSES: tuple[str, ...] = ("pending", "ready", "failed")
 
-OutputFormat = Literal["flac", "mp3", "wav", "ogg", "m4a"]
-BitRate = Literal["128", "192", "256", "320"]
+# Literal types built from the table (runtime-checked by pydantic; the names live only in FORMATS).
+OutputFormat = Literal[OUTPUT_FORMATS]  # type: ignore[valid-type]
+BitRate = Literal[BIT_RATES]  # type: ignore[valid-type]
 TrackStatus = Literal["pending", "ready", "failed"]
 
 DEFAULT_PROMPT_STRENGTH = 2.0
@@ -172,11 +215,14 @@ class TextToMusicRequest(BaseModel):
         reason = combination_error(self.prompt, self.tags, self.lyrics)
         if reason:
             raise ValueError(f"invalid input combination: {reason}")
-        if self.output_bit_rate is not None and self.output_format not in BIT_RATE_FORMATS:
+        allowed = FORMATS[self.output_format].bit_rates
+        if self.output_bit_rate is not None and not allowed:
             raise ValueError(
                 f"output_bit_rate is only allowed with {' or '.join(BIT_RATE_FORMATS)}, "
                 f"not {self.output_format}"
             )
+        if self.output_bit_rate is not None and self.output_bit_rate not in allowed:
+            raise ValueError(f"output_bit_rate for {self.output_format} must be one of {', '.join(allowed)}")
         return self
 
     @property

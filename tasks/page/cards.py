@@ -13,11 +13,13 @@ from urllib.parse import quote
 
 from tasks.ledger import LedgerRecord, summarize
 from tasks.review import ReviewEntry, decision_for
+from textmusic.contract import FORMATS
 
 from .waveform import waveform_image
 
-# What `<audio>` is told a file is, so a browser that cannot play a format says so before fetching it.
-MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg", "mp3": "audio/mpeg", "m4a": "audio/mp4"}
+# What `<audio>` is told a file is (so a browser that cannot play a format says so before fetching it):
+# the format's media type from the contract's FORMATS table.
+MEDIA_TYPES = {name: f.media_type for name, f in FORMATS.items()}
 _FULL = ("", "full", "main")  # the song as generated, listed before its cut-downs and loops
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest
+from textmusic.contract import FORMATS, TextToMusicRequest
 from textmusic.settings import TextMusicSettings, load_settings
 
 if TYPE_CHECKING:
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from textmusic.engine.synth import SynthRenderer
     from textmusic.engine.vocals import Singer
 
-DEFAULT_BIT_RATE = "192"
 # Bumped by any change that alters the samples rendered for a given request (styles, composition,
 # synthesis, vocals, mix, master, encoders): a re-render is sample-identical only within one version.
 ENGINE_VERSION = "2026.11.24"
@@ -180,12 +179,13 @@ class Engine:
         from textmusic.engine.master import LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, to_pcm16
 
         fmt = request.output_format
-        lossy = fmt in ("mp3", "m4a", "ogg")
-        parts = self.render_parts(request, LOSSY_CEILING_DBTP if lossy else LOSSLESS_CEILING_DBTP, keep_stems=False)
+        spec = FORMATS[fmt]
+        ceiling = LOSSLESS_CEILING_DBTP if spec.lossless else LOSSY_CEILING_DBTP
+        parts = self.render_parts(request, ceiling, keep_stems=False)
         assert parts.master is not None
         sample_rate = self.settings.sample_rate
         pcm = to_pcm16(parts.master)
-        bit_rate = (request.output_bit_rate or DEFAULT_BIT_RATE) if fmt in BIT_RATE_FORMATS else None
+        bit_rate = spec.bit_rate_for(request.output_bit_rate)
         write_audio(pcm, sample_rate, Path(out_path), fmt, int(bit_rate) if bit_rate else None)
         score = parts.score
         return RenderResult(

@@ -1,6 +1,7 @@
-"""Writing the five output formats, atomically: a temp file in the target folder, then os.replace.
+"""Writing the output formats, atomically: a temp file in the target folder, then os.replace.
 
-wav/flac (PCM_16) and ogg (Vorbis) go through soundfile; m4a (native AAC in an iPod/MP4 container)
+Which library writes a format, and with which container and codec, is the contract's FORMATS table:
+today wav/flac (PCM_16) and ogg (Vorbis) go through soundfile; m4a (native AAC in an iPod/MP4 container)
 through PyAV; mp3 through Debian's `lame` (constant bit rate, -q 2, with the LAME tag so decoders
 trim the encoder delay and padding and return exactly the rendered samples). LAME through PyAV's
 bundled libmp3lame took 9 s for 3 minutes of stereo on these machines, `lame` 3.8 s.
@@ -17,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "ogg": ("OGG", "VORBIS")}
-PYAV_FORMATS = {"m4a": ("ipod", "aac")}
-FORMATS = {*SOUNDFILE_FORMATS, *PYAV_FORMATS, "mp3"}
+from textmusic.contract import FORMATS
+
 LAME_QUALITY = "2"  # LAME's "near-best quality, not too slow"
 CHUNK_FRAMES = 65536  # soundfile's Vorbis encoder crashes on one huge write
 
@@ -28,20 +28,21 @@ def write_audio(pcm: np.ndarray, sample_rate: int, out_path: Path, output_format
                 bit_rate_kbps: int | None = None) -> None:
     """Write int16 stereo `pcm` to `out_path`; nothing appears at `out_path` unless the write completed."""
     out_path = Path(out_path)
-    if output_format not in FORMATS:
+    spec = FORMATS.get(output_format)
+    if spec is None:
         raise ValueError(f"unsupported output format {output_format}")
+    kbps = bit_rate_kbps or int(spec.default_bit_rate or 0)  # 0 only for formats that take no bit rate
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        if output_format in SOUNDFILE_FORMATS:
-            _write_soundfile(pcm, sample_rate, tmp, *SOUNDFILE_FORMATS[output_format])
-        elif output_format == "mp3":
-            _write_lame(pcm, sample_rate, tmp, bit_rate_kbps or 192)
+        if spec.encoder == "soundfile":
+            _write_soundfile(pcm, sample_rate, tmp, spec.container, spec.codec)
+        elif spec.encoder == "lame":
+            _write_lame(pcm, sample_rate, tmp, kbps)
         else:
-            container, codec = PYAV_FORMATS[output_format]
-            _write_pyav(pcm, sample_rate, tmp, container, codec, (bit_rate_kbps or 192) * 1000)
+            _write_pyav(pcm, sample_rate, tmp, spec.container, spec.codec, kbps * 1000)
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -92,9 +93,12 @@ def _write_pyav(pcm: np.ndarray, sample_rate: int, path: Path, container_format:
 
 
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Decode any of the five formats to float32 (frames, channels); PyAV for mp3/m4a, soundfile otherwise."""
+    """Decode any output format to float32 (frames, channels): PyAV for the formats soundfile does not
+    write (and .mp4/.aac, other names of the AAC container), soundfile otherwise."""
     path = Path(path)
-    if path.suffix.lower() in (".mp3", ".m4a", ".mp4", ".aac"):
+    suffix = path.suffix.lower().lstrip(".")
+    by_extension = {f.extension: f for f in FORMATS.values()}
+    if suffix in ("mp4", "aac") or (suffix in by_extension and by_extension[suffix].encoder != "soundfile"):
         import av
 
         chunks = []

@@ -33,10 +33,12 @@ from starlette.concurrency import run_in_threadpool
 
 from textmusic.contract import (
     BALANCE_STRENGTH_RANGE,
+    BIT_RATE_FORMATS,
     BIT_RATES,
     BPM_RANGE,
     CAPACITY_HEADER,
     DURATION_RANGE,
+    FORMATS,
     IDEMPOTENCY_HEADER,
     IDEMPOTENCY_KEY_PATTERN,
     PROMPT_STRENGTH_RANGE,
@@ -66,18 +68,11 @@ from textmusic.server.store import (
     Store,
     hash_key,
 )
-from textmusic.server.workers import EXTENSIONS, EngineFactory, GenerationPool
+from textmusic.server.workers import EngineFactory, GenerationPool
 
 AUDIO_PATH = "/api/v1/audio/{filename}"
 SYNTHETIC_CAPACITY = 1000
 MAX_BODY_BYTES = 1_000_000
-MEDIA_TYPES: dict[str, str] = {
-    "wav": "audio/wav",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "mp3": "audio/mpeg",
-    "m4a": "audio/mp4",
-}
 _TRACK_ID = re.compile(r"^[0-9a-f]{32}$")
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _AUDIO_NAME = re.compile(r"^([0-9a-f]{32})\.([a-z0-9]{1,5})$")
@@ -122,7 +117,8 @@ def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Tra
     status = "pending" if held else row["status"]
     audio_url = None
     if status == "ready":
-        audio_url = base_url.rstrip("/") + AUDIO_PATH.format(filename=f"{row['id']}.{EXTENSIONS[row['output_format']]}")
+        filename = f"{row['id']}.{FORMATS[row['output_format']].extension}"
+        audio_url = base_url.rstrip("/") + AUDIO_PATH.format(filename=filename)
     request = json.loads(row["request_json"])
     bpm = None if held else row["bpm"]
     if bpm is None and status != "ready":
@@ -233,11 +229,13 @@ def _errors(*statuses: int, rate_headers: bool = True) -> dict[int | str, dict[s
     return out
 
 
-_AUDIO_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in sorted(set(MEDIA_TYPES.values()))}
+_AUDIO_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}}
+                  for m in sorted({f.media_type for f in FORMATS.values()})}
 _COMBINATIONS = (
     "At least one of prompt, tags, lyrics must be given (present and not empty). Allowed: prompt only, "
     "prompt + tags, prompt + lyrics, tags + lyrics; refused: lyrics only, tags only, all three. "
-    "`lyrics: \"\"` with prompt or tags is an instrumental. output_bit_rate only with mp3 or m4a."
+    "`lyrics: \"\"` with prompt or tags is an instrumental. "
+    f"output_bit_rate only with {' or '.join(BIT_RATE_FORMATS)}."
 )
 
 
@@ -269,7 +267,7 @@ def request_schema() -> dict[str, Any]:
         ],
         "default": None,
         "title": "Output Bit Rate",
-        "description": "kbps, as a string or a number; only with output_format mp3 or m4a.",
+        "description": f"kbps, as a string or a number; only with output_format {' or '.join(BIT_RATE_FORMATS)}.",
     }
     props["seed"]["description"] = "Seed for reproducibility (32-bit); random when absent, returned in the track."
     props["duration_seconds"] = {
@@ -501,7 +499,7 @@ def create_app(
     def audio(filename: str) -> Response:
         match = _AUDIO_NAME.match(filename)
         row = store.get_track(match.group(1)) if match else None
-        if row is None or match is None or match.group(2) != EXTENSIONS[row["output_format"]]:
+        if row is None or match is None or match.group(2) != FORMATS[row["output_format"]].extension:
             raise ApiError(404, "no such audio")
         if held_back(row):
             raise ApiError(404, "the track is pending; no audio")
@@ -513,7 +511,7 @@ def create_app(
             raise ApiError(410, "the audio has expired (store_audio was false)")
         if not path.is_relative_to(store.audio_dir.resolve()) or not path.is_file():
             raise ApiError(404, "the audio file is missing")
-        media_type = MEDIA_TYPES[row["output_format"]]
+        media_type = FORMATS[row["output_format"]].media_type
         if injector.fires("truncated_download"):
             return TruncatedFileResponse(path, media_type)
         return FileResponse(path, media_type=media_type)

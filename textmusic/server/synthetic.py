@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest
-from textmusic.engine import DEFAULT_BIT_RATE, RenderResult
+from textmusic.contract import FORMATS, TextToMusicRequest
+from textmusic.engine import RenderResult
 from textmusic.engine.encode import write_audio
 
 SYNTHETIC_VERSION = "synthetic-1"
@@ -86,9 +86,9 @@ class SyntheticEngine:
         seconds = float(request.duration_seconds) if request.duration_seconds is not None else DEFAULT_SECONDS
         bpm = DEFAULT_BPM if request.bpm == "auto" else float(request.bpm)
         fmt = request.output_format
-        bit_rate = (request.output_bit_rate or DEFAULT_BIT_RATE) if fmt in BIT_RATE_FORMATS else None
+        bit_rate = FORMATS[fmt].bit_rate_for(request.output_bit_rate)
         pcm = click_track(seconds, bpm, request.seed or 0)
-        if fmt == "m4a":
+        if FORMATS[fmt].codec == "aac":
             pcm = with_hiss(pcm)
         write_audio(pcm, SAMPLE_RATE, Path(out_path), fmt, int(bit_rate) if bit_rate else None)
         return RenderResult(

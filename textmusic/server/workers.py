@@ -22,15 +22,12 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol
 
-from textmusic.contract import TextToMusicRequest
+from textmusic.contract import FORMATS, TextToMusicRequest
 from textmusic.engine import Engine, RenderResult
 from textmusic.server.faults import TRACK_FAIL, TRACK_STUCK
 from textmusic.server.store import AUDIO_DIR, Store
 
 log = logging.getLogger(__name__)
-
-# Audio file extension per output format (the format names are already extensions).
-EXTENSIONS: dict[str, str] = {"wav": "wav", "flac": "flac", "ogg": "ogg", "mp3": "mp3", "m4a": "m4a"}
 
 
 class EngineLike(Protocol):
@@ -100,7 +97,7 @@ def _render(request_json: str, out_path: str, fault: str | None = None) -> Rende
 
 def audio_relpath(track_id: str, output_format: str) -> str:
     """Where a track's audio lives, relative to the data folder (what the database records)."""
-    return f"{AUDIO_DIR}/{track_id}.{EXTENSIONS[output_format]}"
+    return f"{AUDIO_DIR}/{track_id}.{FORMATS[output_format].extension}"
 
 
 class GenerationPool:
