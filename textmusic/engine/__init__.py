@@ -7,6 +7,7 @@ load on first use and then stay loaded for the life of the Engine (the server ke
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,15 +18,17 @@ from textmusic.settings import TextMusicSettings, load_settings
 if TYPE_CHECKING:
     import numpy as np
 
+    from textmusic.engine.arrange import Form
     from textmusic.engine.compose import Score
     from textmusic.engine.embed import MiniLM
     from textmusic.engine.intent import Intent
     from textmusic.engine.synth import SynthRenderer
+    from textmusic.engine.versions import Version
     from textmusic.engine.vocals import Singer
 
 # Bumped by any change that alters the samples rendered for a given request (styles, composition,
 # synthesis, vocals, mix, master, encoders): a re-render is sample-identical only within one version.
-ENGINE_VERSION = "2026.11.24"
+ENGINE_VERSION = "2026.12.02"
 # Mix buses: MIDI channels rendered together (see compose.CHORDS, BASS, LEAD, PAD, DRUMS).
 BUSES: dict[str, tuple[int, ...]] = {"drums": (9,), "bass": (1,), "harmony": (0, 3), "lead": (2,)}
 
@@ -56,6 +59,7 @@ class Rendered:
     master: np.ndarray | None = None
     loudness_lufs: float = float("nan")  # measured on `master`
     true_peak_dbtp: float = float("nan")
+    parts: dict[str, np.ndarray] = field(default_factory=dict)  # each bus's mastered share of `master`
 
 
 def _warm_imports() -> None:
@@ -123,40 +127,56 @@ class Engine:
         model, matrix = self.model
         return resolve_intent(request, model.embed, matrix)
 
-    def compose(self, request: TextToMusicRequest) -> Score:
-        from textmusic.engine.compose import compose
+    def compose(self, request: TextToMusicRequest, form: Form | None = None) -> Score:
+        from textmusic.engine.compose import FULL, compose
 
         sings = not request.is_instrumental and self.settings.engine_vocals
         counter = self.singer.count_syllables if sings else None
-        return compose(request, self.settings.sample_rate, self.intent(request), counter)
+        return compose(request, self.settings.sample_rate, self.intent(request), counter, form or FULL)
 
     def render_parts(self, request: TextToMusicRequest, ceiling_dbtp: float | None = None,
-                     keep_stems: bool = True) -> Rendered:
-        """Compose, render the stems, sing, mix and master (no encoding); without `keep_stems` the stems
-        are let go before mastering (a 3-minute render then peaks ~0.5 GB lower).
+                     keep_stems: bool = True, form: Form | None = None, separate: bool = False) -> Rendered:
+        """Compose one version (`form`: the full song by default), render the stems, sing, mix and master
+        (no encoding); without `keep_stems` the stems are let go before mastering (a 3-minute render
+        then peaks ~0.5 GB lower); with `separate` each bus's mastered share of the mix is kept too.
 
         Buses render on two threads (each on its own synth; FluidSynth and pedalboard release the GIL)
         and each bus's effects start as soon as it is rendered; no result depends on the scheduling.
+        A loop's stems are wrapped (the tail past its end added onto its start) and mixed and mastered
+        three times over, keeping the middle pass: every compressor, the reverb and the limiter then
+        see the loop's own end before its start, as when it is played round.
         """
         from concurrent.futures import ThreadPoolExecutor
 
         import numpy as np
 
-        from textmusic.engine.compose import FADE_SECONDS
-        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, bus_chain, fade_out, master, mix_stems
+        from textmusic.engine.master import (
+            LOSSLESS_CEILING_DBTP,
+            bus_chain,
+            integrated_loudness,
+            master,
+            mix_stems,
+            true_peak_dbtp,
+        )
+        from textmusic.engine.versions import LOOP_PASSES, ending_curve, wrap
 
         if request.seed is None:
             raise ValueError("the engine renders only requests with an explicit seed")
         sample_rate = self.settings.sample_rate
-        score = self.compose(request)
+        score = self.compose(request, form)
         mix = score.style.mix
+        period = score.loop_frames
+
+        def prepare(audio: np.ndarray) -> np.ndarray:
+            return np.tile(wrap(audio, period), (LOOP_PASSES, 1)) if period else audio
+
         stems: dict[str, np.ndarray] = {}
         with ThreadPoolExecutor(2) as pool:
             warm = pool.submit(_warm_imports)  # ~1 s of imports while FluidSynth (GIL released) renders
             rendered = {bus: pool.submit(self.renderer.render, score, channels) for bus, channels in BUSES.items()}
             chains = {}
             for bus, future in rendered.items():
-                stems[bus] = future.result()
+                stems[bus] = prepare(future.result())
                 chains[bus] = pool.submit(bus_chain, bus, stems[bus], mix, sample_rate)
             warm.result()
             if score.vocal and self.settings.engine_vocals:
@@ -165,13 +185,32 @@ class Engine:
                 balance = float(request.balance_strength)
                 stems["vocal"] = balance_vocal(self.singer.sing(score, balance), sum(stems.values()), balance)
             processed = {bus: future.result() for bus, future in chains.items()}
-        mixed = fade_out(mix_stems(stems, mix, sample_rate, processed), FADE_SECONDS, sample_rate)
+        mixdown = mix_stems(stems, mix, sample_rate, processed, separate)
         del processed, chains, rendered  # the futures hold the arrays too
+        curve = ending_curve(score, len(mixdown.mix))
+        mixed = mixdown.mix
+        mixed *= curve[:, None]
         if not keep_stems:
             stems = {name: np.zeros((0, 2), np.float32) for name in stems}
         ceiling = LOSSLESS_CEILING_DBTP if ceiling_dbtp is None else ceiling_dbtp
         mastered = master(mixed, sample_rate, ceiling)
-        return Rendered(score, stems, mastered.audio, mastered.loudness_lufs, mastered.true_peak_dbtp)
+        del mixed
+        gain = mastered.gain * curve
+        window = slice(period, 2 * period) if period else slice(None)
+        parts = {bus: (share * gain[:, None])[window] for bus, share in mixdown.parts.items()}
+        if not period:
+            return Rendered(score, stems, mastered.audio, mastered.loudness_lufs, mastered.true_peak_dbtp, parts)
+        loop = mastered.audio[window]  # measured again: the master measured all three passes
+        stems = {bus: audio[window] for bus, audio in stems.items()}
+        return Rendered(score, stems, loop, integrated_loudness(loop, sample_rate), true_peak_dbtp(loop), parts)
+
+    def render_versions(self, request: TextToMusicRequest, kinds: Iterable[str],
+                        ceiling_dbtp: float | None = None) -> dict[str, Version]:
+        """Every version `kinds` asks for (see `versions.VERSION_KINDS`), mastered, by name: full, 60s,
+        30s, 15s, loop8, stem:drums …, underscore, nodrums."""
+        from textmusic.engine.versions import render_versions
+
+        return render_versions(self, request, kinds, ceiling_dbtp)
 
     def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult:
         """Compose, synthesise, master and encode one song to `out_path` in the request's format."""

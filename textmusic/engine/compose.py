@@ -1,47 +1,57 @@
 """Seeded composition: a request becomes a Score of note events in beats, ready for any renderer.
 
-Everything random comes from one ``numpy.random.default_rng(request.seed)`` so a request always
-composes the same music. Times are kept in absolute beats; the renderer turns a beat into a sample
-position with ``Score.beat_to_sample`` so nothing drifts over a long song.
+Three steps, each with its own randomness: `material.draw_material` draws the piece (style, tempo,
+key, motifs, sung rhythms) from ``default_rng(request.seed)``; `arrange.arrange` lays it out for one
+version (the full song, a cut-down, a loop); `_Composer` performs the arrangement part by part
+(harmony, bass, drums, melody, fills) with a second stream seeded from the same seed, for the
+humanising jitter and the small choices a player makes. So every version of a track shares its
+material, and a request always composes the same music. Times are kept in absolute beats; the
+renderer turns a beat into a sample position with ``Score.beat_to_sample`` so nothing drifts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from textmusic.contract import DEFAULT_DURATION_MAX_SECONDS, RENDER_TAIL_MAX_SECONDS, TextToMusicRequest
-from textmusic.engine.intent import Intent, blend, resolve_intent
-from textmusic.engine.styles import DRUM_KEYS, MODES, Style
-
-BEATS_PER_BAR = 4
-STEPS_PER_BAR = 16
-RING_SECONDS = 3.0  # how long the final chord rings past the last bar
-FADE_SECONDS = 0.5  # fade-out at the very end of the audio
-EDGE_SECONDS = 0.1  # margin kept inside the allowed length window (lossy encoders pad a little)
-INSTRUMENTAL_SECONDS = (90.0, 180.0)  # range of an instrumental's seeded length when none is asked
+from textmusic.contract import TextToMusicRequest
+from textmusic.engine.arrange import (
+    BEATS_PER_BAR,
+    FADE_SECONDS,
+    FULL,
+    RING_SECONDS,
+    Arrangement,
+    Form,
+    arrange,
+    count_syllables,
+    parse_lyrics,
+)
+from textmusic.engine.intent import Intent, resolve_intent
+from textmusic.engine.material import MOTIF_BARS, MOTIF_FAMILIES, STEPS_PER_BAR, Material, draw_material, line_bars
+from textmusic.engine.styles import DRUM_KEYS, Style
 
 # MIDI channels by role; drums sit on GM channel 10 (index 9).
 CHORDS, BASS, LEAD, PAD, VOCAL, DRUMS = 0, 1, 2, 3, 4, 9  # VOCAL notes are sung, never sent to the synth
 VOCAL_TONIC = {"male": 52, "female": 64}  # the tonic nearest this MIDI note; the melody spans -2..7 degrees
-MELISMA_PROBABILITY = 0.5  # a line's last syllable sung over two notes
 PANS = {"chords": 48, "bass": 64, "lead": 74, "pad": 84, "drums": 64}
+PERFORMANCE_STREAM = 1  # spawn key of the performance's random stream (the material uses the seed itself)
 
 NOTE_NAMES = ("C", "C#", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
 ENERGY = {
     "intro": 0.35, "outro": 0.4, "A": 0.7, "B": 0.9, "A'": 1.0, "verse": 0.65, "pre-chorus": 0.8,
-    "chorus": 1.0, "hook": 1.0, "bridge": 0.75, "interlude": 0.6,
+    "chorus": 1.0, "hook": 1.0, "bridge": 0.75, "interlude": 0.6, "ending": 0.9,
 }
 # Sections of one family share a progression, a drum pattern and a melodic motif.
-FAMILY = {"B": 1, "chorus": 1, "hook": 1, "pre-chorus": 2, "bridge": 2}
+FAMILY = {"B": 1, "chorus": 1, "hook": 1, "refrain": 1, "pre-chorus": 2, "bridge": 2, "ending": 1}
+CADENCE = (4,)  # a cut-down's last bar: the dominant, before the final tonic chord
 LOW_ENERGY = 0.5
 LOW_ENERGY_DRUMS = frozenset({"kick", "chat", "phat", "ride", "shaker"})
 DRUM_VELOCITY = {"X": 112, "x": 90, "o": 52}
-SECTION_MARKER = re.compile(r"^\s*\[([^\]]+)\]\s*$")
+FILL_STEP = 12  # a fill takes a bar's last beat
 
 
 @dataclass(frozen=True)
@@ -98,13 +108,15 @@ class Score:
     sections: tuple[Section, ...]
     channels: tuple[Channel, ...]
     events: tuple[NoteEvent, ...]
-    end_beat: float  # onset of the final chord
-    total_frames: int  # length of the rendered audio, final ring included
+    end_beat: float  # onset of the final chord (a loop: its end)
+    total_frames: int  # length of the rendered audio, final ring (a loop: the tail to wrap) included
     bar_chords: tuple[tuple[int, ...], ...] = ()  # pitch classes of each bar's chord
     lines: tuple[str, ...] = ()  # sung lyric lines, in order; VocalNote.line indexes them
     vocal: tuple[VocalNote, ...] = ()
     voice: str = "male"
     weights: tuple[tuple[str, float], ...] = ()  # the style blend the text asked for
+    kind: str = "full"  # the arrangement: full, cut (a cut-down) or loop
+    loop_frames: int = 0  # a loop's exact length: audio past it wraps onto the start
 
     def beat_to_sample(self, beat: float) -> int:
         """Sample position of an absolute beat: computed afresh each time, so no error accumulates."""
@@ -118,7 +130,7 @@ class Score:
 
     @property
     def duration_seconds(self) -> float:
-        return self.total_frames / self.sample_rate
+        return (self.loop_frames or self.total_frames) / self.sample_rate
 
     @property
     def key_name(self) -> str:
@@ -128,195 +140,72 @@ class Score:
         return [event for event in self.events if event.role == role]
 
 
-@dataclass
-class _Motif:
-    """A melodic idea: onsets and lengths in sixteenth steps, and the scale-step intervals between notes."""
-
-    rhythm: list[tuple[int, int]]
-    contour: list[int] = field(default_factory=list)
-
-
-def count_syllables(line: str) -> int:
-    """Rough English syllable count (vowel groups, silent final e); any other word counts as one."""
-    total = 0
-    for word in re.findall(r"[^\W_]+(?:'[^\W_]+)*", line.lower()):
-        groups = len(re.findall(r"[aeiouy]+", word))
-        if groups > 1 and word.endswith("e") and not word.endswith(("le", "ee", "ye")):
-            groups -= 1
-        total += max(1, groups)
-    return max(1, total)
-
-
-def parse_lyrics(lyrics: str) -> list[tuple[str, list[str]]]:
-    """Sections in order as (name, lines); ``[Verse 2]`` becomes ``verse``, text before any marker a verse."""
-    sections: list[tuple[str, list[str]]] = []
-    for raw in lyrics.splitlines():
-        line = raw.strip()
-        if not line:
-            continue
-        marker = SECTION_MARKER.match(line)
-        if marker:
-            name = marker.group(1).split(":")[0].strip().lower()
-            name = re.sub(r"[\s\d]+$", "", name)
-            sections.append((re.sub(r"\s+", "-", name) or "verse", []))
-            continue
-        if not sections:
-            sections.append(("verse", []))
-        sections[-1][1].append(line)
-    return sections
-
-
-def line_bars(syllables: int) -> int:
-    """Bars of a lyric phrase: room for one note per syllable on eighths, plus a beat of rest."""
-    return 2 if syllables <= 2 * 8 - 2 else 4
-
-
 SyllableCounter = Callable[[str], int]
 
 
 def compose(request: TextToMusicRequest, sample_rate: int = 44100, intent: Intent | None = None,
-            syllables: SyllableCounter | None = None) -> Score:
-    """Compose the song a request describes; the same request (and intent) always gives the same Score.
+            syllables: SyllableCounter | None = None, form: Form = FULL) -> Score:
+    """Compose one version (`form`, the full song by default) of the song a request describes; the same
+    request, intent and form always give the same Score, and every form the same material.
 
     `intent` defaults to keyword matching only; `syllables` counts a lyric line's sung syllables (the
     singer's phonemic count; the spelling-based `count_syllables` otherwise).
     """
     if request.seed is None:
         raise ValueError("the engine renders only requests with an explicit seed")
-    return _Composer(request, sample_rate, intent or resolve_intent(request), syllables or count_syllables).compose()
+    intent = intent or resolve_intent(request)
+    lyrics = [] if request.is_instrumental else parse_lyrics(request.lyrics or "")
+    material = draw_material(request, intent, syllables or count_syllables, lyrics)
+    arrangement = arrange(material, request, form, sample_rate, lyrics)
+    rng = np.random.default_rng(np.random.SeedSequence(request.seed, spawn_key=(PERFORMANCE_STREAM,)))
+    return _Composer(material, arrangement, rng, intent).compose(sample_rate)
 
 
 class _Composer:
-    def __init__(self, request: TextToMusicRequest, sample_rate: int, intent: Intent,
-                 syllables: SyllableCounter) -> None:
-        self.request = request
-        self.sample_rate = sample_rate
-        self.intent = intent
-        self.count = syllables
-        self.rng = np.random.default_rng(request.seed)
-        self.style = blend(intent, self.rng)
-        lo, hi = self.style.bpm_range
-        bpm = float(self.rng.integers(lo, hi + 1))
-        if request.bpm != "auto":
-            bpm = float(request.bpm)
-        elif intent.bpm is not None:
-            bpm = intent.bpm
-        self.bpm = bpm
-        self.tonic = int(self.rng.choice(self.style.tonics))
-        self.mode = str(self.rng.choice(self.style.modes))
-        self.scale = MODES[self.mode]
+    """Performs an arrangement of the material: every part, bar by bar, into note events."""
+
+    def __init__(self, material: Material, arrangement: Arrangement, rng: np.random.Generator,
+                 intent: Intent) -> None:
+        self.material = material
+        self.arrangement = arrangement
+        self.rng = rng
+        self.voice = intent.voice
+        self.weights = intent.weights
+        self.style = material.style
+        self.bpm = material.bpm
+        self.tonic = material.tonic
+        self.mode = material.mode
+        self.scale = material.scale
         self.events: list[NoteEvent] = []
         self.voicing: list[int] = []
-        self.motifs: dict[str, _Motif] = {}
         # The chord of each bar as a scale degree, filled while laying out the sections.
         self.bar_chords: list[int] = []
         self.lines: list[str] = []
         self.vocal: list[VocalNote] = []
 
-    # ---- length and form -------------------------------------------------------------------------
-
-    def compose(self) -> Score:
-        bar_seconds = BEATS_PER_BAR * 60.0 / self.bpm
-        asked = self.request.duration_seconds
-        if asked is not None:
-            n_bars = max(1, math.floor(asked / bar_seconds + 1e-9))
-        elif self.request.is_instrumental:
-            lo = math.ceil(INSTRUMENTAL_SECONDS[0] / bar_seconds)
-            hi = max(lo, math.floor(INSTRUMENTAL_SECONDS[1] / bar_seconds))
-            n_bars = int(self.rng.integers(lo, hi + 1))
-        else:
-            n_bars = None  # the lyrics decide
-        if self.request.is_instrumental:
-            assert n_bars is not None
-            plan = self._instrumental_form(n_bars)
-        else:
-            plan = self._lyric_form(self.request.lyrics or "", bar_seconds)
-            cap = max(1, math.floor((DEFAULT_DURATION_MAX_SECONDS - RING_SECONDS) / bar_seconds))
-            plan = self._fit(plan, n_bars if n_bars is not None else min(cap, sum(b for _, b, _ in plan)))
-        sections = self._place(plan)
-        n_bars = sum(section.bars for section in sections)
-        end_seconds = n_bars * bar_seconds
-        if asked is not None:
-            total_seconds = min(max(end_seconds + RING_SECONDS, asked + EDGE_SECONDS),
-                                asked + RENDER_TAIL_MAX_SECONDS - EDGE_SECONDS)
-        else:
-            total_seconds = min(end_seconds + RING_SECONDS,
-                                DEFAULT_DURATION_MAX_SECONDS + RENDER_TAIL_MAX_SECONDS - EDGE_SECONDS)
-        total_frames = math.ceil(total_seconds * self.sample_rate)
-
+    def compose(self, sample_rate: int) -> Score:
+        arrangement = self.arrangement
+        sections = self._place(arrangement.plan)
         for index, section in enumerate(sections):
-            self._section(section, is_last=index == len(sections) - 1)
-        end_beat = float(n_bars * BEATS_PER_BAR)
-        ring_end = (total_seconds - FADE_SECONDS / 2) * self.bpm / 60.0
-        self._ending(end_beat, max(0.5, ring_end - end_beat))
+            last = index == len(sections) - 1
+            self._section(section, fill_last=arrangement.fill_last or not last)
+        end_beat = arrangement.end_beat
+        if arrangement.kind == "cut":  # the shortened last bar: nothing sounds past the final hit
+            self.events = [dataclasses.replace(e, duration=min(e.duration, end_beat - e.beat))
+                           for e in self.events if e.beat < end_beat - 1e-9]
+            self.vocal = [note for note in self.vocal if note.beat + note.duration <= end_beat + 1e-9]
+        if arrangement.ring_beats > 0:
+            self._ending(end_beat, arrangement.ring_beats, crash=arrangement.kind == "full")
         self.events.sort(key=lambda e: (e.beat, e.channel, e.key))
         return Score(
-            style=self.style, bpm=self.bpm, sample_rate=self.sample_rate, tonic=self.tonic, mode=self.mode,
+            style=self.style, bpm=self.bpm, sample_rate=sample_rate, tonic=self.tonic, mode=self.mode,
             sections=tuple(sections), channels=self._channels(), events=tuple(self.events),
-            end_beat=end_beat, total_frames=total_frames,
+            end_beat=end_beat, total_frames=arrangement.total_frames,
             bar_chords=tuple(self._pitch_classes(root) for root in self.bar_chords),
-            lines=tuple(self.lines), vocal=tuple(self.vocal), voice=self.intent.voice, weights=self.intent.weights,
+            lines=tuple(self.lines), vocal=tuple(self.vocal), voice=self.voice, weights=self.weights,
+            kind=arrangement.kind,
+            loop_frames=arrangement.loop_frames,
         )
-
-    def _instrumental_form(self, n_bars: int) -> list[tuple[str, int, tuple[str, ...]]]:
-        """Intro, A, B, A', outro; the middle in 4-bar phrases when there is room."""
-        if n_bars < 5:
-            return [("A", n_bars, ())]
-        edge = 1 if n_bars < 12 else 2 if n_bars < 32 else 4
-        middle = n_bars - 2 * edge
-        unit = 4 if middle >= 12 else 2 if middle >= 6 else 1
-        units, rest = divmod(middle, unit)
-        a = (units + 2) // 3
-        b = (units - a + 1) // 2
-        a2 = units - a - b
-        return [("intro", edge, ()), ("A", a * unit, ()), ("B", b * unit, ()),
-                ("A'", a2 * unit + rest, ()), ("outro", edge, ())]
-
-    def _lyric_form(self, lyrics: str, bar_seconds: float) -> list[tuple[str, int, tuple[str, ...]]]:
-        """Sections from the lyric markers; a lyric section lasts as long as its phrases need."""
-        parsed = parse_lyrics(lyrics)
-        edge = 4 if bar_seconds < 2.5 else 2
-        plan: list[tuple[str, int, tuple[str, ...]]] = []
-        if not parsed or parsed[0][0] != "intro":
-            plan.append(("intro", edge, ()))
-        for name, lines in parsed:
-            if lines:
-                bars = sum(line_bars(self.count(line) + 1) for line in lines)
-                bars += bars % 2
-            else:
-                bars = edge
-            plan.append((name, bars, tuple(lines)))
-        if not parsed or parsed[-1][0] != "outro":
-            plan.append(("outro", edge, ()))
-        return plan
-
-    @staticmethod
-    def _fit(plan: list[tuple[str, int, tuple[str, ...]]], n_bars: int) -> list[tuple[str, int, tuple[str, ...]]]:
-        """Cut the plan at n_bars, or lengthen it by repeating the lyric body (chorus repeats) and outro."""
-        total = sum(bars for _, bars, _ in plan)
-        if total > n_bars:  # short song: a one-bar intro and no outro leave the most room for the lyrics
-            intro = 1 if n_bars >= 4 else 0
-            plan = [(name, intro if name == "intro" else bars, lines) for name, bars, lines in plan]
-            if len(plan) > 1 and plan[-1][0] == "outro":
-                plan = plan[:-1]
-        if total >= n_bars:
-            fitted, used = [], 0
-            for name, bars, lines in plan:
-                if used >= n_bars:
-                    break
-                fitted.append((name, min(bars, n_bars - used), lines))
-                used += fitted[-1][1]
-            return fitted
-        body = [item for item in plan if item[2]] or [item for item in plan if item[0] not in ("intro", "outro")]
-        tail = [plan.pop()] if plan[-1][0] == "outro" else [("outro", 0, ())]
-        extra = n_bars - total + tail[0][1]
-        index = 0
-        while body and extra - body[index % len(body)][1] >= 2:
-            plan.append(body[index % len(body)])
-            extra -= body[index % len(body)][1]
-            index += 1
-        plan.append((tail[0][0], extra, ()))
-        return plan
 
     def _place(self, plan: Sequence[tuple[str, int, tuple[str, ...]]]) -> list[Section]:
         sections, bar = [], 0
@@ -331,6 +220,8 @@ class _Composer:
         return sections
 
     def _progression(self, name: str) -> tuple[int, ...]:
+        if name == "ending":
+            return CADENCE
         progressions = self.style.progressions
         return progressions[FAMILY.get(name, 0) % len(progressions)]
 
@@ -422,14 +313,16 @@ class _Composer:
 
     # ---- sections --------------------------------------------------------------------------------
 
-    def _section(self, section: Section, is_last: bool) -> None:
+    def _section(self, section: Section, fill_last: bool) -> None:
+        """Every part of one section; its last bar ends in a fill when `fill_last` (a cadence bar always)."""
         for offset in range(section.bars):
             bar = section.start_bar + offset
             self._chords(section, bar, offset)
             self._bass(section, bar)
             if self.style.drum_patterns:
-                fill = offset == section.bars - 1 and not is_last and section.bars >= 2
-                self._drums(section, bar, first=offset == 0, fill=fill and section.energy >= LOW_ENERGY)
+                fill = offset == section.bars - 1 and fill_last and (section.bars >= 2 or section.name == "ending")
+                self._drums(section, bar, first=offset == 0 and section.name != "ending",
+                            fill=fill and section.energy >= LOW_ENERGY, fill_at=self._fill_step(bar))
         if section.lines:
             self._lyric_melody(section)
         elif section.energy >= 0.6:
@@ -479,7 +372,10 @@ class _Composer:
 
     def _bass(self, section: Section, bar: int) -> None:
         root_degree = self.bar_chords[bar]
-        next_degree = self.bar_chords[bar + 1] if bar + 1 < len(self.bar_chords) else 0
+        if self.arrangement.kind == "loop":  # the last bar leads round to the first
+            next_degree = self.bar_chords[(bar + 1) % len(self.bar_chords)]
+        else:
+            next_degree = self.bar_chords[bar + 1] if bar + 1 < len(self.bar_chords) else 0
         root = self._bass_root(root_degree)
         next_root = self._bass_root(next_degree)
         third = root + (self._semitones(root_degree + 2) - self._semitones(root_degree)) % 12
@@ -505,7 +401,14 @@ class _Composer:
             velocity = (104 if symbol.isupper() else 90) * scale + self._jitter()
             self._note(beat, duration, BASS, key, velocity, "bass")
 
-    def _drums(self, section: Section, bar: int, first: bool, fill: bool) -> None:
+    def _fill_step(self, bar: int) -> int:
+        """Where a fill starts: the bar's last beat, or the last whole beat before a cut-down's final hit."""
+        beats_left = self.arrangement.end_beat - bar * BEATS_PER_BAR
+        if beats_left >= BEATS_PER_BAR:
+            return FILL_STEP
+        return max(0, math.floor(beats_left - 1 + 1e-9) * 4)
+
+    def _drums(self, section: Section, bar: int, first: bool, fill: bool, fill_at: int = FILL_STEP) -> None:
         patterns = self.style.drum_patterns
         pattern = patterns[FAMILY.get(section.name, 0) % len(patterns)]
         low = section.energy < LOW_ENERGY
@@ -517,9 +420,9 @@ class _Composer:
             for step, symbol in enumerate(steps):
                 if symbol == "." or (low and instrument == "kick" and symbol != "X"):
                     continue
-                if kind in ("toms", "snare") and step >= 12 and instrument not in ("ride", "shaker", "phat"):
+                if kind in ("toms", "snare") and step >= fill_at and instrument not in ("ride", "shaker", "phat"):
                     continue
-                if kind == "drop" and step >= 12 and instrument in ("kick", "snare", "clap"):
+                if kind == "drop" and step >= fill_at and instrument in ("kick", "snare", "clap"):
                     continue  # the drop: kick and snare fall silent for the last beat
                 velocity = DRUM_VELOCITY.get(symbol, 90) * scale + self._jitter()
                 self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS[instrument], velocity, "drums")
@@ -527,45 +430,20 @@ class _Composer:
             self._note(self._step_beat(bar, 0), 1.0, DRUMS, DRUM_KEYS["crash"], 104 * scale, "drums")
         if kind == "toms":
             toms = ["snare", "tom_hi", "tom_mid", "tom_lo"]
-            for index, step in enumerate(range(12, 16)):
+            for index, step in enumerate(range(fill_at, fill_at + 4)):
                 choice = toms[index] if self.rng.random() < 0.6 else "snare"
                 velocity = (76 + 10 * index) * scale + self._jitter()
                 self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS[choice], velocity, "drums")
         elif kind == "snare":  # a crescendo roll of sixteenths (thirty-seconds on the last beat if lucky)
             split = self.rng.random() < 0.4
-            for index, step in enumerate(range(8 if split else 12, 16)):
-                velocity = (60 + 48 * index / (7 if split else 3)) * scale + self._jitter()
+            steps = range(max(0, fill_at - 4) if split else fill_at, fill_at + 4)
+            for index, step in enumerate(steps):
+                velocity = (60 + 48 * index / max(1, len(steps) - 1)) * scale + self._jitter()
                 self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS["snare"], velocity, "drums")
         elif kind == "drop":
-            self._note(self._step_beat(bar, 14), 0.5, DRUMS, DRUM_KEYS["ohat"], 84 * scale, "drums")
+            self._note(self._step_beat(bar, fill_at + 2), 0.5, DRUMS, DRUM_KEYS["ohat"], 84 * scale, "drums")
 
     # ---- melody ----------------------------------------------------------------------------------
-
-    def _rhythm(self, notes: int, bars: int) -> list[tuple[int, int]]:
-        """Onsets for `notes` notes in a phrase of `bars` bars: beats favoured, a rest at the end."""
-        total = bars * STEPS_PER_BAR
-        grid = 2 if notes <= (total - 4) // 2 else 1
-        slots = np.arange(0, total - (4 if grid == 2 else 2), grid)
-        notes = min(notes, len(slots))
-        weights = np.where(slots % 4 == 0, 3.0, np.where(slots % 2 == 0, 1.3, 0.8))
-        chosen = np.sort(self.rng.choice(slots, size=notes, replace=False, p=weights / weights.sum()))
-        if notes and chosen[0] > 4:  # start the phrase near its beginning
-            chosen[0] = 0
-        rhythm = []
-        for index, onset in enumerate(chosen):
-            end = int(chosen[index + 1]) if index + 1 < len(chosen) else min(total - 4, int(onset) + 8)
-            rhythm.append((int(onset), max(1, min(end - int(onset), 8))))
-        return rhythm
-
-    def _contour(self, length: int) -> list[int]:
-        steps = self.rng.choice([-2, -1, 0, 1, 2, 3, -3, 4], size=length,
-                                p=[0.17, 0.22, 0.08, 0.22, 0.17, 0.06, 0.05, 0.03])
-        return [int(step) for step in steps]
-
-    def _motif(self, family: str, notes: int, bars: int) -> _Motif:
-        if family not in self.motifs:
-            self.motifs[family] = _Motif(self._rhythm(notes, bars), self._contour(16))
-        return self.motifs[family]
 
     def _chord_tone(self, degree: int, bar: int) -> int:
         """The chord tone of `bar`'s chord nearest to a scale degree (ties go up)."""
@@ -576,17 +454,16 @@ class _Composer:
         return degree
 
     def _phrase(self, start_bar: int, rhythm: Sequence[tuple[int, int]], contour: Sequence[int], anchor: int,
-                energy: float, last_bar: int, sung: int | None = None) -> None:
+                energy: float, last_bar: int, sung: int | None = None, melisma: bool = False) -> None:
         """Lay out one phrase: contour from `anchor`, chord tones on strong beats and at the end.
 
         With `sung` (a lyric line index) the notes go to the vocal part, in the voice's range, one per
-        syllable; the last syllable may stretch over two notes (a melisma ending on a chord tone).
+        syllable; with `melisma` the last syllable stretches over two notes (ending on a chord tone).
         """
         degree = anchor
         top, bottom = (7, -2) if sung is not None else (9, -3)
         tonic = self._vocal_tonic() if sung is not None else self._lead_tonic()
-        melisma = (sung is not None and len(rhythm) >= 3 and rhythm[-1][1] >= 4
-                   and self.rng.random() < MELISMA_PROBABILITY)
+        melisma = melisma and sung is not None and len(rhythm) >= 3 and rhythm[-1][1] >= 4
         for index, (onset, length) in enumerate(rhythm):
             bar = start_bar + onset // STEPS_PER_BAR
             if bar > last_bar:
@@ -619,45 +496,38 @@ class _Composer:
                                             sung, index))
 
     def _vocal_tonic(self) -> int:
-        base = VOCAL_TONIC.get(self.intent.voice, VOCAL_TONIC["male"])
+        base = VOCAL_TONIC.get(self.voice, VOCAL_TONIC["male"])
         return base + (self.tonic - base + 6) % 12 - 6
 
     def _instrumental_melody(self, section: Section) -> None:
-        family = "A" if FAMILY.get(section.name, 0) == 0 else section.name
-        phrase_bars = 2 if section.bars >= 2 else 1
-        slots = phrase_bars * 8 - 2
-        notes = max(2, round(self.style.density * slots * self.rng.uniform(0.8, 1.2)))
-        motif = self._motif(family, notes, phrase_bars)
+        """The family's motif in call-and-answer phrases (the answer keeps the rhythm, changes the end)."""
+        motif = self.material.motifs[MOTIF_FAMILIES[FAMILY.get(section.name, 0) % len(MOTIF_FAMILIES)]]
         last_bar = section.start_bar + section.bars - 1
         lift = 2 if section.energy >= 0.9 else 0
-        for phrase in range(section.bars // phrase_bars):
-            contour = list(motif.contour)
-            if phrase % 2 == 1:  # answer: same rhythm, a different ending
-                for i in range(max(0, len(motif.rhythm) - 3), len(motif.rhythm) - 1):
-                    contour[i % len(contour)] = int(self.rng.choice([-2, -1, 1, 2]))
+        for phrase in range(-(-section.bars // MOTIF_BARS)):
+            contour = motif.answer if phrase % 2 == 1 else motif.contour
             anchor = (4 if phrase % 2 == 0 else 2) + lift + (2 if phrase % 4 == 2 else 0)
-            start = section.start_bar + phrase * phrase_bars
+            start = section.start_bar + phrase * MOTIF_BARS
             self._phrase(start, motif.rhythm, contour, anchor, section.energy, last_bar)
 
     def _lyric_melody(self, section: Section) -> None:
         """One sung phrase per lyric line, one note per syllable; a section name keeps its motif's contour."""
-        motif = self._motif("lyric:" + section.name, 8, 2)
+        contour = self.material.lyric_contours[section.name]
         lift = 1 if section.energy >= 0.9 else 0
         bar = section.start_bar
         last_bar = section.start_bar + section.bars - 1
         for index, line in enumerate(section.lines):
-            syllables = self.count(line)
-            bars = line_bars(syllables + 1)
+            sung = self.material.sung[(section.name, line)]
             if bar > last_bar:
                 break
             anchor = (2 if index % 2 == 0 else 4) + lift
             self.lines.append(line)
-            self._phrase(bar, self._rhythm(syllables, bars), motif.contour, anchor, section.energy, last_bar,
-                         sung=len(self.lines) - 1)
-            bar += bars
+            self._phrase(bar, sung.rhythm, contour, anchor, section.energy, last_bar, len(self.lines) - 1,
+                         sung.melisma)
+            bar += sung.bars
 
-    def _ending(self, beat: float, duration: float) -> None:
-        """The final tonic chord that rings into the fade."""
+    def _ending(self, beat: float, duration: float, crash: bool) -> None:
+        """The final tonic chord: it rings into the fade (the full song) or rings out by itself (a cut-down)."""
         voicing = self._voice(0, float(np.mean(self.voicing)) if self.voicing else 62.0)
         self._block(beat, duration, voicing, 88, strum=0.02 if self.style.chord_mode == "strum" else 0.0)
         if self.style.pad_program is not None:
@@ -666,4 +536,8 @@ class _Composer:
         self._note(beat, duration, LEAD, self._lead_tonic(), 80, "lead")
         if self.style.drum_patterns:
             self._note(beat, 1.0, DRUMS, DRUM_KEYS["kick"], 100, "drums")
-            self._note(beat, 2.0, DRUMS, DRUM_KEYS["crash"], 100, "drums")
+            self._note(beat, 2.0 if crash else duration, DRUMS, DRUM_KEYS["crash"], 100, "drums")
+
+
+__all__ = ["BEATS_PER_BAR", "FADE_SECONDS", "RING_SECONDS", "Form", "NoteEvent", "Score", "compose",
+           "count_syllables", "line_bars", "parse_lyrics"]

@@ -2,7 +2,8 @@
 
 Mix (pedalboard, deterministic): each bus gets a high-pass, a compressor and a gain, plus a send
 to one shared reverb (cheaper than a reverb per bus, and it glues the parts into one room). The sum
-gets a tilt EQ and a gentle glue compressor.
+gets a tilt EQ and a gentle glue compressor whose gain is computed here, not by a plug-in: stems
+(each bus's share of the mix) take exactly the mix's glue gain and master gain, so they add up to it.
 
 Master: gain to MASTER_LUFS integrated (ITU-R BS.1770, measured with pyloudnorm), then a
 look-ahead brickwall limiter on the 4x-oversampled (true) peak, then the result is measured again
@@ -57,34 +58,90 @@ def bus_chain(bus: str, audio: np.ndarray, mix: Mix, sample_rate: int) -> np.nda
     return out * np.float32(10 ** (mix.gain(bus) / 20))
 
 
+GLUE_THRESHOLD_DB = -20.0  # relative to the mix normalised to a -6 dBFS peak
+GLUE_ATTACK_SECONDS = 0.02
+GLUE_RELEASE_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Mixdown:
+    """The mix, (frames, 2) float64, and with `separate` each bus's share of it: its dry signal and its
+    own reverb through the same EQ and the same glue gain, so the shares add up to the mix."""
+
+    mix: np.ndarray
+    parts: dict[str, np.ndarray]
+
+
 def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
-              processed: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+              processed: Mapping[str, np.ndarray] | None = None, separate: bool = False) -> Mixdown:
     """Sum the (frames, 2) stems through their bus chains and the shared reverb; `processed` may hold
-    buses already run through `bus_chain` (the engine does that while the next stem renders)."""
+    buses already run through `bus_chain` (the engine does that while the next stem renders).
+
+    Everything after the bus chains is linear except the glue compression, whose gain is computed on
+    the mix and applied to every share (the reverb and the shelves are time-invariant filters, so a
+    bus's share is its own signal through them). The mix itself is computed the same way whether or
+    not the shares are asked for, so it never changes with them.
+    """
     import pedalboard as pb
 
     frames = len(next(iter(stems.values())))
+    outs = {bus: processed[bus] if processed and bus in processed else bus_chain(bus, audio, mix, sample_rate)
+            for bus, audio in stems.items()}
     dry = np.zeros((2, frames), dtype=np.float32)
     send = np.zeros((2, frames), dtype=np.float32)
-    for bus, audio in stems.items():
-        out = processed[bus] if processed and bus in processed else bus_chain(bus, audio, mix, sample_rate)
+    for bus, out in outs.items():
         dry += out
         if mix.send(bus) > 0:
             send += np.float32(mix.send(bus)) * out
+    reverb = pb.Pedalboard([pb.HighpassFilter(200.0), pb.Reverb(room_size=mix.room, damping=mix.damping,
+                                                                wet_level=1.0, dry_level=0.0, width=1.0)])
+    wet = np.float32(10 ** (mix.reverb_db / 20))
     if np.any(send):
-        reverb = pb.Pedalboard([pb.HighpassFilter(200.0), pb.Reverb(room_size=mix.room, damping=mix.damping,
-                                                                    wet_level=1.0, dry_level=0.0, width=1.0)])
-        dry += np.float32(10 ** (mix.reverb_db / 20)) * reverb(send, sample_rate)
+        dry += wet * reverb(send, sample_rate)
+    parts: dict[str, np.ndarray] = {}
+    if separate:
+        for bus, out in outs.items():
+            parts[bus] = out.copy()
+            if mix.send(bus) > 0 and np.any(out):
+                parts[bus] += wet * reverb(np.float32(mix.send(bus)) * out, sample_rate)
     peak = float(np.max(np.abs(dry)))
-    if peak > 0:
-        dry *= np.float32(0.5 / peak)  # the glue compressor's threshold is relative to a -6 dBFS peak
-    chain: list[pb.Plugin] = []
+    scale = np.float32(0.5 / peak if peak > 0 else 1.0)  # the glue's threshold is relative to a -6 dBFS peak
+    shelves: list[pb.Plugin] = []
     if mix.low_db:
-        chain.append(pb.LowShelfFilter(120.0, mix.low_db))
+        shelves.append(pb.LowShelfFilter(120.0, mix.low_db))
     if mix.high_db:
-        chain.append(pb.HighShelfFilter(6000.0, mix.high_db))
-    chain.append(pb.Compressor(threshold_db=-20.0, ratio=mix.glue_ratio, attack_ms=20.0, release_ms=250.0))
-    return np.asarray(pb.Pedalboard(chain)(dry, sample_rate), dtype=np.float64).T
+        shelves.append(pb.HighShelfFilter(6000.0, mix.high_db))
+    eq = pb.Pedalboard(shelves)
+    mixed = eq(dry * scale, sample_rate)
+    glue = glue_gain(mixed, sample_rate, mix.glue_ratio)
+    shares = {bus: (eq(part * scale, sample_rate) * glue).T for bus, part in parts.items()}
+    return Mixdown(np.asarray(mixed * glue, dtype=np.float64).T, shares)
+
+
+def glue_gain(audio: np.ndarray, sample_rate: int, ratio: float, threshold_db: float = GLUE_THRESHOLD_DB,
+              attack: float = GLUE_ATTACK_SECONDS, release: float = GLUE_RELEASE_SECONDS) -> np.ndarray:
+    """Per-sample gain of a gentle stereo-linked glue compressor on (2, frames) audio, as a curve.
+
+    A peak envelope with attack and release ballistics, on blocks of LIMITER_BLOCK samples (a Python
+    loop over 0.7 ms blocks costs ~0.1 s per 3 minutes), then the ratio above the threshold. Computing
+    the gain explicitly (rather than with a plug-in) lets the stems take exactly the mix's compression.
+    """
+    frames = audio.shape[1]
+    blocks = -(-frames // LIMITER_BLOCK)
+    level = np.pad(np.abs(audio).max(axis=0), (0, blocks * LIMITER_BLOCK - frames))
+    levels = level.reshape(blocks, LIMITER_BLOCK).max(axis=1).astype(np.float64).tolist()
+    block_rate = sample_rate / LIMITER_BLOCK
+    up, down = float(np.exp(-1 / (attack * block_rate))), float(np.exp(-1 / (release * block_rate)))
+    envelope = np.empty(blocks)
+    state = 0.0
+    for index, value in enumerate(levels):
+        coefficient = up if value > state else down
+        state = coefficient * state + (1 - coefficient) * value
+        envelope[index] = state
+    over = 20 * np.log10(np.maximum(envelope, 1e-9)) - threshold_db
+    gain = 10 ** (np.minimum(0.0, (1 / ratio - 1) * over) / 20)
+    centres = (np.arange(blocks) + 0.5) * LIMITER_BLOCK
+    return np.interp(np.arange(frames), centres, gain).astype(np.float32)
 
 
 def k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -210,20 +267,12 @@ def limit_true_peak(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float) ->
     return audio * limiter_gain(peak_envelope(audio), sample_rate, ceiling_dbtp)[:, None]
 
 
-def fade_out(audio: np.ndarray, seconds: float, sample_rate: int) -> np.ndarray:
-    """The end faded to silence, in place when `audio` is already float64 (the mix is 128 MB per 3 minutes)."""
-    audio = np.asarray(audio, dtype=np.float64)
-    fade = min(len(audio), round(seconds * sample_rate))
-    if fade > 0:
-        audio[-fade:] *= np.cos(np.linspace(0.0, np.pi / 2, fade))[:, None] ** 2
-    return audio
-
-
 @dataclass(frozen=True)
 class Mastered:
     audio: np.ndarray  # (frames, 2) float64
     loudness_lufs: float
     true_peak_dbtp: float
+    gain: np.ndarray  # (frames,) the gain applied to the input, so stems can take exactly the same
 
 
 def master(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float = LOSSLESS_CEILING_DBTP,
@@ -239,7 +288,7 @@ def master(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float = LOSSLESS_C
     weighted = k_weighted(audio, sample_rate)
     loudness = _gated_loudness(weighted, sample_rate)
     if not np.isfinite(loudness):
-        return Mastered(audio, loudness, true_peak_dbtp(audio))
+        return Mastered(audio, loudness, true_peak_dbtp(audio), np.ones(len(audio)))
     envelope = peak_envelope(audio)
     gain_db = target_lufs - loudness
     gain = np.ones(len(audio))
@@ -255,8 +304,9 @@ def master(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float = LOSSLESS_C
     excess = 20 * np.log10(max(peak, 1e-12)) - ceiling_dbtp
     if excess > 0:  # the oversampled estimate between samples can still poke through by a hair
         out = out * 10 ** (-(excess + 0.01) / 20)
+        gain = gain * 10 ** (-(excess + 0.01) / 20)
         peak *= 10 ** (-(excess + 0.01) / 20)
-    return Mastered(out, integrated_loudness(out, sample_rate), 20 * np.log10(max(peak, 1e-12)))
+    return Mastered(out, integrated_loudness(out, sample_rate), 20 * np.log10(max(peak, 1e-12)), gain)
 
 
 def local_true_peak(audio: np.ndarray, floor: float) -> float:
