@@ -1,0 +1,253 @@
+"""Delivery QC: what a decoded file measures (loudness, true peak, range, silence, clipping, DC), the targets a
+master must meet, the reasons a file misses them, and `qc.csv`.
+
+Everything is measured on the decoded file, after encoding, because that is what a library ingests: a lossy
+encoder moves peaks (and, a little, loudness) after the master was levelled.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import pyloudnorm
+import soundfile
+import soxr
+from scipy.ndimage import maximum_filter1d
+
+from .ledger import spreadsheet_safe
+
+QC_CSV = "qc.csv"
+OVERSAMPLING = 4  # true peak per ITU-R BS.1770: 4x oversampled sample peak
+SILENCE_DBFS = -60.0  # head/tail silence: samples below this level
+# A full-scale sample is a legitimate peak; a run of at least this many in a row is a flat top: clipping.
+CLIP_RUN = 2
+CLIP_LEVEL = 32766 / 32768  # within one 16-bit step of full scale (decoded lossy audio may exceed 1.0)
+PYAV_SUFFIXES = (".mp3", ".m4a", ".mp4", ".aac")
+_SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+
+
+@dataclass(frozen=True)
+class MasterSpec:
+    """A delivery target. `lufs` None: the loudness is left alone (and only the file's health is checked);
+    `true_peak_dbtp` None: no ceiling. The silence/DC limits are the same for every spec unless given."""
+
+    name: str
+    lufs: float | None
+    true_peak_dbtp: float | None
+    lufs_tolerance: float = 0.5
+    max_head_silence_s: float = 1.0
+    max_tail_silence_s: float = 4.0
+    max_dc_offset: float = 0.001  # -60 dBFS of constant offset per channel
+
+
+SPECS: dict[str, MasterSpec] = {
+    "streaming": MasterSpec("streaming", lufs=-14.0, true_peak_dbtp=-1.0),
+    "broadcast": MasterSpec("broadcast", lufs=-23.0, true_peak_dbtp=-1.0),  # EBU R128
+    "none": MasterSpec("none", lufs=None, true_peak_dbtp=None),
+}
+
+
+@dataclass(frozen=True)
+class QcFigures:
+    """Measurements of one decoded file. Loudness figures are None where BS.1770 gives none (silence, or
+    shorter than its window); `dc_offset` is the mean per channel."""
+
+    loudness_lufs: float | None
+    true_peak_dbtp: float | None
+    lra_lu: float | None
+    head_silence_s: float
+    tail_silence_s: float
+    clipped_samples: int
+    clipped_runs: int
+    dc_offset: tuple[float, ...]
+    sample_rate: int
+    bit_depth: int | None
+    channels: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class QcRow:
+    file: str
+    version: str
+    spec: str
+    figures: QcFigures
+    reasons: tuple[str, ...]
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Decode to float64 (frames, channels): soundfile for wav/flac/ogg, PyAV for mp3/m4a."""
+    path = Path(path)
+    if path.suffix.lower() not in PYAV_SUFFIXES:
+        data, rate = soundfile.read(path, dtype="float64", always_2d=True)
+        return data, int(rate)
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[0]
+        rate = stream.codec_context.sample_rate
+        channels = stream.codec_context.channels
+        chunks = [_frame_array(frame, channels) for frame in container.decode(stream)]
+    data = np.concatenate(chunks) if chunks else np.zeros((0, channels))
+    return data.astype(np.float64), rate
+
+
+def _frame_array(frame: av.AudioFrame, channels: int) -> np.ndarray:
+    array = frame.to_ndarray()
+    return array.T if frame.format.is_planar else array.reshape(-1, channels)
+
+
+def peak_envelope(data: np.ndarray, rate: int) -> np.ndarray:
+    """Per sample, the largest |value| of any channel over the 4x oversampled signal around that sample —
+    the inter-sample peaks a DAC reconstructs, which sample peaks miss. (Strided maxima: numpy's max along
+    a short axis is ~10x slower.)"""
+    frames = len(data)
+    envelope = np.zeros(frames, dtype=np.float32)
+    for channel in data.T:
+        up = np.abs(soxr.resample(channel.astype(np.float32), rate, OVERSAMPLING * rate, quality="HQ"))
+        up = np.pad(up[: OVERSAMPLING * frames], (0, max(0, OVERSAMPLING * frames - len(up))))
+        np.maximum(envelope, np.abs(channel), out=envelope, casting="unsafe")
+        for phase in range(OVERSAMPLING):
+            np.maximum(envelope, up[phase::OVERSAMPLING], out=envelope)
+    # the resampler's alignment is good to a sample; widen by one each side so no peak falls between
+    return maximum_filter1d(envelope, size=3, mode="nearest").astype(np.float64)
+
+
+def true_peak_dbtp(data: np.ndarray, rate: int) -> float | None:
+    if len(data) == 0:
+        return None
+    peak = float(peak_envelope(data, rate).max())
+    return 20 * np.log10(peak) if peak > 0 else None
+
+
+def integrated_lufs(data: np.ndarray, rate: int) -> float | None:
+    """BS.1770-4 gated integrated loudness (pyloudnorm); None for silence or < 0.4 s."""
+    if len(data) < 0.4 * rate:
+        return None
+    value = pyloudnorm.Meter(rate).integrated_loudness(data)
+    return float(value) if np.isfinite(value) else None
+
+
+def loudness_range(data: np.ndarray, rate: int) -> float | None:
+    """EBU Tech 3342 LRA (pyloudnorm: 3 s short-term loudness at 10 Hz, gated -70 LUFS / -20 LU, P95 - P10)."""
+    if len(data) < 3.0 * rate:
+        return None
+    value = pyloudnorm.Meter(rate).loudness_range(data)
+    return float(value) if np.isfinite(value) else None
+
+
+def _silence(data: np.ndarray, rate: int) -> tuple[float, float]:
+    """Seconds before the first and after the last sample above -60 dBFS (all of it if none is)."""
+    loud = np.flatnonzero(np.abs(data).max(axis=1) > 10 ** (SILENCE_DBFS / 20))
+    if len(loud) == 0:
+        return len(data) / rate, len(data) / rate
+    return loud[0] / rate, (len(data) - 1 - loud[-1]) / rate
+
+
+def _clipping(data: np.ndarray) -> tuple[int, int]:
+    """Samples in runs of >= CLIP_RUN consecutive full-scale samples (per channel), and how many runs."""
+    samples = runs = 0
+    for channel in (np.abs(data) >= CLIP_LEVEL).T:
+        edges = np.diff(np.concatenate(([0], channel.astype(np.int8), [0])))
+        lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+        flat = lengths[lengths >= CLIP_RUN]
+        samples += int(flat.sum())
+        runs += len(flat)
+    return samples, runs
+
+
+def bit_depth(path: Path) -> int | None:
+    """Bits per sample from the file's subtype (PCM/float); None for lossy codecs."""
+    if Path(path).suffix.lower() in PYAV_SUFFIXES:
+        return None
+    return _SUBTYPE_BITS.get(soundfile.info(str(path)).subtype)
+
+
+def measure(path: Path) -> QcFigures:
+    """Decode `path` and measure it as delivered."""
+    data, rate = read_audio(path)
+    head, tail = _silence(data, rate)
+    clipped, runs = _clipping(data)
+    return QcFigures(
+        loudness_lufs=integrated_lufs(data, rate),
+        true_peak_dbtp=true_peak_dbtp(data, rate),
+        lra_lu=loudness_range(data, rate),
+        head_silence_s=head,
+        tail_silence_s=tail,
+        clipped_samples=clipped,
+        clipped_runs=runs,
+        dc_offset=tuple(float(v) for v in data.mean(axis=0)) if len(data) else (),
+        sample_rate=rate,
+        bit_depth=bit_depth(path),
+        channels=data.shape[1],
+        duration_s=len(data) / rate,
+    )
+
+
+def check(figures: QcFigures, spec: MasterSpec) -> list[str]:
+    """Why the file is outside `spec` (one reason per problem, with the figure); empty when it is fine."""
+    reasons = []
+    if spec.lufs is not None:
+        loud = figures.loudness_lufs
+        if loud is None or abs(loud - spec.lufs) > spec.lufs_tolerance:
+            shown = "unmeasurable" if loud is None else f"{loud:.1f} LUFS"
+            reasons.append(f"loudness {shown}, target {spec.lufs:g} ± {spec.lufs_tolerance:g} LUFS")
+    peak = figures.true_peak_dbtp
+    if spec.true_peak_dbtp is not None and peak is not None and peak > spec.true_peak_dbtp:
+        reasons.append(f"true peak {peak:.2f} dBTP, max {spec.true_peak_dbtp:g} dBTP")
+    if figures.clipped_runs:
+        reasons.append(f"clipping: {figures.clipped_samples} samples in {figures.clipped_runs} runs at full scale")
+    worst_dc = max((abs(v) for v in figures.dc_offset), default=0.0)
+    if worst_dc > spec.max_dc_offset:
+        reasons.append(f"DC offset {worst_dc:.4f}, max {spec.max_dc_offset:g}")
+    if figures.head_silence_s > spec.max_head_silence_s:
+        reasons.append(f"head silence {figures.head_silence_s:.2f} s, max {spec.max_head_silence_s:g} s")
+    if figures.tail_silence_s > spec.max_tail_silence_s:
+        reasons.append(f"tail silence {figures.tail_silence_s:.2f} s, max {spec.max_tail_silence_s:g} s")
+    return reasons
+
+
+QC_COLUMNS = ("file", "version", "spec", "loudness_lufs", "true_peak_dbtp", "lra_lu", "head_silence_s",
+              "tail_silence_s", "clipped_samples", "clipped_runs", "dc_offset", "sample_rate", "bit_depth",
+              "channels", "duration_s", "pass", "reasons")
+
+
+def _rounded(value: float | None, digits: int) -> float | str:
+    return "" if value is None else round(value, digits)
+
+
+def qc_record(row: QcRow) -> dict[str, object]:
+    """One qc.csv row; `dc_offset` is the channel mean of largest magnitude (signed), a number per file."""
+    f = row.figures
+    dc = max(f.dc_offset, key=abs, default=0.0)
+    return {"file": row.file, "version": row.version, "spec": row.spec,
+            "loudness_lufs": _rounded(f.loudness_lufs, 2), "true_peak_dbtp": _rounded(f.true_peak_dbtp, 2),
+            "lra_lu": _rounded(f.lra_lu, 2), "head_silence_s": round(f.head_silence_s, 3),
+            "tail_silence_s": round(f.tail_silence_s, 3), "clipped_samples": f.clipped_samples,
+            "clipped_runs": f.clipped_runs, "dc_offset": round(dc, 6), "sample_rate": f.sample_rate,
+            "bit_depth": "" if f.bit_depth is None else f.bit_depth, "channels": f.channels,
+            "duration_s": round(f.duration_s, 3), "pass": "pass" if not row.reasons else "fail",
+            "reasons": "; ".join(row.reasons)}
+
+
+def write_qc_csv(out_dir: Path, rows: Iterable[QcRow]) -> Path:
+    """Replace OUT/qc.csv atomically (a temp file beside it, then os.replace); text is made formula-safe."""
+    path = Path(out_dir) / QC_CSV
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=QC_COLUMNS)
+            writer.writeheader()
+            for row in rows:
+                writer.writerow({k: spreadsheet_safe(v) for k, v in qc_record(row).items()})
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
