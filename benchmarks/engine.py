@@ -95,6 +95,21 @@ def timed_cli(args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def versions_cost(engine: Engine) -> None:
+    """The cost of library versions: a 3-minute instrumental rendered alone, then with 60/30/15, loop8 and
+    stems (each version composed from the same material and mastered), in one process, warm."""
+    request = TextToMusicRequest(prompt="upbeat pop", seed=4, duration_seconds=180)
+    engine.render_parts(TextToMusicRequest(prompt="upbeat pop", seed=1, duration_seconds=10))  # warm imports
+    start = time.perf_counter()
+    engine.render_parts(request, keep_stems=False)
+    full = time.perf_counter() - start
+    start = time.perf_counter()
+    versions = engine.render_versions(request, ["60", "30", "15", "loop8", "stems"])
+    every = time.perf_counter() - start
+    print(f"versions of a 3-min instrumental: full alone {full:.1f} s; full + 60/30/15 + loop8 + stems "
+          f"{every:.1f} s ({every / full:.2f}x the full alone); {len(versions)} files: {', '.join(versions)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the 3-minute timings")
@@ -115,6 +130,8 @@ def main() -> None:
                 print(f"  {name}: {pyloudnorm.Meter(sr).integrated_loudness(audio):.2f} LUFS, "
                       f"true peak {true_peak_dbtp(audio):.2f} dBTP")
         engine = Engine()
+        if not options.quick:
+            versions_cost(engine)
         good_tempo = 0
         print(f"\n{'prompt':42s} {'style':22s} {'bpm':>5s} {'detected':>8s} {'err%':>6s} {'LUFS':>7s} {'dBTP':>6s}")
         for index, (prompt, bpm) in enumerate(PROMPTS):
