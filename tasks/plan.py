@@ -53,6 +53,8 @@ def retake_seed(seed: int) -> int:
 def request_fingerprint(request: TextToMusicRequest, provider: str, local_extensions: bool) -> str:
     """Hash of everything that shapes the audio (and its name), so a changed row is generated anew."""
     fields = request.model_dump(mode="json", exclude={"store_audio"})
+    if not fields.get("versions"):
+        fields.pop("versions", None)  # a request without versions keeps the fingerprint it had before they existed
     if not local_extensions:
         fields.pop("duration_seconds", None)
     canonical = json.dumps({"provider": provider, "request": fields}, sort_keys=True, separators=(",", ":"))

@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from tests.test_server import Server, auth, create_key, start_server
-from textmusic.contract import DURATION_RANGE, STATUS_PATH, SUBMIT_PATH
+from textmusic.contract import DURATION_RANGE, STATUS_PATH, SUBMIT_PATH, VERSION_KINDS
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +98,11 @@ def test_request_schema_is_exact(openapi_doc: dict[str, Any]) -> None:
     duration = props["duration_seconds"]
     assert duration["x-extension"] == "textmusic-local" and "EXTENSION" in duration["description"]
     assert duration["anyOf"][0] == {"type": "number", "minimum": DURATION_RANGE[0], "maximum": DURATION_RANGE[1]}
+    versions = props["versions"]
+    assert versions["x-extension"] == "textmusic-local" and "cost nothing extra" in versions["description"]
+    assert versions["anyOf"][0] == {"type": "array", "items": {"type": "string", "enum": list(VERSION_KINDS)}}
+    assert schemas["Track"]["properties"]["versions"]["items"]["$ref"].endswith("/TrackVersion")
+    assert set(schemas["TrackVersion"]["required"]) == {"name", "audio_url", "duration_seconds"}
     error = schemas["ErrorResponse"]
     assert set(error["required"]) >= {"error"}
 

@@ -27,7 +27,13 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from textmusic.contract import IDEMPOTENCY_HEADER, TextToMusicRequest, TextToMusicResponse, Track
+from textmusic.contract import (
+    IDEMPOTENCY_HEADER,
+    LOCAL_EXTENSION_FIELDS,
+    TextToMusicRequest,
+    TextToMusicResponse,
+    Track,
+)
 from textmusic.providers import Profile, load_profile
 from textmusic.providers.reader import AnswerRefused, read_status, read_submission
 from textmusic.settings import TextMusicSettings
@@ -329,10 +335,11 @@ class TextMusicClient:
 
     def request_body(self, request: TextToMusicRequest) -> dict[str, Any]:
         """The JSON body, every set field explicit (a provider's defaults may change); the local
-        extension only for the local provider."""
+        extensions (duration_seconds, versions) only for the local provider."""
         body = request.model_dump(mode="json", exclude_none=True)
         if not self.local_extensions:
-            body.pop("duration_seconds", None)
+            for name in LOCAL_EXTENSION_FIELDS:
+                body.pop(name, None)
         return body
 
     def submit(self, request: TextToMusicRequest, idempotency_key: str | None = None) -> TextToMusicResponse:
@@ -378,19 +385,23 @@ class TextMusicClient:
             current = [self.get_track(t.id) if t.effective_status == "pending" else t for t in current]
         return current
 
-    def download(self, track: Track, dest: Path) -> Download:
-        """Stream the track's audio into `dest`, following redirects as CDNs serve them: the key goes only
-        to the API's own origin. Content-Encoding (gzip, br) is decoded; the length is checked on the bytes
-        that came over the wire, which is what Content-Length counts."""
-        if not track.audio_url:
-            raise BadDownload(f"track {track.id} has no audio_url")
+    def download(self, track: Track, dest: Path, version: str | None = None) -> Download:
+        """Stream the track's audio (or, with `version`, that listed version's: "30s", "stem:drums" …) into
+        `dest`, following redirects as CDNs serve them: the key goes only to the API's own origin.
+        Content-Encoding (gzip, br) is decoded; the length is checked on the bytes that came over the wire,
+        which is what Content-Length counts."""
+        what = f"track {track.id}" if version is None else f"version {version} of track {track.id}"
+        listed = track.version(version) if version is not None else None
+        audio_url = track.audio_url if version is None else listed.audio_url if listed else None
+        if not audio_url:
+            raise BadDownload(f"{what} has no audio_url")
         for attempt in self._retrying():
             with attempt:
-                return self._download_once(track, dest)
+                return self._download_once(audio_url, what, dest)
         raise AssertionError("unreachable")
 
-    def _download_once(self, track: Track, dest: Path) -> Download:
-        url = self._http.base_url.join(track.audio_url)  # type: ignore[arg-type]
+    def _download_once(self, audio_url: str, what: str, dest: Path) -> Download:
+        url = self._http.base_url.join(audio_url)
         hops: list[str] = []
         for _ in range(MAX_REDIRECTS + 1):
             http = self._http if _same_origin(url, self._http.base_url) else self._anon
@@ -414,14 +425,14 @@ class TextMusicClient:
                     expected = response.headers.get("Content-Length")
                     encoding = response.headers.get("Content-Encoding", "")
             except httpx.DecodingError as exc:
-                raise ServerError(f"download of track {track.id} does not decode ({exc})") from None
+                raise ServerError(f"download of {what} does not decode ({exc})") from None
             except httpx.TransportError as exc:
-                raise ServerError(f"download of track {track.id} broke off: {type(exc).__name__}") from None
+                raise ServerError(f"download of {what} broke off: {type(exc).__name__}") from None
             if expected is not None and expected.isdigit() and int(expected) != wire:
-                raise ServerError(f"download of track {track.id} truncated: {wire} of {expected} bytes")
+                raise ServerError(f"download of {what} truncated: {wire} of {expected} bytes")
             if written == 0:
-                raise BadDownload(f"download of track {track.id} is empty")
+                raise BadDownload(f"download of {what} is empty")
             return Download(bytes_written=written, wire_bytes=wire, content_encoding=encoding,
                             host=url.host or "", redirects=hops,
                             content_type=response.headers.get("Content-Type", ""))
-        raise BadDownload(f"download of track {track.id}: more than {MAX_REDIRECTS} redirects")
+        raise BadDownload(f"download of {what}: more than {MAX_REDIRECTS} redirects")

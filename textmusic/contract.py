@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -106,6 +107,17 @@ RENDER_TAIL_MAX_SECONDS = 4.0
 # Upper bound on the engine's own choice of length when the request names none.
 DEFAULT_DURATION_MAX_SECONDS = 240.0
 
+# Local-service extension: library versions of each song, rendered natively with it and charged nothing
+# extra. A kind is what a request asks for; a version's name is what the answer calls each file (a cut-down
+# "30" is named "30s", "stems" gives one "stem:NAME" per part present).
+CUT_SECONDS: dict[str, int] = {"60": 60, "30": 30, "15": 15}
+LOOP_BARS: dict[str, int] = {"loop4": 4, "loop8": 8, "loop16": 16}
+MIXES: tuple[str, ...] = ("stems", "underscore", "nodrums")  # made from the full render's own parts
+VERSION_KINDS: tuple[str, ...] = ("full", *CUT_SECONDS, *LOOP_BARS, *MIXES)
+STEM_PARTS: tuple[str, ...] = ("drums", "bass", "harmony", "lead", "vocals")  # as present in the song
+# The request fields a hosted provider does not know: a client sends them only to the local service.
+LOCAL_EXTENSION_FIELDS: tuple[str, ...] = ("duration_seconds", "versions")
+
 PRICE_CENTS_PER_MINUTE = 20
 
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_CHARS)]
@@ -138,6 +150,31 @@ def combination_error(prompt: object, tags: object, lyrics: object) -> str | Non
     if t and not (p or lyr or instrumental):
         return 'tags must be paired with prompt or lyrics (lyrics "" for an instrumental)'
     return None
+
+
+def check_version_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
+    """The asked kinds once each, in VERSION_KINDS order with ``full`` first (always delivered); a word
+    that is not a kind is a ValueError naming it."""
+    asked = set(kinds)
+    unknown = sorted(asked - set(VERSION_KINDS))
+    if unknown:
+        raise ValueError(f"unknown version kind(s) {', '.join(map(repr, unknown))}; "
+                         f"known: {', '.join(VERSION_KINDS)}")
+    return tuple(kind for kind in VERSION_KINDS if kind == "full" or kind in asked)
+
+
+def version_name(kind: str) -> str:
+    """The name of the version a (non-stems) kind produces: "30" → "30s", "loop8" → "loop8"."""
+    return f"{kind}s" if kind in CUT_SECONDS else kind
+
+
+def stem_name(part: str) -> str:
+    return f"stem:{part}"
+
+
+def version_file_tag(name: str) -> str:
+    """A version's name as it may appear in a file name or URL ("stem:drums" → "stem-drums")."""
+    return name.replace(":", "-")
 
 
 def song_seed(seed: int, song_index: int) -> int:
@@ -187,6 +224,7 @@ class TextToMusicRequest(BaseModel):
     duration_seconds: StrictFloat | StrictInt | None = Field(
         None, ge=DURATION_RANGE[0], le=DURATION_RANGE[1], description="Local-service extension."
     )
+    versions: list[str] | None = Field(None, description="Local-service extension: VERSION_KINDS.")
 
     @field_validator("output_bit_rate", mode="before")
     @classmethod
@@ -194,6 +232,13 @@ class TextToMusicRequest(BaseModel):
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
         return value
+
+    @field_validator("versions")
+    @classmethod
+    def _known_version_kinds(cls, value: list[str] | None) -> list[str] | None:
+        # Canonical (full first, each once, the table's order), so equal asks are equal requests;
+        # an empty list asks for nothing beyond the song itself.
+        return list(check_version_kinds(value)) if value else None
 
     @field_validator("num_songs", mode="before")
     @classmethod
@@ -240,6 +285,16 @@ class TextToMusicRequest(BaseModel):
         return self.num_songs * price_cents(duration_upper_bound(self.duration_seconds))
 
 
+class TrackVersion(BaseModel):
+    """EXTENSION (local service): one library version of a ready track, with its own audio."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str  # full, 60s, 30s, 15s, loop4, loop8, loop16, stem:drums …, underscore, nodrums
+    audio_url: str
+    duration_seconds: float
+
+
 class Track(BaseModel):
     """A track as a provider returns it. The hosted API documents only id, name, audio_url, seed, tags."""
 
@@ -261,6 +316,12 @@ class Track(BaseModel):
     expires_at: str | None = None
     engine_version: str | None = None  # EXTENSION (local service): the engine release that rendered it
     status_word: str | None = None  # the provider's own word for the status, as answered (`status` is ours)
+    # EXTENSION (local service): the versions the request asked for, once ready; `full` is the track's audio.
+    versions: list[TrackVersion] = []
+
+    def version(self, name: str) -> TrackVersion | None:
+        """The listed version called `name` ("full", "30s", "stem:drums" …), or None."""
+        return next((v for v in self.versions if v.name == name), None)
 
     @property
     def effective_status(self) -> TrackStatus:

@@ -7,8 +7,8 @@ load on first use and then stay loaded for the life of the Engine (the server ke
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +34,15 @@ BUSES: dict[str, tuple[int, ...]] = {"drums": (9,), "bass": (1,), "harmony": (0,
 
 
 @dataclass(frozen=True)
+class VersionFile:
+    """One library version encoded beside a song (see `Engine.render`)."""
+
+    name: str  # 60s, 30s, 15s, loop8, stem:drums …, underscore, nodrums
+    path: Path
+    duration_seconds: float
+
+
+@dataclass(frozen=True)
 class RenderResult:
     duration_seconds: float
     bpm: float
@@ -48,6 +57,7 @@ class RenderResult:
     true_peak_dbtp: float = 0.0
     has_vocals: bool = False
     engine_version: str = ENGINE_VERSION
+    versions: tuple[VersionFile, ...] = ()  # the versions besides the song itself, when asked for
 
 
 @dataclass
@@ -206,41 +216,79 @@ class Engine:
 
     def render_versions(self, request: TextToMusicRequest, kinds: Iterable[str],
                         ceiling_dbtp: float | None = None) -> dict[str, Version]:
-        """Every version `kinds` asks for (see `versions.VERSION_KINDS`), mastered, by name: full, 60s,
+        """Every version `kinds` asks for (see `contract.VERSION_KINDS`), mastered, by name: full, 60s,
         30s, 15s, loop8, stem:drums …, underscore, nodrums."""
         from textmusic.engine.versions import render_versions
 
         return render_versions(self, request, kinds, ceiling_dbtp)
 
-    def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult:
-        """Compose, synthesise, master and encode one song to `out_path` in the request's format."""
-        from textmusic.engine.encode import write_audio
-        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP, to_pcm16
+    def render(self, request: TextToMusicRequest, out_path: Path,
+               version_path: Callable[[str], Path] | None = None) -> RenderResult:
+        """Compose, synthesise, master and encode one song to `out_path` in the request's format.
 
-        fmt = request.output_format
-        spec = FORMATS[fmt]
-        ceiling = LOSSLESS_CEILING_DBTP if spec.lossless else LOSSY_CEILING_DBTP
+        With `version_path`, the versions the request asks for (`request.versions`) are encoded the same
+        way, each to `version_path(name)`; the song itself is then the full version, sample-identical to
+        a render without versions (the full mix never depends on the versions asked).
+        """
+        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, LOSSY_CEILING_DBTP
+
+        ceiling = LOSSLESS_CEILING_DBTP if FORMATS[request.output_format].lossless else LOSSY_CEILING_DBTP
+        if version_path is not None and request.versions:
+            return self._render_with_versions(request, out_path, version_path, ceiling)
         parts = self.render_parts(request, ceiling, keep_stems=False)
         assert parts.master is not None
+        frames, bit_rate = self._encode(parts.master, request, out_path)
+        return self._result(request, parts.score, frames, bit_rate, parts.loudness_lufs, parts.true_peak_dbtp,
+                            has_vocals="vocal" in parts.stems)
+
+    def _render_with_versions(self, request: TextToMusicRequest, out_path: Path,
+                              version_path: Callable[[str], Path], ceiling: float) -> RenderResult:
+        from textmusic.engine.master import integrated_loudness, true_peak_dbtp
+
+        assert request.versions is not None
+        versions = self.render_versions(request, request.versions, ceiling)
+        full = versions.pop("full").audio
+        frames, bit_rate = self._encode(full, request, out_path)
+        files = []
+        for name, version in versions.items():
+            path = version_path(name)
+            files.append(VersionFile(name, path, self._encode(version.audio, request, path)[0] / version.sample_rate))
+        del versions
+        score = self.compose(request)  # render_versions hands back audio only; the metadata is the score's
         sample_rate = self.settings.sample_rate
-        pcm = to_pcm16(parts.master)
-        bit_rate = spec.bit_rate_for(request.output_bit_rate)
-        write_audio(pcm, sample_rate, Path(out_path), fmt, int(bit_rate) if bit_rate else None)
-        score = parts.score
+        result = self._result(request, score, frames, bit_rate, integrated_loudness(full, sample_rate),
+                              true_peak_dbtp(full), has_vocals=bool(score.vocal) and self.settings.engine_vocals)
+        return replace(result, versions=tuple(files))
+
+    def _encode(self, audio: np.ndarray, request: TextToMusicRequest, out_path: Path) -> tuple[int, str | None]:
+        """Mastered float audio to `out_path` as every render writes it (16-bit PCM into the request's format
+        and bit rate); returns the frames written and the bit rate used."""
+        from textmusic.engine.encode import write_audio
+        from textmusic.engine.master import to_pcm16
+
+        pcm = to_pcm16(audio)
+        bit_rate = FORMATS[request.output_format].bit_rate_for(request.output_bit_rate)
+        write_audio(pcm, self.settings.sample_rate, Path(out_path), request.output_format,
+                    int(bit_rate) if bit_rate else None)
+        return len(pcm), bit_rate
+
+    def _result(self, request: TextToMusicRequest, score: Score, frames: int, bit_rate: str | None,
+                loudness_lufs: float, true_peak: float, has_vocals: bool) -> RenderResult:
+        sample_rate = self.settings.sample_rate
         return RenderResult(
-            duration_seconds=len(pcm) / sample_rate,
+            duration_seconds=frames / sample_rate,
             bpm=score.bpm,
             style=score.style.name,
             sample_rate=sample_rate,
-            output_format=fmt,
+            output_format=request.output_format,
             output_bit_rate=bit_rate,
             key=score.key_name,
             sections=tuple(section.name for section in score.sections),
-            frames=len(pcm),
-            loudness_lufs=parts.loudness_lufs,
-            true_peak_dbtp=parts.true_peak_dbtp,
-            has_vocals="vocal" in parts.stems,
+            frames=frames,
+            loudness_lufs=loudness_lufs,
+            true_peak_dbtp=true_peak,
+            has_vocals=has_vocals,
         )
 
 
-__all__ = ["BUSES", "ENGINE_VERSION", "Engine", "RenderResult", "Rendered"]
+__all__ = ["BUSES", "ENGINE_VERSION", "Engine", "RenderResult", "Rendered", "VersionFile"]

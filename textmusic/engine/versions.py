@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from textmusic.contract import CUT_SECONDS, LOOP_BARS, MIXES, stem_name, version_name
+from textmusic.contract import check_version_kinds as check_kinds
 from textmusic.engine.arrange import FADE_SECONDS, FULL, Form
 
 if TYPE_CHECKING:
@@ -27,10 +29,6 @@ if TYPE_CHECKING:
     from textmusic.engine import Engine
     from textmusic.engine.compose import Score
 
-CUT_SECONDS = {"60": 60, "30": 30, "15": 15}
-LOOP_BARS = {"loop4": 4, "loop8": 8, "loop16": 16}
-MIXES = ("stems", "underscore", "nodrums")  # versions made from the full render's stems
-VERSION_KINDS = ("full", *CUT_SECONDS, *LOOP_BARS, *MIXES)
 LOOP_PASSES = 3  # a loop is mixed and mastered this many times over; the middle pass is kept
 TAPER_SECONDS = 0.01  # a cut-down's last reverb decay is tapered over this long
 STEM_NAMES = {"vocal": "vocals"}  # bus → stem name where they differ
@@ -48,25 +46,12 @@ class Version:
         return len(self.audio) / self.sample_rate
 
 
-def check_kinds(kinds: Iterable[str]) -> tuple[str, ...]:
-    """The asked kinds in the canonical order, ``full`` always first; an unknown kind is a ValueError."""
-    asked = {kind.strip().lower() for kind in kinds if kind.strip()}
-    unknown = sorted(asked - set(VERSION_KINDS))
-    if unknown:
-        raise ValueError(f"unknown version kind(s) {', '.join(unknown)}; known: {', '.join(VERSION_KINDS)}")
-    return tuple(kind for kind in VERSION_KINDS if kind == "full" or kind in asked)
-
-
 def form_of(kind: str) -> Form:
     if kind in CUT_SECONDS:
         return Form("cut", seconds=float(CUT_SECONDS[kind]))
     if kind in LOOP_BARS:
         return Form("loop", bars=LOOP_BARS[kind])
     return FULL
-
-
-def version_name(kind: str) -> str:
-    return f"{kind}s" if kind in CUT_SECONDS else kind
 
 
 def wrap(audio: np.ndarray, period: int) -> np.ndarray:
@@ -98,7 +83,7 @@ def render_versions(engine: Engine, request: TextToMusicRequest, kinds: Iterable
     out = {"full": Version("full", full.master, rate)}
     if "stems" in asked:
         for bus, share in full.parts.items():
-            name = f"stem:{STEM_NAMES.get(bus, bus)}"
+            name = stem_name(STEM_NAMES.get(bus, bus))
             out[name] = Version(name, share, rate)
     for mix, left_out in WITHOUT.items():
         if mix in asked:

@@ -4,6 +4,8 @@ Hosted APIs document their answers in part, so the reader accepts what real serv
 from a vocabulary (an unknown word counts as pending), numbers as strings, fields under other names or
 nested, unknown fields kept (as extras of the Track). A track that claims to be ready but has no audio
 yet is pending. `success: false` inside a 2xx answer is a refusal with the provider's message.
+A track's `versions` are a local-service extension: read from a local service's answer only (a profile
+with `local_extensions`); a hosted track lists none.
 """
 
 from __future__ import annotations
@@ -106,6 +108,8 @@ def read_track(profile: Profile, obj: Any) -> Track:
         contract["output_bit_rate"] = str(obj["output_bit_rate"])
     if isinstance(obj.get("tags"), list):
         contract["tags"] = [str(t) for t in obj["tags"]]
+    if profile.local_extensions and isinstance(obj.get("versions"), list):
+        contract["versions"] = obj["versions"]  # checked by the contract's TrackVersion
     return Track.model_validate({**extras, **contract, **known})
 
 

@@ -45,10 +45,13 @@ from textmusic.contract import (
     SEED_MAX,
     STATUS_PATH,
     SUBMIT_PATH,
+    VERSION_KINDS,
     ErrorResponse,
     TextToMusicRequest,
     TextToMusicResponse,
     Track,
+    TrackVersion,
+    version_file_tag,
 )
 from textmusic.server.errors import ApiError, install_error_handlers, validation_message
 from textmusic.server.faults import (
@@ -67,6 +70,7 @@ from textmusic.server.store import (
     NewTrack,
     Store,
     hash_key,
+    stored_versions,
 )
 from textmusic.server.workers import EngineFactory, GenerationPool
 
@@ -75,7 +79,8 @@ SYNTHETIC_CAPACITY = 1000
 MAX_BODY_BYTES = 1_000_000
 _TRACK_ID = re.compile(r"^[0-9a-f]{32}$")
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
-_AUDIO_NAME = re.compile(r"^([0-9a-f]{32})\.([a-z0-9]{1,5})$")
+# <track id>[.<version tag>].<extension>: the song, or one of its versions (`stem-drums`, `30s` …).
+_AUDIO_NAME = re.compile(r"^([0-9a-f]{32})(?:\.([a-z0-9-]{1,32}))?\.([a-z0-9]{1,5})$")
 STUCK_ERROR = "generation timed out (injected fault: the track stayed pending)"
 
 
@@ -116,10 +121,14 @@ def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Tra
     held = held_back(row, now)
     status = "pending" if held else row["status"]
     audio_url = None
-    if status == "ready":
-        filename = f"{row['id']}.{FORMATS[row['output_format']].extension}"
-        audio_url = base_url.rstrip("/") + AUDIO_PATH.format(filename=filename)
+    versions = []
     request = json.loads(row["request_json"])
+    if status == "ready":
+        audio_url = audio_url_of(row, base_url)
+        if request.get("versions"):  # the song itself is the full version, then each version made with it
+            full = TrackVersion(name="full", audio_url=audio_url, duration_seconds=row["duration_seconds"])
+            versions = [full] + [TrackVersion(name=v.name, audio_url=audio_url_of(row, base_url, v.name),
+                                              duration_seconds=v.duration_seconds) for v in stored_versions(row)]
     bpm = None if held else row["bpm"]
     if bpm is None and status != "ready":
         requested = request.get("bpm")
@@ -142,7 +151,15 @@ def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Tra
         created_at=_iso(row["created_at"]),
         expires_at=_iso(row["expires_at"]),
         engine_version=None if held else row["engine_version"],
+        versions=versions,
     )
+
+
+def audio_url_of(row: sqlite3.Row, base_url: str, version: str | None = None) -> str:
+    """The URL of a track's audio, or of one of its versions (`<id>.<version tag>.<ext>`)."""
+    tag = f".{version_file_tag(version)}" if version else ""
+    filename = f"{row['id']}{tag}.{FORMATS[row['output_format']].extension}"
+    return base_url.rstrip("/") + AUDIO_PATH.format(filename=filename)
 
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
@@ -280,6 +297,21 @@ def request_schema() -> dict[str, Any]:
         ),
         "x-extension": "textmusic-local",
     }
+    props["versions"] = {
+        "anyOf": [{"type": "array", "items": {"type": "string", "enum": list(VERSION_KINDS)}}, {"type": "null"}],
+        "default": None,
+        "title": "Versions",
+        "description": (
+            "EXTENSION of the local service, not in the hosted API: library versions to render with each song, "
+            "natively from the same composition: cut-downs of 60, 30 or 15 s with a composed ending, seamless "
+            "loops of 4, 8 or 16 bars, `stems` (drums, bass, harmony, lead, vocals as present, summing to the "
+            "full mix), `underscore` (no lead, no vocals), `nodrums`. `full` (the song) is always delivered. "
+            "The ready track lists each under `versions` with its own `audio_url` and `duration_seconds`. "
+            "Versions cost nothing extra: a song is charged its own length only. Send it only to the local "
+            "provider."
+        ),
+        "x-extension": "textmusic-local",
+    }
     schema["description"] = f"Body of `POST {SUBMIT_PATH}`. Unknown fields are refused. {_COMBINATIONS}"
     return schema
 
@@ -385,7 +417,8 @@ def create_app(
         description=(
             "Validates the body, reserves the upper-bound price (402 when the balance cannot cover it) and "
             "answers with pending tracks to poll. A ready track is charged its real length; a failed one is "
-            "refunded. `cost_cents` is what this request reserved; `balance_cents` the balance after it."
+            "refunded. `cost_cents` is what this request reserved; `balance_cents` the balance after it. "
+            "EXTENSION: the `versions` a request asks for cost nothing extra."
         ),
         responses={200: {"headers": _RATE_HEADERS}, **_errors(400, 401, 402, 429, 500)},
         openapi_extra={
@@ -414,7 +447,9 @@ def create_app(
             req = TextToMusicRequest.model_validate_json(raw)
         except ValidationError as exc:
             raise ApiError(400, validation_message(exc)) from None
-        digest = hashlib.sha256(req.model_dump_json().encode()).hexdigest()  # before a random seed is drawn
+        # Before a random seed is drawn; without versions, as before they existed (keys of older runs replay).
+        canonical = req.model_dump_json(exclude=None if req.versions else {"versions"})
+        digest = hashlib.sha256(canonical.encode()).hexdigest()
         if req.seed is None:
             req = req.model_copy(update={"seed": secrets.randbelow(SEED_MAX + 1)})
         new_tracks = []
@@ -489,7 +524,11 @@ def create_app(
         response_class=FileResponse,
         tags=["text-to-music"],
         summary="A ready track's audio (no key: the track id is the secret)",
-        description="Supports `Range` requests (206). Unstored audio answers 410 once expired.",
+        description=(
+            "Supports `Range` requests (206). Unstored audio answers 410 once expired. EXTENSION: a version "
+            "of the track is served as `<id>.<version>.<ext>` (`stem:drums` as `stem-drums`), the URL its "
+            "track lists under `versions`."
+        ),
         responses={
             200: {"content": _AUDIO_CONTENT, "description": "The audio file."},
             206: {"content": _AUDIO_CONTENT, "description": "The requested byte range."},
@@ -499,13 +538,19 @@ def create_app(
     def audio(filename: str) -> Response:
         match = _AUDIO_NAME.match(filename)
         row = store.get_track(match.group(1)) if match else None
-        if row is None or match is None or match.group(2) != FORMATS[row["output_format"]].extension:
+        if row is None or match is None or match.group(3) != FORMATS[row["output_format"]].extension:
             raise ApiError(404, "no such audio")
         if held_back(row):
             raise ApiError(404, "the track is pending; no audio")
         if row["status"] != "ready" or not row["file_path"]:
             raise ApiError(404, f"the track is {row['status']}; no audio")
-        path = (store.data_dir / row["file_path"]).resolve()
+        file_path = row["file_path"]
+        if match.group(2) is not None:
+            tagged = {version_file_tag(v.name): v.file_path for v in stored_versions(row)}
+            if match.group(2) not in tagged:
+                raise ApiError(404, "no such version of the track")
+            file_path = tagged[match.group(2)]
+        path = (store.data_dir / file_path).resolve()
         if _expired(row):
             path.unlink(missing_ok=True)
             raise ApiError(410, "the audio has expired (store_audio was false)")
@@ -562,4 +607,4 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info", timeout_graceful_shutdown=10)
 
 
-__all__ = ["create_app", "held_back", "request_schema", "serve", "track_view"]
+__all__ = ["audio_url_of", "create_app", "held_back", "request_schema", "serve", "track_view"]

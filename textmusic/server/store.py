@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from textmusic.contract import price_cents
@@ -57,7 +57,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     expires_at REAL,
     fault TEXT,
     engine_version TEXT,
-    ready_not_before REAL
+    ready_not_before REAL,
+    versions_json TEXT
 );
 CREATE INDEX IF NOT EXISTS tracks_status ON tracks(status);
 CREATE INDEX IF NOT EXISTS tracks_key ON tracks(key_hash);
@@ -88,7 +89,7 @@ def hash_key(key: str) -> str:
 # Columns added after the first release: a data folder made by an older service gains them at start.
 _ADDED_COLUMNS: dict[str, dict[str, str]] = {
     "keys": {"initial_cents": "INTEGER"},
-    "tracks": {"fault": "TEXT", "engine_version": "TEXT", "ready_not_before": "REAL"},
+    "tracks": {"fault": "TEXT", "engine_version": "TEXT", "ready_not_before": "REAL", "versions_json": "TEXT"},
 }
 
 
@@ -130,6 +131,20 @@ class NewTrack:
     fault: str | None = None  # an injected fault for this song ("fail" or "stuck"), see faults.py
     # Hosted timing (latency.py): seconds from submission during which the track shows as pending.
     latency_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    """A version of a ready track (the local extension): its file beside the song's, relative to the data folder."""
+
+    name: str
+    file_path: str
+    duration_seconds: float
+
+
+def stored_versions(row: sqlite3.Row) -> list[StoredVersion]:
+    """The versions recorded for a track (none for a track that asked for none or is not ready)."""
+    return [StoredVersion(**v) for v in json.loads(row["versions_json"] or "[]")]
 
 
 @dataclass(frozen=True)
@@ -322,8 +337,10 @@ class Store:
         output_bit_rate: str | None,
         file_path: str,
         engine_version: str | None = None,
+        versions: list[StoredVersion] | None = None,
     ) -> bool:
-        """Settle a finished track: charge its real price, give back the rest of its reservation.
+        """Settle a finished track: charge its real price, give back the rest of its reservation. Its
+        versions cost nothing: the price is the song's own length.
 
         Only a pending track moves, so a track rendered twice (a restart mid-render) is charged once.
         An unstored track's audio lives for the TTL from now, so a slow render never shortens it, or,
@@ -342,10 +359,11 @@ class Store:
             expires_at = None if row["store_audio"] else shown_at + self.audio_ttl_seconds
             conn.execute(
                 """UPDATE tracks SET status = 'ready', duration_seconds = ?, bpm = ?, output_bit_rate = ?,
-                       file_path = ?, cost_cents = ?, updated_at = ?, expires_at = ?, engine_version = ?
+                       file_path = ?, cost_cents = ?, updated_at = ?, expires_at = ?, engine_version = ?,
+                       versions_json = ?
                    WHERE id = ?""",
                 (duration_seconds, bpm, output_bit_rate, file_path, cost, now, expires_at, engine_version,
-                 track_id),
+                 json.dumps([asdict(v) for v in versions]) if versions else None, track_id),
             )
             conn.execute(
                 "UPDATE keys SET balance_cents = balance_cents + ? WHERE key_hash = ?",
@@ -377,15 +395,15 @@ class Store:
         return True
 
     def expired_files(self, now: float | None = None) -> list[str]:
-        """Audio files of unstored tracks past their expiry, for clean-up."""
+        """Audio files of unstored tracks past their expiry (their versions' too), for clean-up."""
         now = time.time() if now is None else now
         with self._read() as conn:
             rows = conn.execute(
-                """SELECT file_path FROM tracks WHERE store_audio = 0 AND file_path IS NOT NULL
+                """SELECT file_path, versions_json FROM tracks WHERE store_audio = 0 AND file_path IS NOT NULL
                    AND expires_at IS NOT NULL AND expires_at <= ?""",
                 (now,),
             ).fetchall()
-        return [r["file_path"] for r in rows]
+        return [path for r in rows for path in (r["file_path"], *(v.file_path for v in stored_versions(r)))]
 
 
     def usage(self) -> list[KeyUsage]:

@@ -9,6 +9,10 @@ engine's own encoders (textmusic/engine/encode.py), so every format, bit rate an
 real render produces, and the track is settled exactly like one (same duration, bpm, price); only its
 `engine_version` says "synthetic-1".
 
+Versions (the local extension) are click tracks too, of the lengths the engine's would have: a cut-down
+its seconds, a loop its bars at the track's BPM (to the sample), each stem (drums, bass, harmony, lead,
+vocals when there are lyrics) and the alt mixes the full length; a stem clicks on its own tone.
+
 m4a only: FFmpeg's AAC encoder spends bits on content, not on the rate it is given, so a bare click
 track would come out at ~25 kbps whatever was asked; a hiss at -40 dBFS under the clicks makes the file
 reach the requested bit rate, as music does (LAME's mp3 is constant bit rate anyway).
@@ -16,12 +20,21 @@ reach the requested bit rate, as music does (LAME's mp3 is constant bit rate any
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from textmusic.contract import FORMATS, TextToMusicRequest
-from textmusic.engine import RenderResult
+from textmusic.contract import (
+    CUT_SECONDS,
+    FORMATS,
+    LOOP_BARS,
+    STEM_PARTS,
+    TextToMusicRequest,
+    stem_name,
+    version_name,
+)
+from textmusic.engine import RenderResult, VersionFile
 from textmusic.engine.encode import write_audio
 
 SYNTHETIC_VERSION = "synthetic-1"
@@ -75,6 +88,24 @@ def with_hiss(pcm: np.ndarray) -> np.ndarray:
     return np.clip(pcm.astype(np.int32) + hiss, -32768, 32767).astype(np.int16)
 
 
+def version_tracks(request: TextToMusicRequest, seconds: float, bpm: float) -> dict[str, np.ndarray]:
+    """The click track of each version the request asks for besides the full one, by version name."""
+    seed = request.seed or 0
+    out: dict[str, np.ndarray] = {}
+    for kind in request.versions or ():
+        if kind in CUT_SECONDS:
+            out[version_name(kind)] = click_track(CUT_SECONDS[kind], bpm, seed)
+        elif kind in LOOP_BARS:
+            out[version_name(kind)] = click_track(LOOP_BARS[kind] * BEATS_PER_BAR * 60.0 / bpm, bpm, seed)
+        elif kind == "stems":
+            parts = STEM_PARTS if not request.is_instrumental else tuple(p for p in STEM_PARTS if p != "vocals")
+            for i, part in enumerate(parts, start=1):
+                out[stem_name(part)] = click_track(seconds, bpm, seed + i)
+        elif kind != "full":
+            out[version_name(kind)] = click_track(seconds, bpm, seed)
+    return out
+
+
 class SyntheticEngine:
     """Stands in for textmusic.engine.Engine in the service's workers (same `render` signature)."""
 
@@ -82,15 +113,20 @@ class SyntheticEngine:
         """Import the one encoder library every format but mp3/m4a needs, so the first track is quick."""
         import soundfile  # noqa: F401
 
-    def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult:
+    def render(self, request: TextToMusicRequest, out_path: Path,
+               version_path: Callable[[str], Path] | None = None) -> RenderResult:
         seconds = float(request.duration_seconds) if request.duration_seconds is not None else DEFAULT_SECONDS
         bpm = DEFAULT_BPM if request.bpm == "auto" else float(request.bpm)
         fmt = request.output_format
         bit_rate = FORMATS[fmt].bit_rate_for(request.output_bit_rate)
         pcm = click_track(seconds, bpm, request.seed or 0)
-        if FORMATS[fmt].codec == "aac":
-            pcm = with_hiss(pcm)
-        write_audio(pcm, SAMPLE_RATE, Path(out_path), fmt, int(bit_rate) if bit_rate else None)
+        _write(pcm, out_path, fmt, bit_rate)
+        files = []
+        if version_path is not None:
+            for name, audio in version_tracks(request, seconds, bpm).items():
+                path = version_path(name)
+                _write(audio, path, fmt, bit_rate)
+                files.append(VersionFile(name, path, len(audio) / SAMPLE_RATE))
         return RenderResult(
             duration_seconds=len(pcm) / SAMPLE_RATE,
             bpm=bpm,
@@ -100,7 +136,16 @@ class SyntheticEngine:
             output_bit_rate=bit_rate,
             frames=len(pcm),
             engine_version=SYNTHETIC_VERSION,
+            versions=tuple(files),
         )
 
 
-__all__ = ["DEFAULT_SECONDS", "SYNTHETIC_VERSION", "SyntheticEngine", "click_track", "tone_hz", "with_hiss"]
+def _write(pcm: np.ndarray, path: Path, fmt: str, bit_rate: str | None) -> None:
+    """Through the engine's own encoders; m4a over a hiss (see the module's doc)."""
+    if FORMATS[fmt].codec == "aac":
+        pcm = with_hiss(pcm)
+    write_audio(pcm, SAMPLE_RATE, Path(path), fmt, int(bit_rate) if bit_rate else None)
+
+
+__all__ = ["DEFAULT_SECONDS", "SYNTHETIC_VERSION", "SyntheticEngine", "click_track", "tone_hz", "version_tracks",
+           "with_hiss"]

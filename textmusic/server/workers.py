@@ -19,19 +19,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
-from typing import Protocol
+from dataclasses import replace
+from pathlib import Path, PurePath, PurePosixPath
+from typing import Protocol, TypeVar
 
-from textmusic.contract import FORMATS, TextToMusicRequest
+from textmusic.contract import FORMATS, TextToMusicRequest, version_file_tag
 from textmusic.engine import Engine, RenderResult
 from textmusic.server.faults import TRACK_FAIL, TRACK_STUCK
-from textmusic.server.store import AUDIO_DIR, Store
+from textmusic.server.store import AUDIO_DIR, Store, StoredVersion
 
 log = logging.getLogger(__name__)
 
 
 class EngineLike(Protocol):
-    def render(self, request: TextToMusicRequest, out_path: Path) -> RenderResult: ...
+    def render(self, request: TextToMusicRequest, out_path: Path,
+               version_path: Callable[[str], Path] | None = None) -> RenderResult: ...
 
 
 EngineFactory = Callable[[], EngineLike]
@@ -79,25 +81,46 @@ def worker_count() -> int:
 
 
 def _render(request_json: str, out_path: str, fault: str | None = None) -> RenderResult:
-    """Runs in a worker: render to a private temp file, then move it into place atomically."""
+    """Runs in a worker: render the song and its versions to private temp files, then move each into
+    place atomically (the versions first: the song's file appearing means every file is there)."""
     if _engine is None:  # pragma: no cover - the initializer always runs first
         raise RuntimeError("worker has no engine")
     if fault == TRACK_FAIL:
         raise InjectedFailure("generation failed (injected fault)")
     request = TextToMusicRequest.model_validate_json(request_json)
     final = Path(out_path)
-    tmp = final.with_name(f".{final.stem}.{os.getpid()}.part{final.suffix}")
+    temps: list[Path] = []
+
+    def temp(path: Path) -> Path:
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.part{path.suffix}")
+        temps.append(tmp)
+        return tmp
+
+    song = temp(final)
     try:
-        result = _engine.render(request, tmp)
-        os.replace(tmp, final)
+        result = _engine.render(request, song, lambda name: temp(beside(final, name)))
+        placed = []
+        for version in result.versions:
+            os.replace(version.path, beside(final, version.name))
+            placed.append(replace(version, path=beside(final, version.name)))
+        os.replace(song, final)
     finally:
-        tmp.unlink(missing_ok=True)
-    return result
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+    return replace(result, versions=tuple(placed))
 
 
 def audio_relpath(track_id: str, output_format: str) -> str:
     """Where a track's audio lives, relative to the data folder (what the database records)."""
     return f"{AUDIO_DIR}/{track_id}.{FORMATS[output_format].extension}"
+
+
+P = TypeVar("P", bound=PurePath)
+
+
+def beside(path: P, version: str) -> P:
+    """Where a version of the song at `path` lives: `<id>.<version tag>.<ext>` in the same folder."""
+    return path.with_name(f"{path.stem}.{version_file_tag(version)}{path.suffix}")
 
 
 class GenerationPool:
@@ -179,6 +202,8 @@ class GenerationPool:
                     output_bit_rate=result.output_bit_rate,
                     file_path=rel,
                     engine_version=result.engine_version,
+                    versions=[StoredVersion(v.name, beside(PurePosixPath(rel), v.name).as_posix(),
+                                            float(v.duration_seconds)) for v in result.versions],
                 )
             elif isinstance(exc, BrokenProcessPool):
                 if self._stopping:
