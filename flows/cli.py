@@ -50,6 +50,10 @@ def run(
     regenerate_lost: Annotated[bool, typer.Option(
         "--regenerate-lost", help="Generate anew paid tracks whose audio could not be had (410, never decodes).")
     ] = False,
+    versions: Annotated[str | None, typer.Option(
+        "--versions", metavar="KINDS",
+        help="Library versions for every row whose own `versions` cell is empty, |-separated: 60|30|15 "
+             "(seconds), loop4|loop8|loop16 (bars), stems, underscore, nodrums.")] = None,
     regenerate_rejected: Annotated[bool, typer.Option(
         "--regenerate-rejected", help="Replace takes rejected in review (review.csv) by new takes with new seeds; "
                                       "rejected takes move to DIR/rejected/, approved ones are never touched.")
@@ -60,6 +64,13 @@ def run(
     from tasks.brief import BriefError, check_brief
     from tasks.preflight import PreflightError, check_provider
 
+    if versions:
+        from textmusic.contract import check_version_kinds
+
+        try:
+            check_version_kinds(v.strip().lower() for v in versions.split("|") if v.strip())
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--versions") from None
     if task_runner is not None and task_runner not in ("threads", "dask"):
         raise typer.BadParameter("use one of threads, dask", param_hint="--task-runner")
     try:
@@ -78,12 +89,12 @@ def run(
         try:
             with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
                 summary = run_catalog(brief, catalog, out, budget, task_runner, resubmit_unanswered,
-                                      regenerate_lost, regenerate_rejected)
+                                      regenerate_lost, regenerate_rejected, versions)
         except Exception as exc:  # the run could not complete: say why, in one line, and fail
             raise _fail(f"the run did not complete: {type(exc).__name__}: {exc}") from None
     console.print(_summary_table(f"catalog {catalog} → {out}", summary,
                                  ("rows", "ready", "failed", "unanswered", "rejected", "skipped", "replaced",
-                                  "minutes",
+                                  "versions", "minutes",
                                   "cost_usd", "run_cost_usd", "at_risk_usd")))
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")

@@ -21,6 +21,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from tasks.brief import with_default_versions
 from tasks.generate import CatalogInfo, Provider, RunOptions, base_record, clear_partials, resumption
 from tasks.ledger import (
     SUBMITTED,
@@ -36,7 +37,13 @@ from tasks.ledger import (
 from tasks.metering import ensure_rate_limit
 from tasks.page import write_page
 from tasks.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
-from tasks.prefect_tasks import generate_rows_task, load_brief_task, open_generation, validate_task
+from tasks.prefect_tasks import (
+    deliver_versions_task,
+    generate_rows_task,
+    load_brief_task,
+    open_generation,
+    validate_task,
+)
 from tasks.progress import report_progress
 from tasks.provider import Connection, open_provider
 from tasks.resume import split_done
@@ -45,6 +52,7 @@ from tasks.review import load_decisions
 from tasks.settings import PipelineSettings
 from tasks.similar import flag_similar
 from tasks.validate import Validation
+from tasks.version_delivery import superseded_not
 from textmusic.settings import TextMusicSettings
 
 VALIDATION_REPORT_DIR = "validation-report"
@@ -203,7 +211,7 @@ def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path, bud
       task_runner=make_task_runner(PipelineSettings().task_runner, task_slots(PipelineSettings())))
 def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None,
                     resubmit_unanswered: bool = False, regenerate_lost: bool = False,
-                    regenerate_rejected: bool = False) -> State:
+                    regenerate_rejected: bool = False, versions: str | None = None) -> State:
     """Produce the catalog `catalog` from `brief` into the folder `out`. The flow run's final state is
     Completed when every valid row was delivered (or skipped by the budget), else Failed; both carry the
     run summary."""
@@ -217,13 +225,15 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
     info = CatalogInfo(name=catalog, artist=settings.artist, composer=settings.composer,
                        publisher=settings.publisher, date=datetime.now(UTC).date().isoformat())
 
-    table = load_brief_task(Path(brief))
+    table = with_default_versions(load_brief_task(Path(brief)), versions)
     validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR)
     write_rejects(out_dir, [asdict(r) for r in validation.rejections])
     logger.info("brief: %d rows, %d valid, %d rejected", len(table), len(validation.rows),
                 len(validation.rejected_rows))
 
     previous = load_ledger(out_dir)
+    earlier_versions = [r for r in previous if r.parent]
+    previous = [r for r in previous if not r.parent]
     if options.regenerate_rejected:
         previous = retire_takes(out_dir, previous)
     records: list[LedgerRecord] = rejected_records(validation, catalog)
@@ -244,10 +254,13 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
                     len(todo), len(planned) - len(todo) - len(over), len(over), len(paid))
         if todo:
             records += generate_all(todo, previous, connection, out_dir, info, settings, options)
+        records += deliver_versions_task(records, planned, earlier_versions, connection, out_dir, info, settings)
 
     clear_partials(out_dir)
     records += carried_over(previous, records)
-    records = flag_similar(out_dir, records, settings.similarity_threshold)
+    records += superseded_not(earlier_versions, records)
+    songs = flag_similar(out_dir, [r for r in records if not r.parent], settings.similarity_threshold)
+    records = songs + [r for r in records if r.parent]
     ledger = write_ledger(out_dir, records)
     run_cents = sum(r.cost_cents for r in records if r.run_id == options.run_id)
     summary = {**summarize(records), "rows": len(ledger), "run_cost_usd": run_cents / 100}
@@ -266,7 +279,8 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
 
 def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None,
                 task_runner: str | None = None, resubmit_unanswered: bool = False,
-                regenerate_lost: bool = False, regenerate_rejected: bool = False) -> dict[str, object]:
+                regenerate_lost: bool = False, regenerate_rejected: bool = False,
+                versions: str | None = None) -> dict[str, object]:
     """Run the flow on threads or Dask; returns the run summary (its `delivered` says whether every valid
     row was delivered). A run that could not complete raises."""
     settings = PipelineSettings()
@@ -274,7 +288,7 @@ def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None =
     flow_with_runner = produce_catalog.with_options(task_runner=runner)
     state = flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd,
                              resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
-                             regenerate_rejected=regenerate_rejected, return_state=True)
+                             regenerate_rejected=regenerate_rejected, versions=versions, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BaseException):
         raise summary  # what ended the run before it could complete

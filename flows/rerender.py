@@ -28,7 +28,7 @@ def rerender_catalog(
     logger = get_run_logger()
     settings, api = PipelineSettings(), TextMusicSettings()
     catalog_path = Path(catalog_dir)
-    originals = [r for r in load_ledger(catalog_path) if r.status == "ready"]
+    originals = [r for r in load_ledger(catalog_path) if r.status == "ready" and not r.parent]  # songs, not versions
     if track_ids:
         originals = [r for r in originals if r.track_id in set(track_ids)]
     if not originals:

@@ -45,7 +45,7 @@ BRIEF_COLUMNS: tuple[str, ...] = (
 METADATA_COLUMNS: tuple[str, ...] = (
     "artist", "composer", "publisher", "mood", "key", "isrc", "version", "description", "keywords",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds", *METADATA_COLUMNS)
+OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds", "versions", *METADATA_COLUMNS)
 TAG_SEPARATOR = "|"
 
 
@@ -234,4 +234,13 @@ def load_brief(path: Path | str) -> pd.DataFrame:
     for column in BRIEF_COLUMNS + OPTIONAL_COLUMNS:
         values = raw[column].tolist() if column in raw.columns else [""] * len(raw)
         table[column] = [_cell_text(v).strip() if column != "lyrics" else _cell_text(v) for v in values]
+    return table
+
+
+def with_default_versions(table: pd.DataFrame, versions: str | None) -> pd.DataFrame:
+    """`run --versions`: the versions of every row whose own `versions` cell is empty."""
+    if not versions:
+        return table
+    table = table.copy()
+    table["versions"] = [cell or versions for cell in table["versions"]]
     return table

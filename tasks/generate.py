@@ -124,6 +124,7 @@ def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
         "generation_id": record.generation_id,
         "provider": record.provider,
         "request_fingerprint": record.request_fingerprint,
+        "parent": record.parent,
     }
 
 

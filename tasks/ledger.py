@@ -101,6 +101,9 @@ class LedgerRecord(BaseModel):
     version: str = ""
     description: str = ""
     keywords: str = ""
+    # A library version's parent: the song's own file (audio_path); `version` then names the version (30s,
+    # loop8, stem:drums …). Empty for the song itself, whose `version` is the brief's label, if any.
+    parent: str = ""
     # Re-renders only: whether the decoded audio equals the original's.
     identical_to_original: bool | None = None
     # Near-duplicates (tasks/similar.py), ready songs only: the audio_path(s) of the other delivered files whose
@@ -143,20 +146,25 @@ def _read_journal(out_dir: Path) -> list[LedgerRecord]:
 
 
 def load_ledger(out_dir: Path) -> list[LedgerRecord]:
-    """The latest record per (track_id, song_index, fingerprint): the ledger overlaid by the journal.
+    """The latest record per (track_id, song_index, fingerprint[, version]): the ledger overlaid by the journal.
 
     A rejected duplicate of a track_id has no fingerprint, so it never hides the produced original."""
-    latest: dict[tuple[str, int, str], LedgerRecord] = {}
+    latest: dict[tuple[str, int, str, str], LedgerRecord] = {}
     parquet = out_dir / LEDGER_PARQUET
     if parquet.exists():
         frame = pd.read_parquet(parquet)
         for item in frame.to_dict(orient="records"):
             clean = {k: (None if isinstance(v, float) and pd.isna(v) else v) for k, v in item.items()}
             record = LedgerRecord.model_validate({k: v for k, v in clean.items() if k in COLUMNS and v is not None})
-            latest[(record.track_id, record.song_index, record.request_fingerprint)] = record
+            latest[record_key(record)] = record
     for record in _read_journal(out_dir):
-        latest[(record.track_id, record.song_index, record.request_fingerprint)] = record
+        latest[record_key(record)] = record
     return list(latest.values())
+
+
+def record_key(record: LedgerRecord) -> tuple[str, int, str, str]:
+    """What one ledger record stands for: a song of a request, or one version of it."""
+    return record.track_id, record.song_index, record.request_fingerprint, record.version if record.parent else ""
 
 
 def _atomic_write(path: Path, write: object) -> None:
@@ -204,7 +212,8 @@ def write_rejects(out_dir: Path, rejects: list[dict[str, object]]) -> None:
 def summarize(records: list[LedgerRecord]) -> dict[str, object]:
     counts = {status: sum(1 for r in records if r.status == status) for status in STATUSES}
     cents = sum(r.cost_cents for r in records)
-    minutes = sum((r.duration_seconds or 0.0) for r in records if r.status == "ready") / 60
+    minutes = sum((r.duration_seconds or 0.0) for r in records if r.status == "ready" and not r.parent) / 60
+    versions = sum(1 for r in records if r.status == "ready" and r.parent)
     at_risk = sum(r.at_risk_cents for r in records)
-    return {**counts, "minutes": round(minutes, 2), "cost_cents": cents, "cost_usd": cents / 100,
+    return {**counts, "versions": versions, "minutes": round(minutes, 2), "cost_cents": cents, "cost_usd": cents / 100,
             "at_risk_usd": at_risk / 100}

@@ -22,6 +22,7 @@ from .plan import PlannedRow
 from .provider import Connection, connect
 from .settings import PipelineSettings
 from .validate import Validation, validate_brief
+from .version_delivery import deliver_versions
 
 
 @task(name="load-brief", cache_policy=NO_CACHE)
@@ -81,3 +82,20 @@ def generate_rows_task(
         raise ValueError("generate_rows_task needs the run's generation or a connection and its settings")
     with open_generation(connection, out_dir, catalog, settings, options) as own:
         return own.run(rows, previous)
+
+
+@task(name="deliver-versions", cache_policy=NO_CACHE)
+def deliver_versions_task(records: list[LedgerRecord], rows: list[PlannedRow], earlier: list[LedgerRecord],
+                          connection: Connection, out_dir: Path, catalog: CatalogInfo,
+                          settings: PipelineSettings) -> list[LedgerRecord]:
+    """Library versions of the delivered songs: from the provider when it renders them, else edited."""
+    by_track = {row.track_id: row for row in rows}
+    if not any(by_track.get(r.track_id) and by_track[r.track_id].request.versions for r in records):
+        return []
+    journal = lambda made: append_journal(out_dir, made)  # noqa: E731 - a one-line callback
+    offers = connection.provider.local_extensions
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(connect(connection, TextMusicSettings(), process_throttle(settings))) \
+            if offers else None
+        return deliver_versions(records, by_track, earlier, client, out_dir, catalog,
+                                settings.duration_tolerance_seconds, journal)

@@ -45,8 +45,8 @@ class Take:
 
     @property
     def parent(self) -> str:
-        """The parent file of a version (issue 10 adds the field; empty for a full version)."""
-        return getattr(self.record, "parent", "") or ""
+        """The parent file of a version; empty for a full version."""
+        return self.record.parent
 
 
 @dataclass(frozen=True)
@@ -233,7 +233,7 @@ def takes_from(records: list[LedgerRecord], entries: list[ReviewEntry], approved
         reviewed = [(r, e) for r, e in reviewed if e is not None and e.decision == "approve"]
     numbers = {r.audio_path: n for n, (r, _) in enumerate(reviewed, start=1)}
     date = _release_date(records)
-    return [Take(r, e, n, numbers.get(getattr(r, "parent", "") or ""), date)
+    return [Take(r, e, n, numbers.get(r.parent), date)
             for n, (r, e) in enumerate(reviewed, start=1)]
 
 

@@ -41,6 +41,7 @@ CUSTOM_FIELDS: tuple[tuple[str, str, str | None], ...] = (
     ("tf_generation_id", "GENERATION_ID", None),
     ("tf_provider", "PROVIDER", None),
     ("tf_request_fingerprint", "REQUEST_FINGERPRINT", None),
+    ("tf_parent", "PARENT", None),
 )
 for _attribute, _name, _frame in CUSTOM_FIELDS:
     if _attribute not in MediaFile.fields():

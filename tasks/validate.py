@@ -161,6 +161,9 @@ def _request_fields(cells: dict[str, str]) -> dict[str, Any]:
             fields[key] = float(cells[key])
     if cells["bpm"]:
         fields["bpm"] = "auto" if cells["bpm"] == "auto" else float(cells["bpm"])
+    versions = [v.strip().lower() for v in cells["versions"].split(TAG_SEPARATOR) if v.strip()]
+    if versions:
+        fields["versions"] = versions
     if cells["store_audio"]:
         fields["store_audio"] = cells["store_audio"].lower() in TRUE_WORDS
     return fields

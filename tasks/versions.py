@@ -20,11 +20,10 @@ import numpy as np
 import soundfile
 
 from tasks.beats import BeatGrid, analyse, mono
+from textmusic.contract import CUT_SECONDS, LOOP_BARS
 
-# The version kinds this module makes, in one place (the contract will own the list later).
-VersionKind = Literal["60", "30", "15", "loop4", "loop8", "loop16"]
-CUT_SECONDS: dict[str, float] = {"60": 60.0, "30": 30.0, "15": 15.0}
-LOOP_BARS: dict[str, int] = {"loop4": 4, "loop8": 8, "loop16": 16}
+# The kinds an edit can make (the contract declares them); stems and alternative mixes cannot be edited
+# out of a finished mix.
 VERSION_KINDS: tuple[str, ...] = (*CUT_SECONDS, *LOOP_BARS)
 
 FailureCode = Literal["no_steady_beat", "too_short", "no_bar_fit", "format"]

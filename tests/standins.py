@@ -81,6 +81,7 @@ class Shape:
     seconds_to_ready: float = 0.0  # 0: ready in the submission's answer itself
     # audio
     audio_seconds: float = 10.0
+    audio_bytes: bytes | None = None  # served instead of a tone, whatever the seed (real music: set audio_seconds)
     audio: Literal["direct", "redirect", "cdn"] = "direct"
     redirect_status: int = 302  # for audio="redirect": 301, 302, 303, 307 or 308
     content_encoding: Literal["gzip", "br"] | None = None  # compressed on the wire whatever Accept-Encoding says
@@ -466,7 +467,8 @@ class StandIn:
     def _audio_bytes(self, shape: Shape, song: _Song) -> Response:
         if shape.gone_audio:
             return JSONResponse(error_body("gone", "this audio has expired"), 410)
-        data = encode_wire(tone(song.seed, shape.audio_seconds, song.fmt, song.bit_rate), shape.content_encoding)
+        audio = shape.audio_bytes or tone(song.seed, shape.audio_seconds, song.fmt, song.bit_rate)
+        data = encode_wire(audio, shape.content_encoding)
         headers = {"Content-Encoding": shape.content_encoding} if shape.content_encoding else None
         if shape.chunked:  # no length known up front, as a CDN streaming from its origin sends it
             pieces = (data[i:i + 8192] for i in range(0, len(data), 8192))

@@ -84,7 +84,7 @@ def _players(ready: list[LedgerRecord]) -> tuple[Player, ...]:
     latest: dict[str, LedgerRecord] = {}
     for record in sorted(ready, key=lambda r: r.finished_at):
         latest[record.audio_path] = record
-    ordered = sorted(latest.values(), key=lambda r: (r.version.lower() not in _FULL, r.version.lower()))
+    ordered = sorted(latest.values(), key=lambda r: (bool(r.parent), r.version.lower() not in _FULL, r.version.lower()))
     return tuple(_player(r) for r in ordered)
 
 

@@ -1,0 +1,182 @@
+"""Library versions of delivered songs: one file and one ledger record per version (cut-downs, loops, stems).
+
+A provider that renders versions (the local service's `versions` extension) lists each with its own audio:
+they are downloaded, checked and tagged like the song. A hosted track arrives as one finished mix, so
+cut-downs and loops are edited from it on its own beats (`tasks.versions`); stems and alternative mixes
+cannot be made from a mix and are reported `skipped: not offered`, never faked. Versions cost nothing: the
+generation carries the cost. A version file reaches its name only complete and tagged (`.partial/` + rename).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from textmusic.client import TextMusicClient
+from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, stem_name, version_file_tag, version_name
+
+from .audio import check_audio, sha256_file
+from .generate import PARTIAL_DIR, CatalogInfo, tag_values
+from .ledger import LedgerRecord, record_key, utc_now
+from .plan import PlannedRow
+from .tagging import tag_and_verify
+from .versions import Edit, edit_versions, write_edit
+
+FILE_MODE = 0o644
+
+
+def asked_kinds(row: PlannedRow) -> list[str]:
+    """The version kinds a row asks for, full excluded (it is the song itself)."""
+    return [k for k in check_version_kinds(row.request.versions or []) if k != "full"]
+
+
+def version_file(main: LedgerRecord, name: str) -> str:
+    """`<the song's file stem>_<version>_<bpm>bpm.<ext>`: the BPM in the name, as libraries ask."""
+    path = Path(main.audio_path)
+    bpm = f"_{round(main.bpm)}bpm" if main.bpm else ""
+    return str(path.with_name(f"{path.stem}_{version_file_tag(name)}{bpm}{path.suffix}"))
+
+
+def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], previous: list[LedgerRecord],
+                     client: TextMusicClient | None, out_dir: Path, catalog: CatalogInfo, tolerance: float,
+                     journal: Callable[[list[LedgerRecord]], None]) -> list[LedgerRecord]:
+    """Version records for every delivered song whose row asks for versions; versions already in the
+    catalog (same song, request and intact file) are kept as they are."""
+    records: list[LedgerRecord] = []
+    for main in mains:
+        row = rows.get(main.track_id)
+        if main.status != "ready" or main.parent or row is None or not row.request.versions:
+            continue
+        kept = _intact(main, previous, out_dir)
+        if _covers(asked_kinds(row), kept):
+            records += kept.values()
+            continue
+        made = _from_provider(main, asked_kinds(row), client, out_dir, catalog, tolerance, kept) \
+            if client is not None else _edited(main, asked_kinds(row), _requested_bpm(row), out_dir, catalog, kept)
+        journal(made)
+        records += made
+    return records
+
+
+def _intact(main: LedgerRecord, previous: list[LedgerRecord], out_dir: Path) -> dict[str, LedgerRecord]:
+    """This song's version records of an earlier run whose files are still what was recorded."""
+    found = {}
+    for record in previous:
+        if (record.parent == main.audio_path and record.track_id == main.track_id
+                and record.request_fingerprint == main.request_fingerprint and record.status == "ready"
+                and (out_dir / record.audio_path).is_file()
+                and sha256_file(out_dir / record.audio_path) == record.sha256):
+            found[record.version] = record
+    return found
+
+
+def _covers(kinds: list[str], kept: dict[str, LedgerRecord]) -> bool:
+    """Whether the versions already in the catalog are all the row asks for (stems: as the song had them)."""
+    names = set(kept)
+    return all(any(n.startswith("stem:") for n in names) if k == "stems" else version_name(k) in names
+               for k in kinds)
+
+
+def _version_record(main: LedgerRecord, name: str, **update: object) -> LedgerRecord:
+    now = utc_now()
+    return main.model_copy(update={
+        "version": name, "parent": main.audio_path, "cost_cents": 0, "cost_usd": 0.0, "at_risk_cents": 0,
+        "similar_to": "", "similarity": None, "started_at": now, "finished_at": now, "error": "", **update})
+
+
+def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient, out_dir: Path,
+                   catalog: CatalogInfo, tolerance: float, kept: dict[str, LedgerRecord]) -> list[LedgerRecord]:
+    """Download every version the provider lists for the song's track; an asked one it does not list is
+    reported failed (stems are listed as the song has them: no vocals stem in an instrumental)."""
+    try:
+        track = client.get_track(main.generation_id)
+    except Exception as exc:
+        return [_version_record(main, version_name(k), status="failed", audio_path="", duration_seconds=None,
+                                error=f"versions not fetched: {client.redact(str(exc))}") for k in kinds]
+    records = []
+    for listed in track.versions:
+        if listed.name == "full":
+            continue
+        if listed.name in kept:
+            records.append(kept[listed.name])
+            continue
+        record = _version_record(main, listed.name, duration_seconds=round(listed.duration_seconds, 3))
+        records.append(_download(track, record, client, out_dir, catalog, tolerance))
+    listed_names = {v.name for v in track.versions}
+    records += [_version_record(main, version_name(k), status="failed", audio_path="", duration_seconds=None,
+                                error="the provider did not deliver this version")
+                for k in kinds if k != "stems" and version_name(k) not in listed_names]
+    return records
+
+
+def _download(track: Track, record: LedgerRecord, client: TextMusicClient, out_dir: Path, catalog: CatalogInfo,
+              tolerance: float) -> LedgerRecord:
+    name = version_file(record.model_copy(update={"audio_path": record.parent}), record.version)
+
+    def fetch(tmp: Path) -> None:
+        client.download(track, tmp, version=record.version)
+        check_audio(tmp, record.output_format, record.duration_seconds, tolerance)
+
+    return _place(record, name, out_dir, catalog, fetch)
+
+
+def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_dir: Path, catalog: CatalogInfo,
+            kept: dict[str, LedgerRecord]) -> list[LedgerRecord]:
+    """Cut-downs and loops edited from the delivered mix; stems and mixes reported as not offered."""
+    records = [_version_record(main, name, status="skipped", audio_path="", duration_seconds=None,
+                               error="not offered: a finished mix has no stems (the provider delivers none)")
+               for name in _mix_names(kinds)]
+    edits = [k for k in kinds if k not in MIXES and version_name(k) not in kept]
+    records += [kept[version_name(k)] for k in kinds if k not in MIXES and version_name(k) in kept]
+    if not edits:
+        return records
+    parent = out_dir / main.audio_path
+    for kind, result in edit_versions(parent, tuple(edits), main.bpm or bpm_asked).items():
+        record = _version_record(main, version_name(kind))
+        if not isinstance(result, Edit):
+            records.append(record.model_copy(update={"status": "failed", "audio_path": "", "duration_seconds": None,
+                                                     "error": f"version not made: {result.reason}"}))
+            continue
+        record = record.model_copy(update={"duration_seconds": round(result.seconds, 3)})
+        records.append(_place(record, version_file(main, record.version), out_dir, catalog,
+                              lambda tmp, edit=result: write_edit(edit, parent, tmp)))
+    return records
+
+
+def _mix_names(kinds: list[str]) -> list[str]:
+    names = [stem_name(part) for part in STEM_PARTS] if "stems" in kinds else []
+    return names + [k for k in kinds if k in MIXES and k != "stems"]
+
+
+def _requested_bpm(row: PlannedRow) -> float | None:
+    bpm = row.request.bpm
+    return float(bpm) if isinstance(bpm, int | float) else None
+
+
+def _place(record: LedgerRecord, name: str, out_dir: Path, catalog: CatalogInfo,
+           make: Callable[[Path], object]) -> LedgerRecord:
+    """Make the file in `.partial/`, tag it, and rename it into the catalog."""
+    partial = out_dir / PARTIAL_DIR
+    partial.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=Path(name).suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        make(tmp)
+        tag_and_verify(tmp, tag_values(record, catalog))
+        digest = sha256_file(tmp)
+        tmp.chmod(FILE_MODE)
+        os.replace(tmp, out_dir / name)
+        return record.model_copy(update={"status": "ready", "audio_path": name, "sha256": digest})
+    except Exception as exc:
+        return record.model_copy(update={"status": "failed", "audio_path": "", "error": f"version not made: {exc}"})
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def superseded_not(earlier: list[LedgerRecord], records: list[LedgerRecord]) -> list[LedgerRecord]:
+    """Version records of earlier runs that this run's records do not replace: kept in the ledger."""
+    covered = {record_key(r) for r in records}
+    return [r for r in earlier if record_key(r) not in covered]
