@@ -36,7 +36,7 @@ class Player:
 
     @property
     def label(self) -> str:
-        return self.version or "main"
+        return self.version or "full"
 
 
 @dataclass(frozen=True)
