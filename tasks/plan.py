@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from pathvalidate import sanitize_filename
 
-from textmusic.contract import SEED_MAX, TextToMusicRequest, price_cents
+from textmusic.contract import LOCAL_EXTENSION_FIELDS, SEED_MAX, TextToMusicRequest, price_cents
 
 from .settings import PipelineSettings
 from .validate import BriefRow
@@ -51,12 +51,15 @@ def retake_seed(seed: int) -> int:
 
 
 def request_fingerprint(request: TextToMusicRequest, provider: str, local_extensions: bool) -> str:
-    """Hash of everything that shapes the audio (and its name), so a changed row is generated anew."""
+    """Hash of everything that shapes the audio (and its name), so a changed row is generated anew. What a
+    provider is not sent (local extensions to a hosted one: duration, versions) is left out, so asking a
+    hosted catalog for versions later edits them from the delivered songs instead of paying for new ones."""
     fields = request.model_dump(mode="json", exclude={"store_audio"})
     if not fields.get("versions"):
         fields.pop("versions", None)  # a request without versions keeps the fingerprint it had before they existed
     if not local_extensions:
-        fields.pop("duration_seconds", None)
+        for name in LOCAL_EXTENSION_FIELDS:
+            fields.pop(name, None)
     canonical = json.dumps({"provider": provider, "request": fields}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 

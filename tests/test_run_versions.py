@@ -128,3 +128,18 @@ def test_a_version_that_cannot_be_made_is_failed_with_its_reason(tmp_path: Path)
     song = ledger[ledger.parent == ""].iloc[0]
     assert song.status == "ready" and (tmp_path / "out" / song.audio_path).is_file()
     assert sorted(p.name for p in (tmp_path / "out").glob("*.flac")) == [song.audio_path]
+
+
+def test_asking_a_hosted_catalog_for_versions_later_pays_nothing_again(tmp_path: Path) -> None:
+    audio, seconds = _engine_wav(tmp_path)
+    brief = tmp_path / "brief.csv"
+    row = {"track_id": "h", "name": "Hosted House", "prompt": "deep house", "seed": 3, "bpm": BPM,
+           "output_format": "wav"}
+    pd.DataFrame([row]).to_csv(brief, index=False)
+    with StandIn(Shape(audio_bytes=audio, audio_seconds=seconds)) as api:
+        assert trackfoundry(tmp_path, api, brief).returncode == 0
+        later = trackfoundry(tmp_path, api, brief, "--versions", "15")
+        assert later.returncode == 0, later.stderr[-3000:]
+        assert len(api.posts) == 1  # the song is not generated again: its 15 s cut is edited from it
+    versions = _ledger(tmp_path / "out").query("parent != ''")
+    assert list(versions.version) == ["15s"] and (versions.status == "ready").all()
