@@ -11,6 +11,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.produce_catalog import generate_all
 from tasks.generate import CatalogInfo, RunOptions, clear_partials
 from tasks.ledger import load_ledger, summarize, write_ledger
+from tasks.prefect_tasks import deliver_versions_task
 from tasks.provider import open_provider
 from tasks.rerender import compare_to_originals, engine_changed, rerender_rows
 from tasks.settings import PipelineSettings
@@ -28,10 +29,10 @@ def rerender_catalog(
     logger = get_run_logger()
     settings, api = PipelineSettings(), TextMusicSettings()
     catalog_path = Path(catalog_dir)
-    originals = [r for r in load_ledger(catalog_path) if r.status == "ready" and not r.parent]  # songs, not versions
+    originals = [r for r in load_ledger(catalog_path) if r.status == "ready"]
     if track_ids:
         originals = [r for r in originals if r.track_id in set(track_ids)]
-    if not originals:
+    if not any(not r.parent for r in originals):
         raise ValueError(f"no ready tracks to re-render in {catalog_path}")
     out_dir = catalog_path / RERENDERS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir.mkdir(parents=True, exist_ok=False)
@@ -41,6 +42,7 @@ def rerender_catalog(
         provider = connection.provider
         rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate)
         records = generate_all(rows, [], connection, out_dir, info, settings, RunOptions())
+        records += deliver_versions_task(records, rows, [], connection, out_dir, info, settings)
     clear_partials(out_dir)
     records = compare_to_originals(records, originals, catalog_path, out_dir)
     write_ledger(out_dir, records)

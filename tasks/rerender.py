@@ -4,12 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textmusic.contract import BIT_RATE_FORMATS, LOSSLESS_FORMATS, TextToMusicRequest
+from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, TextToMusicRequest
 
 from .audio import same_audio
 from .brief import METADATA_COLUMNS
 from .ledger import LedgerRecord
 from .plan import PlannedRow, request_fingerprint
+
+
+def version_kinds(song: LedgerRecord, records: list[LedgerRecord]) -> list[str] | None:
+    """The version kinds a song was delivered with, read back from its version records ("30s" → "30",
+    "stem:drums" → "stems"), so a re-render asks for the same versions."""
+    names = {r.version for r in records if r.parent == song.audio_path and r.track_id == song.track_id}
+    kinds = {"stems" if n.startswith("stem:") else n.removesuffix("s") if n.removesuffix("s") in CUT_SECONDS
+             else n for n in names}
+    return sorted(kinds) or None
 
 
 def rerender_rows(
@@ -19,9 +28,10 @@ def rerender_rows(
     output_format: str | None = None,
     bit_rate: str | None = None,
 ) -> list[PlannedRow]:
-    """One single-song row per ready record: a song's own seed renders it alone, as in its pair."""
+    """One single-song row per ready song (its versions asked again): a song's own seed renders it alone,
+    as in its pair."""
     rows = []
-    for rec in records:
+    for rec in (r for r in records if not r.parent):
         fmt = output_format or rec.output_format
         rate = (bit_rate or rec.output_bit_rate or None) if fmt in BIT_RATE_FORMATS else None
         request = TextToMusicRequest(
@@ -38,6 +48,7 @@ def rerender_rows(
             store_audio=bool(rec.store_audio),
             name=rec.name,
             duration_seconds=rec.duration_requested,
+            versions=version_kinds(rec, records),
         )
         rows.append(PlannedRow(
             row=rec.row or 0,

@@ -143,3 +143,14 @@ def test_asking_a_hosted_catalog_for_versions_later_pays_nothing_again(tmp_path:
         assert len(api.posts) == 1  # the song is not generated again: its 15 s cut is edited from it
     versions = _ledger(tmp_path / "out").query("parent != ''")
     assert list(versions.version) == ["15s"] and (versions.status == "ready").all()
+
+
+def test_a_rerender_reproduces_every_version_sample_for_sample(local_run: Path) -> None:
+    from flows.rerender import rerender_catalog
+
+    summary = rerender_catalog(str(local_run))
+    rerendered = pd.read_parquet(Path(str(summary["out"])) / "ledger.parquet")
+    versions = rerendered[rerendered.parent != ""]
+    originals = _ledger(local_run)
+    assert sorted(versions.audio_path) == sorted(originals[originals.parent != ""].audio_path)
+    assert rerendered.identical_to_original.all(), rerendered[["audio_path", "identical_to_original"]]
