@@ -18,13 +18,11 @@ from textmusic.client import TextMusicClient
 from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, stem_name, version_file_tag, version_name
 
 from .audio import check_audio, sha256_file
-from .generate import PARTIAL_DIR, CatalogInfo, tag_values
+from .generate import FILE_MODE, PARTIAL_DIR, CatalogInfo, tag_values
 from .ledger import LedgerRecord, record_key, utc_now
 from .plan import PlannedRow
 from .tagging import tag_and_verify
 from .versions import Edit, edit_versions, write_edit
-
-FILE_MODE = 0o644
 
 
 def asked_kinds(row: PlannedRow) -> list[str]:
@@ -32,10 +30,11 @@ def asked_kinds(row: PlannedRow) -> list[str]:
     return [k for k in check_version_kinds(row.request.versions or []) if k != "full"]
 
 
-def version_file(main: LedgerRecord, name: str) -> str:
-    """`<the song's file stem>_<version>_<bpm>bpm.<ext>`: the BPM in the name, as libraries ask."""
-    path = Path(main.audio_path)
-    bpm = f"_{round(main.bpm)}bpm" if main.bpm else ""
+def version_file(record: LedgerRecord) -> str:
+    """`<the song's file stem>_<version>_<bpm>bpm.<ext>` for a version record: the BPM in the name, as
+    libraries ask."""
+    path, name = Path(record.parent), record.version
+    bpm = f"_{round(record.bpm)}bpm" if record.bpm else ""
     return str(path.with_name(f"{path.stem}_{version_file_tag(name)}{bpm}{path.suffix}"))
 
 
@@ -113,7 +112,7 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
 
 def _download(track: Track, record: LedgerRecord, client: TextMusicClient, out_dir: Path, catalog: CatalogInfo,
               tolerance: float) -> LedgerRecord:
-    name = version_file(record.model_copy(update={"audio_path": record.parent}), record.version)
+    name = version_file(record)
 
     def fetch(tmp: Path) -> None:
         client.download(track, tmp, version=record.version)
@@ -140,7 +139,7 @@ def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_d
                                                      "error": f"version not made: {result.reason}"}))
             continue
         record = record.model_copy(update={"duration_seconds": round(result.seconds, 3)})
-        records.append(_place(record, version_file(main, record.version), out_dir, catalog,
+        records.append(_place(record, version_file(record), out_dir, catalog,
                               lambda tmp, edit=result: write_edit(edit, parent, tmp)))
     return records
 
