@@ -94,6 +94,7 @@ class Style:
     density: float = 0.5  # lead notes per available eighth, roughly
     lead_octave: int = 67  # MIDI note the lead's tonic is placed nearest to
     fill: str = "toms"  # what the drums do in the last bar of a section (see FILLS)
+    voice: str = "male"  # the singer when the prompt names none: "male" | "female"
     levels: Mapping[str, int] = field(
         default_factory=lambda: {"chords": 88, "bass": 104, "lead": 96, "pad": 64, "drums": 108}
     )
@@ -103,6 +104,8 @@ class Style:
         for mode in self.modes:
             if mode not in MODES:
                 raise ValueError(f"style {self.name}: unknown mode {mode}")
+        if self.voice not in ("male", "female"):
+            raise ValueError(f"style {self.name}: unknown voice {self.voice}")
         if self.fill not in FILLS:
             raise ValueError(f"style {self.name}: unknown fill {self.fill}")
         for pattern in (*self.drum_patterns, {"chords": self.chord_pattern}):
