@@ -8,6 +8,8 @@
    text chose, the tempo librosa detects in the audio, integrated loudness (pyloudnorm) and true
    peak of the written WAV. librosa runs at 22.05 kHz with a 128-sample hop: its default 512-sample
    hop can only report tempi ~2.5% apart near 140 BPM, coarser than the 2% being measured.
+3. Style confusion (`--styles-only` for this alone): every style in the library classified by the
+   nearest profile of spectral/rhythmic features measured from renders (tests/style_profile.py).
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ PROMPTS: list[tuple[str, int]] = [
     ("uplifting corporate presentation music", 116), ("funky slap bass groove", 104),
     ("smooth late night neo soul", 80), ("jazz trio with walking bass", 132), ("twelve bar shuffle blues", 88),
     ("roots reggae one drop", 76), ("bossa nova with congas", 108),
+    ("heavy metal with double kick and palm mutes", 120), ("honky tonk country with fiddle", 112),
+    ("70s disco with strings", 118), ("gospel choir with organ", 84), ("bright k-pop idol song", 132),
+    ("afrobeat with horns and shekere", 108), ("hybrid orchestral action trailer with braams", 128),
+    ("big room edm festival anthem", 128), ("lofi jazz coffee shop", 80), ("ethnic world ambient with shakuhachi", 72),
 ]
 LYRICS = """[intro]
 [verse]
@@ -110,10 +116,56 @@ def versions_cost(engine: Engine) -> None:
           f"{every:.1f} s ({every / full:.2f}x the full alone); {len(versions)} files: {', '.join(versions)}")
 
 
+def style_confusion(engine: Engine, duration: float = 16.0, reference_seeds: tuple[int, ...] = (101, 202),
+                    report: Path | None = Path("/tmp/coord/profile-confusions.md")) -> float:
+    """Style identity by measurement (issue 12): every style's profile is the mean standardized feature
+    vector (tests/style_profile.py) of renders forced to that style with reference seeds; a held-out
+    render per style (seed 7; the benchmark prompt whose text picks that style, else the style's own
+    description, the style forced by its keywords as tags) is classified by the nearest profile.
+    Prints the confusion table and returns the share of styles classified as themselves."""
+    from tests.style_profile import Profiles, confusion_table, render_features, style_request
+    from textmusic.engine.styles import STYLES, pick_style
+
+    names = [style.name for style in STYLES]  # read at run time: the library grows
+    own_prompt = {}
+    for prompt, bpm in PROMPTS:
+        own_prompt.setdefault(pick_style(prompt, None).name, (prompt, bpm))
+    start = time.perf_counter()
+    samples = {name: [render_features(engine, style_request(name, seed, duration=duration))[1]
+                      for seed in reference_seeds] for name in names}
+    profiles = Profiles.fit(samples)
+    truth, predicted, held = [], [], {}
+    for name in names:
+        prompt, bpm = own_prompt.get(name, (None, None))
+        _, features = render_features(engine, style_request(name, 7, prompt, duration, bpm))
+        held[name] = features
+        truth.append(name)
+        predicted.append(profiles.classify(features))
+    table = confusion_table(names, truth, predicted)
+    right = sum(t == p for t, p in zip(truth, predicted, strict=True))
+    share = right / len(names)
+    print(f"\nstyle confusion ({len(names)} styles, {len(reference_seeds)} reference renders each, "
+          f"{duration:.0f} s renders, {time.perf_counter() - start:.0f} s)\n{table}")
+    print(f"classified as themselves: {right}/{len(names)} ({100 * share:.0f}%; goal >= 90%)")
+    if report is not None and report.parent.is_dir():
+        lines = ["# Style profile confusions (benchmarks/engine.py --styles-only)", "",
+                 f"classified as themselves: {right}/{len(names)} ({100 * share:.0f}%)", ""]
+        for t, p in zip(truth, predicted, strict=True):
+            if t != p:
+                close = profiles.closest_features(held[t], t, p, 5)
+                lines.append(f"- {t} -> {p}; profiles closest on: {', '.join(close)}")
+        report.write_text("\n".join(lines) + "\n")
+    return share
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the 3-minute timings")
+    parser.add_argument("--styles-only", action="store_true", help="only the style confusion table")
     options = parser.parse_args()
+    if options.styles_only:
+        style_confusion(Engine())
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if not options.quick:
@@ -146,6 +198,7 @@ def main() -> None:
             print(f"{prompt:42s} {result.style:22s} {bpm:5d} {estimate:8.1f} {100 * error:6.2f} {lufs:7.2f} "
                   f"{true_peak_dbtp(audio):6.2f}")
         print(f"\ntempo within 2%: {good_tempo}/{len(PROMPTS)} ({100 * good_tempo / len(PROMPTS):.0f}%)")
+        style_confusion(engine)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,15 @@ def run(
         "--regenerate-rejected", help="Replace takes rejected in review (review.csv) by new takes with new seeds; "
                                       "rejected takes move to DIR/rejected/, approved ones are never touched.")
     ] = False,
+    master: Annotated[str | None, typer.Option(
+        "--master", metavar="SPEC",
+        help="Delivery loudness of every file: streaming (-14 LUFS, -1 dBTP; the default), broadcast (EBU R128: "
+             "-23 LUFS, -1 dBTP) or none (health checks only). Measured after encoding; a file outside it "
+             "fails QC (TRACKFOUNDRY_MASTER).")] = None,
+    sample_rate: Annotated[int | None, typer.Option(
+        "--sample-rate", metavar="HZ", help="WAV/FLAC files at 44100 or 48000 Hz (soxr VHQ resampling).")] = None,
+    bit_depth: Annotated[int | None, typer.Option(
+        "--bit-depth", metavar="BITS", help="WAV/FLAC files at 16 (TPDF dither) or 24 bits.")] = None,
 ) -> None:
     """Produce the catalog. Exit 0 when every valid row is delivered (or skipped by the budget), 3 when rows
     failed or went unanswered, 1 when the run could not start or complete."""
@@ -71,6 +80,10 @@ def run(
             check_version_kinds(v.strip().lower() for v in versions.split("|") if v.strip())
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--versions") from None
+    for value, allowed, hint in ((master, ("streaming", "broadcast", "none"), "--master"),
+                                 (sample_rate, (44100, 48000), "--sample-rate"), (bit_depth, (16, 24), "--bit-depth")):
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"use one of {', '.join(map(str, allowed))}", param_hint=hint)
     if task_runner is not None and task_runner not in ("threads", "dask"):
         raise typer.BadParameter("use one of threads, dask", param_hint="--task-runner")
     try:
@@ -89,7 +102,7 @@ def run(
         try:
             with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
                 summary = run_catalog(brief, catalog, out, budget, task_runner, resubmit_unanswered,
-                                      regenerate_lost, regenerate_rejected, versions)
+                                      regenerate_lost, regenerate_rejected, versions, master, sample_rate, bit_depth)
         except Exception as exc:  # the run could not complete: say why, in one line, and fail
             raise _fail(f"the run did not complete: {type(exc).__name__}: {exc}") from None
     console.print(_summary_table(f"catalog {catalog} → {out}", summary,

@@ -46,6 +46,7 @@ from tasks.prefect_tasks import (
 )
 from tasks.progress import report_progress
 from tasks.provider import Connection, open_provider
+from tasks.qc import write_qc_csv
 from tasks.resume import split_done
 from tasks.retake import replaced_takes, retire_rejected
 from tasks.review import load_decisions
@@ -211,12 +212,13 @@ def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path, bud
       task_runner=make_task_runner(PipelineSettings().task_runner, task_slots(PipelineSettings())))
 def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None,
                     resubmit_unanswered: bool = False, regenerate_lost: bool = False,
-                    regenerate_rejected: bool = False, versions: str | None = None) -> State:
+                    regenerate_rejected: bool = False, versions: str | None = None, master: str | None = None,
+                    sample_rate: int | None = None, bit_depth: int | None = None) -> State:
     """Produce the catalog `catalog` from `brief` into the folder `out`. The flow run's final state is
     Completed when every valid row was delivered (or skipped by the budget), else Failed; both carry the
-    run summary."""
+    run summary. `master`, `sample_rate`, `bit_depth`: the delivery spec (else the settings')."""
     logger = get_run_logger()
-    settings, api = PipelineSettings(), TextMusicSettings()
+    settings, api = with_delivery(PipelineSettings(), master, sample_rate, bit_depth), TextMusicSettings()
     options = RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
                          regenerate_rejected=regenerate_rejected)
     out_dir = Path(out)
@@ -242,7 +244,7 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
         limit = connection.profile.rate_limit
         settings = settings.for_provider(limit.requests, limit.window_seconds)
         planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions,
-                            replaced_takes(previous))
+                            replaced_takes(previous), settings.file_name_template)
         todo, done = split_done(planned, previous, out_dir)
         paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
         budget_cents = round(budget_usd * 100) if budget_usd is not None else None
@@ -262,6 +264,7 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
     songs = flag_similar(out_dir, [r for r in records if not r.parent], settings.similarity_threshold)
     records = songs + [r for r in records if r.parent]
     ledger = write_ledger(out_dir, records)
+    write_qc_csv(out_dir, records)
     run_cents = sum(r.cost_cents for r in records if r.run_id == options.run_id)
     summary = {**summarize(records), "rows": len(ledger), "run_cost_usd": run_cents / 100}
     logger.info("ledger: %s", summary)
@@ -277,10 +280,19 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
     return Completed(message="every valid row delivered or skipped by the budget", data=summary)
 
 
+def with_delivery(settings: PipelineSettings, master: str | None, sample_rate: int | None,
+                  bit_depth: int | None) -> PipelineSettings:
+    """The settings with the run's delivery spec where it names one (checked like the settings' own)."""
+    asked = {k: v for k, v in (("master", master), ("sample_rate", sample_rate), ("bit_depth", bit_depth))
+             if v is not None}
+    return PipelineSettings.model_validate({**settings.model_dump(), **asked}) if asked else settings
+
+
 def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None,
                 task_runner: str | None = None, resubmit_unanswered: bool = False,
                 regenerate_lost: bool = False, regenerate_rejected: bool = False,
-                versions: str | None = None) -> dict[str, object]:
+                versions: str | None = None, master: str | None = None, sample_rate: int | None = None,
+                bit_depth: int | None = None) -> dict[str, object]:
     """Run the flow on threads or Dask; returns the run summary (its `delivered` says whether every valid
     row was delivered). A run that could not complete raises."""
     settings = PipelineSettings()
@@ -288,7 +300,8 @@ def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None =
     flow_with_runner = produce_catalog.with_options(task_runner=runner)
     state = flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd,
                              resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
-                             regenerate_rejected=regenerate_rejected, versions=versions, return_state=True)
+                             regenerate_rejected=regenerate_rejected, versions=versions, master=master,
+                             sample_rate=sample_rate, bit_depth=bit_depth, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BaseException):
         raise summary  # what ended the run before it could complete

@@ -13,7 +13,7 @@ from tasks.generate import CatalogInfo, RunOptions, clear_partials
 from tasks.ledger import load_ledger, summarize, write_ledger
 from tasks.prefect_tasks import deliver_versions_task
 from tasks.provider import open_provider
-from tasks.rerender import compare_to_originals, engine_changed, rerender_rows
+from tasks.rerender import compare_to_originals, delivery_settings, engine_changed, rerender_rows
 from tasks.settings import PipelineSettings
 from textmusic.settings import TextMusicSettings
 
@@ -40,7 +40,9 @@ def rerender_catalog(
                        publisher=settings.publisher, date=datetime.now(UTC).date().isoformat())
     with open_provider(settings, api, catalog_path) as connection:
         provider = connection.provider
-        rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate)
+        settings = delivery_settings(settings, [r for r in originals if not r.parent])
+        rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate,
+                             settings.file_name_template)
         records = generate_all(rows, [], connection, out_dir, info, settings, RunOptions())
         records += deliver_versions_task(records, rows, [], connection, out_dir, info, settings)
     clear_partials(out_dir)

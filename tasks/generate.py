@@ -24,7 +24,8 @@ from textmusic.client import TextMusicClient
 from textmusic.contract import Track, price_cents
 
 from .audio import check_audio, sha256_file
-from .ledger import SUBMITTED, SUBMITTING, SUPPORT_DIR, LedgerRecord
+from .finish import Delivery, finish
+from .ledger import HELD, SUBMITTED, SUBMITTING, SUPPORT_DIR, LedgerRecord
 from .plan import PlannedRow
 from .tagging import tag_and_verify
 
@@ -139,11 +140,13 @@ def deliver(
     record: LedgerRecord,
     client: TextMusicClient,
     out_dir: Path,
-    file_name: str,
+    name_for: Callable[[float | None], str],
     catalog: CatalogInfo,
     tolerance: float,
+    delivery: Delivery,
 ) -> LedgerRecord:
-    """Download, verify, tag, then rename into the catalog."""
+    """Download, verify, bring to the delivery spec (or raise QcFailed), tag, then rename into the catalog
+    under the name `name_for` gives the track's BPM."""
     partial = out_dir / PARTIAL_DIR
     partial.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=f".{record.output_format}")
@@ -163,6 +166,9 @@ def deliver(
                 "cost_usd": cost / 100,
             }
         )
+        file_name = name_for(record.bpm)
+        record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
+                                                 out_dir, file_name))
         tag_and_verify(tmp, tag_values(record, catalog))
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
@@ -216,7 +222,7 @@ def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOption
                 "status": "unanswered" if first.status == SUBMITTING else first.status,
                 "resume": "unanswered", "row": row.row,
                 "error": first.error or f"the submission's answer never came: {note}"})])
-    held = [s for s in songs if s is not None and s.resume == "lost"]
+    held = [s for s in songs if s is not None and s.resume in HELD]
     if held and not options.regenerate_lost:
         return Resumption("hold", [s.model_copy(update={"row": row.row}) for s in songs if s is not None])
     if any(s is not None and s.resume == "unanswered" for s in songs) and not options.resubmit_unanswered:

@@ -14,6 +14,7 @@ fail, with the reason, and paid tracks stay resumable.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
@@ -46,6 +47,7 @@ from textmusic.providers import Profile
 
 from .audio import AudioCheckError, sha256_file
 from .concurrency import AdaptiveWindow, ProviderHealth, ReadyTiming
+from .finish import Delivery, QcFailed
 from .generate import (
     CatalogInfo,
     Journal,
@@ -106,6 +108,7 @@ class Generation:
         self.client, self.out_dir, self.catalog, self.provider = client, out_dir, catalog, provider
         self.profile, self.settings, self.options = profile, settings, options
         self.journal, self.tolerance = journal, tolerance
+        self.delivery = Delivery.from_settings(settings)
         self.on_row_done = on_row_done or (lambda records: None)
         limit = settings.max_in_flight or min(profile.max_in_flight, max_in_flight or profile.max_in_flight)
         self.window = AdaptiveWindow(limit, initial=settings.initial_in_flight)
@@ -321,9 +324,12 @@ class Generation:
     def _deliver(self, job: TrackJob) -> None:
         try:
             record = self._track_record(job)
-            delivered = deliver(job.track, record, job.state.client, self.out_dir, job.state.row.file_name(job.index),
-                                self.catalog, self.tolerance)
+            delivered = deliver(job.track, record, job.state.client, self.out_dir,
+                                functools.partial(job.state.row.file_name, job.index), self.catalog, self.tolerance,
+                                self.delivery)
             self._song_done(job.state, job.index, self._ended(job.state, delivered))
+        except QcFailed as exc:  # paid and downloaded, outside the spec: held, never regenerated unasked
+            self._track_done(job, error=str(exc), resume="qc", charged=True, **exc.fields)
         except Gone as exc:
             self._track_done(job, error=f"audio gone: {exc.message}", resume="lost", charged=True)
         except (RateLimited, ServerError) as exc:

@@ -41,7 +41,11 @@ SUBMITTING: Status = "submitting"
 #   "resend"     the answer of a submission with an Idempotency-Key was lost: send it again with that key
 #   "unanswered" maybe charged, no track known: only --resubmit-unanswered sends the row again
 #   "lost"       paid, but the audio cannot be had (410 Gone, never decodes): only --regenerate-lost
-Resume = Literal["", "poll", "resend", "unanswered", "lost"]
+#   "qc"         paid and downloaded, but outside the delivery spec even after mastering (the file is held in
+#                qc-failed/): held like "lost", only --regenerate-lost generates it anew
+Resume = Literal["", "poll", "resend", "unanswered", "lost", "qc"]
+HELD: tuple[str, ...] = ("lost", "qc")  # resume values a run never regenerates without --regenerate-lost
+QcVerdict = Literal["", "pass", "fail"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -111,10 +115,27 @@ class LedgerRecord(BaseModel):
     # best score (cosine of the fingerprints, 1.0 = the same audio). Empty / None: nothing that close.
     similar_to: str = ""
     similarity: float | None = None
+    # Delivery QC (tasks/finish.py), measured on the file as delivered (after encoding): the spec it was held
+    # to, the gain mastering applied (0.0: the provider's audio kept as it came), loudness (LUFS), true peak
+    # (dBTP), loudness range (LU), head/tail silence (s), clipped samples, the largest DC offset, the
+    # sample rate and bit depth; `qc` pass or fail (the reasons then in `error`).
+    master: str = ""
+    master_gain_db: float | None = None
+    loudness_lufs: float | None = None
+    true_peak_dbtp: float | None = None
+    lra_lu: float | None = None
+    head_silence_s: float | None = None
+    tail_silence_s: float | None = None
+    clipped_samples: int | None = None
+    dc_offset: float | None = None
+    sample_rate: int | None = None
+    bit_depth: int | None = None
+    qc: QcVerdict = ""
+    held_file: str = ""  # a paid file kept out of the catalog because it failed QC (qc-failed/…)
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)
-_NULLABLE_INTS = ("seed", "num_songs", "row")
+_NULLABLE_INTS = ("seed", "num_songs", "row", "clipped_samples", "sample_rate", "bit_depth")
 
 
 def append_journal(out_dir: Path, records: list[LedgerRecord]) -> None:

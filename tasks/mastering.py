@@ -10,6 +10,7 @@ again — at most MAX_PASSES times. Only then does the file replace `dst`. Wheth
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import time
@@ -60,16 +61,21 @@ class MasterResult:
 
 
 def master_file(src: Path, dst: Path, spec: MasterSpec, *, sample_rate: int | None = None,
-                bit_depth: int | None = None, fmt: str, bit_rate: str | None = None) -> MasterResult:
-    """Master `src` to `dst` in `fmt` (bit depth for wav/flac only, bit rate for mp3/m4a only)."""
+                bit_depth: int | None = None, fmt: str, bit_rate: str | None = None,
+                gain_db: float | None = None) -> MasterResult:
+    """Master `src` to `dst` in `fmt` (bit depth for wav/flac only, bit rate for mp3/m4a only). `gain_db`: a
+    fixed gain instead of the spec's loudness target (a stem or an alternative mix takes its full mix's gain,
+    so the parts still add up to it); the ceiling still holds."""
     started = time.perf_counter()
     depth = _depth(src, fmt, bit_depth, bit_rate)
     data, rate = read_audio(src)
     if sample_rate and sample_rate != rate:
         data, rate = soxr.resample(data, rate, sample_rate, quality="VHQ"), sample_rate
-    source_lufs = integrated_lufs(data, rate)
-    gain_db = spec.lufs - source_lufs if spec.lufs is not None and source_lufs is not None else 0.0
-    aim = spec.lufs
+    target = spec if gain_db is None else dataclasses.replace(spec, lufs=None)  # a fixed gain has no loudness to meet
+    aim = target.lufs
+    if gain_db is None:
+        source_lufs = integrated_lufs(data, rate)
+        gain_db = spec.lufs - source_lufs if spec.lufs is not None and source_lufs is not None else 0.0
     ceiling = None if spec.true_peak_dbtp is None else spec.true_peak_dbtp - HEADROOM_DB[fmt]
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -81,7 +87,7 @@ def master_file(src: Path, dst: Path, spec: MasterSpec, *, sample_rate: int | No
             audio, gain_db = _level(data, rate, gain_db, ceiling, aim)
             _encode(audio, rate, tmp, fmt, depth, bit_rate or DEFAULT_BIT_RATE)
             figures = measure(tmp)
-            step = _correction(figures, spec)
+            step = _correction(figures, target)
             if step is None or passes == MAX_PASSES:
                 break
             aim = None if aim is None else aim + step[0]

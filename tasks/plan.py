@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
-
-from pathvalidate import sanitize_filename
 
 from textmusic.contract import LOCAL_EXTENSION_FIELDS, SEED_MAX, TextToMusicRequest, price_cents
 
+from .naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, fill_name, safe_stem
 from .settings import PipelineSettings
 from .validate import BriefRow
-
-MAX_STEM_CHARS = 90
 
 
 @dataclass(frozen=True)
@@ -25,16 +21,22 @@ class PlannedRow:
     request: TextToMusicRequest
     seed_source: str  # "brief", "derived" or "retake" (a new seed after a reviewer rejected the take)
     fingerprint: str
-    file_stem: str
+    file_track: str  # the track part of the row's file names: its track_id made safe, unique in the catalog
     metadata: dict[str, str] = field(default_factory=dict)
     # Re-renders keep the original file names.
     file_names: tuple[str, ...] = ()
+    catalog: str = ""
+    name_template: str = DEFAULT_FILE_NAME_TEMPLATE
 
-    def file_name(self, song_index: int) -> str:
-        if self.file_names:
+    def file_name(self, song_index: int, bpm: float | None = None, version: str = "") -> str:
+        """A song's file (`version` empty: its own label from the brief, else "full"), or one of its library
+        versions (`version` the version's file tag: 30s, loop8, stem-drums …); the BPM the track has."""
+        if self.file_names and not version:
             return self.file_names[song_index]
-        suffix = f"-{song_index + 1}" if self.request.num_songs > 1 else ""
-        return f"{self.file_stem}{suffix}.{self.request.output_format}"
+        track = self.file_track + (f"-{song_index + 1}" if self.request.num_songs > 1 else "")
+        return fill_name(self.name_template, self.request.output_format, catalog=self.catalog, track=track,
+                         title=self.name, version=version or self.metadata.get("version") or "full",
+                         bpm=f"{round(bpm)}bpm" if bpm else "")
 
 
 def derive_seed(catalog: str, track_id: str) -> int:
@@ -64,17 +66,9 @@ def request_fingerprint(request: TextToMusicRequest, provider: str, local_extens
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def safe_stem(text: str) -> str:
-    """A file-name stem with no path separators, no leading dots or formula characters, bounded length."""
-    stem = sanitize_filename(text, replacement_text="_", platform="universal")
-    stem = re.sub(r"[^\w.-]+", "_", stem)  # spaces, quotes, formula and shell characters
-    stem = re.sub(r"\.{2,}", "_", stem)
-    stem = re.sub(r"_{2,}", "_", stem).lstrip("._-") or "track"
-    return stem[:MAX_STEM_CHARS].rstrip("._ ") or "track"
-
-
 def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extensions: bool,
-              replaced: frozenset[tuple[str, str]] = frozenset()) -> list[PlannedRow]:
+              replaced: frozenset[tuple[str, str]] = frozenset(),
+              name_template: str = DEFAULT_FILE_NAME_TEMPLATE) -> list[PlannedRow]:
     """`replaced`: (track_id, request fingerprint) of takes a reviewer rejected; such a row moves on to the
     next seed of its chain (`retake_seed`) until it reaches a take that was not replaced."""
     planned: list[PlannedRow] = []
@@ -88,7 +82,7 @@ def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extension
             seed_source = "retake"
             request = request.model_copy(update={"seed": retake_seed(request.seed or 0)})
             fingerprint = request_fingerprint(request, provider, local_extensions)
-        stem = safe_stem(f"{row.track_id}-{row.name}")
+        stem = safe_stem(row.track_id)[:NAME_FIELDS["track"]]
         if stem.lower() in taken:
             stem = f"{stem}-row{row.row}"
         taken.add(stem.lower())
@@ -100,8 +94,10 @@ def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extension
                 request=request,
                 seed_source=seed_source,
                 fingerprint=fingerprint,
-                file_stem=stem,
+                file_track=stem,
                 metadata=row.metadata,
+                catalog=catalog,
+                name_template=name_template,
             )
         )
     return planned

@@ -14,6 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from textmusic.settings import TextMusicSettings
 
 from .brief import load_brief
+from .finish import Delivery
 from .generate import CatalogInfo, RunOptions
 from .generation import Generation
 from .ledger import LedgerRecord, append_journal
@@ -98,4 +99,4 @@ def deliver_versions_task(records: list[LedgerRecord], rows: list[PlannedRow], e
         client = stack.enter_context(connect(connection, TextMusicSettings(), process_throttle(settings))) \
             if offers else None
         return deliver_versions(records, by_track, earlier, client, out_dir, catalog,
-                                settings.duration_tolerance_seconds, journal)
+                                settings.duration_tolerance_seconds, Delivery.from_settings(settings), journal)

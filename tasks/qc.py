@@ -21,7 +21,7 @@ import soundfile
 import soxr
 from scipy.ndimage import maximum_filter1d
 
-from .ledger import spreadsheet_safe
+from .ledger import LedgerRecord, spreadsheet_safe
 
 QC_CSV = "qc.csv"
 OVERSAMPLING = 4  # true peak per ITU-R BS.1770: 4x oversampled sample peak
@@ -71,15 +71,6 @@ class QcFigures:
     bit_depth: int | None
     channels: int
     duration_s: float
-
-
-@dataclass(frozen=True)
-class QcRow:
-    file: str
-    version: str
-    spec: str
-    figures: QcFigures
-    reasons: tuple[str, ...]
 
 
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
@@ -212,39 +203,33 @@ def check(figures: QcFigures, spec: MasterSpec) -> list[str]:
     return reasons
 
 
-QC_COLUMNS = ("file", "version", "spec", "loudness_lufs", "true_peak_dbtp", "lra_lu", "head_silence_s",
-              "tail_silence_s", "clipped_samples", "clipped_runs", "dc_offset", "sample_rate", "bit_depth",
-              "channels", "duration_s", "pass", "reasons")
+QC_COLUMNS = ("file", "version", "parent", "master", "loudness_lufs", "true_peak_dbtp", "lra_lu", "head_silence_s",
+              "tail_silence_s", "clipped_samples", "dc_offset", "sample_rate", "bit_depth", "duration_s",
+              "master_gain_db", "qc", "reasons")
 
 
-def _rounded(value: float | None, digits: int) -> float | str:
-    return "" if value is None else round(value, digits)
+def qc_record(record: LedgerRecord) -> dict[str, object]:
+    """One qc.csv row from a ledger record: its QC figures (tasks/finish.py), the reasons when it failed."""
+    fields = record.model_dump()
+    return {**{c: fields[c] for c in QC_COLUMNS if c in fields},
+            "file": record.audio_path or record.held_file,
+            "version": record.version if record.parent else "full", "duration_s": record.duration_seconds,
+            "reasons": record.error if record.qc == "fail" else ""}
 
 
-def qc_record(row: QcRow) -> dict[str, object]:
-    """One qc.csv row; `dc_offset` is the channel mean of largest magnitude (signed), a number per file."""
-    f = row.figures
-    dc = max(f.dc_offset, key=abs, default=0.0)
-    return {"file": row.file, "version": row.version, "spec": row.spec,
-            "loudness_lufs": _rounded(f.loudness_lufs, 2), "true_peak_dbtp": _rounded(f.true_peak_dbtp, 2),
-            "lra_lu": _rounded(f.lra_lu, 2), "head_silence_s": round(f.head_silence_s, 3),
-            "tail_silence_s": round(f.tail_silence_s, 3), "clipped_samples": f.clipped_samples,
-            "clipped_runs": f.clipped_runs, "dc_offset": round(dc, 6), "sample_rate": f.sample_rate,
-            "bit_depth": "" if f.bit_depth is None else f.bit_depth, "channels": f.channels,
-            "duration_s": round(f.duration_s, 3), "pass": "pass" if not row.reasons else "fail",
-            "reasons": "; ".join(row.reasons)}
-
-
-def write_qc_csv(out_dir: Path, rows: Iterable[QcRow]) -> Path:
-    """Replace OUT/qc.csv atomically (a temp file beside it, then os.replace); text is made formula-safe."""
+def write_qc_csv(out_dir: Path, records: Iterable[LedgerRecord]) -> Path:
+    """Replace OUT/qc.csv atomically with one row per measured file of the ledger (a temp file beside it,
+    then os.replace); text is made formula-safe."""
     path = Path(out_dir) / QC_CSV
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
             writer = csv.DictWriter(handle, fieldnames=QC_COLUMNS)
             writer.writeheader()
-            for row in rows:
-                writer.writerow({k: spreadsheet_safe(v) for k, v in qc_record(row).items()})
+            for record in records:
+                if record.qc:
+                    writer.writerow({k: spreadsheet_safe("" if v is None else v)
+                                     for k, v in qc_record(record).items()})
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:

@@ -8,8 +8,11 @@ from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, 
 
 from .audio import same_audio
 from .brief import METADATA_COLUMNS
+from .finish import SETTABLE_FORMATS
 from .ledger import LedgerRecord
+from .naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
 from .plan import PlannedRow, request_fingerprint
+from .settings import PipelineSettings
 
 
 def version_kinds(song: LedgerRecord, records: list[LedgerRecord]) -> list[str] | None:
@@ -27,9 +30,10 @@ def rerender_rows(
     local_extensions: bool,
     output_format: str | None = None,
     bit_rate: str | None = None,
+    name_template: str = DEFAULT_FILE_NAME_TEMPLATE,
 ) -> list[PlannedRow]:
-    """One single-song row per ready song (its versions asked again): a song's own seed renders it alone,
-    as in its pair."""
+    """One single-song row per ready song (its versions asked again, named by `name_template` as they were):
+    a song's own seed renders it alone, as in its pair."""
     rows = []
     for rec in (r for r in records if not r.parent):
         fmt = output_format or rec.output_format
@@ -57,11 +61,26 @@ def rerender_rows(
             request=request,
             seed_source="ledger",
             fingerprint=request_fingerprint(request, provider, local_extensions),
-            file_stem=Path(rec.audio_path).stem,
+            file_track=safe_stem(rec.track_id)[:NAME_FIELDS["track"]],
             metadata={f: getattr(rec, f) for f in METADATA_COLUMNS if getattr(rec, f)},
             file_names=(str(Path(rec.audio_path).with_suffix(f".{fmt}")),),
+            catalog=rec.catalog,
+            name_template=name_template,
         ))
     return rows
+
+
+def delivery_settings(settings: PipelineSettings, songs: list[LedgerRecord]) -> PipelineSettings:
+    """The delivery spec the songs were delivered to (their master; 48 kHz or 24-bit WAV/FLAC), so re-rendered
+    files are mastered as the originals were."""
+    first = next((s for s in songs if s.master), None)
+    if first is None:
+        return settings
+    settable = first.output_format in SETTABLE_FORMATS
+    return settings.model_copy(update={
+        "master": first.master,
+        "sample_rate": first.sample_rate if settable and first.sample_rate == 48000 else None,
+        "bit_depth": first.bit_depth if settable and first.bit_depth == 24 else None})
 
 
 def _with_originals(

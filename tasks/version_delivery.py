@@ -9,6 +9,7 @@ generation carries the cost. A version file reaches its name only complete and t
 
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from textmusic.client import TextMusicClient
 from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, stem_name, version_file_tag, version_name
 
 from .audio import check_audio, sha256_file
+from .finish import Delivery, QcFailed, finish, follows_parent
 from .generate import FILE_MODE, PARTIAL_DIR, CatalogInfo, tag_values
 from .ledger import LedgerRecord, record_key, utc_now
 from .plan import PlannedRow
@@ -30,19 +32,17 @@ def asked_kinds(row: PlannedRow) -> list[str]:
     return [k for k in check_version_kinds(row.request.versions or []) if k != "full"]
 
 
-def version_file(record: LedgerRecord) -> str:
-    """`<the song's file stem>_<version>_<bpm>bpm.<ext>` for a version record: the BPM in the name, as
-    libraries ask."""
-    path, name = Path(record.parent), record.version
-    bpm = f"_{round(record.bpm)}bpm" if record.bpm else ""
-    return str(path.with_name(f"{path.stem}_{version_file_tag(name)}{bpm}{path.suffix}"))
+def version_file(row: PlannedRow, record: LedgerRecord) -> str:
+    """A version's file name: the catalog's template with the version's tag and the song's BPM (libraries ask
+    for the BPM in the name)."""
+    return row.file_name(record.song_index, record.bpm, version_file_tag(record.version))
 
 
 def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], previous: list[LedgerRecord],
                      client: TextMusicClient | None, out_dir: Path, catalog: CatalogInfo, tolerance: float,
-                     journal: Callable[[list[LedgerRecord]], None]) -> list[LedgerRecord]:
-    """Version records for every delivered song whose row asks for versions; versions already in the
-    catalog (same song, request and intact file) are kept as they are."""
+                     delivery: Delivery, journal: Callable[[list[LedgerRecord]], None]) -> list[LedgerRecord]:
+    """Version records for every delivered song whose row asks for versions, each brought to the delivery
+    spec like the song; versions already in the catalog (same song, request and intact file) are kept."""
     records: list[LedgerRecord] = []
     for main in mains:
         row = rows.get(main.track_id)
@@ -52,8 +52,9 @@ def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], pre
         if _covers(asked_kinds(row), kept):
             records += kept.values()
             continue
-        made = _from_provider(main, asked_kinds(row), client, out_dir, catalog, tolerance, kept) \
-            if client is not None else _edited(main, asked_kinds(row), _requested_bpm(row), out_dir, catalog, kept)
+        place = functools.partial(_place, row=row, main=main, out_dir=out_dir, catalog=catalog, delivery=delivery)
+        made = _from_provider(main, asked_kinds(row), client, tolerance, kept, place) \
+            if client is not None else _edited(main, asked_kinds(row), _requested_bpm(row), out_dir, kept, place)
         journal(made)
         records += made
     return records
@@ -85,8 +86,11 @@ def _version_record(main: LedgerRecord, name: str, **update: object) -> LedgerRe
         "similar_to": "", "similarity": None, "started_at": now, "finished_at": now, "error": "", **update})
 
 
-def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient, out_dir: Path,
-                   catalog: CatalogInfo, tolerance: float, kept: dict[str, LedgerRecord]) -> list[LedgerRecord]:
+Place = Callable[[LedgerRecord, Callable[[Path], object]], LedgerRecord]
+
+
+def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient, tolerance: float,
+                   kept: dict[str, LedgerRecord], place: Place) -> list[LedgerRecord]:
     """Download every version the provider lists for the song's track; an asked one it does not list is
     reported failed (stems are listed as the song has them: no vocals stem in an instrumental)."""
     try:
@@ -102,7 +106,7 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
             records.append(kept[listed.name])
             continue
         record = _version_record(main, listed.name, duration_seconds=round(listed.duration_seconds, 3))
-        records.append(_download(track, record, client, out_dir, catalog, tolerance))
+        records.append(place(record, functools.partial(_download, track, record, client, tolerance)))
     listed_names = {v.name for v in track.versions}
     records += [_version_record(main, version_name(k), status="failed", audio_path="", duration_seconds=None,
                                 error="the provider did not deliver this version")
@@ -110,19 +114,13 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
     return records
 
 
-def _download(track: Track, record: LedgerRecord, client: TextMusicClient, out_dir: Path, catalog: CatalogInfo,
-              tolerance: float) -> LedgerRecord:
-    name = version_file(record)
-
-    def fetch(tmp: Path) -> None:
-        client.download(track, tmp, version=record.version)
-        check_audio(tmp, record.output_format, record.duration_seconds, tolerance)
-
-    return _place(record, name, out_dir, catalog, fetch)
+def _download(track: Track, record: LedgerRecord, client: TextMusicClient, tolerance: float, tmp: Path) -> None:
+    client.download(track, tmp, version=record.version)
+    check_audio(tmp, record.output_format, record.duration_seconds, tolerance)
 
 
-def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_dir: Path, catalog: CatalogInfo,
-            kept: dict[str, LedgerRecord]) -> list[LedgerRecord]:
+def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_dir: Path,
+            kept: dict[str, LedgerRecord], place: Place) -> list[LedgerRecord]:
     """Cut-downs and loops edited from the delivered mix; stems and mixes reported as not offered."""
     records = [_version_record(main, name, status="skipped", audio_path="", duration_seconds=None,
                                error="not offered: a finished mix has no stems (the provider delivers none)")
@@ -139,8 +137,7 @@ def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_d
                                                      "error": f"version not made: {result.reason}"}))
             continue
         record = record.model_copy(update={"duration_seconds": round(result.seconds, 3)})
-        records.append(_place(record, version_file(record), out_dir, catalog,
-                              lambda tmp, edit=result: write_edit(edit, parent, tmp)))
+        records.append(place(record, lambda tmp, edit=result: write_edit(edit, parent, tmp)))
     return records
 
 
@@ -154,9 +151,11 @@ def _requested_bpm(row: PlannedRow) -> float | None:
     return float(bpm) if isinstance(bpm, int | float) else None
 
 
-def _place(record: LedgerRecord, name: str, out_dir: Path, catalog: CatalogInfo,
-           make: Callable[[Path], object]) -> LedgerRecord:
-    """Make the file in `.partial/`, tag it, and rename it into the catalog."""
+def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: PlannedRow, main: LedgerRecord,
+           out_dir: Path, catalog: CatalogInfo, delivery: Delivery) -> LedgerRecord:
+    """Make the file in `.partial/`, bring it to the delivery spec (a stem or alternative mix at its song's
+    gain), tag it, and rename it into the catalog."""
+    name = version_file(row, record)
     partial = out_dir / PARTIAL_DIR
     partial.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=Path(name).suffix)
@@ -164,11 +163,16 @@ def _place(record: LedgerRecord, name: str, out_dir: Path, catalog: CatalogInfo,
     tmp = Path(tmp_name)
     try:
         make(tmp)
+        gain = (main.master_gain_db or 0.0) if follows_parent(record.version) else None
+        record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
+                                                 out_dir, name, parent_gain_db=gain))
         tag_and_verify(tmp, tag_values(record, catalog))
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)
         os.replace(tmp, out_dir / name)
         return record.model_copy(update={"status": "ready", "audio_path": name, "sha256": digest})
+    except QcFailed as exc:
+        return record.model_copy(update={**exc.fields, "status": "failed", "audio_path": "", "error": str(exc)})
     except Exception as exc:
         return record.model_copy(update={"status": "failed", "audio_path": "", "error": f"version not made: {exc}"})
     finally:

@@ -163,7 +163,44 @@ def test_styles_follow_prompt_and_tags() -> None:
     assert not scores["ambient drone"].events_for("drums")
     assert compose(request(prompt="a walk", tags=["synthwave"]), SR).style.name == "synthwave"
     assert pick_style("qwerty", None) is FALLBACK_STYLE
-    assert len(STYLES) >= 24 and len({s.name for s in STYLES}) == len(STYLES)
+    assert len(STYLES) >= 36 and len({s.name for s in STYLES}) == len(STYLES)
+
+
+def test_genre_markers_rock_metal_hip_hop() -> None:
+    rock = compose(request(prompt="hard rock", seed=4, duration_seconds=40), SR)
+    assert rock.style.chord_mode == "power" and rock.style.chord_program == 30
+    for bar in range(4, 8):  # power chords: root and fifth only, no third
+        keys = {e.key for e in rock.events_for("chords") if bar * 4 <= e.beat < bar * 4 + 4}
+        roots = {k for k in keys if (k + 7) in keys}
+        assert keys <= roots | {k + 7 for k in roots} | {k + 12 for k in roots}, keys
+    metal = compose(request(prompt="heavy metal", seed=4, duration_seconds=40), SR)
+    kicks = [e for e in metal.events_for("drums") if e.key == 36 and 16 <= e.beat < 20]
+    assert len(kicks) == 16  # the double kick: every sixteenth
+    assert sum(e.duration < 0.2 for e in metal.events_for("chords")) > 40  # palm-muted chugs
+    trap = compose(request(prompt="trap", seed=4, duration_seconds=30), SR)
+    hats = sorted(e.beat for e in trap.events_for("drums") if e.key == 42)
+    assert min(np.diff(hats)) == pytest.approx(0.125)  # hi-hat rolls in thirty-seconds
+    boom = compose(request(prompt="boom bap", seed=4, duration_seconds=30), SR)
+    assert boom.style.chord_mode == "chop" and boom.style.humanize < 0.5
+    assert len(set(boom.bar_chords[2:10])) <= 2  # sparse, looped harmony
+
+
+def test_genre_markers_blues() -> None:
+    blues = compose(request(prompt="delta blues shuffle with harmonica", seed=2, duration_seconds=150), SR)
+    assert blues.style.name == "blues" and blues.style.swing > 0.3
+    body = blues.sections[0].bars
+    cycle = [blues.bar_chords[body + i] for i in range(36)]
+    tonic, five = cycle[0], cycle[8]
+    for k in range(3):  # the 12-bar cycle runs on across sections: I at its top, IV in bar 5, V in bar 9
+        assert (cycle[12 * k], cycle[12 * k + 8], cycle[12 * k + 10]) == (tonic, five, tonic)
+        assert cycle[12 * k + 4] not in (tonic, five)
+    lead = blues.events_for("lead")
+    base = 67 + (blues.tonic - 67 + 6) % 12 - 6
+    assert {(e.key - base) % 12 for e in lead} & {3, 6, 10}  # blue notes
+    assert sum(e.duration <= 0.14 for e in lead) >= 3  # bends as grace notes
+    answers = [e for e in blues.events_for("chords") if e.velocity > 0 and e.duration < 2 and len(
+        [o for o in blues.events_for("chords") if o.beat == e.beat]) == 1]
+    assert answers  # single-note answers of the guitar (call and response)
 
 
 def test_instrumental_form_and_harmony() -> None:

@@ -40,6 +40,12 @@ PROMPTS = {
     "funk": "slap bass and brass stabs", "rnb-soul": "smooth late night neo soul",
     "jazz": "walking upright bass and ride cymbal", "blues": "twelve bar shuffle with harmonica",
     "reggae": "island one drop with offbeat skank", "latin": "bossa nova with congas",
+    "metal": "palm muted chugs and double kick drums", "country": "twangy honky tonk with a fiddle",
+    "disco": "mirror ball dance floor with strings", "gospel": "church choir singing praise",
+    "bright-pop": "sparkling anime opening theme", "afrobeat": "lagos party groove with shekere",
+    "hybrid-trailer": "pulsing braams and string ostinato for an action trailer",
+    "big-room-edm": "festival mainstage drop", "lofi-jazz": "jazzy coffee shop beats on a rainy day",
+    "world-ambient": "shakuhachi over a drone on a desert journey",
 }
 
 
@@ -72,8 +78,8 @@ def test_shipped_style_embeddings_are_current(model: MiniLM, matrix: np.ndarray)
     assert np.allclose(matrix[5], model.embed(STYLES[5].text), atol=1e-6)
 
 
-def test_library_has_24_styles_and_each_is_reachable_from_text(model: MiniLM, matrix: np.ndarray) -> None:
-    assert len(STYLES) >= 24 and set(PROMPTS) == {style.name for style in STYLES}
+def test_library_has_36_styles_and_each_is_reachable_from_text(model: MiniLM, matrix: np.ndarray) -> None:
+    assert len(STYLES) >= 36 and set(PROMPTS) == {style.name for style in STYLES}
     chosen = {name: resolve_intent(req(prompt=prompt), model.embed, matrix).primary.name
               for name, prompt in PROMPTS.items()}
     assert sum(chosen[name] == name for name in PROMPTS) >= 0.9 * len(PROMPTS), chosen

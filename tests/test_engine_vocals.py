@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import subprocess
 import sys
@@ -13,7 +14,10 @@ import pytest
 
 from textmusic.contract import TextToMusicRequest
 from textmusic.engine import Engine, Rendered
-from textmusic.engine.vocals import syllables_from_alignment
+from textmusic.engine import intent as intent_module
+from textmusic.engine.arrange import HOOK_NAMES
+from textmusic.engine.intent import resolve_intent
+from textmusic.engine.vocals import diatonic_above, syllables_from_alignment
 
 SR = 44100
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,6 +81,94 @@ def test_female_voice_sings_higher(engine: Engine) -> None:
     male = engine.compose(TextToMusicRequest(prompt="upbeat pop, male vocal", lyrics=LYRICS, seed=2))
     assert female.voice == "female" and male.voice == "male"
     assert np.mean([n.key for n in female.vocal]) - np.mean([n.key for n in male.vocal]) >= 9
+
+
+def test_voice_comes_from_the_prompt_else_from_the_style(monkeypatch: pytest.MonkeyPatch) -> None:
+    def voice(prompt: str) -> str:
+        return resolve_intent(TextToMusicRequest(prompt=prompt, seed=1)).voice
+
+    primary = resolve_intent(TextToMusicRequest(prompt="upbeat pop", seed=1)).primary
+    assert voice("upbeat pop") == primary.voice
+    for named in ("male", "female"):
+        monkeypatch.setitem(intent_module.STYLES_BY_NAME, primary.name, dataclasses.replace(primary, voice=named))
+        assert voice("upbeat pop") == named
+        assert voice("upbeat pop, female vocal") == "female" and voice("upbeat pop, male vocal") == "male"
+
+
+def _median_f0(audio: np.ndarray) -> float:
+    import pyworld
+
+    mono = audio.mean(axis=1).astype(np.float64)
+    f0, times = pyworld.dio(mono, SR, frame_period=10.0, f0_floor=70.0, f0_ceil=900.0)
+    f0 = pyworld.stonemask(mono, f0, times, SR)
+    return float(np.median(f0[f0 > 0]))
+
+
+def _envelope_centroid(audio: np.ndarray) -> float:
+    """Centroid (300-4000 Hz) of the long-term average spectrum smoothed over ~300 Hz: the melody's many
+    pitches fill in the spectral envelope between the harmonics, so this follows the formants."""
+    from scipy.signal import welch
+
+    freqs, power = welch(audio.mean(axis=1), SR, nperseg=8192)
+    envelope = np.convolve(power, np.ones(57) / 57, "same")
+    band = (freqs > 300) & (freqs < 4000)
+    return float((envelope[band] * freqs[band]).sum() / envelope[band].sum())
+
+
+def test_female_voice_is_higher_in_pitch_and_moderately_in_formants(engine: Engine) -> None:
+    """Measured: median F0 232 Hz (male) vs 464 Hz (female), 12 semitones; envelope centroid ratio 1.07
+    (formants x1.17). The same female melody with formants unshifted gives 0.97, shifted by the pitch
+    ratio (a sped-up man) 1.43, so the bounds catch both."""
+    sung = {}
+    for voice in ("male", "female"):
+        score = engine.compose(TextToMusicRequest(prompt=f"upbeat pop, {voice} vocal", lyrics=LYRICS, seed=2))
+        assert score.voice == voice
+        sung[voice] = engine.singer.sing(score, 0.7, backing=False)
+    semitones = 12 * np.log2(_median_f0(sung["female"]) / _median_f0(sung["male"]))
+    assert 7 <= semitones <= 15
+    assert 165 <= _median_f0(sung["female"]) <= 600  # a female singing range
+    formants = _envelope_centroid(sung["female"]) / _envelope_centroid(sung["male"])
+    assert 1.03 <= formants <= 1.3
+
+
+def test_diatonic_third_above() -> None:
+    assert [diatonic_above(k, 2, 0, "major") for k in (60, 62, 64, 65, 67, 69, 71)] == [64, 65, 67, 69, 71, 72, 74]
+    assert diatonic_above(57, 2, 9, "minor") == 60 and diatonic_above(57, 5, 0, "major") == 65
+
+
+def test_backing_vocals_sing_a_third_above_on_choruses_only(engine: Engine) -> None:
+    import pyworld
+
+    score = engine.compose(TextToMusicRequest(prompt="upbeat pop, female vocal", lyrics=LYRICS, seed=2))
+    lead = engine.singer.sing(score, 0.7, backing=False)
+    both = engine.singer.sing(score, 0.7)
+    backing = (np.asarray(both) - lead).astype(np.float64)
+    seconds = 60.0 / score.bpm
+    chorus_seen = False
+    for section in score.sections:
+        bars = (section.start_bar, section.start_bar + section.bars)
+        span = slice(*(round(bar * 4 * seconds * SR) for bar in bars))
+        level = float(np.sqrt(np.mean(backing[span] ** 2)))
+        if section.name in HOOK_NAMES:
+            chorus_seen = True
+            lead_level = float(np.sqrt(np.mean(lead[span] ** 2)))
+            assert 0.1 * lead_level < level < 0.7 * lead_level  # audible, under the lead
+        else:
+            assert level < 1e-5  # verses, intro, outro: the lead alone
+    assert chorus_seen
+    left, right = (float(np.sqrt(np.mean(backing[:, c] ** 2))) for c in (0, 1))
+    assert abs(left - right) < 0.3 * max(left, right) and not np.allclose(backing[:, 0], backing[:, 1], atol=1e-3)
+    # The harmony's pitch sits a (minor or major) third above each chorus note.
+    take = np.ascontiguousarray(backing[:, 0])
+    f0, times = pyworld.dio(take, SR, frame_period=10.0, f0_floor=70.0, f0_ceil=1200.0)
+    f0 = pyworld.stonemask(take, f0, times, SR)
+    intervals = []
+    for note in score.vocal:
+        inside = (times >= note.beat * seconds + 0.08) & (times < (note.beat + note.duration) * seconds) & (f0 > 0)
+        if note.section in HOOK_NAMES and inside.sum() >= 3:
+            intervals.append(12 * np.log2(np.median(f0[inside]) / (440.0 * 2 ** ((note.key - 69) / 12))))
+    assert len(intervals) >= 4
+    assert np.mean([2.5 <= i <= 4.5 for i in intervals]) >= 0.8
 
 
 def test_instrumentals_have_no_vocal(engine: Engine) -> None:

@@ -13,8 +13,10 @@ import pytest
 import soundfile
 from scipy.signal import butter, sosfilt
 
+from tasks.finish import qc_fields
+from tasks.ledger import LedgerRecord
 from tasks.mastering import SPECS, limiter_gain, master_file
-from tasks.qc import QC_COLUMNS, QcRow, check, loudness_range, measure, peak_envelope, true_peak_dbtp, write_qc_csv
+from tasks.qc import QC_COLUMNS, check, loudness_range, measure, peak_envelope, true_peak_dbtp, write_qc_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 44100
@@ -158,14 +160,21 @@ def test_loudness_range_follows_tech_3342() -> None:
 def test_qc_csv_reads_back(song: Path, tmp_path: Path) -> None:
     good = master_file(song, tmp_path / "good.wav", SPECS["broadcast"], fmt="wav")
     loud = measure(song)
-    rows = [QcRow("good.wav", "full", "broadcast", good.figures, tuple(check(good.figures, SPECS["broadcast"]))),
-            QcRow("=cmd.wav", "30s", "broadcast", loud, tuple(check(loud, SPECS["broadcast"])))]
-    path = write_qc_csv(tmp_path, rows)
+    reasons = check(loud, SPECS["broadcast"])
+    records = [
+        LedgerRecord(catalog="c", track_id="a", status="ready", audio_path="good.wav", duration_seconds=20.0,
+                     **qc_fields(good.figures, "broadcast", good.gain_db, "pass")),
+        LedgerRecord(catalog="c", track_id="b", status="failed", version="30s", parent="b.wav",
+                     error="; ".join(reasons),
+                     **qc_fields(loud, "broadcast", 0.0, "fail"), held_file="=cmd.wav"),
+        LedgerRecord(catalog="c", track_id="c", status="failed", error="generation failed"),  # nothing measured
+    ]
+    path = write_qc_csv(tmp_path, records)
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         read = list(reader)
     assert tuple(reader.fieldnames) == QC_COLUMNS
-    assert [r["pass"] for r in read] == ["pass", "fail"]
+    assert [(r["qc"], r["version"]) for r in read] == [("pass", "full"), ("fail", "30s")]
     assert read[0]["reasons"] == "" and float(read[0]["loudness_lufs"]) == pytest.approx(-23.0, abs=0.5)
     assert read[1]["file"] == "'=cmd.wav"  # a spreadsheet shows it, does not run it
     assert read[1]["reasons"].startswith("loudness ") and "target -23 ± 0.5 LUFS" in read[1]["reasons"]

@@ -56,12 +56,13 @@ def test_engine_versions_are_files_with_their_own_ledger_rows_and_tags(local_run
                                           "underscore"])
     assert list(versions[versions.track_id == "l-2"].index) == ["15s"]  # from --versions
     assert (versions.status == "ready").all() and (versions.cost_cents == 0).all()
-    full = local_run / "h-1-Night_Drive.wav"
+    full = local_run / f"vt_h-1_Night_Drive_full_{BPM}bpm.wav"  # the default name template
     assert set(house.parent) == {full.name}
     assert abs(_seconds(local_run / house.loc["15s", "audio_path"]) - 15.0) <= 0.25
     loop = soundfile.info(local_run / house.loc["loop4", "audio_path"])
     assert abs(loop.frames - round(4 * 4 * 60 / BPM * loop.samplerate)) <= 1
-    assert house.loc["15s", "audio_path"] == f"h-1-Night_Drive_15s_{BPM}bpm.wav"  # the BPM in the name
+    assert house.loc["15s", "audio_path"] == f"vt_h-1_Night_Drive_15s_{BPM}bpm.wav"  # version and BPM in the name
+    assert house.loc["stem:drums", "audio_path"] == f"vt_h-1_Night_Drive_stem-drums_{BPM}bpm.wav"
     tags = read_tags(local_run / house.loc["stem:drums", "audio_path"])
     assert tags["version"] == "stem:drums" and tags["parent"] == full.name and tags["title"] == "Night Drive"
     mix, _ = soundfile.read(full, always_2d=True)

@@ -50,7 +50,9 @@ FAMILY = {"B": 1, "chorus": 1, "hook": 1, "refrain": 1, "pre-chorus": 2, "bridge
 CADENCE = (4,)  # a cut-down's last bar: the dominant, before the final tonic chord
 LOW_ENERGY = 0.5
 LOW_ENERGY_DRUMS = frozenset({"kick", "chat", "phat", "ride", "shaker"})
-DRUM_VELOCITY = {"X": 112, "x": 90, "o": 52}
+DRUM_VELOCITY = {"X": 112, "x": 90, "o": 52, "r": 84}
+BLUES_SCALE = {0: 0, 1: 0, 2: 3, 3: 3, 4: 3, 5: 5, 6: 6, 7: 7, 8: 7, 9: 10, 10: 10, 11: 10}  # onto 1 b3 4 b5 5 b7
+PENTATONIC = {0: 0, 1: 0, 2: 2, 3: 2, 4: 4, 5: 4, 6: 7, 7: 7, 8: 7, 9: 9, 10: 9, 11: 0}  # onto 1 2 3 5 6
 FILL_STEP = 12  # a fill takes a bar's last beat
 
 
@@ -96,6 +98,7 @@ class VocalNote:
     key: int
     line: int
     syllable: int
+    section: str = ""  # the section's name (backing vocals sing on the choruses: arrange.HOOK_NAMES)
 
 
 @dataclass(frozen=True)
@@ -209,13 +212,16 @@ class _Composer:
 
     def _place(self, plan: Sequence[tuple[str, int, tuple[str, ...]]]) -> list[Section]:
         sections, bar = [], 0
+        live = [(name, bars) for name, bars, _ in plan if bars > 0]
+        origin = live[0][1] if len(live) > 1 and live[0][0] == "intro" else 0  # an intro is the turnaround
         for name, bars, lines in plan:
             if bars <= 0:
                 continue
             sections.append(Section(name, bar, bars, ENERGY.get(name, 0.7), lines))
             progression = self._progression(name)
             per = self.style.bars_per_chord
-            self.bar_chords += [progression[(i // per) % len(progression)] for i in range(bars)]
+            start = bar - origin if self.style.continuous and name != "ending" else 0
+            self.bar_chords += [progression[((start + i) // per) % len(progression)] for i in range(bars)]
             bar += bars
         return sections
 
@@ -249,6 +255,7 @@ class _Composer:
         self.events.append(NoteEvent(round(beat, 9), round(max(duration, 0.05), 9), channel, key, velocity, role))
 
     def _jitter(self, amount: int = 5) -> int:
+        amount = round(amount * self.style.humanize)
         return int(self.rng.integers(-amount, amount + 1))
 
     def _step_beat(self, bar: int, step: int) -> float:
@@ -338,10 +345,19 @@ class _Composer:
             span += 1
         chord_start = offset == 0 or self.bar_chords[bar - 1] != root or offset % per == 0
         pattern = style.chord_pattern
+        if style.chorus_pattern and FAMILY.get(section.name, 0) == 1:
+            pattern = style.chorus_pattern
+        if self._answering(section, offset):
+            pattern = "." * 16  # the chord instrument answers the lead instead of comping
         if energy < LOW_ENERGY:
             pattern = "x.x.x.x.x.x.x.x." if style.chord_mode == "arp" else "x" + "-" * 15
         held = pattern == "x" + "-" * 15
         voicing = self.voicing if held and not chord_start else self._next_voicing(root)
+        if style.chord_mode == "power":
+            held = False
+            pattern = pattern if energy >= LOW_ENERGY else "x-------x-------"
+            low = 40 + (self.tonic + self._semitones(root) - 40) % 12  # E2..Eb3, low on the neck
+            power = [low, low + 7, low + 12]
         scale = 0.75 + 0.25 * energy
         if held:
             if chord_start:
@@ -351,9 +367,17 @@ class _Composer:
             arp = voicing + [voicing[0] + 12]
             for index, (step, length, symbol) in enumerate(self._hits(pattern)):
                 beat = self._step_beat(bar, step)
-                duration = (self._step_beat(bar, step + length) - beat) * 0.92
+                duration = (self._step_beat(bar, step + length) - beat) * style.chord_gate
                 velocity = (DRUM_VELOCITY.get(symbol, 90) - 4) * scale
-                if style.chord_mode == "arp":
+                if symbol == "m":  # a palm-muted chug: root and fifth, short and damped
+                    root_note = power[0] if style.chord_mode == "power" else voicing[0] - 12
+                    self._block(beat, min(duration, 0.16), [root_note, root_note + 7], 0.8 * velocity, strum=0.0)
+                elif style.chord_mode == "power":
+                    self._block(beat, duration, power, velocity, strum=0.006)
+                elif style.chord_mode == "chop":  # slices of a sampled chord: full, upper notes, the top up high
+                    chops = (voicing, voicing[1:] + [voicing[0] + 12], [n + 12 for n in voicing[-2:]])
+                    self._block(beat, duration, chops[index % 3], velocity, strum=0.0)
+                elif style.chord_mode == "arp":
                     self._note(beat, duration, CHORDS, arp[index % len(arp)], velocity + self._jitter(), "chords")
                 elif style.chord_mode == "strum":
                     down = step % 4 == 0 or step % 4 == 1
@@ -426,6 +450,9 @@ class _Composer:
                     continue  # the drop: kick and snare fall silent for the last beat
                 velocity = DRUM_VELOCITY.get(symbol, 90) * scale + self._jitter()
                 self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS[instrument], velocity, "drums")
+                if symbol == "r":  # a roll: a second thirty-second, softer
+                    self._note(self._step_beat(bar, step) + 0.125, 0.125, DRUMS, DRUM_KEYS[instrument],
+                               0.8 * velocity, "drums")
         if first and section.energy >= 0.6:
             self._note(self._step_beat(bar, 0), 1.0, DRUMS, DRUM_KEYS["crash"], 104 * scale, "drums")
         if kind == "toms":
@@ -454,7 +481,8 @@ class _Composer:
         return degree
 
     def _phrase(self, start_bar: int, rhythm: Sequence[tuple[int, int]], contour: Sequence[int], anchor: int,
-                energy: float, last_bar: int, sung: int | None = None, melisma: bool = False) -> None:
+                energy: float, last_bar: int, sung: int | None = None, melisma: bool = False,
+                channel: int = LEAD, shift: int = 0) -> None:
         """Lay out one phrase: contour from `anchor`, chord tones on strong beats and at the end.
 
         With `sung` (a lyric line index) the notes go to the vocal part, in the voice's range, one per
@@ -483,7 +511,7 @@ class _Composer:
             if sung is None:
                 key = tonic + self._semitones(degree)
                 velocity = (84 + 22 * energy + (8 if strong else 0)) + self._jitter()
-                self._note(beat, duration, LEAD, key, velocity, "lead")
+                self._lead_note(beat, duration, key, velocity, channel, shift)
             elif melisma and index == len(rhythm) - 1:
                 half = duration / 2  # a neighbour note, then the chord tone
                 neighbour = degree + (1 if degree < top else -1)
@@ -494,6 +522,28 @@ class _Composer:
             else:
                 self.vocal.append(VocalNote(round(beat, 9), round(duration, 9), tonic + self._semitones(degree),
                                             sung, index))
+
+    def _lead_note(self, beat: float, duration: float, key: int, velocity: float, channel: int, shift: int) -> None:
+        """One instrumental lead note, coloured by the style's lead scale: blue notes bent into by a grace note."""
+        role = "lead" if channel == LEAD else "chords"
+        scale = self.style.lead_scale
+        if scale:
+            base = self._lead_tonic()
+            table = BLUES_SCALE if scale == "blues" else PENTATONIC
+            rel = (key - base) % 12
+            key += table[rel] - rel
+            rel = table[rel]
+            bend = rel in ((3, 6, 10) if scale == "blues" else (4,))
+            if bend and duration >= 0.45 and self.rng.random() < 0.7:  # a bend: up into the note from below
+                grace = min(0.14, duration / 3)
+                self._note(beat, grace, channel, key + shift - (1 if rel != 10 else 2), velocity - 10, role)
+                beat, duration = beat + grace, duration - grace
+        self._note(beat, duration, channel, key + shift, velocity, role)
+
+    def _answering(self, section: Section, offset: int) -> bool:
+        """Whether a bar lies in an answer phrase that the chord instrument plays (call and response)."""
+        return (self.style.call_response and not section.lines and section.energy >= 0.6
+                and (offset // MOTIF_BARS) % 2 == 1)
 
     def _vocal_tonic(self) -> int:
         base = VOCAL_TONIC.get(self.voice, VOCAL_TONIC["male"])
@@ -508,7 +558,10 @@ class _Composer:
             contour = motif.answer if phrase % 2 == 1 else motif.contour
             anchor = (4 if phrase % 2 == 0 else 2) + lift + (2 if phrase % 4 == 2 else 0)
             start = section.start_bar + phrase * MOTIF_BARS
-            self._phrase(start, motif.rhythm, contour, anchor, section.energy, last_bar)
+            if self.style.call_response and phrase % 2 == 1:  # the answer: the chord instrument, an octave down
+                self._phrase(start, motif.rhythm, contour, anchor, section.energy, last_bar, channel=CHORDS, shift=-12)
+            else:
+                self._phrase(start, motif.rhythm, contour, anchor, section.energy, last_bar)
 
     def _lyric_melody(self, section: Section) -> None:
         """One sung phrase per lyric line, one note per syllable; a section name keeps its motif's contour."""
@@ -522,8 +575,10 @@ class _Composer:
                 break
             anchor = (2 if index % 2 == 0 else 4) + lift
             self.lines.append(line)
+            first = len(self.vocal)
             self._phrase(bar, sung.rhythm, contour, anchor, section.energy, last_bar, len(self.lines) - 1,
                          sung.melisma)
+            self.vocal[first:] = [dataclasses.replace(note, section=section.name) for note in self.vocal[first:]]
             bar += sung.bars
 
     def _ending(self, beat: float, duration: float, crash: bool) -> None:

@@ -16,7 +16,8 @@ neighbour, drawn by weight, otherwise (see `blend`).
 
 Explicit words win over the embedding: "in D minor" / "key of F#" fix the key, "120 bpm" the
 tempo (when the request's bpm is "auto"), named instruments ("cello", "rhodes", "flute", ...)
-their part, "no drums" / "drumless" removes the kit, "female vocal" / "male vocal" the voice.
+their part, "no drums" / "drumless" removes the kit, "female vocal" / "male vocal" the voice (when
+the text names none, the dominant style's ``voice`` sings).
 """
 
 from __future__ import annotations
@@ -170,8 +171,9 @@ def explicit_instruments(text: str) -> tuple[tuple[str, int, bool], ...]:
     return tuple((role, program, generic) for role, (program, generic) in roles.items())
 
 
-def explicit_voice(text: str) -> str:
-    return "female" if _FEMALE.search(text) else "male"
+def explicit_voice(text: str) -> str | None:
+    """"female" / "male" when the text names the singer, else None (the style's voice then sings)."""
+    return "female" if _FEMALE.search(text) else "male" if _MALE.search(text) else None
 
 
 def style_weights(scores: np.ndarray, prompt_strength: float) -> tuple[tuple[str, float], ...]:
@@ -206,14 +208,15 @@ def resolve_intent(request: TextToMusicRequest, embed: Embedder | None = None,
     elif not scores.any():
         scores = np.array([1.0 if s is FALLBACK_STYLE else 0.0 for s in STYLES])
     key = explicit_key(text)
+    weights = style_weights(scores, request.prompt_strength)
     return Intent(
-        weights=style_weights(scores, request.prompt_strength),
+        weights=weights,
         tonic=key[0] if key else None,
         mode=key[1] if key else None,
         bpm=explicit_bpm(text),
         drums=not _NO_DRUMS.search(text),
         instruments=explicit_instruments(text),
-        voice=explicit_voice(text),
+        voice=explicit_voice(text) or STYLES_BY_NAME[weights[0][0]].voice,
     )
 
 

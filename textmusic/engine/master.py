@@ -5,6 +5,11 @@ to one shared reverb (cheaper than a reverb per bus, and it glues the parts into
 gets a tilt EQ and a gentle glue compressor whose gain is computed here, not by a plug-in: stems
 (each bus's share of the mix) take exactly the mix's glue gain and master gain, so they add up to it.
 
+Style moves (fields of `Mix`): tape saturation runs per bus (in `bus_chain`, so each stem carries its
+own saturated signal); a sidechain duck (pumping) is a gain curve computed from the kick (the drum bus's
+lows) and applied to each ducked bus before the sum; the low-pass is a linear filter on the sum and on
+every share alike. All three keep the stems adding up to the mix.
+
 Master: gain to MASTER_LUFS integrated (ITU-R BS.1770, measured with pyloudnorm), then a
 look-ahead brickwall limiter on the 4x-oversampled (true) peak, then the result is measured again
 and corrected, so the written file meets both targets by measurement, not by assumption.
@@ -55,7 +60,62 @@ def bus_chain(bus: str, audio: np.ndarray, mix: Mix, sample_rate: int) -> np.nda
     out = np.ascontiguousarray(np.asarray(audio).T, dtype=np.float32)
     if chain and np.any(out):
         out = pb.Pedalboard(chain)(out, sample_rate)
+    if mix.tape_drive > 0:
+        out = tape(out, mix.tape_drive)
     return out * np.float32(10 ** (mix.gain(bus) / 20))
+
+
+def tape(audio: np.ndarray, drive: float) -> np.ndarray:
+    """Tape-style soft saturation relative to the bus's own peak (so it does not depend on the synth's level):
+    small signals pass at unity gain, the peaks are rounded off (tanh), adding low-order harmonics."""
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak <= 0:
+        return audio
+    scale = np.float32(drive / peak)
+    return (np.tanh(audio * scale) / scale).astype(np.float32)
+
+
+DUCK_KEY_HZ = 120.0  # the kick is found in the drum bus below this
+DUCK_ATTACK_SECONDS = 0.004
+DUCK_KEY_PERCENTILE = 99.0  # the key level that gives the full depth
+
+
+def duck_gain(drums: np.ndarray, sample_rate: int, depth_db: float, release: float) -> np.ndarray:
+    """Per-sample sidechain gain (frames,) from the drum bus (2, frames): the kick's low-passed envelope,
+    fast attack and `release` seconds of recovery, scaled so the loudest kicks duck by `depth_db`."""
+    from scipy.signal import butter, sosfilt
+
+    frames = drums.shape[1]
+    if depth_db <= 0 or not np.any(drums):
+        return np.ones(frames, dtype=np.float32)
+    sos = butter(2, DUCK_KEY_HZ, btype="low", fs=sample_rate, output="sos")
+    low = np.abs(sosfilt(sos, drums.astype(np.float64).mean(axis=0)))
+    blocks = -(-frames // LIMITER_BLOCK)
+    levels = np.pad(low, (0, blocks * LIMITER_BLOCK - frames)).reshape(blocks, LIMITER_BLOCK).max(axis=1)
+    reference = float(np.percentile(levels, DUCK_KEY_PERCENTILE))
+    if reference <= 0:
+        return np.ones(frames, dtype=np.float32)
+    key = np.minimum(levels / reference, 1.0).tolist()
+    block_rate = sample_rate / LIMITER_BLOCK
+    up = float(np.exp(-1 / (DUCK_ATTACK_SECONDS * block_rate)))
+    down = float(np.exp(-1 / (release * block_rate)))
+    envelope = np.empty(blocks)
+    state = 0.0
+    for index, value in enumerate(key):
+        coefficient = up if value > state else down
+        state = coefficient * state + (1 - coefficient) * value
+        envelope[index] = state
+    gain = 10 ** (-depth_db * envelope / 20)
+    centres = (np.arange(blocks) + 0.5) * LIMITER_BLOCK
+    return np.interp(np.arange(frames), centres, gain).astype(np.float32)
+
+
+def lowpass(audio: np.ndarray, cutoff: float, sample_rate: int) -> np.ndarray:
+    """A 12 dB/octave Butterworth low-pass on (2, frames) audio (linear: the shares take it too)."""
+    from scipy.signal import butter, sosfilt
+
+    sos = butter(2, cutoff, btype="low", fs=sample_rate, output="sos")
+    return sosfilt(sos, audio, axis=1).astype(np.float32)
 
 
 GLUE_THRESHOLD_DB = -20.0  # relative to the mix normalised to a -6 dBFS peak
@@ -87,6 +147,9 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     frames = len(next(iter(stems.values())))
     outs = {bus: processed[bus] if processed and bus in processed else bus_chain(bus, audio, mix, sample_rate)
             for bus, audio in stems.items()}
+    if mix.duck_db > 0 and "drums" in outs:
+        duck = duck_gain(outs["drums"], sample_rate, mix.duck_db, mix.duck_release)
+        outs = {bus: out * duck if bus in mix.duck_buses else out for bus, out in outs.items()}
     dry = np.zeros((2, frames), dtype=np.float32)
     send = np.zeros((2, frames), dtype=np.float32)
     for bus, out in outs.items():
@@ -111,7 +174,12 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
         shelves.append(pb.LowShelfFilter(120.0, mix.low_db))
     if mix.high_db:
         shelves.append(pb.HighShelfFilter(6000.0, mix.high_db))
-    eq = pb.Pedalboard(shelves)
+    pedal_eq = pb.Pedalboard(shelves)
+
+    def eq(audio: np.ndarray, rate: int) -> np.ndarray:
+        out = pedal_eq(audio, rate)
+        return lowpass(out, mix.lowpass_hz, rate) if mix.lowpass_hz > 0 else out
+
     mixed = eq(dry * scale, sample_rate)
     glue = glue_gain(mixed, sample_rate, mix.glue_ratio)
     shares = {bus: (eq(part * scale, sample_rate) * glue).T for bus, part in parts.items()}

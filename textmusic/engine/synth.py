@@ -1,4 +1,11 @@
-"""FluidSynth rendering of a Score: the soundfont is loaded once and shared by a fresh synth per render.
+"""FluidSynth rendering of a Score: the soundfonts are loaded once and shared by a fresh synth per render.
+
+Two General-MIDI soundfonts (both Debian packages, MIT): FluidR3 and MuseScore General. Each GM program
+(and drum kit) plays from the font chosen for it in PROGRAM_FONTS (data, measured and argued in
+docs/soundfonts.md); the rest play from FluidR3. MuseScore General ships as .sf3 (Ogg Vorbis samples):
+loading all of it costs ~9 s, so it is opened with FluidSynth's dynamic sample loading (~0.02 s) and a
+preset's samples are decoded when a render first selects it; the loader synth then keeps that preset
+selected on a channel of its own, so the samples stay decoded for the life of the renderer.
 
 A FluidSynth instance keeps small amounts of state from one render to the next even after all
 voices are killed and the synth is reset (renders on a reused synth differ by ~1e-3), so every
@@ -19,6 +26,7 @@ import ctypes
 import sys
 import threading
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +37,33 @@ from textmusic.engine.compose import Score
 SYNTH_GAIN = 0.2
 SYNTH_SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512}
 FLUID_WARN = 2
+RESET_PROGRAM = 80  # a GM preset with few, short samples (see `render`)
+GEN_ATTENUATION = 48  # SoundFont generator: attenuation in centibels, offset per channel
+
+
+@dataclass(frozen=True)
+class Font:
+    path: Path
+    package: str  # the Debian package that installs it
+    dynamic: bool = False  # decode a preset's samples on first use (compressed .sf3)
+
+
+FONTS: Mapping[str, Font] = {
+    "fluidr3": Font(Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), "fluid-soundfont-gm"),
+    "musescore": Font(Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3"), "musescore-general-soundfont",
+                      dynamic=True),
+}
+FONT_PATHS: Mapping[str, Path] = {name: font.path for name, font in FONTS.items()}
+DEFAULT_FONT = "fluidr3"
+# (bank, program) -> (font, level offset dB). Bank 0 is the GM melodic set, bank 128 the drum kits.
+# Everything not listed plays from DEFAULT_FONT at 0 dB. The offsets bring a routed preset to the level
+# the FluidR3 preset had (measured by benchmarks/soundfonts.py), so the styles' balances keep holding.
+# Empty for this engine release: renders through the MuseScore presets below were not sample-identical between
+# a long-lived engine and a fresh process (the jazz kit, 128:32, decoded on first use from the .sf3), which
+# breaks re-render. The measured choices, to route once that is fixed (docs/soundfonts.md):
+#   (0, 40) violin ("musescore", +3 dB), (0, 42) cello (0 dB), (0, 71) clarinet (+6 dB),
+#   (128, 8) room kit (-3 dB), (128, 32) jazz kit (-3 dB).
+PROGRAM_FONTS: Mapping[tuple[int, int], tuple[str, float]] = {}
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fluid_synth_write_float": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
                                                ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]),
@@ -36,6 +71,8 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fluid_synth_add_sfont": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
     "fluid_synth_remove_sfont": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_void_p]),
     "fluid_set_log_function": (ctypes.c_void_p, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
+    "fluid_sfont_get_id": (ctypes.c_int, [ctypes.c_void_p]),
+    "fluid_synth_set_gen": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_float]),
 }
 
 
@@ -56,22 +93,68 @@ def _libfluidsynth() -> Any:
     return lib
 
 
-class SynthRenderer:
-    """Holds the loaded soundfont; `render` is deterministic and safe to call repeatedly."""
+def route(bank: int, program: int) -> tuple[str, float]:
+    """The font a GM preset plays from and its level offset (dB)."""
+    return PROGRAM_FONTS.get((bank, program), (DEFAULT_FONT, 0.0))
 
-    def __init__(self, soundfont: Path, sample_rate: int) -> None:
+
+class _Loaded:
+    """One soundfont held by its own loader synth; with dynamic loading the loader also pins every preset
+    a render has used (selected on a channel of its own), so its decoded samples are kept."""
+
+    PIN_CHANNELS = 256
+
+    def __init__(self, fluidsynth: Any, lib: Any, name: str, path: Path, sample_rate: int, dynamic: bool) -> None:
+        settings = dict(SYNTH_SETTINGS)
+        if dynamic:
+            settings["synth.dynamic-sample-loading"] = 1
+        self.loader = fluidsynth.Synth(samplerate=float(sample_rate), channels=self.PIN_CHANNELS if dynamic else 16,
+                                       **settings)
+        sfid = self.loader.sfload(str(path))
+        if sfid < 0:
+            raise RuntimeError(f"FluidSynth could not load the soundfont {path} ({name})")
+        self.lib = lib
+        self.sfont = lib.fluid_synth_get_sfont_by_id(self.loader.synth, sfid)
+        self.dynamic = dynamic
+        self.pinned: dict[tuple[int, int], int] = {}
+
+    def pin(self, bank: int, program: int) -> None:
+        """Keep a preset's samples decoded (call under the renderer's lock, before a render selects it).
+
+        Every synth the font is added to gives it a new id, so the loader asks for its current one."""
+        if self.dynamic and (bank, program) not in self.pinned and len(self.pinned) < self.PIN_CHANNELS:
+            channel = len(self.pinned)
+            self.loader.program_select(channel, self.lib.fluid_sfont_get_id(self.sfont), bank, program)
+            self.pinned[(bank, program)] = channel
+
+
+class SynthRenderer:
+    """Holds the loaded soundfonts; `render` is deterministic and safe to call repeatedly.
+
+    `soundfont` replaces the default font's file (the `TEXTMUSIC_SOUNDFONT` setting); `fonts` (name -> path)
+    replaces the whole set. A font file that is missing is an error naming the package that installs it.
+    """
+
+    def __init__(self, soundfont: Path | None, sample_rate: int, fonts: Mapping[str, Path] | None = None) -> None:
         fluidsynth = _import_fluidsynth()
-        if not Path(soundfont).is_file():
-            raise FileNotFoundError(f"soundfont not found: {soundfont} (apt package fluid-soundfont-gm)")
+        paths = dict(FONT_PATHS if fonts is None else fonts)
+        if soundfont is not None:
+            paths[DEFAULT_FONT] = Path(soundfont)
+        needed = {DEFAULT_FONT} | {font for font, _ in PROGRAM_FONTS.values()}
+        for name in sorted(needed):
+            if name not in paths:
+                raise ValueError(f"no file given for the soundfont {name!r} (PROGRAM_FONTS routes presets to it)")
+            if not Path(paths[name]).is_file():
+                package = FONTS[name].package if name in FONTS else "?"
+                raise FileNotFoundError(f"soundfont {name!r} not found: {paths[name]} "
+                                        f"(install the Debian package {package}: apt-get install {package})")
         self.sample_rate = sample_rate
         self._fluidsynth = fluidsynth
         self._lib = _libfluidsynth()
-        # The loader synth only owns the soundfont; renders happen on fresh synths that borrow it.
-        self._loader = fluidsynth.Synth(samplerate=float(sample_rate), channels=16, **SYNTH_SETTINGS)
-        sfid = self._loader.sfload(str(soundfont))
-        if sfid < 0:
-            raise RuntimeError(f"FluidSynth could not load the soundfont {soundfont}")
-        self._sfont = self._lib.fluid_synth_get_sfont_by_id(self._loader.synth, sfid)
+        # The loader synths only own the soundfonts; renders happen on fresh synths that borrow them.
+        self._fonts = {name: _Loaded(fluidsynth, self._lib, name, paths[name], sample_rate,
+                                     FONTS[name].dynamic if name in FONTS else str(paths[name]).endswith(".sf3"))
+                       for name in sorted(needed)}
         self._lock = threading.Lock()
 
     def render_stems(self, score: Score, buses: Mapping[str, Collection[int]]) -> dict[str, np.ndarray]:
@@ -93,13 +176,30 @@ class SynthRenderer:
             messages.append((score.offset_sample(event), 0, event.channel, event.key, 0))
         messages.sort()  # note-offs before note-ons at the same sample, so repeated notes retrigger
         out = np.zeros((score.total_frames, 2), dtype=np.float32)
+        setup = [channel for channel in score.channels if channels is None or channel.channel in channels]
         with self._lock:  # creating, configuring and releasing synths touches shared state: one at a time
             synth = self._fluidsynth.Synth(
                 gain=SYNTH_GAIN, samplerate=float(self.sample_rate), channels=16, **SYNTH_SETTINGS
             )
-            sfid = self._lib.fluid_synth_add_sfont(synth.synth, self._sfont)
-            for channel in score.channels:
-                synth.program_select(channel.channel, sfid, channel.bank, channel.program)
+            # Only the fonts this render plays from, the default first. Adding a font re-selects every channel's
+            # program from the newest font; the channels are first moved to RESET_PROGRAM, a preset that is
+            # cheap to decode and kept pinned, so no render decodes (say) a 2 s piano it does not play.
+            fonts = {DEFAULT_FONT} | {route(channel.bank, channel.program)[0] for channel in setup}
+            ids = {DEFAULT_FONT: self._lib.fluid_synth_add_sfont(synth.synth, self._fonts[DEFAULT_FONT].sfont)}
+            for name in sorted(fonts - {DEFAULT_FONT}):
+                for index in range(16):
+                    if index != 9:
+                        synth.program_change(index, RESET_PROGRAM)
+                self._fonts[name].pin(0, RESET_PROGRAM)
+                self._fonts[name].pin(128, 0)
+                ids[name] = self._lib.fluid_synth_add_sfont(synth.synth, self._fonts[name].sfont)
+            for channel in setup:  # only this render's channels: selecting another preset would decode it
+                font, offset_db = route(channel.bank, channel.program)
+                self._fonts[font].pin(channel.bank, channel.program)  # first use: decoded here, once
+                synth.program_select(channel.channel, ids[font], channel.bank, channel.program)
+                if offset_db:
+                    self._lib.fluid_synth_set_gen(synth.synth, channel.channel, GEN_ATTENUATION,
+                                                  ctypes.c_float(-10.0 * offset_db))
                 synth.cc(channel.channel, 7, channel.volume)
                 synth.cc(channel.channel, 10, channel.pan)
         try:  # rendering only reads the loaded soundfont, so synths may run on several threads
@@ -117,7 +217,7 @@ class SynthRenderer:
             self._pull(synth, out, position, score.total_frames)
         finally:
             with self._lock:
-                self._release(synth)
+                self._release(synth, fonts)
         return out
 
     def _pull(self, synth: Any, out: np.ndarray, start: int, stop: int) -> None:
@@ -126,7 +226,7 @@ class SynthRenderer:
             pointer = out.ctypes.data + start * out.strides[0]
             self._lib.fluid_synth_write_float(synth.synth, stop - start, pointer, 0, 2, pointer, 1, 2)
 
-    def _release(self, synth: Any) -> None:
+    def _release(self, synth: Any, fonts: Collection[str]) -> None:
         """Hand the borrowed soundfont back before deleting the synth (deleting would free it).
 
         Removing it makes FluidSynth warn once per channel that no preset is left; those warnings are
@@ -134,7 +234,8 @@ class SynthRenderer:
         """
         previous = self._lib.fluid_set_log_function(FLUID_WARN, None, None)
         try:
-            self._lib.fluid_synth_remove_sfont(synth.synth, self._sfont)
+            for name in sorted(fonts):
+                self._lib.fluid_synth_remove_sfont(synth.synth, self._fonts[name].sfont)
         finally:
             self._lib.fluid_set_log_function(FLUID_WARN, previous, None)
         synth.delete()

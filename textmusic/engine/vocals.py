@@ -7,11 +7,20 @@ cheaptrick, d4c) and the frames are re-timed onto the melody: the onset consonan
 the note (so the vowel lands on the beat), the vowel stretched to the note's length, the coda at
 its end, all consonants kept at most CONSONANT_MAX_SECONDS. The F0 becomes the note pitches with
 portamento and delayed vibrato; vowel frames are forced voiced (short words otherwise come out
-unvoiced). A "female" voice is sung an octave higher in its own range with formants raised by
-FEMALE_FORMANT_SHIFT. The result is double-tracked (two short delayed copies, left and right).
+unvoiced). A "female" voice sings an octave higher (compose.VOCAL_TONIC, around E4 rather than E3)
+with its formants raised by FEMALE_FORMANT_SHIFT only (a woman's vocal tract is ~15-20% shorter; moving
+them by the pitch ratio would sound like a sped-up man), a little breath (FEMALE_BREATH of noise mixed
+into the aperiodicity above 2 kHz) and a slightly faster, shallower vibrato. The lead is double-tracked
+(two quieter copies 13 ms left and 21 ms right) on its vowels only, so consonants stay crisp.
 
-``balance_strength`` b (0-1, default 0.7) sets the vocal level against the backing,
+Backing vocals sing on the choruses (sections named in arrange.HOOK_NAMES): the same words and timing
+a diatonic third above the lead in the song's scale, doubled (two takes detuned by
++-BACKING_DETUNE_CENTS, delayed differently), panned left and right, BACKING_DB below the lead, their
+consonants at BACKING_CONSONANT_GAIN so the doubling never smears them.
+
+``balance_strength`` b (0-1, default 0.7) sets the lead vocal level against the backing,
 ``VOCAL_LEVEL_DB[0] + b * (VOCAL_LEVEL_DB[1] - VOCAL_LEVEL_DB[0])`` dB of RMS over the sung parts
+(the lead's RMS; the backing vocals ride BACKING_DB under it)
 (-6 dB at 0, +2 dB at 1), and how natural the vocal is: portamento lasts 30 + 70*b ms and b*60% of
 the speech's own pitch movement (within +-25 cents) is kept, so low values sound tightly quantised.
 """
@@ -21,12 +30,14 @@ from __future__ import annotations
 import functools
 import threading
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from textmusic.engine.arrange import HOOK_NAMES
 from textmusic.engine.compose import Score, VocalNote
+from textmusic.engine.styles import MODES
 
 FRAME_MS = 5.0
 VOICE_RATE = 22050
@@ -35,6 +46,13 @@ VIBRATO_HZ = 5.5
 VIBRATO_CENTS = 22.0
 VIBRATO_DELAY_SECONDS = 0.25
 FEMALE_FORMANT_SHIFT = 1.17
+FEMALE_BREATH = 0.12  # share of noise mixed into the aperiodicity above 2 kHz
+FEMALE_VIBRATO = (5.8, 18.0)  # Hz, cents
+BACKING_DB = -7.0  # each backing take against the lead
+BACKING_STEPS = 2  # scale steps above the lead: a third
+BACKING_DETUNE_CENTS = 7.0
+BACKING_TAKES = ((-1.0, 9.0, (0.9, 0.25)), (1.0, 23.0, (0.25, 0.9)))  # (detune sign, delay ms, (left, right))
+BACKING_CONSONANT_GAIN = 0.15
 VOCAL_LEVEL_DB = (-6.0, 2.0)
 VOWELS = frozenset("aeiouyɑɒæɐəɘɚɛɜɝɞɪʊʌɔøœɤɯɵɨʉ")
 SKIP = frozenset({"^", "$", "_"})
@@ -132,20 +150,53 @@ class Singer:
         ap = pyworld.d4c(audio, f0, times, VOICE_RATE)
         return audio, syllables_from_alignment(alignment), (f0, sp, ap)
 
-    def sing(self, score: Score, balance: float) -> np.ndarray:
-        """The vocal stem, (score.total_frames, 2) float32, at unit level (the engine sets the balance)."""
-        out = np.zeros(score.total_frames, dtype=np.float64)
+    def sing(self, score: Score, balance: float, backing: bool = True) -> np.ndarray:
+        """The vocal stem, (score.total_frames, 2) float32, at unit level (the engine sets the balance):
+        the lead, and on the choruses the backing vocals (unless `backing` is False)."""
+        frames = score.total_frames
+        out = np.zeros(frames, dtype=np.float64)
+        vowels = np.zeros(frames, dtype=np.float64)
+        harmony = np.zeros((frames, 2), dtype=np.float64)
+        gain = 10 ** (BACKING_DB / 20)
+        takes: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+        def take(line: str, notes: list[VocalNote], detune: float = 0.0,
+                 consonants: float = 1.0) -> tuple[int, np.ndarray, np.ndarray]:
+            """A line sung once per song: a repeated chorus line (same notes relative to its start) reuses it."""
+            first = notes[0].beat
+            key = (line, detune, consonants, tuple((n.beat - first, n.duration, n.key, n.syllable) for n in notes))
+            start = int(round((first * (60.0 / score.bpm) - 0.2) * self.sample_rate))
+            if key not in takes:
+                takes[key] = self._sing_line(line, notes, score, balance, detune, consonants)[1:]
+            return (start, *takes[key])
+
         for index, line in enumerate(score.lines):
             notes = [note for note in score.vocal if note.line == index]
-            if notes:
-                start, audio = self._sing_line(line, notes, score, balance)
-                stop = min(len(out), start + len(audio))
-                if stop > start:
-                    out[start:stop] += audio[: stop - start]
-        return _double_track(out, self.sample_rate).astype(np.float32)
+            if not notes:
+                continue
+            start, audio, envelope = take(line, notes)
+            _add(out, start, audio)
+            _add(vowels, start, envelope)
+            if backing and notes[0].section in HOOK_NAMES:
+                upper = [replace(note, key=diatonic_above(note.key, BACKING_STEPS, score.tonic, score.mode))
+                         for note in notes]
+                for sign, delay_ms, pans in BACKING_TAKES:
+                    start, audio, _ = take(line, upper, sign * BACKING_DETUNE_CENTS, BACKING_CONSONANT_GAIN)
+                    start += int(self.sample_rate * delay_ms / 1000)
+                    for channel, pan in enumerate(pans):
+                        _add(harmony[:, channel], start, gain * pan * audio)
+        lead = _double_track(out, np.clip(vowels, 0.0, 1.0), self.sample_rate)
+        total = lead + harmony
+        stem = total.astype(np.float32).view(VocalStem)
+        active = np.abs(stem).max(axis=1) > 1e-4
+        if active.any() and harmony.any():
+            stem.lead_share = float(np.sqrt(np.mean(lead[active] ** 2) / np.mean(total[active] ** 2)))
+        return stem
 
-    def _sing_line(self, line: str, notes: list[VocalNote], score: Score, balance: float) -> tuple[int, np.ndarray]:
-        """Start sample and audio (engine rate, mono) of one sung line."""
+    def _sing_line(self, line: str, notes: list[VocalNote], score: Score, balance: float, detune_cents: float = 0.0,
+                   consonant_gain: float = 1.0) -> tuple[int, np.ndarray, np.ndarray]:
+        """Start sample, audio (engine rate, mono) and vowel envelope (0-1, same length) of one sung line;
+        `detune_cents` shifts the pitch (a doubled take), consonants sound at `consonant_gain`."""
         from scipy.signal import resample_poly
 
         pyworld = _pyworld()
@@ -185,7 +236,7 @@ class Singer:
                 src = np.linspace(s0 / VOICE_RATE / frame, max(s0, s1 - 1) / VOICE_RATE / frame, fb - fa)
                 source[fa:fb] = np.clip(src, 0, last_src)
                 vowel[fa:fb] = is_vowel
-                gate[fa:fb] = 1.0
+                gate[fa:fb] = 1.0 if is_vowel else consonant_gain
             for note in sung:
                 fa = max(0, int(round((time_of(note.beat) - line_start - on) / frame)))
                 fb = min(n_frames, int(round((time_of(note.beat + note.duration) - line_start) / frame)))
@@ -207,22 +258,53 @@ class Singer:
             k = np.hanning(21)
             trend = np.convolve(np.pad(trend, 10, mode="edge"), k / k.sum(), "valid")
             cents = np.clip(np.nan_to_num(1200 * (log_f0 - trend)), -25, 25) * 0.6 * balance
-        vibrato = _vibrato(pitch, frame)
-        midi = smooth + (cents + vibrato) / 100.0
+        female = score.voice == "female"
+        vibrato = _vibrato(pitch, frame, *(FEMALE_VIBRATO if female else (VIBRATO_HZ, VIBRATO_CENTS)))
+        midi = smooth + (cents + vibrato + detune_cents) / 100.0
         f0 = np.where(voiced & (pitch > 0), 440.0 * 2 ** ((midi - 69) / 12), 0.0)
         new_sp = np.ascontiguousarray(sp[index])
         new_ap = np.ascontiguousarray(ap[index])
         forced = vowel & ~voiced_src
         if forced.any() and voiced_src.any():
             new_ap[forced] = np.median(ap[f0_src > 0], axis=0)
-        if score.voice == "female":
+        if female:
             new_sp = _shift_formants(new_sp, FEMALE_FORMANT_SHIFT)
+            hz = np.arange(new_ap.shape[1]) * VOICE_RATE / (2 * (new_ap.shape[1] - 1))
+            breath = FEMALE_BREATH * np.clip((hz - 2000.0) / 2000.0, 0.0, 1.0)
+            new_ap = np.ascontiguousarray(new_ap + (1.0 - new_ap) * breath)
         audio = pyworld.synthesize(f0, new_sp, new_ap, VOICE_RATE, frame_period=FRAME_MS)
         ramp = np.hanning(5)
+        positions = np.arange(len(audio)) / VOICE_RATE / frame
         gate = np.convolve(np.pad(gate, 2, mode="edge"), ramp / ramp.sum(), "valid")
-        gate_samples = np.interp(np.arange(len(audio)) / VOICE_RATE / frame, np.arange(n_frames), gate)
+        gate_samples = np.interp(positions, np.arange(n_frames), gate)
+        vowel_env = np.convolve(np.pad(vowel.astype(float), 2, mode="edge"), ramp / ramp.sum(), "valid")
         audio = resample_poly(audio * gate_samples, self.sample_rate, VOICE_RATE)
-        return int(round(line_start * self.sample_rate)), audio
+        envelope = np.interp(np.arange(len(audio)) / self.sample_rate / frame,
+                             np.arange(n_frames), vowel_env)
+        return int(round(line_start * self.sample_rate)), audio, envelope
+
+
+class VocalStem(np.ndarray):
+    """The vocal stem, carrying the lead's share of its RMS over the sung frames (for `balance_vocal`)."""
+
+    lead_share: float = 1.0
+
+
+def diatonic_above(key: int, steps: int, tonic: int, mode: str) -> int:
+    """The MIDI note `steps` notes of the song's scale above `key` (2: a third, 5: a sixth)."""
+    scale = {(tonic + step) % 12 for step in MODES.get(mode, MODES["major"])}
+    note = key
+    for _ in range(steps):
+        note += 1
+        while note % 12 not in scale:
+            note += 1
+    return note
+
+
+def _add(out: np.ndarray, start: int, audio: np.ndarray) -> None:
+    stop = min(len(out), start + len(audio))
+    if stop > start:
+        out[start:stop] += audio[: stop - start]
 
 
 def _pyworld() -> Any:
@@ -242,7 +324,7 @@ def _fill_nan(values: np.ndarray) -> np.ndarray:
     return np.interp(positions, positions[good], values[good])
 
 
-def _vibrato(pitch: np.ndarray, frame: float) -> np.ndarray:
+def _vibrato(pitch: np.ndarray, frame: float, rate: float = VIBRATO_HZ, cents: float = VIBRATO_CENTS) -> np.ndarray:
     """Cents of vibrato: starts VIBRATO_DELAY_SECONDS into each held note and fades in over 0.2 s."""
     out = np.zeros(len(pitch))
     start = 0
@@ -250,8 +332,8 @@ def _vibrato(pitch: np.ndarray, frame: float) -> np.ndarray:
         if i == len(pitch) or pitch[i] != pitch[start]:
             if pitch[start] > 0:
                 t = np.arange(i - start) * frame
-                depth = np.clip((t - VIBRATO_DELAY_SECONDS) / 0.2, 0, 1) * VIBRATO_CENTS
-                out[start:i] = depth * np.sin(2 * np.pi * VIBRATO_HZ * t)
+                depth = np.clip((t - VIBRATO_DELAY_SECONDS) / 0.2, 0, 1) * cents
+                out[start:i] = depth * np.sin(2 * np.pi * rate * t)
             start = i
     return out
 
@@ -262,13 +344,15 @@ def _shift_formants(sp: np.ndarray, factor: float) -> np.ndarray:
     return np.stack([np.interp(bins / factor, bins, row) for row in sp])
 
 
-def _double_track(mono: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Stereo vocal: the dry voice in the centre plus two quieter copies 13 ms left and 21 ms right."""
+def _double_track(mono: np.ndarray, vowels: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Stereo vocal: the dry voice in the centre plus two quieter copies of its vowels (`vowels`: 0-1 per
+    sample) 13 ms left and 21 ms right; the consonants are not doubled, so they stay clear."""
     left = mono.copy()
     right = mono.copy()
+    doubled = mono * vowels
     for channel, delay_ms in ((left, 13.0), (right, 21.0)):
         delay = int(sample_rate * delay_ms / 1000)
-        channel[delay:] += 0.3 * mono[:-delay]
+        channel[delay:] += 0.3 * doubled[:-delay]
     return np.stack([left, right], axis=1)
 
 
@@ -277,10 +361,13 @@ def vocal_gain_db(balance: float) -> float:
 
 
 def balance_vocal(vocal: np.ndarray, backing: np.ndarray, balance: float) -> np.ndarray:
-    """Scale the vocal so its RMS over sung frames sits `vocal_gain_db(balance)` from the backing's RMS."""
+    """Scale the vocal so its lead's RMS over sung frames sits `vocal_gain_db(balance)` from the backing's RMS
+    (a `VocalStem` says how much of its RMS is the lead's; the backing vocals keep their place under it)."""
+    share = float(getattr(vocal, "lead_share", 1.0))
+    vocal = np.asarray(vocal)
     active = np.abs(vocal).max(axis=1) > 1e-4
     if not active.any():
         return vocal
-    vocal_rms = float(np.sqrt(np.mean(vocal[active] ** 2)))
+    vocal_rms = float(np.sqrt(np.mean(vocal[active] ** 2))) * share
     backing_rms = float(np.sqrt(np.mean(backing[active] ** 2))) or 1e-3
     return vocal * np.float32(backing_rms / max(vocal_rms, 1e-9) * 10 ** (vocal_gain_db(balance) / 20))

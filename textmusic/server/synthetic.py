@@ -2,7 +2,7 @@
 
 For testing and benchmarking the pipeline at scale (`textmusic serve --synthetic-audio`): no soundfont,
 no embedding model, no voice is loaded, so a worker starts at once and a track costs a few milliseconds
-of CPU. The audio is a quiet click track at 44100 Hz stereo: one short blip per beat at the request's
+of CPU. The audio is a click track at 44100 Hz stereo over a held tone: one short blip per beat at the request's
 BPM (120 when "auto"), on a tone whose pitch depends on the seed (the downbeat of each bar an octave
 up). Its length is the request's `duration_seconds`, or DEFAULT_SECONDS when absent. It goes through the
 engine's own encoders (textmusic/engine/encode.py), so every format, bit rate and container is the one a
@@ -43,7 +43,12 @@ DEFAULT_SECONDS = 10.0  # when the request names no duration_seconds
 DEFAULT_BPM = 120.0  # when the request's bpm is "auto"
 BEATS_PER_BAR = 4
 BLIP_SECONDS = 0.04
-LEVEL = 0.2  # peak of a blip, about -14 dBFS: quiet
+LEVEL = 0.2  # peak of a blip, about -14 dBFS
+# Under the blips a steady tone (the seed's, with short fades) brings the track to about -14 LUFS, -8 dBTP:
+# at the streaming spec like an engine master, so the pipeline's delivery QC keeps it as it comes.
+DRONE_LEVEL = 0.214
+DRONE_TILT_DB = 0.02  # per semitone of the seed's tone: BS.1770's K-weighting rises with frequency
+DRONE_FADE_SECONDS = 0.01
 _LOWEST_HZ = 220.0  # A3; the seed picks one of 24 semitones up from it
 HISS_DBFS = -40.0
 _HISS_FRAMES = 1 << 16  # one block of seeded noise, repeated: generating it per track would cost more
@@ -63,7 +68,8 @@ def _blip(frequency: float) -> np.ndarray:
 
 
 def click_track(seconds: float, bpm: float, seed: int) -> np.ndarray:
-    """int16 stereo (frames, 2): a blip on every beat, the downbeat an octave above the seed's tone."""
+    """int16 stereo (frames, 2): a blip on every beat, the downbeat an octave above the seed's tone, over the
+    seed's tone held throughout."""
     frames = round(seconds * SAMPLE_RATE)
     mono = np.zeros(frames, dtype=np.int16)
     beat = SAMPLE_RATE * 60.0 / bpm
@@ -73,7 +79,11 @@ def click_track(seconds: float, bpm: float, seed: int) -> np.ndarray:
         blip = blips[1] if i % BEATS_PER_BAR == 0 else blips[0]
         end = min(frames, start + len(blip))
         mono[start:end] = blip[: end - start]
-    return np.repeat(mono[:, None], 2, axis=1)
+    t = np.arange(frames, dtype=np.float64) / SAMPLE_RATE
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / DRONE_FADE_SECONDS)
+    level = DRONE_LEVEL * 10.0 ** (-DRONE_TILT_DB * (seed % 24 - 12) / 20.0)
+    drone = level * 32767.0 * fade * np.sin(2.0 * np.pi * tone_hz(seed) * t)
+    return np.repeat((mono + drone).astype(np.int16)[:, None], 2, axis=1)
 
 
 def with_hiss(pcm: np.ndarray) -> np.ndarray:

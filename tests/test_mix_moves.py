@@ -1,0 +1,113 @@
+"""Per-style mix moves, measured on synthetic stems (fast): sidechain pumping, tape + low-pass, room reverb;
+and the soundfont routing's data and errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from textmusic.engine.master import mix_stems
+from textmusic.engine.styles import STYLES_BY_NAME, Mix
+from textmusic.engine.synth import FONTS, SynthRenderer
+
+SR = 44100
+SECONDS = 4.0
+BEAT = 0.5  # kicks every 0.5 s (120 BPM)
+
+
+def kicks() -> np.ndarray:
+    """(frames, 2) a 55 Hz kick with a fast decay on every beat."""
+    t = np.arange(int(SECONDS * SR)) / SR
+    phase = t % BEAT
+    kick = 0.8 * np.sin(2 * np.pi * 55 * phase) * np.exp(-phase / 0.06)
+    return np.repeat(kick[:, None], 2, axis=1).astype(np.float32)
+
+
+def steady(seed: int = 0) -> np.ndarray:
+    """(frames, 2) a steady chord with a little noise (bright enough to have energy above 10 kHz)."""
+    t = np.arange(int(SECONDS * SR)) / SR
+    rng = np.random.default_rng(seed)
+    tone = sum(0.1 * np.sign(np.sin(2 * np.pi * f * t)) for f in (220.0, 277.2, 329.6))
+    noise = 0.02 * rng.standard_normal(len(t))
+    return np.repeat((tone + noise)[:, None], 2, axis=1).astype(np.float32)
+
+
+def rms_db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.asarray(x, dtype=np.float64) ** 2) + 1e-20))
+
+
+def pumping_db(mix: Mix) -> float:
+    """How far the harmony share dips right after each kick, below its level just before the next (dB)."""
+    down = mix_stems({"drums": kicks(), "harmony": steady()}, mix, SR, separate=True)
+    harmony = down.parts["harmony"]
+    after, before = [], []
+    for beat in range(2, int(SECONDS / BEAT) - 1):
+        start = int(beat * BEAT * SR)
+        after.append(rms_db(harmony[start + int(0.01 * SR): start + int(0.06 * SR)]))
+        before.append(rms_db(harmony[start - int(0.06 * SR): start - int(0.01 * SR)]))
+    return float(np.mean(before) - np.mean(after))
+
+
+@pytest.mark.parametrize("style", ["house", "techno", "big-room-edm"])
+def test_dance_mixes_pump_on_the_kick(style: str) -> None:
+    mix = STYLES_BY_NAME[style].mix
+    assert mix.duck_db > 0
+    pumped, flat = pumping_db(mix), pumping_db(dataclasses.replace(mix, duck_db=0.0))
+    assert pumped > flat + 0.6 * mix.duck_db, (pumped, flat)
+    assert abs(flat) < 1.0
+
+
+def test_ducked_stems_still_add_up_to_the_mix() -> None:
+    mix = STYLES_BY_NAME["house"].mix
+    stems = {"drums": kicks(), "bass": steady(1), "harmony": steady(2), "lead": steady(3)}
+    down = mix_stems(stems, mix, SR, separate=True)
+    total = sum(down.parts.values())
+    assert np.max(np.abs(total - down.mix)) < 1e-4 * np.max(np.abs(down.mix))
+    again = mix_stems(stems, mix, SR, separate=True)
+    assert np.array_equal(down.mix, again.mix)
+
+
+def high_share_db(audio: np.ndarray, above: float = 10000.0) -> float:
+    spectrum = np.abs(np.fft.rfft(audio.mean(axis=1))) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / SR)
+    return float(10 * np.log10(spectrum[freqs > above].sum() / spectrum.sum()))
+
+
+def test_lofi_mix_is_saturated_and_dark() -> None:
+    mix = STYLES_BY_NAME["lofi-hip-hop"].mix
+    assert mix.tape_drive > 0 and mix.lowpass_hz > 0
+    stems = {"drums": kicks(), "harmony": steady()}
+    plain = dataclasses.replace(mix, tape_drive=0.0, lowpass_hz=0.0)
+    moved, unmoved = mix_stems(stems, mix, SR).mix, mix_stems(stems, plain, SR).mix
+    assert high_share_db(moved) < high_share_db(unmoved) - 10.0
+    # Saturation rounds the peaks: a higher RMS relative to the peak (crest factor lower).
+    crest = [20 * np.log10(np.max(np.abs(a))) - rms_db(a) for a in (moved, unmoved)]
+    assert crest[0] < crest[1]
+
+
+def tail_db(mix: Mix) -> float:
+    """Energy 0.3-1.5 s after a short chord burst ends, relative to the burst (dB)."""
+    audio = steady()
+    audio[int(0.3 * SR):] = 0.0
+    down = mix_stems({"harmony": audio, "lead": audio * 0.5}, mix, SR).mix
+    return rms_db(down[int(0.6 * SR): int(1.8 * SR)]) - rms_db(down[: int(0.3 * SR)])
+
+
+@pytest.mark.parametrize("style", ["jazz", "acoustic-folk"])
+def test_jazz_and_folk_have_a_longer_room(style: str) -> None:
+    assert tail_db(STYLES_BY_NAME[style].mix) > tail_db(Mix()) + 2.0
+
+
+def test_mix_fields_are_checked() -> None:
+    with pytest.raises(ValueError):
+        Mix(duck_db=-3.0)
+    assert Mix(duck_buses=["bass"]).duck_buses == ("bass",)  # type: ignore[arg-type]
+
+
+def test_a_missing_soundfont_names_its_package(tmp_path: Path) -> None:
+    fonts = {name: font.path for name, font in FONTS.items()} | {"fluidr3": tmp_path / "missing.sf2"}
+    with pytest.raises(FileNotFoundError, match="fluid-soundfont-gm"):
+        SynthRenderer(None, SR, fonts)
