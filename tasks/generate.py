@@ -24,7 +24,7 @@ from textmusic.client import TextMusicClient
 from textmusic.contract import Track, price_cents
 
 from .audio import check_audio, sha256_file
-from .finish import Delivery, finish
+from .finish import Delivery, QcFailed, finish
 from .ledger import HELD, SUBMITTED, SUBMITTING, SUPPORT_DIR, LedgerRecord
 from .plan import PlannedRow
 from .tagging import tag_and_verify
@@ -129,6 +129,16 @@ def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
     }
 
 
+def named_bpm(record: LedgerRecord) -> float | None:
+    """The BPM a file name carries: what the provider reports, else what the brief asked for."""
+    if record.bpm:
+        return record.bpm
+    try:
+        return float(record.bpm_requested)
+    except ValueError:
+        return None  # "auto" or empty, and nothing reported
+
+
 def charged_cents(track: Track) -> int:
     if track.cost_cents is not None:
         return track.cost_cents
@@ -166,9 +176,14 @@ def deliver(
                 "cost_usd": cost / 100,
             }
         )
-        file_name = name_for(record.bpm)
-        record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
-                                                 out_dir, file_name))
+        file_name = name_for(named_bpm(record))
+        try:
+            record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
+                                                     out_dir, file_name))
+        except QcFailed as exc:  # what was paid and what came travels with the figures
+            exc.fields.update({k: getattr(record, k) for k in ("bpm", "engine_version", "duration_seconds",
+                                                                "cost_cents", "cost_usd")})
+            raise
         tag_and_verify(tmp, tag_values(record, catalog))
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared

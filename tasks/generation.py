@@ -329,7 +329,9 @@ class Generation:
                                 self.delivery)
             self._song_done(job.state, job.index, self._ended(job.state, delivered))
         except QcFailed as exc:  # paid and downloaded, outside the spec: held, never regenerated unasked
-            self._track_done(job, error=str(exc), resume="qc", charged=True, **exc.fields)
+            self.poller.forget(job)
+            held = self._track_record(job).model_copy(update=exc.fields)
+            self._song_done(job.state, job.index, self._ended(job.state, held, error=str(exc), resume="qc"))
         except Gone as exc:
             self._track_done(job, error=f"audio gone: {exc.message}", resume="lost", charged=True)
         except (RateLimited, ServerError) as exc:

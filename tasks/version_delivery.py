@@ -20,7 +20,7 @@ from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, st
 
 from .audio import check_audio, sha256_file
 from .finish import Delivery, QcFailed, finish, follows_parent
-from .generate import FILE_MODE, PARTIAL_DIR, CatalogInfo, tag_values
+from .generate import FILE_MODE, PARTIAL_DIR, CatalogInfo, named_bpm, tag_values
 from .ledger import LedgerRecord, record_key, utc_now
 from .plan import PlannedRow
 from .tagging import tag_and_verify
@@ -35,7 +35,7 @@ def asked_kinds(row: PlannedRow) -> list[str]:
 def version_file(row: PlannedRow, record: LedgerRecord) -> str:
     """A version's file name: the catalog's template with the version's tag and the song's BPM (libraries ask
     for the BPM in the name)."""
-    return row.file_name(record.song_index, record.bpm, version_file_tag(record.version))
+    return row.file_name(record.song_index, named_bpm(record), version_file_tag(record.version))
 
 
 def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], previous: list[LedgerRecord],
