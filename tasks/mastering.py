@@ -1,9 +1,10 @@
 """Delivery masters: one decoded file in, one file at the catalog's loudness and true-peak ceiling out.
 
-Steps: decode; resample with soxr (VHQ) when the rate changes; gain to the integrated-loudness target
-(BS.1770, pyloudnorm); a look-ahead true-peak limiter driven by the 4x oversampled peak envelope; TPDF dither
-when writing 16-bit; encode into a temp file beside the target; measure the decoded temp file; and, when an
-encoder pushed the peak (or the loudness) out of the spec, lower the ceiling (or correct the gain) and encode
+Steps: decode; resample with soxr (VHQ) when the rate changes; a DC-blocking high-pass; gain to the
+integrated-loudness target (BS.1770, pyloudnorm); a look-ahead true-peak limiter driven by the 4x oversampled
+peak envelope; TPDF dither when writing 16-bit; encode into a temp file beside the target; measure the decoded
+temp file; and, when an encoder pushed the peak (or the loudness) out of the spec, lower the ceiling (or
+correct the gain) and encode
 again — at most MAX_PASSES times. Only then does the file replace `dst`. Whether it passed is for
 `qc.check` to say: a file still outside its spec after the last pass is written, and its figures tell why.
 """
@@ -23,7 +24,7 @@ import numpy as np
 import soundfile
 import soxr
 from scipy.ndimage import minimum_filter1d
-from scipy.signal import oaconvolve
+from scipy.signal import butter, oaconvolve, sosfiltfilt
 from scipy.signal.windows import hann
 
 from .qc import SPECS, MasterSpec, QcFigures, bit_depth, integrated_lufs, measure, peak_envelope, read_audio
@@ -40,6 +41,7 @@ DEFAULT_BIT_RATE = "192"  # kbit/s, what the engine's encoder uses when none is 
 # overshoot by a fraction of a dB to a dB, and re-measuring lowers the ceiling further where needed.
 HEADROOM_DB = {"wav": 0.1, "flac": 0.1, "ogg": 1.0, "mp3": 1.0, "m4a": 1.0}
 MAX_PASSES = 3  # encode + measure rounds
+DC_CUTOFF_HZ = 5.0
 LEVEL_PASSES = 3  # gain + limit rounds before encoding (limiting lowers the loudness a little)
 LEVEL_AIM_LU = 0.1
 ATTACK_S = 0.005  # look-ahead: the gain is fully down when the peak arrives, ramped over this time
@@ -71,6 +73,7 @@ def master_file(src: Path, dst: Path, spec: MasterSpec, *, sample_rate: int | No
     data, rate = read_audio(src)
     if sample_rate and sample_rate != rate:
         data, rate = soxr.resample(data, rate, sample_rate, quality="VHQ"), sample_rate
+    data = remove_dc(data, rate)
     target = spec if gain_db is None else dataclasses.replace(spec, lufs=None)  # a fixed gain has no loudness to meet
     aim = target.lufs
     if gain_db is None:
@@ -97,6 +100,14 @@ def master_file(src: Path, dst: Path, spec: MasterSpec, *, sample_rate: int | No
     finally:
         tmp.unlink(missing_ok=True)
     return MasterResult(dst, spec.name, gain_db, ceiling, passes, figures, time.perf_counter() - started)
+
+
+def remove_dc(data: np.ndarray, rate: int) -> np.ndarray:
+    """A DC-blocking high-pass (2nd-order Butterworth at DC_CUTOFF_HZ, run forwards and backwards: no phase
+    shift), so a master carries no offset whatever the source had; far below any music."""
+    if len(data) < 4 * rate / DC_CUTOFF_HZ:
+        return data - data.mean(axis=0)
+    return sosfiltfilt(butter(2, DC_CUTOFF_HZ, btype="highpass", fs=rate, output="sos"), data, axis=0)
 
 
 def _depth(src: Path, fmt: str, asked: int | None, bit_rate: str | None) -> int | None:
