@@ -99,12 +99,7 @@ def duck_gain(drums: np.ndarray, sample_rate: int, depth_db: float, release: flo
     block_rate = sample_rate / LIMITER_BLOCK
     up = float(np.exp(-1 / (DUCK_ATTACK_SECONDS * block_rate)))
     down = float(np.exp(-1 / (release * block_rate)))
-    envelope = np.empty(blocks)
-    state = 0.0
-    for index, value in enumerate(key):
-        coefficient = up if value > state else down
-        state = coefficient * state + (1 - coefficient) * value
-        envelope[index] = state
+    envelope = follow(key, up, down)
     gain = 10 ** (-depth_db * envelope / 20)
     centres = (np.arange(blocks) + 0.5) * LIMITER_BLOCK
     return np.interp(np.arange(frames), centres, gain).astype(np.float32)
@@ -186,6 +181,17 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     return Mixdown(np.asarray(mixed * glue, dtype=np.float64).T, shares)
 
 
+def follow(levels: list[float], up: float, down: float) -> np.ndarray:
+    """A one-pole envelope follower over block levels: coefficient `up` while rising, `down` while falling."""
+    envelope = np.empty(len(levels))
+    state = 0.0
+    for index, value in enumerate(levels):
+        coefficient = up if value > state else down
+        state = coefficient * state + (1 - coefficient) * value
+        envelope[index] = state
+    return envelope
+
+
 def glue_gain(audio: np.ndarray, sample_rate: int, ratio: float, threshold_db: float = GLUE_THRESHOLD_DB,
               attack: float = GLUE_ATTACK_SECONDS, release: float = GLUE_RELEASE_SECONDS) -> np.ndarray:
     """Per-sample gain of a gentle stereo-linked glue compressor on (2, frames) audio, as a curve.
@@ -200,12 +206,7 @@ def glue_gain(audio: np.ndarray, sample_rate: int, ratio: float, threshold_db: f
     levels = level.reshape(blocks, LIMITER_BLOCK).max(axis=1).astype(np.float64).tolist()
     block_rate = sample_rate / LIMITER_BLOCK
     up, down = float(np.exp(-1 / (attack * block_rate))), float(np.exp(-1 / (release * block_rate)))
-    envelope = np.empty(blocks)
-    state = 0.0
-    for index, value in enumerate(levels):
-        coefficient = up if value > state else down
-        state = coefficient * state + (1 - coefficient) * value
-        envelope[index] = state
+    envelope = follow(levels, up, down)
     over = 20 * np.log10(np.maximum(envelope, 1e-9)) - threshold_db
     gain = 10 ** (np.minimum(0.0, (1 / ratio - 1) * over) / 20)
     centres = (np.arange(blocks) + 0.5) * LIMITER_BLOCK
