@@ -24,7 +24,7 @@ from .qc import MasterSpec, QcFigures, check, measure
 from .settings import PipelineSettings
 
 QC_FAILED_DIR = "qc-failed"
-SETTABLE_FORMATS = ("wav", "flac")  # where --sample-rate and --bit-depth apply
+SETTABLE_FORMATS = tuple(n for n, f in FORMATS.items() if f.lossless)  # where --sample-rate, --bit-depth apply
 
 
 class QcFailed(Exception):
