@@ -147,6 +147,15 @@ def test_audio_pulse_matches_the_bpm(engine: Engine, prompt: str, bpm: int) -> N
     assert abs(estimate - bpm) / bpm < 0.02
 
 
+def test_master_has_no_dc_offset(engine: Engine) -> None:
+    """Some FluidR3 bass samples carry a DC offset (this request's bass stem averaged 7 % of its peak, 0.03 in
+    the master before the drum and bass buses got a subsonic high-pass); delivery QC fails such a file."""
+    parts = engine.render_parts(request(prompt="calm piano", seed=106, duration_seconds=10))
+    assert parts.master is not None
+    assert float(np.max(np.abs(parts.master.mean(axis=0)))) < 1e-3
+    assert abs(float(parts.stems["bass"].mean())) > 1e-3  # the synth still renders the offset: the mix removes it
+
+
 def test_auto_bpm_is_a_seeded_integer_in_the_style_range(engine: Engine, tmp_path: Path) -> None:
     result = engine.render(request(prompt="lofi hip hop"), tmp_path / "a.wav")
     low, high = pick_style("lofi hip hop", None).bpm_range

@@ -1,4 +1,4 @@
-"""Per-style mix moves, measured on synthetic stems (fast): sidechain pumping, tape + low-pass, room reverb;
+"""Per-style mix moves, measured on synthetic stems (fast): sidechain pumping, tape + low-pass, vinyl, room reverb;
 and the soundfont routing's data and errors."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from textmusic.engine.master import mix_stems
+from textmusic.engine.master import mix_stems, vinyl
 from textmusic.engine.styles import STYLES_BY_NAME, Mix
 from textmusic.engine.synth import FONTS, SynthRenderer
 
@@ -80,12 +80,60 @@ def test_lofi_mix_is_saturated_and_dark() -> None:
     mix = STYLES_BY_NAME["lofi-hip-hop"].mix
     assert mix.tape_drive > 0 and mix.lowpass_hz > 0
     stems = {"drums": kicks(), "harmony": steady()}
-    plain = dataclasses.replace(mix, tape_drive=0.0, lowpass_hz=0.0)
+    plain = dataclasses.replace(mix, tape_drive=0.0, lowpass_hz=0.0, vinyl_db=0.0)
+    mix = dataclasses.replace(mix, vinyl_db=0.0)
     moved, unmoved = mix_stems(stems, mix, SR).mix, mix_stems(stems, plain, SR).mix
     assert high_share_db(moved) < high_share_db(unmoved) - 10.0
-    # Saturation rounds the peaks: a higher RMS relative to the peak (crest factor lower).
-    crest = [20 * np.log10(np.max(np.abs(a))) - rms_db(a) for a in (moved, unmoved)]
-    assert crest[0] < crest[1]
+    # Saturation adds odd harmonics: a pure 220 Hz tone gains a third harmonic.
+    assert third_harmonic_db(mix) > third_harmonic_db(plain) + 20.0
+
+
+def third_harmonic_db(mix: Mix) -> float:
+    """Level of 660 Hz relative to 220 Hz in the mix of a pure 220 Hz tone on the harmony bus (dB)."""
+    t = np.arange(int(SECONDS * SR)) / SR
+    tone = np.repeat((0.3 * np.sin(2 * np.pi * 220.0 * t))[:, None], 2, axis=1).astype(np.float32)
+    out = mix_stems({"harmony": tone}, mix, SR).mix.mean(axis=1)
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
+    hz = np.fft.rfftfreq(len(out), 1 / SR)
+    return float(20 * np.log10(spectrum[np.argmin(np.abs(hz - 660.0))] / spectrum[np.argmin(np.abs(hz - 220.0))]))
+
+
+def chord() -> np.ndarray:
+    """(frames, 2) a clean low chord: nothing in the 2-6 kHz band where the record's clicks are."""
+    t = np.arange(int(SECONDS * SR)) / SR
+    tone = sum(0.1 * np.sin(2 * np.pi * f * t) for f in (220.0, 277.2, 329.6))
+    return np.repeat(tone[:, None], 2, axis=1).astype(np.float32)
+
+
+def click_band_db(audio: np.ndarray) -> float:
+    from scipy.signal import butter, sosfilt
+
+    return rms_db(sosfilt(butter(4, (2000.0, 6000.0), btype="bandpass", fs=SR, output="sos"), audio.mean(axis=1)))
+
+
+@pytest.mark.parametrize("style", ["lofi-hip-hop", "boom-bap", "lofi-jazz"])
+def test_hip_hop_mixes_carry_vinyl_on_the_harmony_stem(style: str) -> None:
+    mix = dataclasses.replace(STYLES_BY_NAME[style].mix, tape_drive=0.0)  # tape's harmonics would fill the band
+    assert mix.vinyl_db < 0
+    stems = {"drums": kicks(), "harmony": chord()}
+    worn = mix_stems(stems, mix, SR, separate=True)
+    clean = mix_stems(stems, dataclasses.replace(mix, vinyl_db=0.0), SR, separate=True)
+    assert click_band_db(worn.parts["harmony"]) > click_band_db(clean.parts["harmony"]) + 8.0
+    drums, plain = worn.parts["drums"], clean.parts["drums"]
+    gain = float(np.sum(drums * plain) / np.sum(plain * plain))  # the mix's scale and glue may move a little
+    assert rms_db(drums - gain * plain) < rms_db(drums) - 30.0  # not on the drums
+    assert np.max(np.abs(sum(worn.parts.values()) - worn.mix)) < 1e-4  # the stems still add up
+    assert np.array_equal(worn.mix, mix_stems(stems, mix, SR).mix)  # deterministic, with or without shares
+
+
+def test_vinyl_noise_has_its_level_and_is_deterministic() -> None:
+    surface = vinyl(SR * 2, SR, 0.1)
+    assert surface.shape == (2, SR * 2)
+    assert abs(float(np.max(np.abs(surface))) - 0.1) < 0.01  # the loudest click sets the level
+    assert np.array_equal(surface, vinyl(SR * 2, SR, 0.1))
+    # Sparse dust over a hiss far below it; stereo, partly shared between the channels.
+    assert rms_db(surface) < 20 * np.log10(0.1) - 20.0
+    assert 0.05 < np.corrcoef(surface)[0, 1] < 0.95
 
 
 def tail_db(mix: Mix) -> float:
@@ -104,6 +152,8 @@ def test_jazz_and_folk_have_a_longer_room(style: str) -> None:
 def test_mix_fields_are_checked() -> None:
     with pytest.raises(ValueError):
         Mix(duck_db=-3.0)
+    with pytest.raises(ValueError):
+        Mix(vinyl_db=6.0)
     assert Mix(duck_buses=["bass"]).duck_buses == ("bass",)  # type: ignore[arg-type]
 
 

@@ -8,7 +8,8 @@ gets a tilt EQ and a gentle glue compressor whose gain is computed here, not by 
 Style moves (fields of `Mix`): tape saturation runs per bus (in `bus_chain`, so each stem carries its
 own saturated signal); a sidechain duck (pumping) is a gain curve computed from the kick (the drum bus's
 lows) and applied to each ducked bus before the sum; the low-pass is a linear filter on the sum and on
-every share alike. All three keep the stems adding up to the mix.
+every share alike; vinyl crackle and hiss ride on the harmony bus (the "sample" a hip-hop producer
+would have lifted from a record), so the harmony stem carries them. All keep the stems adding up to the mix.
 
 Master: gain to MASTER_LUFS integrated (ITU-R BS.1770, measured with pyloudnorm), then a
 look-ahead brickwall limiter on the 4x-oversampled (true) peak, then the result is measured again
@@ -36,7 +37,10 @@ LIMITER_BLOCK = 32  # samples per limiter gain block (0.7 ms at 44.1 kHz)
 LOUDNESS_TOLERANCE_DB = 0.15
 
 
-HIGH_PASS_HZ: Mapping[str, float] = {"harmony": 110.0, "lead": 150.0, "vocal": 90.0}
+# First-order high-passes. Drums and bass get a subsonic one: some FluidR3 bass samples carry a DC offset
+# (a 10 s piano ballad's bass stem averaged 7 % of its peak, 0.03 in the master), which no listener hears but
+# which wastes headroom and fails delivery QC; 20 Hz costs the lowest kick and bass notes (41 Hz) < 1 dB.
+HIGH_PASS_HZ: Mapping[str, float] = {"drums": 20.0, "bass": 20.0, "harmony": 110.0, "lead": 150.0, "vocal": 90.0}
 BUS_COMPRESSION: Mapping[str, tuple[float, float, float, float]] = {  # threshold dB, ratio, attack, release ms
     "bass": (-18.0, 3.0, 10.0, 120.0),
     "vocal": (-20.0, 3.0, 5.0, 120.0),
@@ -44,9 +48,9 @@ BUS_COMPRESSION: Mapping[str, tuple[float, float, float, float]] = {  # threshol
 
 
 def bus_chain(bus: str, audio: np.ndarray, mix: Mix, sample_rate: int) -> np.ndarray:
-    """One bus through its effects, (2, frames) float32: a high-pass where the part has no useful lows,
-    compression where it evens out the part, then the recipe's gain (each plugin pass costs ~0.1-0.3 s
-    per 3 minutes, so there are no others)."""
+    """One bus through its effects, (2, frames) float32: the style's tape saturation, a high-pass (subsonic
+    for drums and bass), compression where it evens out the part, then the recipe's gain (each plugin pass
+    costs ~0.1-0.3 s per 3 minutes, so there are no others)."""
     import pedalboard as pb
 
     chain: list[pb.Plugin] = []
@@ -58,10 +62,10 @@ def bus_chain(bus: str, audio: np.ndarray, mix: Mix, sample_rate: int) -> np.nda
         threshold, ratio, attack, release = BUS_COMPRESSION[bus]
         chain.append(pb.Compressor(threshold_db=threshold, ratio=ratio, attack_ms=attack, release_ms=release))
     out = np.ascontiguousarray(np.asarray(audio).T, dtype=np.float32)
+    if mix.tape_drive > 0:  # before the high-pass: rounding asymmetric peaks adds DC, which the filter removes
+        out = tape(out, mix.tape_drive)
     if chain and np.any(out):
         out = pb.Pedalboard(chain)(out, sample_rate)
-    if mix.tape_drive > 0:
-        out = tape(out, mix.tape_drive)
     return out * np.float32(10 ** (mix.gain(bus) / 20))
 
 
@@ -113,6 +117,43 @@ def lowpass(audio: np.ndarray, cutoff: float, sample_rate: int) -> np.ndarray:
     return sosfilt(sos, audio, axis=1).astype(np.float32)
 
 
+VINYL_BUS = "harmony"
+VINYL_SEED = 33  # the noise is the same for the same length: renders stay deterministic
+VINYL_TICKS_PER_SECOND = 9.0  # dust: short band-passed clicks, a few of them loud (Pareto sizes)
+VINYL_TICK_MAX = 2.0  # ten times the smallest click
+VINYL_TICK_BAND_HZ = (1500.0, 9000.0)
+VINYL_HISS_BAND_HZ = (2500.0, 12000.0)
+VINYL_HISS_DB = -35.0  # surface hiss (RMS) relative to the loudest click's peak
+
+
+def vinyl(frames: int, sample_rate: int, peak: float) -> np.ndarray:
+    """(2, frames) float32 record-surface noise whose loudest click peaks at `peak`: sparse clicks of random
+    size (60 % in both channels, like dust in the groove) over band-limited hiss; nothing repeats within a track.
+
+    Set by the clicks' peak, not by RMS: the clicks are sparse, so their peak sits ~40 dB above their RMS."""
+    from scipy.signal import butter, sosfilt
+
+    rng = np.random.default_rng([VINYL_SEED, frames])
+    count = int(rng.poisson(VINYL_TICKS_PER_SECOND * frames / sample_rate))
+    at = rng.integers(0, frames, count)
+    size = np.minimum(rng.pareto(2.5, count) + 0.2, VINYL_TICK_MAX) * rng.choice([-1.0, 1.0], count)
+    side = rng.integers(0, 2, count)
+    both = rng.random(count) < 0.6
+    impulses = np.zeros((2, frames))
+    np.add.at(impulses, (side, at), size)
+    np.add.at(impulses, (1 - side[both], at[both]), 0.8 * size[both])
+    ticks = sosfilt(butter(2, VINYL_TICK_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos"), impulses, axis=1)
+    ticks *= peak / max(float(np.max(np.abs(ticks))), 1e-12)
+    hiss = sosfilt(butter(2, VINYL_HISS_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos"),
+                   rng.standard_normal((2, frames)), axis=1)
+    hiss *= peak * 10 ** (VINYL_HISS_DB / 20) / max(_rms(hiss), 1e-12)
+    return (ticks + hiss).astype(np.float32)
+
+
+def _rms(audio: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+
+
 GLUE_THRESHOLD_DB = -20.0  # relative to the mix normalised to a -6 dBFS peak
 GLUE_ATTACK_SECONDS = 0.02
 GLUE_RELEASE_SECONDS = 0.25
@@ -154,14 +195,20 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     reverb = pb.Pedalboard([pb.HighpassFilter(200.0), pb.Reverb(room_size=mix.room, damping=mix.damping,
                                                                 wet_level=1.0, dry_level=0.0, width=1.0)])
     wet = np.float32(10 ** (mix.reverb_db / 20))
+    loudest = float(np.max(np.abs(dry)))
+    surface = vinyl(frames, sample_rate, loudest * 10 ** (mix.vinyl_db / 20)) if mix.vinyl_db < 0 else None
     if np.any(send):
         dry += wet * reverb(send, sample_rate)
+    if surface is not None:
+        dry += surface
     parts: dict[str, np.ndarray] = {}
     if separate:
         for bus, out in outs.items():
             parts[bus] = out.copy()
             if mix.send(bus) > 0 and np.any(out):
                 parts[bus] += wet * reverb(np.float32(mix.send(bus)) * out, sample_rate)
+        if surface is not None:
+            parts[VINYL_BUS if VINYL_BUS in parts else next(iter(parts))] += surface
     peak = float(np.max(np.abs(dry)))
     scale = np.float32(0.5 / peak if peak > 0 else 1.0)  # the glue's threshold is relative to a -6 dBFS peak
     shelves: list[pb.Plugin] = []

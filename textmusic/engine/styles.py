@@ -80,10 +80,13 @@ class Mix:
     duck_buses: tuple[str, ...] = ("bass", "harmony", "lead")
     tape_drive: float = 0.0  # tape saturation on every bus (0 off, ~1-3 audible)
     lowpass_hz: float = 0.0  # master low-pass, 12 dB/octave (0 off)
+    vinyl_db: float = 0.0  # vinyl crackle: its loudest click in dB below the dry mix's peak (0 off), hiss under it
 
     def __post_init__(self) -> None:
         if self.duck_db < 0 or self.duck_release <= 0 or self.tape_drive < 0 or self.lowpass_hz < 0:
             raise ValueError(f"mix: duck_db, tape_drive and lowpass_hz must be >= 0 and duck_release > 0: {self}")
+        if self.vinyl_db > 0:
+            raise ValueError(f"mix: vinyl_db is a level below the mix (negative dB, 0 off): {self}")
         object.__setattr__(self, "duck_buses", tuple(self.duck_buses))  # a TOML list is a tuple here
 
     def gain(self, bus: str) -> float:
