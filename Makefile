@@ -3,7 +3,7 @@
 
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm lame
+APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-soundfont lame
 # The browser tests drive Debian's headless Chromium through its ChromeDriver (nothing downloads a browser).
 TEST_APT_PACKAGES := $(APT_PACKAGES) chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -5,7 +5,9 @@ Two General-MIDI soundfonts (both Debian packages, MIT): FluidR3 and MuseScore G
 docs/soundfonts.md); the rest play from FluidR3. MuseScore General ships as .sf3 (Ogg Vorbis samples):
 loading all of it costs ~9 s, so it is opened with FluidSynth's dynamic sample loading (~0.02 s) and a
 preset's samples are decoded when a render first selects it; the loader synth then keeps that preset
-selected on a channel of its own, so the samples stay decoded for the life of the renderer.
+selected on a channel of its own, so the samples stay decoded for the life of the renderer. FluidSynth
+decodes those samples with libsndfile, and which libsndfile that is depends on import order (see
+`_check_sndfile`): this module imports soundfile before pyfluidsynth so that it is always the same one.
 
 A FluidSynth instance keeps small amounts of state from one render to the next even after all
 voices are killed and the synth is reset (renders on a reused synth differ by ~1e-3), so every
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import soundfile  # before pyfluidsynth: its libsndfile is then the one FluidSynth decodes .sf3 with
 
 from textmusic.engine.compose import Score
 
@@ -58,12 +61,13 @@ DEFAULT_FONT = "fluidr3"
 # (bank, program) -> (font, level offset dB). Bank 0 is the GM melodic set, bank 128 the drum kits.
 # Everything not listed plays from DEFAULT_FONT at 0 dB. The offsets bring a routed preset to the level
 # the FluidR3 preset had (measured by benchmarks/soundfonts.py), so the styles' balances keep holding.
-# Empty for this engine release: renders through the MuseScore presets below were not sample-identical between
-# a long-lived engine and a fresh process (the jazz kit, 128:32, decoded on first use from the .sf3), which
-# breaks re-render. The measured choices, to route once that is fixed (docs/soundfonts.md):
-#   (0, 40) violin ("musescore", +3 dB), (0, 42) cello (0 dB), (0, 71) clarinet (+6 dB),
-#   (128, 8) room kit (-3 dB), (128, 32) jazz kit (-3 dB).
-PROGRAM_FONTS: Mapping[tuple[int, int], tuple[str, float]] = {}
+PROGRAM_FONTS: Mapping[tuple[int, int], tuple[str, float]] = {
+    (0, 40): ("musescore", 3.0),  # violin
+    (0, 42): ("musescore", 0.0),  # cello
+    (0, 71): ("musescore", 6.0),  # clarinet
+    (128, 8): ("musescore", -3.0),  # room kit
+    (128, 32): ("musescore", -3.0),  # jazz kit
+}
 _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fluid_synth_write_float": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
                                                ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]),
@@ -74,6 +78,7 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fluid_sfont_get_id": (ctypes.c_int, [ctypes.c_void_p]),
     "fluid_synth_set_gen": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_float]),
 }
+SNDFILE_SONAME = "libsndfile.so.1"
 
 
 def _import_fluidsynth() -> Any:
@@ -93,6 +98,25 @@ def _libfluidsynth() -> Any:
     return lib
 
 
+def _check_sndfile() -> None:
+    """Fail unless FluidSynth decodes with the same libsndfile as soundfile (call once libfluidsynth is loaded).
+
+    The soundfile wheel bundles its own libsndfile (1.2.2 here; Debian's is 1.2.0) under the same soname, and a
+    process holds only the first one loaded, which libfluidsynth then uses to decode a .sf3's Ogg Vorbis samples.
+    Their decodes differ a little (a jazz-kit render: 0.4 % of its samples, by up to 2e-6), so a render depended on
+    whether soundfile was imported before FluidSynth (in pytest or the server it was, in `textmusic render` not).
+    Importing soundfile at the top of this module settles it; this catches a process that loaded FluidSynth first.
+    """
+    version = ctypes.CDLL(SNDFILE_SONAME).sf_version_string
+    version.restype = ctypes.c_char_p
+    fluid = version().decode().removeprefix("libsndfile-")
+    if fluid != soundfile.__libsndfile_version__:
+        raise RuntimeError(f"FluidSynth decodes with libsndfile {fluid}, soundfile with "
+                           f"{soundfile.__libsndfile_version__}: libfluidsynth was loaded before soundfile, so .sf3 "
+                           "renders would not be sample-identical to other processes' (import "
+                           "textmusic.engine.synth before pyfluidsynth)")
+
+
 def route(bank: int, program: int) -> tuple[str, float]:
     """The font a GM preset plays from and its level offset (dB)."""
     return PROGRAM_FONTS.get((bank, program), (DEFAULT_FONT, 0.0))
@@ -107,6 +131,7 @@ class _Loaded:
     def __init__(self, fluidsynth: Any, lib: Any, name: str, path: Path, sample_rate: int, dynamic: bool) -> None:
         settings = dict(SYNTH_SETTINGS)
         if dynamic:
+            _check_sndfile()
             settings["synth.dynamic-sample-loading"] = 1
         self.loader = fluidsynth.Synth(samplerate=float(sample_rate), channels=self.PIN_CHANNELS if dynamic else 16,
                                        **settings)
@@ -227,14 +252,16 @@ class SynthRenderer:
             self._lib.fluid_synth_write_float(synth.synth, stop - start, pointer, 0, 2, pointer, 1, 2)
 
     def _release(self, synth: Any, fonts: Collection[str]) -> None:
-        """Hand the borrowed soundfont back before deleting the synth (deleting would free it).
+        """Hand the borrowed soundfonts back before deleting the synth (deleting would free them).
 
-        Removing it makes FluidSynth warn once per channel that no preset is left; those warnings are
-        muted for just this call.
+        Removing a font re-selects every channel's program from the fonts left, so the default font goes last:
+        removed first, it would make each of its channels select (and decode) that program from MuseScore
+        (the grand piano: 1.5-2 s under the lock, for nothing). Removing the last font makes FluidSynth warn once
+        per channel that no preset is left; those warnings are muted for just this call.
         """
         previous = self._lib.fluid_set_log_function(FLUID_WARN, None, None)
         try:
-            for name in sorted(fonts):
+            for name in sorted(fonts, key=lambda name: (name == DEFAULT_FONT, name)):
                 self._lib.fluid_synth_remove_sfont(synth.synth, self._fonts[name].sfont)
         finally:
             self._lib.fluid_set_log_function(FLUID_WARN, previous, None)
