@@ -18,11 +18,13 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 run: system-deps $(VENV)/.installed
 	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
 
+# Everything but the long forms of the reliability tests (marker `slow`): each has a short form here.
 test: test-system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not slow"
 
-# Faults, kills, bad input and secrets (also part of `make test`); prints the figures at the end.
+# Faults, kills, bad input and secrets, long forms included (200 faulty rows, 5 kills, a minute's outage);
+# prints the figures at the end.
 test-reliability: test-system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -s -m reliability
 
