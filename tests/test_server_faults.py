@@ -205,3 +205,21 @@ def test_faults_are_off_by_default(tmp_path: Path) -> None:
         assert "fault injection ON" not in srv.log.read_text()
     finally:
         srv.stop()
+
+
+def test_an_engine_that_cannot_start_fails_each_track_with_its_reason(tmp_path: Path, monkeypatch) -> None:
+    """A missing soundfont used to break the worker pool: every track failed as "worker crashed"."""
+    monkeypatch.setenv("TEXTMUSIC_SOUNDFONT", str(tmp_path / "missing.sf2"))
+    srv = start_server(tmp_path / "nofont")
+    try:
+        k = create_key(srv.data, 1.0)
+        ids = [t["id"] for t in submit(srv, k, BODY).json()["tracks"]]
+        deadline = time.monotonic() + 60
+        while (track := get_track(srv, k, ids[0]).json())["status"] == "pending":
+            assert time.monotonic() < deadline, track
+            time.sleep(0.2)
+        assert track["status"] == "failed" and track["cost_cents"] == 0, track
+        assert "missing.sf2" in track["error"] and "apt-get install fluid-soundfont-gm" in track["error"], track
+        assert "crashed" not in track["error"]
+    finally:
+        srv.stop()

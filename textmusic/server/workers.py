@@ -39,6 +39,7 @@ class EngineLike(Protocol):
 EngineFactory = Callable[[], EngineLike]
 
 _engine: EngineLike | None = None
+_engine_error: str | None = None  # why this worker's engine could not start
 # Renders yield the CPU to the server process, so status polls stay fast while every core renders.
 RENDER_NICENESS = 10
 
@@ -52,16 +53,22 @@ def _watch_parent(parent_pid: int) -> None:
 
 
 def _init_worker(engine_factory: EngineFactory, parent_pid: int) -> None:
-    """Build the worker's engine and load its models now, so no track pays for the loading."""
-    global _engine
+    """Build the worker's engine and load its models now, so no track pays for the loading.
+
+    An engine that cannot start (a soundfont not installed, say) is kept as its reason: raised here, it
+    would break the pool and every track would fail as "worker crashed"; kept, each track fails with it."""
+    global _engine, _engine_error
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     os.nice(RENDER_NICENESS)
     threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
-    _engine = engine_factory()
-    warm = getattr(_engine, "warm", None)
-    if callable(warm):
-        warm()
+    try:
+        _engine = engine_factory()
+        warm = getattr(_engine, "warm", None)
+        if callable(warm):
+            warm()
+    except Exception as exc:  # any start-up failure is reported per track, with its text
+        _engine, _engine_error = None, _describe(exc)
 
 
 def _warm() -> None:
@@ -70,6 +77,10 @@ def _warm() -> None:
 
 class InjectedFailure(RuntimeError):
     """The `track_failed` fault."""
+
+
+class EngineUnavailable(RuntimeError):
+    """The worker's engine could not be built or warmed (its reason is in the message)."""
 
 
 def worker_count() -> int:
@@ -83,8 +94,8 @@ def worker_count() -> int:
 def _render(request_json: str, out_path: str, fault: str | None = None) -> RenderResult:
     """Runs in a worker: render the song and its versions to private temp files, then move each into
     place atomically (the versions first: the song's file appearing means every file is there)."""
-    if _engine is None:  # pragma: no cover - the initializer always runs first
-        raise RuntimeError("worker has no engine")
+    if _engine is None:
+        raise EngineUnavailable(f"the engine could not start: {_engine_error or 'no engine in this worker'}")
     if fault == TRACK_FAIL:
         raise InjectedFailure("generation failed (injected fault)")
     request = TextToMusicRequest.model_validate_json(request_json)
