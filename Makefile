@@ -12,6 +12,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # with PYTHONDONTWRITEBYTECODE set, every process would otherwise compile its imports from source each time.
 UV := $(VENV)/bin/uv
 PIP := $(UV) pip install --quiet --compile-bytecode --python $(PY)
+# uv does not read pip's settings: the local wheels pip would find (the CPU build of torch the dev extras pin;
+# PyPI's torch of that version is the CUDA build, ~3 GB more) must be named to it.
+ifdef PIP_FIND_LINKS
+export UV_FIND_LINKS ?= $(PIP_FIND_LINKS)
+endif
 
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
