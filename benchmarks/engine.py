@@ -124,7 +124,7 @@ def versions_cost(engine: Engine) -> None:
 
 
 def style_confusion(engine: Engine, duration: float = 16.0, reference_seeds: tuple[int, ...] = (101, 202),
-                    report: Path | None = Path("/tmp/coord/profile-confusions.md")) -> float:
+                    report: Path | None = None) -> float:
     """Style identity by measurement (issue 12): every style's profile is the mean standardized feature
     vector (tests/style_profile.py) of renders forced to that style with reference seeds; a held-out
     render per style (seed 7; the benchmark prompt whose text picks that style, else the style's own
@@ -141,11 +141,10 @@ def style_confusion(engine: Engine, duration: float = 16.0, reference_seeds: tup
     samples = {name: [render_features(engine, style_request(name, seed, duration=duration))[1]
                       for seed in reference_seeds] for name in names}
     profiles = Profiles.fit(samples)
-    truth, predicted, held = [], [], {}
+    truth, predicted = [], []
     for name in names:
         prompt, bpm = own_prompt.get(name, (None, None))
         _, features = render_features(engine, style_request(name, 7, prompt, duration, bpm))
-        held[name] = features
         truth.append(name)
         predicted.append(profiles.classify(features))
     table = confusion_table(names, truth, predicted)
@@ -154,12 +153,12 @@ def style_confusion(engine: Engine, duration: float = 16.0, reference_seeds: tup
     print(f"\nstyle confusion ({len(names)} styles, {len(reference_seeds)} reference renders each, "
           f"{duration:.0f} s renders, {time.perf_counter() - start:.0f} s)\n{table}")
     print(f"classified as themselves: {right}/{len(names)} ({100 * share:.0f}%; goal >= 90%)")
-    if report is not None and report.parent.is_dir():
+    if report is not None:
         lines = ["# Style profile confusions (benchmarks/engine.py --styles-only)", "",
                  f"classified as themselves: {right}/{len(names)} ({100 * share:.0f}%)", ""]
         for t, p in zip(truth, predicted, strict=True):
             if t != p:
-                close = profiles.closest_features(held[t], t, p, 5)
+                close = profiles.closest_features(t, p, 5)
                 lines.append(f"- {t} -> {p}; profiles closest on: {', '.join(close)}")
         report.write_text("\n".join(lines) + "\n")
     print(f"\n{'listener prompt (text only, seed 7)':42s} {'style chosen':22s} nearest profile")
@@ -173,9 +172,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="skip the 3-minute timings")
     parser.add_argument("--styles-only", action="store_true", help="only the style confusion table")
+    parser.add_argument("--report", type=Path, help="write each confused style's closest profile features here")
     options = parser.parse_args()
     if options.styles_only:
-        style_confusion(Engine())
+        style_confusion(Engine(), report=options.report)
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -209,7 +209,7 @@ def main() -> None:
             print(f"{prompt:42s} {result.style:22s} {bpm:5d} {estimate:8.1f} {100 * error:6.2f} {lufs:7.2f} "
                   f"{true_peak_dbtp(audio):6.2f}")
         print(f"\ntempo within 2%: {good_tempo}/{len(PROMPTS)} ({100 * good_tempo / len(PROMPTS):.0f}%)")
-        style_confusion(engine)
+        style_confusion(engine, report=options.report)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ open hat, crash and ride one after the other. Per program it prints:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,13 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from textmusic.engine.synth import FONT_PATHS, SYNTH_GAIN, _libfluidsynth  # noqa: E402
+from textmusic.engine.synth import (  # noqa: E402
+    FONT_PATHS,
+    SYNTH_GAIN,
+    SYNTH_SETTINGS,
+    _import_fluidsynth,
+    _libfluidsynth,
+)
 
 SR = 44100
 HOLD, SOFT_AT, PHRASE_AT, END = 2.5, 3.5, 5.5, 8.5
@@ -68,14 +73,12 @@ def drum_events() -> list[tuple[float, int, int, int]]:
 
 class Font:
     def __init__(self, name: str, path: Path) -> None:
-        with contextlib.redirect_stdout(sys.stderr):
-            import fluidsynth
+        fluidsynth = _import_fluidsynth()
         self.lib = _libfluidsynth()
         self.fluidsynth = fluidsynth
         start = time.perf_counter()
         self.synth = fluidsynth.Synth(gain=SYNTH_GAIN, samplerate=float(SR), channels=16,
-                                      **{"synth.reverb.active": 0, "synth.chorus.active": 0,
-                                         "synth.polyphony": 512, "synth.dynamic-sample-loading": 1})
+                                      **SYNTH_SETTINGS, **{"synth.dynamic-sample-loading": 1})
         self.sfid = self.synth.sfload(str(path))
         self.load_seconds = time.perf_counter() - start
         self.name = name

@@ -212,7 +212,7 @@ class Profiles:
     def classify(self, features: Mapping[str, float]) -> str:
         return self.names[int(np.argmin(self.distances(features)))]
 
-    def closest_features(self, features: Mapping[str, float], a: str, b: str, count: int = 4) -> list[str]:
+    def closest_features(self, a: str, b: str, count: int = 4) -> list[str]:
         """The features on which styles `a` and `b`'s profiles are closest (the ones that fail to separate)."""
         gap = np.abs(self.centres[self.names.index(a)] - self.centres[self.names.index(b)])
         return [FEATURES[i] for i in np.argsort(gap)[:count]]

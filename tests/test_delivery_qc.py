@@ -40,10 +40,10 @@ def _music(seconds: float, level: float = 0.3) -> np.ndarray:
     return np.stack([mono, 0.9 * mono], axis=1)
 
 
-def _brief(tmp_path: Path, fmt: str = "wav") -> Path:
+def _brief(tmp_path: Path) -> Path:
     path = tmp_path / "brief.csv"
     pd.DataFrame([{"track_id": "cue-1", "name": "Rainy Window", "prompt": "calm piano", "seed": 4, "bpm": 90,
-                   "output_format": fmt}]).to_csv(path, index=False)
+                   "output_format": "wav"}]).to_csv(path, index=False)
     return path
 
 

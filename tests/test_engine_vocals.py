@@ -48,14 +48,19 @@ def test_syllables_group_onsets_nuclei_and_codas(engine: Engine) -> None:
     assert engine.singer.count_syllables("walking down the empty road") == 7
 
 
-def _pitch_agreement(rendered: Rendered) -> float:
-    """Share of voiced frames inside sung notes whose pitch is within 50 cents of the note."""
+def _f0(mono: np.ndarray, ceiling: float) -> tuple[np.ndarray, np.ndarray]:
+    """WORLD's F0 track (Hz, 0 where unvoiced) and its frame times, every 10 ms."""
     import pyworld
 
+    mono = np.ascontiguousarray(mono, dtype=np.float64)
+    f0, times = pyworld.dio(mono, SR, frame_period=10.0, f0_floor=70.0, f0_ceil=ceiling)
+    return pyworld.stonemask(mono, f0, times, SR), times
+
+
+def _pitch_agreement(rendered: Rendered) -> float:
+    """Share of voiced frames inside sung notes whose pitch is within 50 cents of the note."""
     score = rendered.score
-    mono = rendered.stems["vocal"].mean(axis=1).astype(np.float64)
-    f0, times = pyworld.dio(mono, SR, frame_period=10.0, f0_floor=70.0, f0_ceil=800.0)
-    f0 = pyworld.stonemask(mono, f0, times, SR)
+    f0, times = _f0(rendered.stems["vocal"].mean(axis=1), 800.0)
     seconds = 60.0 / score.bpm
     good = total = 0
     for note in score.vocal:
@@ -96,11 +101,7 @@ def test_voice_comes_from_the_prompt_else_from_the_style(monkeypatch: pytest.Mon
 
 
 def _median_f0(audio: np.ndarray) -> float:
-    import pyworld
-
-    mono = audio.mean(axis=1).astype(np.float64)
-    f0, times = pyworld.dio(mono, SR, frame_period=10.0, f0_floor=70.0, f0_ceil=900.0)
-    f0 = pyworld.stonemask(mono, f0, times, SR)
+    f0, _ = _f0(audio.mean(axis=1), 900.0)
     return float(np.median(f0[f0 > 0]))
 
 
@@ -124,9 +125,10 @@ def test_female_voice_is_higher_in_pitch_and_moderately_in_formants(engine: Engi
         score = engine.compose(TextToMusicRequest(prompt=f"upbeat pop, {voice} vocal", lyrics=LYRICS, seed=2))
         assert score.voice == voice
         sung[voice] = engine.singer.sing(score, 0.7, backing=False)
-    semitones = 12 * np.log2(_median_f0(sung["female"]) / _median_f0(sung["male"]))
+    median = {voice: _median_f0(audio) for voice, audio in sung.items()}
+    semitones = 12 * np.log2(median["female"] / median["male"])
     assert 7 <= semitones <= 15
-    assert 165 <= _median_f0(sung["female"]) <= 600  # a female singing range
+    assert 165 <= median["female"] <= 600  # a female singing range
     formants = _envelope_centroid(sung["female"]) / _envelope_centroid(sung["male"])
     assert 1.03 <= formants <= 1.3
 
@@ -137,7 +139,6 @@ def test_diatonic_third_above() -> None:
 
 
 def test_backing_vocals_sing_a_third_above_on_choruses_only(engine: Engine) -> None:
-    import pyworld
 
     score = engine.compose(TextToMusicRequest(prompt="upbeat pop, female vocal", lyrics=LYRICS, seed=2))
     lead = engine.singer.sing(score, 0.7, backing=False)
@@ -159,9 +160,7 @@ def test_backing_vocals_sing_a_third_above_on_choruses_only(engine: Engine) -> N
     left, right = (float(np.sqrt(np.mean(backing[:, c] ** 2))) for c in (0, 1))
     assert abs(left - right) < 0.3 * max(left, right) and not np.allclose(backing[:, 0], backing[:, 1], atol=1e-3)
     # The harmony's pitch sits a (minor or major) third above each chorus note.
-    take = np.ascontiguousarray(backing[:, 0])
-    f0, times = pyworld.dio(take, SR, frame_period=10.0, f0_floor=70.0, f0_ceil=1200.0)
-    f0 = pyworld.stonemask(take, f0, times, SR)
+    f0, times = _f0(backing[:, 0], 1200.0)
     intervals = []
     for note in score.vocal:
         inside = (times >= note.beat * seconds + 0.08) & (times < (note.beat + note.duration) * seconds) & (f0 > 0)

@@ -94,19 +94,14 @@ def duck_gain(drums: np.ndarray, sample_rate: int, depth_db: float, release: flo
         return np.ones(frames, dtype=np.float32)
     sos = butter(2, DUCK_KEY_HZ, btype="low", fs=sample_rate, output="sos")
     low = np.abs(sosfilt(sos, drums.astype(np.float64).mean(axis=0)))
-    blocks = -(-frames // LIMITER_BLOCK)
-    levels = np.pad(low, (0, blocks * LIMITER_BLOCK - frames)).reshape(blocks, LIMITER_BLOCK).max(axis=1)
+    levels = block_peaks(low)
     reference = float(np.percentile(levels, DUCK_KEY_PERCENTILE))
     if reference <= 0:
         return np.ones(frames, dtype=np.float32)
     key = np.minimum(levels / reference, 1.0).tolist()
-    block_rate = sample_rate / LIMITER_BLOCK
-    up = float(np.exp(-1 / (DUCK_ATTACK_SECONDS * block_rate)))
-    down = float(np.exp(-1 / (release * block_rate)))
-    envelope = follow(key, up, down)
+    envelope = follow(key, *ballistics(DUCK_ATTACK_SECONDS, release, sample_rate))
     gain = 10 ** (-depth_db * envelope / 20)
-    centres = (np.arange(blocks) + 0.5) * LIMITER_BLOCK
-    return np.interp(np.arange(frames), centres, gain).astype(np.float32)
+    return to_samples(gain, frames).astype(np.float32)
 
 
 def lowpass(audio: np.ndarray, cutoff: float, sample_rate: int) -> np.ndarray:
@@ -195,8 +190,9 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     reverb = pb.Pedalboard([pb.HighpassFilter(200.0), pb.Reverb(room_size=mix.room, damping=mix.damping,
                                                                 wet_level=1.0, dry_level=0.0, width=1.0)])
     wet = np.float32(10 ** (mix.reverb_db / 20))
-    loudest = float(np.max(np.abs(dry)))
-    surface = vinyl(frames, sample_rate, loudest * 10 ** (mix.vinyl_db / 20)) if mix.vinyl_db < 0 else None
+    surface = None
+    if mix.vinyl_db < 0:  # its level is relative to the dry mix's peak
+        surface = vinyl(frames, sample_rate, float(np.max(np.abs(dry))) * 10 ** (mix.vinyl_db / 20))
     if np.any(send):
         dry += wet * reverb(send, sample_rate)
     if surface is not None:
@@ -228,6 +224,24 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     return Mixdown(np.asarray(mixed * glue, dtype=np.float64).T, shares)
 
 
+def block_peaks(signal: np.ndarray) -> np.ndarray:
+    """The peak of each LIMITER_BLOCK-sample block of a 1-D signal (the last block padded with zeros)."""
+    blocks = -(-len(signal) // LIMITER_BLOCK)
+    return np.pad(signal, (0, blocks * LIMITER_BLOCK - len(signal))).reshape(blocks, LIMITER_BLOCK).max(axis=1)
+
+
+def to_samples(per_block: np.ndarray, frames: int) -> np.ndarray:
+    """Per-block values back to `frames` samples, linearly between block centres."""
+    centres = (np.arange(len(per_block)) + 0.5) * LIMITER_BLOCK
+    return np.interp(np.arange(frames), centres, per_block)
+
+
+def ballistics(attack: float, release: float, sample_rate: int) -> tuple[float, float]:
+    """`follow`'s coefficients for attack and release times (seconds) on LIMITER_BLOCK blocks."""
+    block_rate = sample_rate / LIMITER_BLOCK
+    return float(np.exp(-1 / (attack * block_rate))), float(np.exp(-1 / (release * block_rate)))
+
+
 def follow(levels: list[float], up: float, down: float) -> np.ndarray:
     """A one-pole envelope follower over block levels: coefficient `up` while rising, `down` while falling."""
     envelope = np.empty(len(levels))
@@ -247,17 +261,11 @@ def glue_gain(audio: np.ndarray, sample_rate: int, ratio: float, threshold_db: f
     loop over 0.7 ms blocks costs ~0.1 s per 3 minutes), then the ratio above the threshold. Computing
     the gain explicitly (rather than with a plug-in) lets the stems take exactly the mix's compression.
     """
-    frames = audio.shape[1]
-    blocks = -(-frames // LIMITER_BLOCK)
-    level = np.pad(np.abs(audio).max(axis=0), (0, blocks * LIMITER_BLOCK - frames))
-    levels = level.reshape(blocks, LIMITER_BLOCK).max(axis=1).astype(np.float64).tolist()
-    block_rate = sample_rate / LIMITER_BLOCK
-    up, down = float(np.exp(-1 / (attack * block_rate))), float(np.exp(-1 / (release * block_rate)))
-    envelope = follow(levels, up, down)
+    levels = block_peaks(np.abs(audio).max(axis=0)).astype(np.float64).tolist()
+    envelope = follow(levels, *ballistics(attack, release, sample_rate))
     over = 20 * np.log10(np.maximum(envelope, 1e-9)) - threshold_db
     gain = 10 ** (np.minimum(0.0, (1 / ratio - 1) * over) / 20)
-    centres = (np.arange(blocks) + 0.5) * LIMITER_BLOCK
-    return np.interp(np.arange(frames), centres, gain).astype(np.float32)
+    return to_samples(gain, audio.shape[1]).astype(np.float32)
 
 
 def k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -365,8 +373,7 @@ def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling_dbtp: float) ->
     """
     ceiling = 10 ** (ceiling_dbtp / 20)
     frames = len(envelope)
-    blocks = -(-frames // LIMITER_BLOCK)
-    peaks = np.pad(envelope, (0, blocks * LIMITER_BLOCK - frames)).reshape(blocks, LIMITER_BLOCK).max(axis=1)
+    peaks = block_peaks(envelope)
     required = np.minimum(1.0, ceiling / np.maximum(peaks.astype(np.float64), 1e-12))
     if float(required.min()) >= 1.0:
         return np.ones(frames)
@@ -374,8 +381,7 @@ def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling_dbtp: float) ->
     slow = max(fast, round(RELEASE_WINDOW_SECONDS * sample_rate / LIMITER_BLOCK))
     gain = _moving_average(_sliding_min(required, fast + 1), fast)
     gain = _moving_average(_sliding_min(gain, slow), slow)
-    centres = (np.arange(blocks) + 0.5) * LIMITER_BLOCK
-    return np.interp(np.arange(frames), centres, gain)
+    return to_samples(gain, frames)
 
 
 def limit_true_peak(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float) -> np.ndarray:

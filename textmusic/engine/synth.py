@@ -48,13 +48,11 @@ GEN_ATTENUATION = 48  # SoundFont generator: attenuation in centibels, offset pe
 class Font:
     path: Path
     package: str  # the Debian package that installs it
-    dynamic: bool = False  # decode a preset's samples on first use (compressed .sf3)
 
 
 FONTS: Mapping[str, Font] = {
     "fluidr3": Font(Path("/usr/share/sounds/sf2/FluidR3_GM.sf2"), "fluid-soundfont-gm"),
-    "musescore": Font(Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3"), "musescore-general-soundfont",
-                      dynamic=True),
+    "musescore": Font(Path("/usr/share/sounds/sf3/MuseScore_General_Full.sf3"), "musescore-general-soundfont"),
 }
 FONT_PATHS: Mapping[str, Path] = {name: font.path for name, font in FONTS.items()}
 DEFAULT_FONT = "fluidr3"
@@ -128,7 +126,8 @@ class _Loaded:
 
     PIN_CHANNELS = 256
 
-    def __init__(self, fluidsynth: Any, lib: Any, name: str, path: Path, sample_rate: int, dynamic: bool) -> None:
+    def __init__(self, fluidsynth: Any, lib: Any, name: str, path: Path, sample_rate: int) -> None:
+        dynamic = path.suffix == ".sf3"  # compressed samples: decode a preset's on first use
         settings = dict(SYNTH_SETTINGS)
         if dynamic:
             _check_sndfile()
@@ -177,8 +176,7 @@ class SynthRenderer:
         self._fluidsynth = fluidsynth
         self._lib = _libfluidsynth()
         # The loader synths only own the soundfonts; renders happen on fresh synths that borrow them.
-        self._fonts = {name: _Loaded(fluidsynth, self._lib, name, paths[name], sample_rate,
-                                     FONTS[name].dynamic if name in FONTS else str(paths[name]).endswith(".sf3"))
+        self._fonts = {name: _Loaded(fluidsynth, self._lib, name, Path(paths[name]), sample_rate)
                        for name in sorted(needed)}
         self._lock = threading.Lock()
 
