@@ -17,14 +17,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from textmusic.contract import FORMATS, MIXES
+from textmusic.contract import FORMATS, LOSSLESS_FORMATS, MIXES
 
 from .mastering import SPECS, master_file
 from .qc import MasterSpec, QcFigures, check, measure
 from .settings import PipelineSettings
 
 QC_FAILED_DIR = "qc-failed"
-SETTABLE_FORMATS = tuple(n for n, f in FORMATS.items() if f.lossless)  # where --sample-rate, --bit-depth apply
 
 
 class QcFailed(Exception):
@@ -63,12 +62,12 @@ def finish(path: Path, fmt: str, bit_rate: str, delivery: Delivery, out_dir: Pat
     """Bring the file at `path` to the delivery spec in place; its QC ledger fields, or QcFailed (the file then
     moved to `qc-failed/<file_name>`). `parent_gain_db`: the gain of a stem's or alternative mix's full mix."""
     target = delivery.spec if parent_gain_db is None else health_only(delivery.spec)
-    rate, depth = (delivery.sample_rate, delivery.bit_depth) if fmt in SETTABLE_FORMATS else (None, None)
+    rate, depth = (delivery.sample_rate, delivery.bit_depth) if fmt in LOSSLESS_FORMATS else (None, None)
     figures, gain = measure(path), 0.0
     conforms = (rate in (None, figures.sample_rate)) and (depth in (None, figures.bit_depth))
     if not conforms or parent_gain_db or (check(figures, target) and _can_master(target)):
         result = master_file(path, path, delivery.spec, sample_rate=rate, bit_depth=depth, fmt=fmt,
-                             bit_rate=(bit_rate or FORMATS[fmt].default_bit_rate) if FORMATS[fmt].bit_rates else None,
+                             bit_rate=FORMATS[fmt].bit_rate_for(bit_rate),
                              gain_db=parent_gain_db)
         figures, gain = result.figures, result.gain_db
     reasons = check(figures, target)

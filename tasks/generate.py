@@ -167,22 +167,20 @@ def deliver(
         info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
         duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
         cost = track.cost_cents if track.cost_cents is not None else price_cents(duration)
-        record = record.model_copy(
-            update={
-                "bpm": track.bpm if track.bpm is not None else record.bpm,
-                "engine_version": track.engine_version or "",
-                "duration_seconds": round(duration, 3),
-                "cost_cents": cost,
-                "cost_usd": cost / 100,
-            }
-        )
+        paid = {
+            "bpm": track.bpm if track.bpm is not None else record.bpm,
+            "engine_version": track.engine_version or "",
+            "duration_seconds": round(duration, 3),
+            "cost_cents": cost,
+            "cost_usd": cost / 100,
+        }
+        record = record.model_copy(update=paid)
         file_name = name_for(named_bpm(record))
         try:
             record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
                                                      out_dir, file_name))
         except QcFailed as exc:  # what was paid and what came travels with the figures
-            exc.fields.update({k: getattr(record, k) for k in ("bpm", "engine_version", "duration_seconds",
-                                                                "cost_cents", "cost_usd")})
+            exc.fields.update(paid)
             raise
         tag_and_verify(tmp, tag_values(record, catalog))
         digest = sha256_file(tmp)

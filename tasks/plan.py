@@ -82,9 +82,13 @@ def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extension
             seed_source = "retake"
             request = request.model_copy(update={"seed": retake_seed(request.seed or 0)})
             fingerprint = request_fingerprint(request, provider, local_extensions)
-        stem = safe_stem(row.track_id)[:NAME_FIELDS["track"]]
+        # Room is left for the suffixes that keep files apart, so bounding the name never cuts them off:
+        # "-row{n}" for a track_id seen before, and the song number `file_name` appends when two are asked.
+        room = NAME_FIELDS["track"] - (len(f"-{row.request.num_songs}") if row.request.num_songs > 1 else 0)
+        stem = safe_stem(row.track_id)[:room]
         if stem.lower() in taken:
-            stem = f"{stem}-row{row.row}"
+            suffix = f"-row{row.row}"
+            stem = safe_stem(row.track_id)[:room - len(suffix)] + suffix
         taken.add(stem.lower())
         planned.append(
             PlannedRow(

@@ -8,7 +8,6 @@ from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, 
 
 from .audio import same_audio
 from .brief import METADATA_COLUMNS
-from .finish import SETTABLE_FORMATS
 from .ledger import LedgerRecord
 from .naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
 from .plan import PlannedRow, request_fingerprint
@@ -76,7 +75,7 @@ def delivery_settings(settings: PipelineSettings, songs: list[LedgerRecord]) -> 
     first = next((s for s in songs if s.master), None)
     if first is None:
         return settings
-    settable = first.output_format in SETTABLE_FORMATS
+    settable = first.output_format in LOSSLESS_FORMATS
     return settings.model_copy(update={
         "master": first.master,
         "sample_rate": first.sample_rate if settable and first.sample_rate == 48000 else None,

@@ -82,6 +82,18 @@ def test_seeds_fingerprints_and_safe_names():
     assert safe_stem("🎵 émoji name") and len(safe_stem("x" * 500)) <= 90
 
 
+def test_long_track_ids_keep_their_row_and_song_numbers_in_file_names():
+    """Names are bounded per part: the "-row" and song suffixes that keep files apart must survive the cut."""
+    long_id = "a" * 100
+    rows = [BriefRow(1, long_id, "Song", TextToMusicRequest(prompt="p", seed=1, num_songs=2)),
+            BriefRow(2, long_id, "Song", TextToMusicRequest(prompt="p", seed=2, num_songs=2)),
+            BriefRow(3, long_id, "Song", TextToMusicRequest(prompt="p", seed=3))]
+    planned = plan_rows(rows, "cat", "local", True)
+    names = [row.file_name(i, 84.0, version) for row in planned for i in range(row.request.num_songs)
+             for version in ("", "30s")]
+    assert len(set(names)) == len(names) == 10, names
+
+
 def test_ledger_journal_survives_and_consolidates(tmp_path):
     first = LedgerRecord(catalog="c", track_id="a", status="ready", cost_cents=20, row=1, prompt="=1+1")
     append_journal(tmp_path, [first])
