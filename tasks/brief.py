@@ -11,13 +11,18 @@ refused with a one-line `BriefError` that says how to save the file instead.
 `check_brief` does all the checks that need no table (file, type, encoding, header) with the standard
 library only, so a command line can refuse a bad brief before it imports pandas, Prefect or Great
 Expectations.
+
+A column the brief has that the pipeline does not know is ignored, with a warning naming the nearest known
+column (`unknown_column_warnings`): `tempo` is not silently dropped when `bpm` was meant.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import difflib
 import io
+import logging
 import math
 import re
 from pathlib import Path
@@ -47,6 +52,18 @@ METADATA_COLUMNS: tuple[str, ...] = (
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds", "versions", *METADATA_COLUMNS)
 TAG_SEPARATOR = "|"
+KNOWN_COLUMNS: tuple[str, ...] = BRIEF_COLUMNS + OPTIONAL_COLUMNS
+# Words a brief uses for a known column that are not close to it in spelling (difflib finds the typos).
+COLUMN_SYNONYMS: dict[str, str] = {
+    "tempo": "bpm", "genre": "tags", "style": "tags", "title": "name", "format": "output_format",
+    "id": "track_id", "length": "duration_seconds", "label": "publisher", "writer": "composer", "singer": "artist",
+}
+# `table.attrs` keys load_brief fills: the brief's file name and its unknown-column warnings (for the report).
+BRIEF_ATTR = "brief"
+WARNINGS_ATTR = "warnings"
+_SHOWN_NAME_CHARS = 60
+
+logger = logging.getLogger(__name__)
 
 
 class BriefError(Exception):
@@ -216,8 +233,33 @@ def _read_csv(path: Path) -> pd.DataFrame:
     )
 
 
+def _shown_name(name: str) -> str:
+    """A column name fit for a terminal or a log line: control characters escaped, bounded length."""
+    shown = name if name.isprintable() else repr(name)[1:-1]
+    return shown if len(shown) <= _SHOWN_NAME_CHARS else shown[: _SHOWN_NAME_CHARS - 3] + "..."
+
+
+def unknown_column_warnings(columns: list[str] | tuple[str, ...]) -> list[str]:
+    """One warning per column the pipeline ignores, naming the known column it most likely meant.
+
+    `columns` as the header has them; they are compared as load_brief reads them (trimmed, lower case).
+    Standard library only, so a command line can print them before heavy imports."""
+    warnings = []
+    for column in columns:
+        name = str(column).strip().lower()
+        if name in KNOWN_COLUMNS:
+            continue
+        meant = COLUMN_SYNONYMS.get(name) or next(iter(difflib.get_close_matches(name, KNOWN_COLUMNS, n=1)), None)
+        hint = f", did you mean `{meant}`?" if meant else ", ignored"
+        warnings.append(f"`{_shown_name(name)}`: unknown column{hint}")
+    return warnings
+
+
 def load_brief(path: Path | str) -> pd.DataFrame:
-    """The brief as text, with every known column present and a 1-based `row` (1 = first data row)."""
+    """The brief as text, with every known column present and a 1-based `row` (1 = first data row).
+
+    Unknown columns are left out and logged as warnings; `table.attrs` keeps the brief's file name and
+    those warnings (BRIEF_ATTR, WARNINGS_ATTR) for the validation report."""
     import pandas as pd
 
     path = Path(path)
@@ -231,9 +273,14 @@ def load_brief(path: Path | str) -> pd.DataFrame:
     if "track_id" not in raw.columns:
         raise _no_track_id(path, list(raw.columns))
     table = pd.DataFrame({"row": range(1, len(raw) + 1)})
-    for column in BRIEF_COLUMNS + OPTIONAL_COLUMNS:
+    for column in KNOWN_COLUMNS:
         values = raw[column].tolist() if column in raw.columns else [""] * len(raw)
         table[column] = [_cell_text(v).strip() if column != "lyrics" else _cell_text(v) for v in values]
+    warnings = unknown_column_warnings(list(raw.columns))
+    for warning in warnings:
+        logger.warning("brief %s: %s", path.name, warning)
+    table.attrs[BRIEF_ATTR] = path.name
+    table.attrs[WARNINGS_ATTR] = warnings
     return table
 
 

@@ -1,34 +1,61 @@
-"""Brief validation: a Great Expectations suite for the table, then the API contract for each row.
+"""Brief validation: text rules for every cell, a Great Expectations suite for the table, then the API
+contract for each row.
 
-Every rejection names the row, the column and the rule, and a bad row never stops the good ones.
+Every rejection names the row, the column and the rule, and a bad row never stops the good ones. Brief
+text is hostile: a track_id becomes file and folder names, so it is held to a small character set, and no
+text cell may carry control characters (only lyrics keep their line breaks and tabs). With a report folder,
+`validate_brief` writes a self-contained HTML report of it all there (tasks/validation_page.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import ValidationError
 
 from textmusic.contract import (
+    BALANCE_STRENGTH_RANGE,
+    BIT_RATE_FORMATS,
     BIT_RATES,
+    BPM_RANGE,
+    DEFAULT_BALANCE_STRENGTH,
+    DEFAULT_PROMPT_STRENGTH,
+    DURATION_RANGE,
     MAX_LYRICS_CHARS,
     MAX_NAME_CHARS,
     MAX_PROMPT_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
     NUM_SONGS,
     OUTPUT_FORMATS,
+    PROMPT_STRENGTH_RANGE,
+    SEED_MAX,
+    VERSION_KINDS,
     TextToMusicRequest,
 )
 
-from .brief import METADATA_COLUMNS, TAG_SEPARATOR
+from .brief import BRIEF_ATTR, METADATA_COLUMNS, TAG_SEPARATOR, WARNINGS_ATTR
+from .validation_page import ValidationReport, write_validation_page
 
 MAX_TRACK_ID_CHARS = 100
 MAX_METADATA_CHARS = 500
 _NUMBER = r"(?:\d+(?:\.\d+)?)"
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
+
+TRACK_ID_CHARS = re.compile(r"[A-Za-z0-9._-]")
+TRACK_ID_RULE = (f"track_id is 1 to {MAX_TRACK_ID_CHARS} of the characters A-Z a-z 0-9 - _ . "
+                 "(no path separator / or \\, no '..', not starting with '.')")
+# C0 and C1 controls (NUL included), DEL, lone surrogates, and the Unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# In lyrics: the same, except a tab, a newline and a CR that ends a line (CRLF), and the Unicode separators.
+_LYRICS_CONTROL = re.compile(r"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+CONTROL_RULE = ("text cells hold no control characters (C0/C1 controls, NUL, DEL, U+2028/U+2029 separators); "
+                "lyrics may hold line breaks (\\n or \\r\\n) and tabs")
 
 
 @dataclass(frozen=True)
@@ -60,59 +87,148 @@ class Validation:
         return {r.row for r in self.rejections}
 
 
+@dataclass(frozen=True)
+class TableRule:
+    """One rule of the Great Expectations suite, as data: the report lists it without importing GE."""
+
+    column: str
+    kind: Literal["length", "in_set", "regex"]
+    rule: str
+    values: tuple[str, ...] = ()  # in_set: the allowed words ("" always allowed)
+    regex: str = ""
+    low: int = 0  # length: inclusive bounds
+    high: int = 0
+
+
+def _length(column: str, low: int, high: int, rule: str) -> TableRule:
+    return TableRule(column, "length", rule, low=low, high=high)
+
+
+def _in_set(column: str, values: tuple[str, ...], rule: str) -> TableRule:
+    return TableRule(column, "in_set", rule, values=values)
+
+
+def _regex(column: str, regex: str, rule: str) -> TableRule:
+    return TableRule(column, "regex", rule, regex=regex)
+
+
+TABLE_RULES: tuple[TableRule, ...] = (
+    _length("track_id", 1, MAX_TRACK_ID_CHARS, f"track_id is required, at most {MAX_TRACK_ID_CHARS} characters"),
+    _length("name", 1, MAX_NAME_CHARS, f"name is required, at most {MAX_NAME_CHARS} characters"),
+    _length("prompt", 0, MAX_PROMPT_CHARS, f"prompt is at most {MAX_PROMPT_CHARS} characters"),
+    _length("lyrics", 0, MAX_LYRICS_CHARS, f"lyrics are at most {MAX_LYRICS_CHARS} characters"),
+    _in_set("output_format", OUTPUT_FORMATS, f"output_format must be one of {', '.join(OUTPUT_FORMATS)}"),
+    _in_set("output_bit_rate", BIT_RATES, f"output_bit_rate must be one of {', '.join(BIT_RATES)} (kbps)"),
+    _in_set("num_songs", tuple(str(n) for n in NUM_SONGS), "num_songs must be 1 or 2"),
+    _in_set("store_audio", TRUE_WORDS + FALSE_WORDS, "store_audio must be true or false"),
+    _regex("seed", r"^\d*$", "seed must be a non-negative integer"),
+    _regex("bpm", rf"^(?:auto|{_NUMBER})?$", "bpm must be a number or 'auto'"),
+    _regex("prompt_strength", rf"^{_NUMBER}?$", "prompt_strength must be a non-negative number"),
+    _regex("balance_strength", rf"^{_NUMBER}?$", "balance_strength must be a non-negative number"),
+    _regex("duration_seconds", rf"^{_NUMBER}?$", "duration_seconds must be a number of seconds"),
+    _regex("key", r"^(?:[A-G][#b]?m?)?$", "key is a musical key of at most 3 characters, e.g. C, F#m, Dbm"),
+    _regex("isrc", r"^(?:[A-Z]{2}-?[A-Z0-9]{3}-?\d{2}-?\d{5})?$", "isrc must be an ISRC like USRC17607839"),
+    *(_length(c, 0, MAX_METADATA_CHARS, f"{c} is at most {MAX_METADATA_CHARS} characters") for c in METADATA_COLUMNS),
+)
+
+# What the contract (textmusic.contract) checks for each row after the table rules, in its own numbers.
+CONTRACT_RULES: tuple[str, ...] = (
+    "input combination: at least one of prompt, tags, lyrics; lyrics must be paired with prompt or tags; "
+    'tags must be paired with prompt or lyrics (lyrics "" for an instrumental); never all three',
+    f"seed is at most {SEED_MAX}",
+    f"prompt_strength from {PROMPT_STRENGTH_RANGE[0]:g} to {PROMPT_STRENGTH_RANGE[1]:g} "
+    f"(default {DEFAULT_PROMPT_STRENGTH:g})",
+    f"balance_strength from {BALANCE_STRENGTH_RANGE[0]:g} to {BALANCE_STRENGTH_RANGE[1]:g} "
+    f"(default {DEFAULT_BALANCE_STRENGTH:g})",
+    f"bpm from {BPM_RANGE[0]:g} to {BPM_RANGE[1]:g}, or 'auto'",
+    f"at most {MAX_TAGS} tags, each at most {MAX_TAG_CHARS} characters",
+    f"output_bit_rate only with {' or '.join(BIT_RATE_FORMATS)}",
+    f"duration_seconds from {DURATION_RANGE[0]:g} to {DURATION_RANGE[1]:g} (local-service extension)",
+    f"versions are among {', '.join(VERSION_KINDS)}",
+)
+
+
+def brief_rules() -> dict[str, list[str]]:
+    """Every rule a brief is held to, by stage, as the report lists them."""
+    return {
+        "text (every cell)": [TRACK_ID_RULE, CONTROL_RULE],
+        "table (Great Expectations)": [r.rule for r in TABLE_RULES],
+        "contract (each row)": list(CONTRACT_RULES),
+    }
+
+
+def shown(text: str) -> str:
+    """A cell as it may be shown in a report or a terminal: control characters escaped, the rest as is."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _control_problem(column: str, value: str) -> str | None:
+    hit = (_LYRICS_CONTROL if column == "lyrics" else _CONTROL).search(value)
+    if hit is None:
+        return None
+    char = hit.group()[0]
+    return f"control character U+{ord(char):04X} at character {hit.start() + 1}; {CONTROL_RULE}"
+
+
+def _track_id_problem(value: str) -> str | None:
+    """Why a (non-empty, control-free) track_id cannot name files, or None."""
+    if "/" in value or "\\" in value:
+        return f"holds a path separator; {TRACK_ID_RULE}"
+    if ".." in value:
+        return f"holds '..'; {TRACK_ID_RULE}"
+    if value.startswith("."):
+        return f"starts with '.'; {TRACK_ID_RULE}"
+    for i, char in enumerate(value):
+        if not TRACK_ID_CHARS.fullmatch(char):
+            return f"character U+{ord(char):04X} at character {i + 1} is not allowed; {TRACK_ID_RULE}"
+    return None
+
+
+def text_rejections(table: pd.DataFrame) -> list[Rejection]:
+    """At most one rejection per cell: control characters in any text column, a track_id unfit for a file name.
+
+    Only cells a pattern flags are looked at one by one, so a 10,000-row brief costs a few vectorised scans."""
+    rejections = []
+    for column in table.columns.drop("row"):
+        cells = table[column]
+        flagged = cells.str.contains(_LYRICS_CONTROL if column == "lyrics" else _CONTROL, regex=True)
+        if column == "track_id":
+            flagged |= (cells != "") & ~cells.str.fullmatch(r"(?!\.)(?!.*\.\.)[A-Za-z0-9._-]*")
+        for row, track_id, value in zip(table["row"][flagged], table["track_id"][flagged], cells[flagged],
+                                        strict=True):
+            reason = _control_problem(column, value) or _track_id_problem(value)
+            if reason:
+                rejections.append(Rejection(int(row), track_id, column, reason))
+    return rejections
+
+
 def _expectations() -> list[Any]:
     import great_expectations.expectations as gxe
 
-    def in_set(column: str, values: tuple[str, ...], rule: str) -> Any:
-        return gxe.ExpectColumnValuesToBeInSet(column=column, value_set=["", *values], description=rule)
+    def expectation(rule: TableRule) -> Any:
+        if rule.kind == "length":
+            return gxe.ExpectColumnValueLengthsToBeBetween(
+                column=rule.column, min_value=rule.low, max_value=rule.high, description=rule.rule
+            )
+        if rule.kind == "in_set":
+            return gxe.ExpectColumnValuesToBeInSet(column=rule.column, value_set=["", *rule.values],
+                                                   description=rule.rule)
+        return gxe.ExpectColumnValuesToMatchRegex(column=rule.column, regex=rule.regex, description=rule.rule)
 
-    def matches(column: str, regex: str, rule: str) -> Any:
-        return gxe.ExpectColumnValuesToMatchRegex(column=column, regex=regex, description=rule)
-
-    def length(column: str, low: int, high: int, rule: str) -> Any:
-        return gxe.ExpectColumnValueLengthsToBeBetween(
-            column=column, min_value=low, max_value=high, description=rule
-        )
-
-    return [
-        length("track_id", 1, MAX_TRACK_ID_CHARS, f"track_id is required, at most {MAX_TRACK_ID_CHARS} characters"),
-        length("name", 1, MAX_NAME_CHARS, f"name is required, at most {MAX_NAME_CHARS} characters"),
-        length("prompt", 0, MAX_PROMPT_CHARS, f"prompt is at most {MAX_PROMPT_CHARS} characters"),
-        length("lyrics", 0, MAX_LYRICS_CHARS, f"lyrics are at most {MAX_LYRICS_CHARS} characters"),
-        in_set("output_format", OUTPUT_FORMATS, f"output_format must be one of {', '.join(OUTPUT_FORMATS)}"),
-        in_set("output_bit_rate", BIT_RATES, f"output_bit_rate must be one of {', '.join(BIT_RATES)} (kbps)"),
-        in_set("num_songs", tuple(str(n) for n in NUM_SONGS), "num_songs must be 1 or 2"),
-        in_set("store_audio", TRUE_WORDS + FALSE_WORDS, "store_audio must be true or false"),
-        matches("seed", r"^\d*$", "seed must be a non-negative integer"),
-        matches("bpm", rf"^(?:auto|{_NUMBER})?$", "bpm must be a number or 'auto'"),
-        matches("prompt_strength", rf"^{_NUMBER}?$", "prompt_strength must be a non-negative number"),
-        matches("balance_strength", rf"^{_NUMBER}?$", "balance_strength must be a non-negative number"),
-        matches("duration_seconds", rf"^{_NUMBER}?$", "duration_seconds must be a number of seconds"),
-        matches("key", r"^(?:[A-G][#b]?m?)?$", "key is a musical key of at most 3 characters, e.g. C, F#m, Dbm"),
-        matches("isrc", r"^(?:[A-Z]{2}-?[A-Z0-9]{3}-?\d{2}-?\d{5})?$", "isrc must be an ISRC like USRC17607839"),
-        *(length(c, 0, MAX_METADATA_CHARS, f"{c} is at most {MAX_METADATA_CHARS} characters")
-          for c in METADATA_COLUMNS),
-    ]
+    return [expectation(rule) for rule in TABLE_RULES]
 
 
-def table_rejections(table: pd.DataFrame, docs_dir: Path | None = None) -> list[Rejection]:
+def table_rejections(table: pd.DataFrame) -> list[Rejection]:
     """Run the Great Expectations suite over the whole brief at once; one rejection per failing cell.
 
-    With `docs_dir`, GE's Data Docs (an HTML report of the validation) are written there."""
+    GE's own Data Docs are not written: they load their styles and scripts from CDNs (a bare page offline),
+    say "Succeeded" for a brief the contract rejects rows of, and put brief values into the HTML unescaped.
+    The report is tasks/validation_page.py's."""
     import great_expectations as gx
-    from great_expectations.checkpoint import UpdateDataDocsAction
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    actions = []
-    if docs_dir is not None:
-        context.add_data_docs_site("brief_report", {
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir.resolve())},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
-        actions.append(UpdateDataDocsAction(name="report", site_names=["brief_report"]))
     batch = (
         context.data_sources.add_pandas("brief")
         .add_dataframe_asset("rows")
@@ -121,7 +237,7 @@ def table_rejections(table: pd.DataFrame, docs_dir: Path | None = None) -> list[
     suite = context.suites.add(gx.ExpectationSuite(name="brief", expectations=_expectations()))
     definition = context.validation_definitions.add(gx.ValidationDefinition(name="brief", data=batch, suite=suite))
     checkpoint = context.checkpoints.add(gx.Checkpoint(
-        name="brief", validation_definitions=[definition], actions=actions,
+        name="brief", validation_definitions=[definition], actions=[],
         result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["row"]},
     ))
     run = checkpoint.run(batch_parameters={"dataframe": table})
@@ -135,8 +251,9 @@ def table_rejections(table: pd.DataFrame, docs_dir: Path | None = None) -> list[
         column = config.kwargs["column"]
         for hit in item.result.get("unexpected_index_list") or []:
             row = int(hit["row"])
-            shown = str(hit.get(column, ""))
-            value = shown if len(shown) <= 40 else shown[:37] + "..."
+            value = str(hit.get(column, ""))
+            if len(value) > 40:
+                value = value[:37] + "..."
             rejections.append(Rejection(row, track_ids[row], column, f"{config.description} (got {value!r})"))
     return rejections
 
@@ -180,9 +297,17 @@ def _contract_rejections(row: int, track_id: str, error: ValidationError) -> lis
     return found
 
 
+def _rule_rejections(table: pd.DataFrame) -> list[Rejection]:
+    """The text rules, then the table suite for the cells the text rules did not already reject."""
+    text = text_rejections(table)
+    cells = {(r.row, r.column) for r in text}
+    return text + [r for r in table_rejections(table) if (r.row, r.column) not in cells]
+
+
 def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None) -> Validation:
-    """Rows that pass both the table suite and the contract, and a rejection for every rule a row breaks."""
-    rejections = table_rejections(table, docs_dir)
+    """Rows that pass the text rules, the table suite and the contract, and a rejection for every rule a row
+    breaks. With `docs_dir`, the report (index.html) is written there."""
+    rejections = _rule_rejections(table)
     bad = {r.row for r in rejections}
     first_seen: dict[str, int] = {}
     rows: list[BriefRow] = []
@@ -204,5 +329,12 @@ def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None) -> Validat
             continue
         metadata = {c: cells[c].replace("-", "") if c == "isrc" else cells[c] for c in METADATA_COLUMNS if cells[c]}
         rows.append(BriefRow(row=row, track_id=track_id, name=cells["name"], request=request, metadata=metadata))
-    rejections.sort(key=lambda r: (r.row, r.column))
-    return Validation(rows=rows, rejections=rejections)
+    rejections = sorted((replace(r, track_id=shown(r.track_id)) for r in rejections), key=lambda r: (r.row, r.column))
+    validation = Validation(rows=rows, rejections=rejections)
+    if docs_dir is not None:
+        write_validation_page(docs_dir, ValidationReport(
+            brief=str(table.attrs.get(BRIEF_ATTR, "")), total=len(table), valid=len(rows),
+            rejections=[(r.row, r.track_id, r.column, r.reason) for r in rejections],
+            rules=brief_rules(), warnings=list(table.attrs.get(WARNINGS_ATTR, [])),
+        ))
+    return validation
