@@ -2,22 +2,29 @@
 
 Errors become typed exceptions per status, so callers choose a policy per error class. The API key is
 sent only to the configured API origin and never appears in an exception or a repr.
+
+Providers are not trusted: answers are read as a stream up to a cap and refused past it, decoded in bounded
+steps (a gzip bomb stops after a few MB), registered keys are redacted from every message and answer, a
+track id is sent as one percent-encoded path segment, another origin's error body is never copied, and a
+download stops at its byte, ratio, stall and time limits with its partial file removed.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import json
 import time
 import uuid
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
 
+import brotli
 import httpx
 from pydantic import SecretStr, ValidationError
 from tenacity import (
@@ -27,6 +34,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from textmusic import redaction
 from textmusic.contract import (
     IDEMPOTENCY_HEADER,
     LOCAL_EXTENSION_FIELDS,
@@ -35,13 +43,19 @@ from textmusic.contract import (
     Track,
 )
 from textmusic.providers import Profile, load_profile
-from textmusic.providers.reader import AnswerRefused, read_status, read_submission
+from textmusic.providers.reader import AnswerRefused, parse_answer, read_status, read_submission
 from textmusic.settings import TextMusicSettings
 
 T = TypeVar("T")
 MAX_REDIRECTS = 5
 MAX_RETRY_AFTER_SECONDS = 120.0
 RAW_KEEP_CHARS = 64_000
+# The encodings _Decoder decodes in bounded steps; httpx would also advertise zstd when it is installed.
+ACCEPT_ENCODING = "gzip, deflate, br"
+DECODE_STEP_BYTES = 1 << 16  # the most a decoder yields per step, whatever the compression ratio
+RATIO_FLOOR_BYTES = 1 << 16  # the decompression ratio is judged on at least this many wire bytes
+FOREIGN_PEEK_BYTES = 1 << 16  # how much of another origin's error body is counted (never kept)
+DownloadLimitKind = Literal["bytes", "ratio", "deadline"]
 
 
 class TextMusicError(Exception):
@@ -50,10 +64,12 @@ class TextMusicError(Exception):
     status: int | None = None
 
     def __init__(self, message: str, *, status: int | None = None, code: str | None = None) -> None:
+        # Redacted here, so no path that builds an error (a provider echoing the key) can leak it.
+        message = redaction.redact(message)
         super().__init__(message)
         self.message = message
         self.status = status if status is not None else self.status
-        self.code = code
+        self.code = redaction.redact(code) if code is not None else None
 
 
 class InvalidRequest(TextMusicError):
@@ -96,6 +112,20 @@ class BadDownload(TextMusicError):
     """The audio download was cut short or could not be fetched."""
 
 
+class DownloadLimit(BadDownload):
+    """A download passed one of its limits (`limit`): never retried, since the same file would pass it again
+    (a 5 GiB Content-Length is refused once, not fetched six times)."""
+
+    def __init__(self, message: str, *, limit: DownloadLimitKind, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.limit: DownloadLimitKind = limit
+
+
+class UnreadableStatus(TextMusicError):
+    """A status answer that cannot be read (not JSON, an HTML page, too large, too deep, no usable id). Not
+    retried here: the poller counts it against its deadline and polls again later."""
+
+
 class Unreachable(ServerError):
     """The provider could not be reached (the request was not sent): worth retrying, and a sign of an outage."""
 
@@ -109,7 +139,7 @@ class AcceptedUnread(TextMusicError):
 
     def __init__(self, message: str, *, raw: str = "", **kw: Any) -> None:
         super().__init__(message, **kw)
-        self.raw = raw
+        self.raw = redaction.redact(raw)
 
 
 class UnreadableAnswer(AcceptedUnread):
@@ -118,6 +148,18 @@ class UnreadableAnswer(AcceptedUnread):
 
 class Refused(AcceptedUnread):
     """The 2xx answer says `success: false`."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer of the API origin, its body read up to the cap. `unread` says why the body was not read
+    (larger than the cap, or not decodable); the body is then empty."""
+
+    status_code: int
+    reason_phrase: str
+    headers: httpx.Headers
+    body: bytes
+    unread: str | None = None
 
 
 @dataclass(frozen=True)
@@ -161,26 +203,144 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
-def error_from_response(response: httpx.Response) -> TextMusicError:
-    """Map an error response to its exception, keeping the provider's own message."""
-    code, message = None, response.reason_phrase or f"HTTP {response.status_code}"
+def error_from_response(answer: Answer) -> TextMusicError:
+    """Map an error answer of the API origin to its exception, keeping the provider's own message (bounded;
+    the key redacted when the exception is made)."""
+    code, message = None, answer.reason_phrase or f"HTTP {answer.status_code}"
     try:
-        body = response.json()
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            code, message = error.get("code"), str(error.get("message") or message)
-        elif isinstance(error, str):
-            message = error
+        body = parse_answer(answer.body) if answer.unread is None else None
     except ValueError:
-        pass
-    status = response.status_code
-    text = f"HTTP {status}: {message}"
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        found = error.get("code")
+        code, message = str(found)[:100] if found is not None else None, str(error.get("message") or message)
+    elif isinstance(error, str):
+        message = error
+    return _error_for(answer.status_code, f"HTTP {answer.status_code}: {message[:1000]}", code, answer.headers)
+
+
+def _error_for(status: int, text: str, code: str | None, headers: httpx.Headers) -> TextMusicError:
+    """The exception for an error status."""
     if status == 429:
         return RateLimited(text, status=status, code=code,
-                           retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+                           retry_after=retry_after_seconds(headers.get("Retry-After")))
     if status >= 500:
         return ServerError(text, status=status, code=code)
     return _BY_STATUS.get(status, TextMusicError)(text, status=status, code=code)
+
+
+def _foreign_error(response: httpx.Response, what: str) -> TextMusicError:
+    """An error from another origin (a CDN, a redirect's target): its status and body size only. Its body
+    is not ours to copy: it may hold signed URLs, tokens, or anything the other host chose to put there."""
+    size = 0
+    for raw in _wire(response)[0]:
+        size += len(raw)
+        if size > FOREIGN_PEEK_BYTES:
+            break
+    told = f"more than {FOREIGN_PEEK_BYTES}" if size > FOREIGN_PEEK_BYTES else str(size)
+    return _error_for(response.status_code, f"HTTP {response.status_code} from {response.url.host} for {what} "
+                      f"({told} bytes of answer, not shown)", None, response.headers)
+
+
+def path_segment(text: str) -> str:
+    """`text` as ONE path segment: every reserved character percent-encoded ("/", "?", "#", "%"), and "."
+    or ".." spelled %2E, so a track id cannot climb out of the status path or add a query."""
+    segment = quote(text, safe="")
+    return segment.replace(".", "%2E") if segment in (".", "..") else segment
+
+
+class _Undecodable(ValueError):
+    """A body that does not decode as its Content-Encoding says."""
+
+
+class _Decoder:
+    """Content-Encoding decoded in bounded steps: at most DECODE_STEP_BYTES per step, however much the
+    input expands, so a limit is checked every 64 KiB (httpx decodes a whole wire chunk at once: 64 KiB of
+    a gzip bomb is 64 MB). An encoding it does not know passes through as is, as httpx does."""
+
+    def __init__(self, encoding: str) -> None:
+        kind = encoding.strip().lower()
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 32) if kind in ("gzip", "x-gzip", "deflate") else None
+        self._brotli = brotli.Decompressor() if kind == "br" else None
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        try:
+            if self._zlib is not None:
+                yield from self._inflate(self._zlib, data)
+            elif self._brotli is not None:
+                yield from self._unbrotli(self._brotli, data)
+            elif data:
+                yield data
+        except (zlib.error, brotli.error) as exc:
+            raise _Undecodable(str(exc)) from None
+
+    @staticmethod
+    def _inflate(inflater: Any, data: bytes) -> Iterator[bytes]:
+        while True:
+            out = inflater.decompress(data, DECODE_STEP_BYTES)
+            if out:
+                yield out
+            data = inflater.unconsumed_tail
+            if not data and len(out) < DECODE_STEP_BYTES:
+                return
+
+    @staticmethod
+    def _unbrotli(decompressor: Any, data: bytes) -> Iterator[bytes]:
+        out = decompressor.process(data, output_buffer_limit=DECODE_STEP_BYTES)
+        while True:
+            if out:
+                yield out
+            if decompressor.can_accept_more_data():
+                return
+            out = decompressor.process(b"", output_buffer_limit=DECODE_STEP_BYTES)
+
+
+def _wire(response: httpx.Response) -> tuple[Iterator[bytes], str]:
+    """The body as it comes off the connection, and its Content-Encoding. An answer built in memory (a
+    test's transport) never had a wire: its content is already decoded."""
+    if response.is_stream_consumed:
+        return iter([response.content]), ""
+    return response.iter_raw(), response.headers.get("Content-Encoding", "")
+
+
+@dataclass
+class _Meter:
+    """One download attempt's bytes against its limits (wire and decoded bytes, decoded/wire ratio, the
+    download's deadline): a breach raises DownloadLimit at once."""
+
+    what: str
+    max_bytes: int
+    max_ratio: float
+    deadline: float  # time.monotonic() by which the whole download (all attempts) must be done
+    wire: int = 0
+    written: int = 0
+
+    def check_length(self, content_length: str | None) -> None:
+        """A Content-Length past the limit is refused before a byte of the body is read."""
+        if content_length is not None and content_length.isdigit() and int(content_length) > self.max_bytes:
+            raise DownloadLimit(f"download of {self.what}: Content-Length {content_length} is over the limit of "
+                                f"{self.max_bytes} bytes", limit="bytes")
+
+    def add_wire(self, size: int) -> None:
+        self.wire += size
+        if self.wire > self.max_bytes:
+            raise DownloadLimit(f"download of {self.what}: more than {self.max_bytes} bytes on the wire",
+                                limit="bytes")
+        self.check_time()
+
+    def add_decoded(self, size: int) -> None:
+        self.written += size
+        if self.written > self.max_bytes:
+            raise DownloadLimit(f"download of {self.what}: decodes to more than {self.max_bytes} bytes",
+                                limit="bytes")
+        if self.written > self.max_ratio * max(self.wire, RATIO_FLOOR_BYTES):
+            raise DownloadLimit(f"download of {self.what}: {self.wire} bytes decode to more than "
+                                f"{self.max_ratio:g} times as many (a compression bomb?)", limit="ratio")
+
+    def check_time(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise DownloadLimit(f"download of {self.what}: not done by its deadline", limit="deadline")
 
 
 def _is_retryable(exc: BaseException) -> bool:
@@ -227,13 +387,20 @@ class TextMusicClient:
         self.monitor = monitor or (lambda status: None)
         key = api_key if isinstance(api_key, SecretStr) else SecretStr(api_key)
         self._secret = key.get_secret_value()
-        timeout = httpx.Timeout(self.settings.request_timeout_seconds, connect=self.settings.connect_timeout_seconds)
-        limits = httpx.Limits(max_connections=self.settings.max_connections,
-                              max_keepalive_connections=self.settings.max_connections)
-        self._http = httpx.Client(base_url=self.base_url, headers=self.profile.auth_headers(self._secret),
+        redaction.register(self._secret)
+        settings = self.settings
+        timeout = httpx.Timeout(settings.request_timeout_seconds, connect=settings.connect_timeout_seconds)
+        # A download that receives no byte for download_stall_seconds has stalled.
+        self._download_timeout = httpx.Timeout(settings.request_timeout_seconds,
+                                               connect=settings.connect_timeout_seconds,
+                                               read=settings.download_stall_seconds)
+        limits = httpx.Limits(max_connections=settings.max_connections,
+                              max_keepalive_connections=settings.max_connections)
+        accept = {"Accept-Encoding": ACCEPT_ENCODING}
+        self._http = httpx.Client(base_url=self.base_url, headers={**accept, **self.profile.auth_headers(self._secret)},
                                   timeout=timeout, transport=transport, limits=limits)
         # Audio elsewhere (a CDN, a signed redirect) never receives the key.
-        self._anon = httpx.Client(timeout=timeout, transport=transport, limits=limits)
+        self._anon = httpx.Client(headers=accept, timeout=timeout, transport=transport, limits=limits)
         self.attempts = 0
 
     def __repr__(self) -> str:
@@ -256,12 +423,12 @@ class TextMusicClient:
         self.close()
 
     def redact(self, text: str) -> str:
-        """Text with the key taken out, for anything kept or shown (errors, raw answers)."""
-        return text.replace(self._secret, "[redacted]") if self._secret else text
+        """Text with the keys taken out (every spelling; see textmusic.redaction), for anything kept or shown."""
+        return redaction.redact(text)
 
     # -- the request layer: everything below says only what it needs ------------------------------------
 
-    def _send(self, method: str, path: str, *, replayable: bool, parse: Callable[[httpx.Response], T],
+    def _send(self, method: str, path: str, *, replayable: bool, parse: Callable[[Answer], T],
               body: Any = None, headers: dict[str, str] | None = None) -> T:
         """One request with retries: throttling, attempt counting, transport errors mapped by whether the
         request may have reached the provider, status → exception, and `parse` of the 2xx answer (a parse
@@ -276,11 +443,16 @@ class TextMusicClient:
         raise AssertionError("unreachable")
 
     def _once(self, method: str, path: str, *, replayable: bool, body: Any,
-              headers: dict[str, str] | None) -> httpx.Response:
+              headers: dict[str, str] | None) -> Answer:
         self.attempts += 1
         self._throttle()
         try:
-            response = self._http.request(method, path, json=body, headers=headers)
+            response = self._http.send(self._http.build_request(method, path, json=body, headers=headers),
+                                       stream=True)
+            try:
+                answer = self._answer(response)
+            finally:
+                response.close()  # past the cap: the rest is never read (the connection is dropped)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self.monitor(None)
             raise Unreachable(f"cannot reach the provider: {type(exc).__name__}") from None
@@ -290,13 +462,30 @@ class TextMusicClient:
                 raise ServerError(f"the answer was lost ({type(exc).__name__}); sent again") from None
             raise Unanswered(f"the request was sent but no answer came ({type(exc).__name__}); it may have "
                              "been charged, so it is not sent again") from None
-        self.monitor(response.status_code)
-        if response.is_success:
-            return response
-        if not replayable and response.status_code in (502, 504):
-            raise Unanswered(f"HTTP {response.status_code} from a gateway: the provider behind it may have "
-                             "accepted the request, so it is not sent again", status=response.status_code)
-        raise error_from_response(response)
+        self.monitor(answer.status_code)
+        if 200 <= answer.status_code < 300:
+            return answer
+        if not replayable and answer.status_code in (502, 504):
+            raise Unanswered(f"HTTP {answer.status_code} from a gateway: the provider behind it may have "
+                             "accepted the request, so it is not sent again", status=answer.status_code)
+        raise error_from_response(answer)
+
+    def _answer(self, response: httpx.Response) -> Answer:
+        """The answer with its body read as a stream up to max_answer_bytes (decoded), not a byte further."""
+        cap, pieces, size = self.settings.max_answer_bytes, [], 0
+        answer = functools.partial(Answer, response.status_code, response.reason_phrase, response.headers)
+        chunks, encoding = _wire(response)
+        decoder = _Decoder(encoding)
+        try:
+            for raw in chunks:
+                for piece in decoder.decode(raw):
+                    size += len(piece)
+                    if size > cap:
+                        return answer(b"", f"the answer is larger than {cap} bytes")
+                    pieces.append(piece)
+        except _Undecodable:
+            return answer(b"", f"the answer does not decode as {encoding}")
+        return answer(b"".join(pieces))
 
     def _retrying(self) -> Retrying:
         return Retrying(
@@ -306,30 +495,40 @@ class TextMusicClient:
             reraise=True,
         )
 
-    def _raw(self, response: httpx.Response) -> str:
-        """The answer as kept for support: bounded, key redacted."""
-        return self.redact(response.text[:RAW_KEEP_CHARS])
+    @staticmethod
+    def _raw(answer: Answer) -> str:
+        """The answer as kept for support: bounded (the key is redacted by the exception that keeps it)."""
+        return answer.body[:RAW_KEEP_CHARS].decode("utf-8", errors="replace")
 
-    def _read_submission(self, response: httpx.Response) -> TextToMusicResponse:
-        """A 2xx answer to a submission; whatever is wrong with it, it was accepted (never retried)."""
+    @staticmethod
+    def _body(answer: Answer) -> Any:
+        """The parsed answer with every registered key redacted from its strings, before anything reads it."""
+        if answer.unread is not None:
+            raise ValueError(answer.unread)
+        return redaction.redact_value(parse_answer(answer.body))
+
+    def _read_submission(self, answer: Answer) -> TextToMusicResponse:
+        """A 2xx answer to a submission; whatever is wrong with it (not JSON, too large or deep, no track the
+        profile finds, bad fields), it was accepted: never retried."""
         try:
-            return read_submission(self.profile, response.json())
+            return read_submission(self.profile, self._body(answer))
         except AnswerRefused as exc:
-            raise Refused(f"accepted with success: false: {exc}", raw=self._raw(response),
-                          status=response.status_code) from None
-        except (ValueError, ValidationError) as exc:  # not JSON, no track the profile finds, bad fields
-            reason = "not JSON" if isinstance(exc, json.JSONDecodeError) else str(exc)[:200]
-            raise UnreadableAnswer(f"accepted by the provider, answer unreadable: {reason}",
-                                   raw=self._raw(response), status=response.status_code) from None
+            raise Refused(f"accepted with success: false: {exc}", raw=self._raw(answer),
+                          status=answer.status_code) from None
+        except (ValueError, ValidationError) as exc:
+            raise UnreadableAnswer(f"accepted by the provider, answer unreadable: {str(exc)[:200]}",
+                                   raw=self._raw(answer), status=answer.status_code) from None
 
-    def _read_status(self, track_id: str, response: httpx.Response) -> Track:
-        """A status answer; an unreadable one is retried (a poll costs nothing)."""
+    def _read_status(self, track_id: str, answer: Answer) -> Track:
+        """A status answer; an unreadable one raises UnreadableStatus (the poller's back-off decides when to
+        ask again, not this client's retries)."""
         try:
-            return read_status(self.profile, response.json())
+            return read_status(self.profile, self._body(answer))
         except AnswerRefused as exc:
             return Track(id=track_id, status="failed", error=str(exc))
         except (ValueError, ValidationError) as exc:
-            raise ServerError(f"unreadable status answer: {self.redact(str(exc))[:200]}") from None
+            raise UnreadableStatus(f"unreadable status answer for {track_id}: {str(exc)[:200]}",
+                                   status=answer.status_code) from None
 
     # -- what callers need ---------------------------------------------------------------------------------
 
@@ -352,9 +551,9 @@ class TextMusicClient:
                           headers={IDEMPOTENCY_HEADER: key} if key else None)
 
     def get_track(self, track_id: str) -> Track:
-        """One status poll. An unreadable answer is retried (a poll costs nothing); `success: false` is a
-        failed track with the provider's message."""
-        return self._send("GET", self.profile.status_path.format(id=track_id), replayable=True,
+        """One status poll, the id sent as one percent-encoded path segment. An unreadable answer raises
+        UnreadableStatus; `success: false` is a failed track with the provider's message."""
+        return self._send("GET", self.profile.status_path.format(id=path_segment(track_id)), replayable=True,
                           parse=functools.partial(self._read_status, track_id))
 
     def check_auth(self) -> None:
@@ -385,54 +584,75 @@ class TextMusicClient:
             current = [self.get_track(t.id) if t.effective_status == "pending" else t for t in current]
         return current
 
-    def download(self, track: Track, dest: Path, version: str | None = None) -> Download:
+    def download(self, track: Track, dest: Path, version: str | None = None,
+                 max_bytes: int | None = None) -> Download:
         """Stream the track's audio (or, with `version`, that listed version's: "30s", "stem:drums" …) into
         `dest`, following redirects as CDNs serve them: the key goes only to the API's own origin.
         Content-Encoding (gzip, br) is decoded; the length is checked on the bytes that came over the wire,
-        which is what Content-Length counts."""
+        which is what Content-Length counts.
+
+        Limits (settings, `max_bytes` to tighten the byte limit for this file): bytes on the wire and after
+        decoding, the decoded/wire ratio, no byte for download_stall_seconds, download_deadline_seconds in
+        all. A limit passed raises DownloadLimit (not retried); on any failure `dest` is removed at once."""
         what = f"track {track.id}" if version is None else f"version {version} of track {track.id}"
         listed = track.version(version) if version is not None else None
         audio_url = track.audio_url if version is None else listed.audio_url if listed else None
         if not audio_url:
             raise BadDownload(f"{what} has no audio_url")
+        limit = self.settings.max_download_bytes if max_bytes is None else min(max_bytes,
+                                                                                 self.settings.max_download_bytes)
+        deadline = time.monotonic() + self.settings.download_deadline_seconds
         for attempt in self._retrying():
             with attempt:
-                return self._download_once(audio_url, what, dest)
+                meter = _Meter(what, limit, self.settings.max_decompression_ratio, deadline)
+                return self._download_once(audio_url, dest, meter)
         raise AssertionError("unreachable")
 
-    def _download_once(self, audio_url: str, what: str, dest: Path) -> Download:
-        url = self._http.base_url.join(audio_url)
+    def _download_once(self, audio_url: str, dest: Path, meter: _Meter) -> Download:
+        what, url = meter.what, self._http.base_url.join(audio_url)
         hops: list[str] = []
         for _ in range(MAX_REDIRECTS + 1):
-            http = self._http if _same_origin(url, self._http.base_url) else self._anon
+            ours = _same_origin(url, self._http.base_url)
             self.attempts += 1
+            meter.check_time()
             try:
-                with http.stream("GET", url) as response:
+                with (self._http if ours else self._anon).stream("GET", url, timeout=self._download_timeout) \
+                        as response:
                     if response.is_redirect and "location" in response.headers:
                         hops.append(url.host or "")
                         url = url.join(response.headers["location"])
                         continue
                     if not response.is_success:
-                        response.read()
-                        raise error_from_response(response)
-                    written = 0
-                    with open(dest, "wb") as fh:
-                        for chunk in response.iter_bytes(1 << 16):
-                            fh.write(chunk)
-                            written += len(chunk)
-                    # Bytes read off the connection (encoded); an answer built in memory never had a wire.
-                    wire = response.num_bytes_downloaded or written
-                    expected = response.headers.get("Content-Length")
-                    encoding = response.headers.get("Content-Encoding", "")
-            except httpx.DecodingError as exc:
+                        raise error_from_response(self._answer(response)) if ours else _foreign_error(response, what)
+                    meter.check_length(response.headers.get("Content-Length"))
+                    self._save(response, dest, meter)
+            except _Undecodable as exc:
                 raise ServerError(f"download of {what} does not decode ({exc})") from None
             except httpx.TransportError as exc:
                 raise ServerError(f"download of {what} broke off: {type(exc).__name__}") from None
-            if expected is not None and expected.isdigit() and int(expected) != wire:
-                raise ServerError(f"download of {what} truncated: {wire} of {expected} bytes")
-            if written == 0:
-                raise BadDownload(f"download of {what} is empty")
-            return Download(bytes_written=written, wire_bytes=wire, content_encoding=encoding,
-                            host=url.host or "", redirects=hops,
-                            content_type=response.headers.get("Content-Type", ""))
+            return Download(bytes_written=meter.written, wire_bytes=meter.wire,
+                            content_encoding=response.headers.get("Content-Encoding", ""), host=url.host or "",
+                            redirects=hops, content_type=response.headers.get("Content-Type", ""))
         raise BadDownload(f"download of {what}: more than {MAX_REDIRECTS} redirects")
+
+    @staticmethod
+    def _save(response: httpx.Response, dest: Path, meter: _Meter) -> None:
+        """The body decoded into `dest`, every step metered; whatever goes wrong, `dest` is removed at once
+        (no half file for a later step to mistake for audio)."""
+        chunks, encoding = _wire(response)
+        decoder = _Decoder(encoding)
+        try:
+            with open(dest, "wb") as fh:
+                for raw in chunks:
+                    meter.add_wire(len(raw))
+                    for piece in decoder.decode(raw):
+                        meter.add_decoded(len(piece))
+                        fh.write(piece)
+            expected = response.headers.get("Content-Length")
+            if expected is not None and expected.isdigit() and int(expected) != meter.wire:
+                raise ServerError(f"download of {meter.what} truncated: {meter.wire} of {expected} bytes")
+            if meter.written == 0:
+                raise BadDownload(f"download of {meter.what} is empty")
+        except BaseException:
+            dest.unlink(missing_ok=True)
+            raise

@@ -24,6 +24,20 @@ class TextMusicSettings(BaseSettings):
     poll_max_interval_seconds: float = 10.0
     poll_deadline_seconds: float = 900.0
     max_attempts: int = 6
+    # Answers of the API (submission, status, error) are read up to this many bytes, decoded; a larger one is
+    # refused unread. A status answer is a few KB; 4 MiB leaves room for a long track list.
+    max_answer_bytes: int = 4 * 1024 * 1024
+    # Downloads. 1 GiB holds an hour of 16-bit 44.1 kHz stereo WAV (635 MB) with room to spare; a track of
+    # a few minutes is tens of MB. Checked on the wire and after decoding; a caller may pass a tighter
+    # figure per file (TextMusicClient.download's max_bytes).
+    max_download_bytes: int = 1 << 30
+    # Decoded bytes per wire byte: audio barely compresses (gzip on a WAV ~1.1-2x, on MP3/FLAC ~1x) and
+    # even a mostly silent WAV stays far below 100; a gzip bomb reaches ~1000.
+    max_decompression_ratio: float = 100.0
+    # Total time for one download, retries included: 1 GiB at a slow 2 MB/s takes ~9 minutes.
+    download_deadline_seconds: float = 600.0
+    # No byte for this long and the download has stalled (httpx's read timeout); it is retried.
+    download_stall_seconds: float = 30.0
     # Offline engine
     soundfont: Path = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
     sample_rate: int = 44100

@@ -4,18 +4,46 @@ Hosted APIs document their answers in part, so the reader accepts what real serv
 from a vocabulary (an unknown word counts as pending), numbers as strings, fields under other names or
 nested, unknown fields kept (as extras of the Track). A track that claims to be ready but has no audio
 yet is pending. `success: false` inside a 2xx answer is a refusal with the provider's message.
+What comes from outside is checked before it is believed: an answer nested deeper than a cap is refused
+before parsing, a track id must be usable as one path segment, and a number that is not finite, negative or
+absurd (JSON's NaN, Infinity and 1e400 parse as floats) counts as missing, with a warning once per provider
+and field.
 A track's `versions` are a local-service extension: read from a local service's answer only (a profile
 with `local_extensions`); a hosted track lists none.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+import math
+import re
+import threading
 from typing import Any
 
 from textmusic.contract import BIT_RATES, OUTPUT_FORMATS, TextToMusicResponse, Track, TrackStatus
 from textmusic.providers import Profile
 
 _MISSING = object()
+MAX_ID_CHARS = 256
+MAX_DEPTH = 64  # no provider's answer nests deeper; a deeper one is hostile (json's recursion, pydantic's)
+MAX_SEED = 2**32 - 1
+# The plausible range of each number of a track (inclusive); outside it a value counts as missing.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "duration_seconds": (0.0, 24 * 3600.0),
+    "cost_cents": (0.0, 1e9),
+    "bpm": (1.0, 1000.0),
+    "seed": (0.0, float(MAX_SEED)),
+    "balance_cents": (-1e12, 1e12),
+}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# A JSON string, or an unterminated one up to the end (possessive: a hostile text cannot make it rescan).
+_STRINGS = re.compile(r'"(?:[^"\\]++|\\.)*+(?:"|\\?\Z)', re.DOTALL)
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+
+log = logging.getLogger(__name__)
+_warned: set[tuple[str, str]] = set()
+_warned_lock = threading.Lock()
 
 
 class AnswerRefused(ValueError):
@@ -53,8 +81,61 @@ def _number(value: Any) -> float | None:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past any float
         return None
+
+
+def checked(profile: Profile, field: str, value: Any) -> float | None:
+    """A number of the answer within BOUNDS[field], else None: NaN, ±Infinity, negative or absurd values
+    are not believed (a cost of 1e400 cents must not reach a ledger). Warned once per provider and field."""
+    number = _number(value)
+    low, high = BOUNDS[field]
+    if number is None or (math.isfinite(number) and low <= number <= high):
+        return number
+    with _warned_lock:
+        first_time = (profile.name, field) not in _warned
+        _warned.add((profile.name, field))
+    if first_time:
+        log.warning("provider %s answered %s = %s, outside %g..%g: taken as missing", profile.name, field,
+                    repr(value)[:40], low, high)
+    return None
+
+
+def track_id(value: Any) -> str:
+    """The provider's track id, if it can be one path segment of a status request: not empty, at most
+    MAX_ID_CHARS, no control characters (a newline or NUL would end a header or a log line)."""
+    if value is _MISSING or isinstance(value, dict | list | bool):
+        raise AnswerUnreadable("the track has no id")
+    text = str(value)
+    if not text or len(text) > MAX_ID_CHARS or _CONTROL.search(text):
+        raise AnswerUnreadable(f"the track id is unusable ({len(text)} characters, empty, too long or with "
+                               "control characters)")
+    return text
+
+
+def too_deep(text: str, limit: int = MAX_DEPTH) -> bool:
+    """Whether JSON `text` nests arrays/objects deeper than `limit`, counted on the brackets outside strings
+    (cheap, and no recursion: json.loads would recurse once per level)."""
+    depth = 0
+    for bracket in _NOT_BRACKETS.sub("", _STRINGS.sub("", text)):
+        depth += 1 if bracket in "[{" else -1
+        if depth > limit:
+            return True
+    return False
+
+
+def parse_answer(data: bytes, max_depth: int = MAX_DEPTH) -> Any:
+    """An answer's body as JSON, refused (AnswerUnreadable) when it is not JSON or nests too deep."""
+    try:
+        text = data.decode(json.detect_encoding(data))
+    except UnicodeDecodeError:
+        raise AnswerUnreadable("the answer is not JSON (not text)") from None
+    if too_deep(text, max_depth):
+        raise AnswerUnreadable(f"the answer nests deeper than {max_depth} levels")
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        raise AnswerUnreadable("the answer is not JSON") from None
 
 
 def _text(value: Any) -> str | None:
@@ -85,17 +166,18 @@ def read_track(profile: Profile, obj: Any) -> Track:
     if not isinstance(obj, dict):
         raise AnswerUnreadable(f"a track is not an object: {str(obj)[:120]}")
     paths = profile.answer
-    track_id = first(obj, paths.id)
-    if track_id is _MISSING or isinstance(track_id, dict | list):
+    found = first(obj, paths.id)
+    if found is _MISSING:
         raise AnswerUnreadable(f"no track id at {paths.id} in {sorted(obj)[:20]}")
     audio = first(obj, paths.audio_url)
     audio_url = audio if isinstance(audio, str) and audio else None
     word = _text(first(obj, paths.status))
-    seed, cost, bpm = _number(first(obj, paths.seed)), _number(first(obj, paths.cost_cents)), \
-        _number(first(obj, paths.bpm))
-    known = {"id": str(track_id), "audio_url": audio_url, "status": status_of(profile, word, audio_url),
-             "status_word": word, "duration_seconds": _number(first(obj, paths.duration_seconds)),
-             "cost_cents": round(cost) if cost is not None else None, "bpm": bpm,
+    number = {name: checked(profile, name, first(obj, getattr(paths, name)))
+              for name in ("duration_seconds", "cost_cents", "bpm", "seed")}
+    seed, cost = number["seed"], number["cost_cents"]
+    known = {"id": track_id(found), "audio_url": audio_url, "status": status_of(profile, word, audio_url),
+             "status_word": word, "duration_seconds": number["duration_seconds"],
+             "cost_cents": round(cost) if cost is not None else None, "bpm": number["bpm"],
              "seed": int(seed) if seed is not None and seed == int(seed) else None}
     if known["status"] == "failed":
         known["error"] = _text(first(obj, paths.error)) or f"the provider says {word!r}"
@@ -138,6 +220,7 @@ def read_submission(profile: Profile, body: Any) -> TextToMusicResponse:
             raise AnswerUnreadable(f"no tracks at {profile.answer.tracks} in the answer")
     tracks = [read_track(profile, t) for t in found]
     top = body if isinstance(body, dict) else {}
-    cost, balance = _number(top.get("cost_cents")), _number(top.get("balance_cents"))
+    cost = checked(profile, "cost_cents", top.get("cost_cents", _MISSING))
+    balance = checked(profile, "balance_cents", top.get("balance_cents", _MISSING))
     return TextToMusicResponse(success=True, tracks=tracks, cost_cents=round(cost) if cost is not None else None,
                                balance_cents=round(balance) if balance is not None else None)
