@@ -192,14 +192,31 @@ async def authorized_key(
     return key_hash
 
 
+def _too_large() -> ApiError:
+    # The contract has no 413: an oversized body is invalid input, with the documented error body.
+    return ApiError(400, f"request body is larger than {MAX_BODY_BYTES} bytes")
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The body, never more than MAX_BODY_BYTES of it held: a declared length over the limit is refused
+    before a byte is read, and a chunked (or lying) body is refused as soon as it passes the limit."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _too_large()
+    return bytes(body)
+
+
 async def _json_body(request: Request) -> bytes:
     """The raw body once it is known to be one well-formed JSON document (strict: no NaN/Infinity)."""
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != "application/json":
         raise ApiError(400, "Content-Type must be application/json")
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(400, f"request body is larger than {MAX_BODY_BYTES} bytes")
+    raw = await _bounded_body(request)
 
     def _no_constants(name: str) -> Any:
         raise ValueError(f"{name} is not valid JSON")
