@@ -287,13 +287,15 @@ class _Decoder:
 
     @staticmethod
     def _unbrotli(decompressor: Any, data: bytes) -> Iterator[bytes]:
-        out = decompressor.process(data, output_buffer_limit=DECODE_STEP_BYTES)
+        """A full step may leave output pending (even when it says it can accept more): ask until a step
+        comes back short."""
         while True:
+            out = decompressor.process(data, output_buffer_limit=DECODE_STEP_BYTES)
             if out:
                 yield out
-            if decompressor.can_accept_more_data():
+            data = b""
+            if len(out) < DECODE_STEP_BYTES and decompressor.can_accept_more_data():
                 return
-            out = decompressor.process(b"", output_buffer_limit=DECODE_STEP_BYTES)
 
 
 def _wire(response: httpx.Response) -> tuple[Iterator[bytes], str]:

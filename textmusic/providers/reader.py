@@ -81,7 +81,9 @@ def _number(value: Any) -> float | None:
         return None
     try:
         return float(value)
-    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past any float
+    except OverflowError:  # an integer past any float
+        return math.inf if value > 0 else -math.inf
+    except (TypeError, ValueError):
         return None
 
 
