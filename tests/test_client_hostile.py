@@ -274,7 +274,7 @@ def test_an_unreadable_status_answer_is_not_retried(answer: str) -> None:
     assert site.gets() == 1
 
 
-@pytest.mark.parametrize("answer", [b"[" * 100_000, b'{"tracks": [' + b"[" * 70 + b"]" * 70 + b"]}",
+@pytest.mark.parametrize("answer", [b"[" * 100_000, b'{"tracks": [{"id": "t1", "x": ' + b"[" * 70 + b"]" * 70 + b"}]}",
                                     b'{"success": true, "tracks": [{"id": "t1", "pad": "' + b"x" * 2 * MiB + b'"}]}'])
 def test_a_too_deep_or_too_large_submission_answer_is_accepted_and_never_resent(answer: bytes) -> None:
     async def endpoint(request: Request) -> Response:
