@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -13,9 +15,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 
 BriefArg = Annotated[Path, typer.Argument(help="CSV or Parquet brief.")]
-# Exit codes a scheduler can act on: 0 all delivered, 1 could not start/complete, 2 bad brief rows
-# (validate), 3 rows failed or unanswered.
+# Exit codes a scheduler can act on: 0 all delivered, 1 could not start or could not write its ledger,
+# 2 bad brief rows (validate), 3 rows failed or unanswered, 130/143 interrupted by SIGINT/SIGTERM.
 EXIT_ROWS_FAILED = 3
+# The command line prints the brief's warnings itself, before Prefect boots; without a handler of its own,
+# the brief's logger would print each once more through logging's last resort.
+logging.getLogger("tasks.brief").addHandler(logging.NullHandler())
 
 
 def _fail(message: str) -> typer.Exit:
@@ -29,7 +34,9 @@ def _summary_table(title: str, summary: dict[str, object], columns: tuple[str, .
     table.add_column("")
     table.add_column("", justify="right")
     for k in columns:
-        table.add_row(k, f"${summary[k]:.2f}" if k.endswith("usd") else str(summary[k]))  # type: ignore[str-format]
+        value = summary[k]
+        table.add_row(k, "none set" if value is None else f"${value:.2f}" if k.endswith("usd")  # type: ignore[str-format]
+                      else str(value))
     return table
 
 
@@ -69,7 +76,8 @@ def run(
         "--bit-depth", metavar="BITS", help="WAV/FLAC files at 16 (TPDF dither) or 24 bits.")] = None,
 ) -> None:
     """Produce the catalog. Exit 0 when every valid row is delivered (or skipped by the budget), 3 when rows
-    failed or went unanswered, 1 when the run could not start or complete."""
+    failed or went unanswered, 130 (Ctrl-C) or 143 (SIGTERM) when interrupted (run it again to resume), 1 when
+    the run could not start or could not write its ledger."""
     from tasks.brief import BriefError, check_brief
     from tasks.preflight import PreflightError, check_provider
 
@@ -88,27 +96,65 @@ def run(
         raise typer.BadParameter("use one of threads, dask", param_hint="--task-runner")
     try:
         check_brief(brief)
-        check_provider()
-    except (BriefError, PreflightError) as exc:
+        warnings = column_warnings(brief)
+    except BriefError as exc:
         raise _fail(f"the run cannot start: {exc}") from None
+    unusable = unusable_folder(out)
+    if unusable:
+        raise _fail(f"the run cannot start: {unusable}")
+    _warn(warnings)
+    try:
+        check_provider()
+    except PreflightError as exc:
+        raise _fail(f"the run cannot start: {exc}") from None
+    code = produce(brief, catalog, out, budget, task_runner, resubmit_unanswered, regenerate_lost,
+                   regenerate_rejected, versions, master, sample_rate, bit_depth)
+    if code:
+        raise typer.Exit(code)
 
+
+def produce(brief: Path, catalog: str, out: Path, budget: float | None, *options: object) -> int:
+    """Run the flow with Ctrl-C and SIGTERM asking it to stop (tasks/interrupt.py); the exit code."""
     from rich.progress import Progress
 
-    from flows.produce_catalog import run_catalog
+    from flows.produce_catalog import RunEnded, run_catalog
+    from tasks import interrupt
     from tasks.progress import listening
 
+    interrupt.keep_prefect_server_apart()
+    interrupt.install()
+    summary: dict[str, object] = {}
+    why = failure = ""
     with Progress(console=console, transient=True) as progress:
         bar = progress.add_task("generating", total=None)
         try:
             with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
-                summary = run_catalog(brief, catalog, out, budget, task_runner, resubmit_unanswered,
-                                      regenerate_lost, regenerate_rejected, versions, master, sample_rate, bit_depth)
-        except Exception as exc:  # the run could not complete: say why, in one line, and fail
-            raise _fail(f"the run did not complete: {type(exc).__name__}: {exc}") from None
-    console.print(_summary_table(f"catalog {catalog} → {out}", summary,
-                                 ("rows", "ready", "failed", "unanswered", "rejected", "skipped", "replaced",
-                                  "versions", "minutes",
-                                  "cost_usd", "run_cost_usd", "at_risk_usd")))
+                summary = run_catalog(brief, catalog, out, budget, *options)  # type: ignore[arg-type]
+        except RunEnded as ended:  # the ledger is written: the rows say what happened
+            summary, why = {**ended.summary, "delivered": False}, ended.reason
+        except Exception as exc:  # the ledger could not be written
+            failure = f"{type(exc).__name__}: {exc}"
+    # Leaving at once once stopped or failed: the interpreter's exit would wait for threads still
+    # waiting on the provider. (After the progress bar: it gives the terminal its cursor back.)
+    if interrupt.stop_requested():
+        interrupt.announce()
+    if failure:
+        console.print(f"[red]trackfoundry: the run did not complete: {failure}[/red]", soft_wrap=True,
+                      markup=False)
+        interrupt.leave(1)
+    if interrupt.stop_requested():
+        interrupt.leave(interrupt.exit_code())
+    report(summary, catalog, out, why)
+    return 0 if summary["delivered"] else EXIT_ROWS_FAILED
+
+
+def report(summary: dict[str, object], catalog: str, out: Path, why: str) -> None:
+    """The run's summary table, then what the user should know about it, one line each."""
+    from flows.produce_catalog import SUMMARY_COLUMNS
+
+    console.print(_summary_table(f"catalog {catalog} → {out}", summary, SUMMARY_COLUMNS))
+    if why:
+        console.print(f"[red]trackfoundry: {why}; every row is in {out / 'ledger.csv'}[/red]", soft_wrap=True)
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")
     if float(summary["at_risk_usd"]):  # type: ignore[arg-type]
@@ -116,8 +162,33 @@ def run(
                       "unreadable, costs not reported): those rows are not sent again without "
                       "--resubmit-unanswered, and lost audio is not regenerated without --regenerate-lost",
                       soft_wrap=True)
-    if not summary["delivered"]:
-        raise typer.Exit(EXIT_ROWS_FAILED)
+
+
+def column_warnings(brief: Path) -> list[str]:
+    """The brief's columns the pipeline ignores, each with the known column it most likely meant."""
+    from tasks.brief import WARNINGS_ATTR, load_brief
+
+    return list(load_brief(brief).attrs[WARNINGS_ATTR])
+
+
+def _warn(warnings: list[str]) -> None:
+    for warning in warnings:
+        console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
+
+
+def unusable_folder(out: Path) -> str:
+    """Why `out` cannot be the catalog folder (not a folder, cannot be made, cannot be written), or ""."""
+    if out.exists() and not out.is_dir():
+        return f"--out {out} is a file, not a folder"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"--out {out} cannot be created: {exc.strerror or exc}"
+    try:
+        tempfile.TemporaryFile(dir=out).close()
+    except OSError as exc:
+        return f"--out {out} cannot be written: {exc.strerror or exc}"
+    return ""
 
 
 @app.command()
@@ -126,13 +197,15 @@ def validate(
     report: Annotated[Path | None, typer.Option(help="Folder for the HTML validation report (GE Data Docs).")] = None,
 ) -> None:
     """Check a brief without generating anything; exit non-zero when any row is rejected."""
-    from tasks.brief import BriefError, load_brief
+    from tasks.brief import WARNINGS_ATTR, BriefError, load_brief
     from tasks.validate import validate_brief
 
     try:
-        validation = validate_brief(load_brief(brief), report)
+        table = load_brief(brief)
     except BriefError as exc:
         raise _fail(str(exc)) from None
+    _warn(table.attrs[WARNINGS_ATTR])
+    validation = validate_brief(table, report)
     if not validation.rejections:
         console.print(f"{brief}: all {len(validation.rows)} rows are valid")
         return

@@ -9,18 +9,23 @@ of a run's tasks feed one generation machinery (tasks/generation.py): adaptive r
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import re
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
+import pandas as pd
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from tasks import interrupt
 from tasks.brief import with_default_versions
 from tasks.generate import CatalogInfo, Provider, RunOptions, base_record, clear_partials, resumption
 from tasks.ledger import (
@@ -29,6 +34,7 @@ from tasks.ledger import (
     LedgerRecord,
     append_journal,
     load_ledger,
+    record_key,
     summarize,
     utc_now,
     write_ledger,
@@ -56,6 +62,7 @@ from tasks.validate import Validation
 from tasks.version_delivery import superseded_not
 from textmusic.settings import TextMusicSettings
 
+T = TypeVar("T")
 VALIDATION_REPORT_DIR = "validation-report"
 TASK_RUNNERS = ("threads", "dask")
 DEFAULT_CEILING = 256
@@ -82,8 +89,8 @@ def make_task_runner(kind: str, workers: int) -> TaskRunner:  # type: ignore[typ
     return DaskTaskRunner(cluster_kwargs={**cluster, "processes": processes, "dashboard_address": None})
 
 
-def rejected_records(validation: Validation, catalog: str) -> list[LedgerRecord]:
-    """One ledger row per rejected brief row, its reasons joined."""
+def rejected_records(validation: Validation, catalog: str, names: dict[int, str]) -> list[LedgerRecord]:
+    """One ledger row per rejected brief row, its reasons joined, under its brief `name` (by row number)."""
     reasons: dict[int, list[str]] = {}
     ids: dict[int, str] = {}
     for r in validation.rejections:
@@ -91,10 +98,15 @@ def rejected_records(validation: Validation, catalog: str) -> list[LedgerRecord]
         ids[r.row] = r.track_id
     now = utc_now()
     return [
-        LedgerRecord(catalog=catalog, track_id=ids[row], status="rejected", error="; ".join(why), row=row,
-                     started_at=now, finished_at=now)
+        LedgerRecord(catalog=catalog, track_id=ids[row], name=names.get(row, ""), status="rejected",
+                     error="; ".join(why), row=row, started_at=now, finished_at=now)
         for row, why in sorted(reasons.items())
     ]
+
+
+def brief_names(table: pd.DataFrame) -> dict[int, str]:
+    """Each brief row's `name`, by its 1-based row number."""
+    return {int(row): str(name) for row, name in zip(table["row"], table["name"], strict=True)}
 
 
 def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, provider: Provider, budget_usd: float,
@@ -192,20 +204,152 @@ def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connectio
     return records
 
 
-def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path, budget_usd: float | None) -> None:
+def run_summary(records: list[LedgerRecord], run_cents: int, budget_usd: float | None) -> dict[str, object]:
+    """The run's figures with songs, versions, rejected and skipped rows told apart, and the budget left."""
+    songs = [r for r in records if not r.parent]
+    rows = {(r.row, r.track_id) for r in songs}
+    return {**summarize(records), "rows": len(rows),
+            "songs": sum(1 for r in songs if r.status == "ready"),
+            "rejected": len({(r.row, r.track_id) for r in songs if r.status == "rejected"}),
+            "skipped": len({(r.row, r.track_id) for r in songs if r.status == "skipped"}),
+            "run_cost_usd": run_cents / 100,
+            "budget_left_usd": None if budget_usd is None else round(budget_usd - run_cents / 100, 2)}
+
+
+SUMMARY_COLUMNS = ("rows", "songs", "versions", "failed", "unanswered", "rejected", "skipped", "replaced",
+                   "minutes", "cost_usd", "run_cost_usd", "budget_left_usd", "at_risk_usd")
+
+
+def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path) -> None:
     key = re.sub(r"[^a-z0-9-]+", "-", catalog.lower()).strip("-") or "catalog"
-    spent = float(summary["run_cost_usd"])  # type: ignore[arg-type]
-    budget_left = f"${budget_usd - spent:.2f}" if budget_usd is not None else "no budget set"
-    create_table_artifact(key=f"{key}-summary", table=[{**summary, "budget_left": budget_left}],
+    left = summary["budget_left_usd"]
+    budget_left = "no budget set" if left is None else f"${float(left):.2f}"  # type: ignore[arg-type]
+    create_table_artifact(key=f"{key}-summary", table=[{k: summary[k] for k in SUMMARY_COLUMNS}],
                           description=f"Run summary of catalog {catalog}")
     create_markdown_artifact(
         key=f"{key}-report",
-        markdown=(f"# Catalog {catalog}\n\n| ready | failed | rejected | skipped | minutes | cost | budget left |\n"
-                  f"|---|---|---|---|---|---|---|\n| {summary['ready']} | {summary['failed']} | "
+        markdown=(f"# Catalog {catalog}\n\n| songs | versions | failed | unanswered | rejected rows | skipped rows "
+                  f"| minutes | run cost | budget left |\n|---|---|---|---|---|---|---|---|---|\n"
+                  f"| {summary['songs']} | {summary['versions']} | {summary['failed']} | {summary['unanswered']} | "
                   f"{summary['rejected']} | {summary['skipped']} | {summary['minutes']} | "
-                  f"${float(summary['cost_usd']):.2f} | {budget_left} |\n\nLedger: `{out_dir / 'ledger.csv'}`\n"),
+                  f"${float(summary['run_cost_usd']):.2f} | {budget_left} |\n\n"  # type: ignore[arg-type]
+                  f"Ledger: `{out_dir / 'ledger.csv'}`\n"),
         description=f"Run report of catalog {catalog}",
     )
+
+
+class RunEnded(Exception):
+    """The run ended early (interrupted, or a bug) after writing its ledger and page from what it knew: its
+    rows are all in the ledger, so this is a row outcome (exit 3, or 130/143), not a run that never started."""
+
+    def __init__(self, reason: str, summary: dict[str, object]) -> None:
+        super().__init__(reason, summary)
+        self.reason, self.summary = reason, summary
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+@dataclass
+class Known:
+    """What the run knows, kept as it goes, so its ledger can be written however it ends."""
+
+    out_dir: Path
+    info: CatalogInfo
+    options: RunOptions
+    settings: PipelineSettings
+    budget_usd: float | None
+    logger: logging.Logger | logging.LoggerAdapter  # type: ignore[type-arg]
+    started: str = field(default_factory=utc_now)
+    records: list[LedgerRecord] = field(default_factory=list)
+    previous: list[LedgerRecord] | None = None  # the ledger at the start (None: the run never read it)
+    earlier_versions: list[LedgerRecord] = field(default_factory=list)
+    todo: list[PlannedRow] = field(default_factory=list)
+    provider: Provider | None = None
+    ended_by: str = ""  # why the run ended early ("": it did not)
+
+
+def settled(record: LedgerRecord, why: str, worst_cents: int = 0) -> LedgerRecord:
+    """A journal-only record as the ledger keeps it: a paid track (submitted) is failed and polled by the next
+    run, never paid again; a submission whose answer never came is unanswered (resent only with its key)."""
+    if record.status == SUBMITTED:
+        return record.model_copy(update={"status": "failed", "resume": "poll", "finished_at": utc_now(),
+                                         "error": f"{why}: paid track not delivered, the next run polls it"})
+    if record.status == SUBMITTING:
+        return record.model_copy(update={
+            "status": "unanswered", "resume": "resend" if record.idempotency_key else "unanswered",
+            "at_risk_cents": max(record.at_risk_cents, worst_cents), "finished_at": utc_now(),
+            "error": f"{why} while its submission was on the wire: it may have been charged"})
+    return record
+
+
+def open_row_records(known: Known, rows: list[PlannedRow], journal: list[LedgerRecord]) -> list[LedgerRecord]:
+    """Records of rows the generation did not hand back (the run ended early), from the journal: what this run
+    or an earlier one journaled that still matters (a paid track, a submission, a decision), settled; a row
+    with none is skipped, with why."""
+    assert known.provider is not None  # rows are planned only once the provider is open
+    why = known.ended_by or "interrupted"
+    records = []
+    for row in rows:
+        mine = [r for r in journal if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
+                and not r.parent]
+        if any(r.generation_id or r.resume or r.status in (SUBMITTING, SUBMITTED) or r.started_at >= known.started
+               for r in mine):
+            worst = max_cost_cents(row.request, known.settings, known.provider.local_extensions)
+            records += [settled(r, why, worst).model_copy(update={"row": row.row}) for r in mine]
+            continue
+        now = utc_now()
+        records.append(base_record(row, known.info, known.provider).model_copy(update={
+            "status": "skipped", "started_at": now, "finished_at": now, "error": f"{why} before it was sent"}))
+    return records
+
+
+def final_records(known: Known) -> list[LedgerRecord]:
+    """Every record the ledger must hold: the run's, the rows it left open (from the journal), and what
+    earlier runs paid for that this run does not cover."""
+    journal = load_ledger(known.out_dir)
+    if known.previous is None:  # it never planned: the ledger as it was, the journal folded in
+        return [settled(r, known.ended_by or "interrupted") for r in journal]
+    records = list(known.records)
+    covered = {r.track_id for r in records if not r.parent}
+    records += open_row_records(known, [row for row in known.todo if row.track_id not in covered], journal)
+    keys = {record_key(r) for r in records}
+    records += [r for r in journal if r.parent and r.started_at >= known.started and record_key(r) not in keys]
+    records += carried_over(known.previous, records)
+    return records + superseded_not(known.earlier_versions, records)
+
+
+def write_outputs(known: Known, publish: bool = True) -> dict[str, object]:
+    """Write the ledger (it must be written: else this raises), then what derives from it: the QC sheet, the
+    Prefect summary and the page, each of which only logs when it fails."""
+    logger = known.logger
+    records = final_records(known)
+    if not known.ended_by:  # near-duplicate flags: the next complete run sets them
+        songs = _logged(logger, "similarity flags", flag_similar, known.out_dir, [r for r in records if not r.parent],
+                        known.settings.similarity_threshold)
+        records = (songs if songs is not None else [r for r in records if not r.parent]) + \
+            [r for r in records if r.parent]
+    write_ledger(known.out_dir, records)
+    _logged(logger, "QC sheet", write_qc_csv, known.out_dir, records)
+    run_cents = sum(r.cost_cents for r in records if r.run_id == known.options.run_id)
+    summary = run_summary(records, run_cents, known.budget_usd)
+    logger.info("ledger: %s", summary)
+    if publish:
+        _logged(logger, "Prefect summary", publish_summary, summary, known.info.name, known.out_dir)
+    if _logged(logger, "catalog page", write_page, known.out_dir, budget_usd=known.budget_usd,
+               run_cost_usd=run_cents / 100) is None:
+        logger.error("`trackfoundry page %s` writes the catalog page again from the ledger", known.out_dir)
+    return summary
+
+
+def _logged(logger: logging.Logger | logging.LoggerAdapter, what: str,  # type: ignore[type-arg]
+            call: Callable[..., T], *args: object, **kwargs: object) -> T | None:
+    """What derives from the ledger: a failure is logged, in one line, and never loses the ledger."""
+    try:
+        return call(*args, **kwargs)
+    except Exception as exc:
+        logger.error("%s not written: %s: %s", what, type(exc).__name__, exc)
+        return None
 
 
 @flow(name="produce-catalog",
@@ -216,68 +360,76 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
                     sample_rate: int | None = None, bit_depth: int | None = None) -> State:
     """Produce the catalog `catalog` from `brief` into the folder `out`. The flow run's final state is
     Completed when every valid row was delivered (or skipped by the budget), else Failed; both carry the
-    run summary. `master`, `sample_rate`, `bit_depth`: the delivery spec (else the settings')."""
-    logger = get_run_logger()
-    settings, api = with_delivery(PipelineSettings(), master, sample_rate, bit_depth), TextMusicSettings()
-    options = RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
-                         regenerate_rejected=regenerate_rejected)
+    run summary. `master`, `sample_rate`, `bit_depth`: the delivery spec (else the settings').
+
+    Whatever ends it (done, Ctrl-C, a bug), the ledger and page are written from what is known before the
+    error goes on (as `RunEnded`); an interrupted run ends within the deadline (tasks/interrupt.py)."""
+    interrupt.reclaim()
+    settings = with_delivery(PipelineSettings(), master, sample_rate, bit_depth)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    clear_partials(out_dir)
-    info = CatalogInfo(name=catalog, artist=settings.artist, composer=settings.composer,
-                       publisher=settings.publisher, date=datetime.now(UTC).date().isoformat())
-
-    table = with_default_versions(load_brief_task(Path(brief)), versions)
-    validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR)
-    write_rejects(out_dir, [asdict(r) for r in validation.rejections])
-    logger.info("brief: %d rows, %d valid, %d rejected", len(table), len(validation.rows),
-                len(validation.rejected_rows))
-
-    previous = load_ledger(out_dir)
-    earlier_versions = [r for r in previous if r.parent]
-    previous = [r for r in previous if not r.parent]
-    if options.regenerate_rejected:
-        previous = retire_takes(out_dir, previous)
-    records: list[LedgerRecord] = rejected_records(validation, catalog)
-    with open_provider(settings, api, out_dir) as connection:
-        provider = connection.provider
-        limit = connection.profile.rate_limit
-        settings = settings.for_provider(limit.requests, limit.window_seconds)
-        planned = plan_rows(validation.rows, catalog, provider.name, provider.local_extensions,
-                            replaced_takes(previous), settings.file_name_template)
-        todo, done = split_done(planned, previous, out_dir)
-        paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
-        budget_cents = round(budget_usd * 100) if budget_usd is not None else None
-        fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings,
-                                   provider.local_extensions)
-        todo = [r for r in todo if r.track_id in paid or r in fits]
-        records += done + over_budget_records(over, info, provider, budget_usd or 0.0, settings, previous)
-        logger.info("plan: %d rows to generate, %d already in the catalog, %d over budget (%d already paid)",
-                    len(todo), len(planned) - len(todo) - len(over), len(over), len(paid))
-        if todo:
-            records += generate_all(todo, previous, connection, out_dir, info, settings, options)
-        records += deliver_versions_task(records, planned, earlier_versions, connection, out_dir, info, settings)
-
-    clear_partials(out_dir)
-    records += carried_over(previous, records)
-    records += superseded_not(earlier_versions, records)
-    songs = flag_similar(out_dir, [r for r in records if not r.parent], settings.similarity_threshold)
-    records = songs + [r for r in records if r.parent]
-    ledger = write_ledger(out_dir, records)
-    write_qc_csv(out_dir, records)
-    run_cents = sum(r.cost_cents for r in records if r.run_id == options.run_id)
-    summary = {**summarize(records), "rows": len(ledger), "run_cost_usd": run_cents / 100}
-    logger.info("ledger: %s", summary)
-    publish_summary(summary, catalog, out_dir, budget_usd)
-    try:
-        write_page(out_dir, budget_usd=budget_usd, run_cost_usd=run_cents / 100)
-    except Exception as exc:  # the page is derived from the ledger (written above): say so, lose nothing
-        logger.error("catalog page not written (`trackfoundry page %s` writes it again): %s: %s", out_dir,
-                     type(exc).__name__, exc)
+    known = Known(out_dir, CatalogInfo(name=catalog, artist=settings.artist, composer=settings.composer,
+                                       publisher=settings.publisher, date=datetime.now(UTC).date().isoformat()),
+                  RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
+                             regenerate_rejected=regenerate_rejected), settings, budget_usd, get_run_logger())
+    with contextlib.ExitStack() as stack, interrupt.ledger_writer(lambda: write_outputs(known, publish=False)):
+        try:
+            produce(known, stack, Path(brief), versions)
+        except BaseException as exc:
+            known.ended_by = "interrupted" if interrupt.stop_requested() else f"the run ended early ({exc})"
+            with interrupt.writing():
+                summary = write_outputs(known)
+            raise RunEnded(known.ended_by, summary) from exc
+        if interrupt.stop_requested():
+            known.ended_by = "interrupted"
+        with interrupt.writing():
+            summary = write_outputs(known)
     undelivered = int(summary["failed"]) + int(summary["unanswered"])  # type: ignore[call-overload]
     if undelivered:
         return Failed(message=f"{undelivered} rows not delivered (see the ledger)", data=summary)
     return Completed(message="every valid row delivered or skipped by the budget", data=summary)
+
+
+def produce(known: Known, stack: contextlib.ExitStack, brief: Path, versions: str | None) -> None:
+    """Brief → plan → generation → versions, each step kept in `known` as it ends. The provider is left
+    open on `stack` until the ledger is written (the embedded service must outlive the run's last word)."""
+    logger, out_dir, options = known.logger, known.out_dir, known.options
+    clear_partials(out_dir)
+    table = with_default_versions(load_brief_task(brief), versions)
+    validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR)
+    write_rejects(out_dir, [asdict(r) for r in validation.rejections])
+    logger.info("brief: %d rows, %d valid, %d rejected", len(table), len(validation.rows),
+                len(validation.rejected_rows))
+    previous = load_ledger(out_dir)
+    known.earlier_versions = [r for r in previous if r.parent]
+    previous = [r for r in previous if not r.parent]
+    if options.regenerate_rejected:
+        previous = retire_takes(out_dir, previous)
+    known.previous = previous
+    known.records = rejected_records(validation, known.info.name, brief_names(table))
+    connection = stack.enter_context(open_provider(known.settings, TextMusicSettings(), out_dir))
+    provider = known.provider = connection.provider
+    limit = connection.profile.rate_limit
+    settings = known.settings = known.settings.for_provider(limit.requests, limit.window_seconds)
+    planned = plan_rows(validation.rows, known.info.name, provider.name, provider.local_extensions,
+                        replaced_takes(previous), settings.file_name_template)
+    todo, done = split_done(planned, previous, out_dir)
+    paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
+    budget_cents = round(known.budget_usd * 100) if known.budget_usd is not None else None
+    fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings,
+                               provider.local_extensions)
+    todo = [r for r in todo if r.track_id in paid or r in fits]
+    known.records += done + over_budget_records(over, known.info, provider, known.budget_usd or 0.0, settings,
+                                                previous)
+    logger.info("plan: %d rows to generate, %d already in the catalog, %d over budget (%d already paid)",
+                len(todo), len(planned) - len(todo) - len(over), len(over), len(paid))
+    known.todo = todo
+    if todo and not interrupt.stop_requested():
+        known.records += generate_all(todo, previous, connection, out_dir, known.info, settings, options)
+    if not interrupt.stop_requested():
+        known.records += deliver_versions_task(known.records, planned, known.earlier_versions, connection, out_dir,
+                                               known.info, settings)
+    clear_partials(out_dir)
 
 
 def with_delivery(settings: PipelineSettings, master: str | None, sample_rate: int | None,

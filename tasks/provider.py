@@ -11,10 +11,8 @@ parent-death signal), so a killed run leaves no service behind.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -34,6 +32,7 @@ from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
 
 from .generate import Provider
+from .interrupt import die_with_parent
 from .preflight import LOCAL_PROVIDER, resolve_profile
 from .settings import PipelineSettings
 
@@ -108,12 +107,6 @@ def service_capacity(base_url: str) -> int | None:
     return None
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: ask Linux for SIGTERM when the parent dies (even by kill -9)."""
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
 def _wait_healthy(process: subprocess.Popen[bytes], base_url: str, deadline_seconds: float) -> None:
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
@@ -141,8 +134,10 @@ class _Supervised:
         self._watch.start()
 
     def _start(self) -> subprocess.Popen[bytes]:
+        # Its own session: the terminal's Ctrl-C (sent to the run's group) must not end it before the run
+        # wrote its ledger; it still dies with the run (parent-death signal), even on kill -9.
         return subprocess.Popen(self._command, stdout=self._log, stderr=subprocess.STDOUT,
-                                preexec_fn=_die_with_parent)
+                                start_new_session=True, preexec_fn=die_with_parent())
 
     def _watch_loop(self) -> None:
         while not self._stopping.wait(1.0):
