@@ -11,6 +11,8 @@ catalog's `.partial/` folder: the catalog never holds a half-written file.
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import shutil
 import tempfile
@@ -22,14 +24,20 @@ from typing import Literal
 
 from textmusic.client import TextMusicClient
 from textmusic.contract import Track, price_cents
+from textmusic.redaction import redact
 
 from .audio import check_audio, sha256_file
 from .finish import Delivery, QcFailed, finish
 from .ledger import HELD, SUBMITTED, SUBMITTING, SUPPORT_DIR, LedgerRecord
+from .naming import hashed_stem, inside
 from .plan import PlannedRow
 from .tagging import tag_and_verify
 
+log = logging.getLogger(__name__)
 PARTIAL_DIR = ".partial"
+# A provider's own figures are believed up to this much over what the request allows (the price table's
+# worst case for its longest song): past it, they are treated as missing and the price table's figure is used.
+FIGURE_MARGIN = 1.5
 FILE_MODE = 0o644
 Journal = Callable[[list[LedgerRecord]], None]
 
@@ -145,6 +153,37 @@ def charged_cents(track: Track) -> int:
     return price_cents(track.duration_seconds) if track.duration_seconds else 0
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """What a song of a row may last and cost, at most (the price table's worst case with a margin)."""
+
+    seconds: float
+    cents: int
+
+    @classmethod
+    def for_song(cls, longest_seconds: float) -> Bounds:
+        return cls(longest_seconds * FIGURE_MARGIN, math.ceil(price_cents(longest_seconds) * FIGURE_MARGIN))
+
+
+def doubted_figures(track: Track, bounds: Bounds) -> dict[str, str]:
+    """The track's duration and cost that cannot be believed (not finite, negative, past the bounds), by field,
+    with the reason: each is then treated as missing, so a hostile number never reaches the ledger."""
+    doubts = {}
+    for name, value, most in (("duration_seconds", track.duration_seconds, bounds.seconds),
+                              ("cost_cents", track.cost_cents, bounds.cents)):
+        if value is None:
+            continue
+        if not math.isfinite(value) or value < 0 or value > most:
+            doubts[name] = f"{value!r} is outside 0 … {most:g}"
+    return doubts
+
+
+def believable(track: Track, bounds: Bounds) -> tuple[Track, dict[str, str]]:
+    """The track with its unbelievable figures dropped (see `doubted_figures`), and what was dropped."""
+    doubts = doubted_figures(track, bounds)
+    return (track.model_copy(update=dict.fromkeys(doubts)) if doubts else track), doubts
+
+
 def deliver(
     track: Track,
     record: LedgerRecord,
@@ -185,7 +224,7 @@ def deliver(
         tag_and_verify(tmp, tag_values(record, catalog))
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
-        os.replace(tmp, out_dir / file_name)
+        os.replace(tmp, inside(out_dir, file_name))
         return record.model_copy(update={"status": "ready", "resume": "", "audio_path": file_name,
                                          "sha256": digest, "error": ""})
     finally:
@@ -193,11 +232,12 @@ def deliver(
 
 
 def keep_raw_answer(out_dir: Path, track_id: str, raw: str) -> str:
-    """Keep a provider's unreadable answer (key already redacted) beside the ledger, for support."""
-    folder = out_dir / SUPPORT_DIR
-    folder.mkdir(exist_ok=True)
-    name = f"{SUPPORT_DIR}/{track_id}-{uuid.uuid4().hex[:8]}.txt"
-    (out_dir / name).write_text(raw, encoding="utf-8")
+    """Keep a provider's unreadable answer beside the ledger, for support: redacted, under a name made of a
+    safe slug and a hash of the track_id (never the id as it is), proven to stay inside the catalog."""
+    name = f"{SUPPORT_DIR}/{hashed_stem(track_id)}-{uuid.uuid4().hex[:8]}.txt"
+    path = inside(out_dir, name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(redact(raw), encoding="utf-8", errors="replace")
     return name
 
 

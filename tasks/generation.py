@@ -41,24 +41,28 @@ from textmusic.client import (
     TextMusicError,
     Unanswered,
     Unauthorized,
+    UnreadableStatus,
 )
-from textmusic.contract import Track
+from textmusic.contract import Track, duration_upper_bound
 from textmusic.providers import Profile
 
 from .audio import AudioCheckError, sha256_file
 from .concurrency import AdaptiveWindow, ProviderHealth, ReadyTiming
 from .finish import Delivery, QcFailed
 from .generate import (
+    Bounds,
     CatalogInfo,
     Journal,
     Provider,
     RunOptions,
     base_record,
+    believable,
     charged_cents,
     deliver,
     keep_raw_answer,
     resumption,
 )
+from .interrupt import STOP
 from .ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
 from .plan import PlannedRow, max_cost_cents
 from .settings import PipelineSettings
@@ -78,9 +82,10 @@ class RowState:
     paid_by: str = ""
     requeues: int = 0
     expected: int = 0  # songs the provider accepted (0: not yet known)
-    restarted: bool = False
     holds_slot: bool = False
+    sending: bool = False  # a submission is on the wire: its answer may still bring paid tracks
     started: str = field(default_factory=utc_now)
+    jobs: dict[int, TrackJob] = field(default_factory=dict)  # its accepted tracks, by song index
     records: dict[int, LedgerRecord] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -96,6 +101,13 @@ class TrackJob:
     pending_at: float = 0.0  # age (s) at which the last poll still found it pending
     downloads: int = 0
     stage: Literal["poll", "download"] = "poll"
+    missing_polls: int = 0  # polls in a row answered 404/410 (a paid track is given up only when confirmed)
+    missing_since: float | None = None
+    unreadable_polls: int = 0  # polls whose answer could not be read (back-off, towards the deadline)
+    scouting: bool = True  # may be the calibration scout; a scout whose status does not read gives way
+
+    def __post_init__(self) -> None:
+        self.state.jobs[self.index] = self
 
 
 class Generation:
@@ -124,12 +136,14 @@ class Generation:
         self._cond = threading.Condition()
         self._open_rows: set[RowState] = set()
         self._unknown_words: set[str] = set()
+        self._doubted: set[str] = set()
         self.poller = Poller(self)
         self._delivery = ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver")
         self._submitters = [threading.Thread(target=self._submitter, name=f"submit-{i}", daemon=True)
                             for i in range(settings.submit_workers)]
         for thread in self._submitters:
             thread.start()
+        threading.Thread(target=self._watch_interrupt, name="interrupt-watch", daemon=True).start()
 
     # -- public ---------------------------------------------------------------------------------------------
 
@@ -184,8 +198,9 @@ class Generation:
                 state.holds_slot = True
             try:
                 self._start(state)
-            except BaseException as exc:  # a bug here must fail the run, not hang it
-                self._fail_run(exc)
+            except Exception as exc:  # a bug in a row's path fails that row, never the run (nor hangs it)
+                log.exception("row %s: unexpected error while submitting", state.row.track_id)
+                self._row_broke(state, exc)
 
     def _song(self, state: RowState, index: int, **update: object) -> LedgerRecord:
         return base_record(state.row, self.catalog, self.provider, index).model_copy(update={
@@ -220,6 +235,7 @@ class Generation:
         if not self.health.wait_up(self.stop, self.settings.outage_probe_seconds) and self._outage_over():
             return self._song_done(state, 0, self._ended(state, first, error=self._outage_reason()))
         self.journal([first.model_copy(update={"status": SUBMITTING})])
+        state.sending = True
         try:
             response = state.client.submit(state.row.request, state.key or None)
         except Unauthorized as exc:
@@ -243,6 +259,8 @@ class Generation:
             return self._requeue(state, first, exc)
         except TextMusicError as exc:
             return self._song_done(state, 0, self._ended(state, first, error=exc.message))
+        finally:
+            state.sending = False
         state.paid_by = self.options.run_id
         state.expected = len(response.tracks)  # a provider may make fewer songs than asked
         self.window.accepted()
@@ -251,14 +269,6 @@ class Generation:
                       for i, t in enumerate(response.tracks)])
         for index, track in enumerate(response.tracks):
             self._advance(TrackJob(state, index, track, now), track, now)
-
-    def _restart(self, state: RowState) -> None:
-        with state.lock:
-            if state.restarted:
-                return
-            state.restarted, state.previous, state.key, state.paid_by = True, [], "", ""
-            state.records.clear()
-        self._queue_again(state)
 
     def _queue_again(self, state: RowState) -> None:
         """Back at the head of the queue, keeping its slot in the window."""
@@ -301,7 +311,15 @@ class Generation:
     # -- tracks ---------------------------------------------------------------------------------------------
 
     def _advance(self, job: TrackJob, track: Track, now: float) -> None:
-        """Route a track by its status: pending → the poller, ready → delivery, failed → its record."""
+        """Route a track by its status: pending → the poller, ready → delivery, failed → its record. The
+        provider's figures are checked first: a duration or cost that cannot be believed is dropped (logged
+        once per field) and the price table's figure is used."""
+        track, doubts = believable(track, self._bounds(job.state))
+        for name, why in doubts.items():
+            if name not in self._doubted:
+                self._doubted.add(name)
+                log.warning("the provider's %s for track %s cannot be believed (%s): the price table's figure is "
+                            "used instead (said once per run)", name, job.track.id, why)
         job.track = track
         if track.status_word and self.profile.status_for(track.status_word) is None \
                 and track.status_word not in self._unknown_words:
@@ -321,7 +339,23 @@ class Generation:
         job.stage = "download"
         self._delivery.submit(self._deliver, job)
 
+    def _bounds(self, state: RowState) -> Bounds:
+        """The longest a song of this row may be and what it may cost, from the request and the price table."""
+        request = state.row.request
+        if self.provider.local_extensions:
+            return Bounds.for_song(duration_upper_bound(request.duration_seconds))
+        return Bounds.for_song(self.settings.max_minutes_per_song * 60)
+
     def _deliver(self, job: TrackJob) -> None:
+        try:
+            self._deliver_once(job)
+        except Exception as exc:  # even a failing handler ends its row: nothing is lost in the pool
+            log.exception("track %s: unexpected error while delivering", job.track.id)
+            self._track_broke(job, exc, "delivering")
+
+    def _deliver_once(self, job: TrackJob) -> None:
+        if self.stop.is_set() and STOP.is_set():
+            return  # interrupted before its turn: already recorded as resumable
         try:
             record = self._track_record(job)
             delivered = deliver(job.track, record, job.state.client, self.out_dir,
@@ -347,8 +381,6 @@ class Generation:
             self._track_done(job, error=f"delivery failed ({attempts} of {self.settings.max_delivery_attempts}"
                              f" attempts): {exc}", resume="lost" if lost else "poll", charged=True,
                              delivery_attempts=attempts)
-        except BaseException as exc:
-            self._fail_run(exc)
 
     @staticmethod
     def _earlier(job: TrackJob) -> LedgerRecord | None:
@@ -369,7 +401,8 @@ class Generation:
     def _track_done(self, job: TrackJob, *, error: str, resume: str = "", charged: bool = False,
                     **update: object) -> None:
         self.poller.forget(job)
-        cost = charged_cents(job.track) if charged else 0
+        earlier = self._earlier(job)
+        cost = (charged_cents(job.track) or (earlier.cost_cents if earlier else 0)) if charged else 0
         if charged and not cost:  # paid, but the provider told neither cost nor duration: the worst case
             update["at_risk_cents"] = self._worst(job.state) // job.state.row.request.num_songs
         record = self._ended(job.state, self._track_record(job), error=error, resume=resume, cost_cents=cost,
@@ -400,6 +433,77 @@ class Generation:
         if not state.future.done():
             state.future.set_result(records)
         self.on_row_done(records)
+
+    def _track_broke(self, job: TrackJob, exc: BaseException, doing: str) -> None:
+        """An unexpected error on a paid track: the track fails with the reason and stays resumable (poll)."""
+        reason = f"internal error while {doing}: {type(exc).__name__}: {exc}"
+        try:
+            self._track_done(job, error=reason, resume="poll", charged=True)
+        except Exception:  # the record could not even be built: end the song with the plainest one
+            log.exception("track %s: could not record its failure", job.track.id)
+            self._song_done(job.state, job.index, self._song(job.state, job.index, generation_id=job.track.id,
+                                                             error=reason, resume="poll"))
+
+    def _row_broke(self, state: RowState, exc: BaseException) -> None:
+        """An unexpected error in a row's submission: if the request may have reached the provider it is held
+        as unanswered (never sent again unasked), else the row simply fails."""
+        reason = f"internal error while submitting: {type(exc).__name__}: {exc}"
+        if state.jobs:
+            for job in list(state.jobs.values()):
+                if job.index not in state.records:
+                    self._track_broke(job, exc, "submitting")
+            return
+        first = self._song(state, 0)
+        maybe_sent = state.sending or state.client.attempts > 0
+        self._song_done(state, 0, self._ended(state, first, error=reason, **(
+            {"status": "unanswered", "resume": "unanswered", "at_risk_cents": self._worst(state)} if maybe_sent
+            else {})))
+
+    # -- a stop request (Ctrl-C, SIGTERM) ------------------------------------------------------------------
+
+    def _watch_interrupt(self) -> None:
+        while not self.stop.is_set():
+            if STOP.wait(0.2):
+                self.interrupt()
+                return
+
+    def interrupt(self) -> None:
+        """Stop submitting and end every open row from what is known, so the run can write its ledger: a row
+        not yet sent is skipped; one whose submission is on the wire is held as unanswered (resent only with
+        its Idempotency-Key); a paid track still pending is resumable (poll) and never paid again. Downloads
+        already running get `interrupt_grace_seconds` to finish first."""
+        self.stop.set()
+        with self._cond:
+            queued = list(self._queue)
+            self._queue.clear()
+            self._cond.notify_all()
+        for state in queued:
+            if not state.jobs and not state.sending:
+                self._song_done(state, 0, self._ended(state, self._song(state, 0), status="skipped",
+                                                      error="interrupted before it was sent"))
+        deadline = time.monotonic() + self.settings.interrupt_grace_seconds
+        while time.monotonic() < deadline and any(
+                j.stage == "download" and j.index not in s.records for s in self._open() for j in s.jobs.values()):
+            time.sleep(0.1)
+        for state in self._open():
+            self._interrupt_row(state)
+
+    def _open(self) -> list[RowState]:
+        with self._cond:
+            return list(self._open_rows)
+
+    def _interrupt_row(self, state: RowState) -> None:
+        if not state.jobs:
+            resume = "resend" if state.key else "unanswered"
+            status = "unanswered" if state.sending else "skipped"
+            extra = {"resume": resume, "at_risk_cents": self._worst(state)} if state.sending else {}
+            return self._song_done(state, 0, self._ended(state, self._song(state, 0), status=status, error=(
+                "interrupted while its submission was on the wire" if state.sending
+                else "interrupted before it was sent"), **extra))
+        for job in list(state.jobs.values()):
+            if job.index not in state.records:
+                self._track_done(job, error="interrupted while waiting for the provider: the next run polls it "
+                                 "and never pays again", resume="poll")
 
     def _fail_run(self, exc: BaseException) -> None:
         """A refused key (or a bug) ends the run at once; journaled tracks stay resumable by the next run."""
@@ -442,12 +546,14 @@ class Poller:
         timing = self.gen.timing
         if job.resumed:
             return self.add(job, now + (timing.retry_interval() if job.polls else 0.0))
-        if not timing.calibrated:
+        if not timing.calibrated and job.scouting:
             with self._cond:
                 if self._scout is not None and self._scout is not job:
                     self._parked.append(job)
                     return
                 self._scout = job
+            return self.add(job, now + timing.scout_interval(job.polls))
+        if not timing.calibrated:
             return self.add(job, now + timing.scout_interval(job.polls))
         if job.polls == 0:
             deadline = self.gen.client.settings.poll_deadline_seconds
@@ -463,6 +569,12 @@ class Poller:
             successor = self._parked.pop(0) if self._parked else None
         if successor is not None:
             self.schedule(successor, time.monotonic())
+
+    def give_way(self, job: TrackJob) -> None:
+        """A track whose status does not read (or is not found) stops scouting, so it never holds up the rest
+        of the run's tracks: the oldest parked one scouts instead."""
+        job.scouting = False
+        self.forget(job)
 
     def _calibrated(self) -> None:
         with self._cond:
@@ -496,15 +608,22 @@ class Poller:
             self._pool.submit(self._poll, job)
 
     def _poll(self, job: TrackJob) -> None:
+        try:
+            self._poll_once(job)
+        except Exception as exc:  # a row's failure is the row's: its paid track stays resumable
+            log.exception("track %s: unexpected error while polling", job.track.id)
+            self.gen._track_broke(job, exc, "polling")
+
+    def _poll_once(self, job: TrackJob) -> None:
         gen = self.gen
         try:
             track = job.state.client.get_track(job.track.id)
         except Unauthorized as exc:
             return gen._fail_run(exc)
-        except NotFound as exc:
-            if job.resumed:  # the provider forgot it (another key or data folder): the row starts over
-                return gen._restart(job.state)
-            return gen._track_done(job, error=f"lost the provider while waiting: {exc.message}", resume="poll")
+        except (NotFound, Gone) as exc:
+            return self._missing(job, exc)
+        except UnreadableStatus as exc:
+            return self._unreadable(job, exc)
         except (RateLimited, ServerError) as exc:
             if gen._outage_over():
                 return gen._track_done(job, error=gen._outage_reason(), resume="poll")
@@ -513,9 +632,8 @@ class Poller:
             return self.add(job, time.monotonic() + delay)
         except TextMusicError as exc:
             return gen._track_done(job, error=f"lost the provider while waiting: {exc.message}", resume="poll")
-        except BaseException as exc:
-            return gen._fail_run(exc)
         now = time.monotonic()
+        job.missing_polls, job.missing_since, job.unreadable_polls = 0, None, 0
         first, job.polls = job.polls == 0, job.polls + 1
         ready = track.effective_status != "pending"
         if first and not job.resumed and gen.timing.calibrated:
@@ -531,6 +649,39 @@ class Poller:
         elif not ready:
             job.pending_at = now - job.submitted
         gen._advance(job, track, now)
+
+
+    def _past_deadline(self, job: TrackJob, now: float) -> bool:
+        return now - job.submitted > self.gen.client.settings.poll_deadline_seconds
+
+    def _missing(self, job: TrackJob, exc: TextMusicError) -> None:
+        """404/410 for a paid track: replica lag or a load balancer can say so once; only answers that keep
+        saying so over `lost_confirm_polls` polls and `lost_confirm_seconds` (or the poll deadline) make it
+        `lost`, with its cost kept, never submitted again without --regenerate-lost."""
+        gen, now = self.gen, time.monotonic()
+        job.missing_polls += 1
+        job.missing_since = job.missing_since or now
+        settings = gen.settings
+        confirmed = job.missing_polls >= settings.lost_confirm_polls and \
+            now - job.missing_since >= settings.lost_confirm_seconds
+        if confirmed or self._past_deadline(job, now):
+            return gen._track_done(job, resume="lost", charged=True, error=(
+                f"the provider no longer knows this paid track ({exc.message}, {job.missing_polls} polls over "
+                f"{now - job.missing_since:.0f} s): kept as lost; --regenerate-lost generates it anew"))
+        self.give_way(job)
+        self.add(job, now + settings.lost_confirm_seconds / max(1, settings.lost_confirm_polls - 1))
+
+    def _unreadable(self, job: TrackJob, exc: TextMusicError) -> None:
+        """A status answer that cannot be read counts towards the poll deadline, polled again with back-off."""
+        gen, now = self.gen, time.monotonic()
+        job.unreadable_polls += 1
+        if self._past_deadline(job, now):
+            return gen._track_done(job, resume="poll", error=(
+                f"timeout: the status never read in {gen.client.settings.poll_deadline_seconds:g} s "
+                f"({job.unreadable_polls} unreadable answers; last: {exc.message})"))
+        self.give_way(job)
+        backoff = gen.timing.retry_interval() * 2 ** min(job.unreadable_polls, 6)
+        self.add(job, now + min(backoff, gen.client.settings.poll_max_interval_seconds * 6))
 
 
 def _new_key() -> str:

@@ -17,6 +17,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel
 
+from textmusic.redaction import redact_value
+
 JOURNAL = ".ledger.jsonl"
 LEDGER_PARQUET = "ledger.parquet"
 LEDGER_CSV = "ledger.csv"
@@ -135,13 +137,19 @@ class LedgerRecord(BaseModel):
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)
+
+
+def redacted(record: LedgerRecord) -> LedgerRecord:
+    """The record as it may be written: every text with the API key taken out (the ledger's sinks, the journal
+    and the ledger files, call this, whichever path the text came by)."""
+    return LedgerRecord.model_validate(redact_value(record.model_dump()))
 _NULLABLE_INTS = ("seed", "num_songs", "row", "clipped_samples", "sample_rate", "bit_depth")
 
 
 def append_journal(out_dir: Path, records: list[LedgerRecord]) -> None:
     """Append records as one write under an exclusive lock: lines from tasks in other processes (Dask)
     never interleave, however long (lyrics), and each is on disk before the call returns."""
-    data = "".join(record.model_dump_json() + "\n" for record in records).encode()
+    data = "".join(redacted(record).model_dump_json() + "\n" for record in records).encode()
     fd = os.open(out_dir / JOURNAL, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -208,7 +216,7 @@ def spreadsheet_safe(value: object) -> object:
 
 
 def ledger_frame(records: list[LedgerRecord]) -> pd.DataFrame:
-    frame = pd.DataFrame([r.model_dump() for r in records], columns=list(COLUMNS))
+    frame = pd.DataFrame([redacted(r).model_dump() for r in records], columns=list(COLUMNS))
     frame = frame.astype({c: "Int64" for c in _NULLABLE_INTS})
     return frame.sort_values(["row", "track_id", "song_index"], na_position="last").reset_index(drop=True)
 

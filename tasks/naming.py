@@ -9,8 +9,10 @@ separator behind. A template must keep `{track}` and `{version}`: they keep a ca
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
+from pathlib import Path
 
 from pathvalidate import sanitize_filename
 
@@ -49,3 +51,20 @@ def safe_stem(text: str) -> str:
     stem = re.sub(r"\.{2,}", "_", stem)
     stem = re.sub(r"_{2,}", "_", stem).lstrip("._-") or "track"
     return stem[:MAX_STEM_CHARS].rstrip("._ ") or "track"
+
+
+def hashed_stem(text: str, chars: int = 40) -> str:
+    """A safe, bounded stem that stays unique for any text: its safe slug plus a short hash of the text
+    itself (two hostile ids that slug alike, `a/b` and `a_b`, still get two names)."""
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{safe_stem(text)[:chars]}-{digest}"
+
+
+def inside(root: Path, relative: str) -> Path:
+    """`root / relative`, proven to resolve inside `root` before anything is written there (a ValueError
+    otherwise): no name from outside ever writes beside or above the catalog."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if path == base or not path.is_relative_to(base):
+        raise ValueError(f"{relative!r} would resolve outside {root}")
+    return path

@@ -36,6 +36,13 @@ class PipelineSettings(BaseSettings):
     max_requeues: int = 20
     # A paid track whose download fails is tried again by later runs this many times in all, then `lost`.
     max_delivery_attempts: int = 3
+    # A paid track the provider answers 404/410 for (replica lag, a load balancer, or truly gone) becomes
+    # `lost` only once this many polls spread over at least this long (or the poll deadline) all say so:
+    # one answer never gives up a paid track, and no poll error ever leads to a new submission.
+    lost_confirm_polls: int = 4
+    lost_confirm_seconds: float = 180.0
+    # After a stop request (Ctrl-C, SIGTERM), downloads already running get this long to finish.
+    interrupt_grace_seconds: float = 4.0
     # Rows per Prefect task (the rows themselves share the run's machinery; see produce_catalog.py).
     rows_per_task: int = 25
     # A shipped profile name (verbatik, textmusic-local) or a TOML file; unset: the local service when

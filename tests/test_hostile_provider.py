@@ -1,0 +1,272 @@
+"""A run against a hostile provider over real HTTP keeps every promise: the key reaches no output, outside ids
+never become paths, a paid track is never paid twice nor forgotten, no hostile number reaches the money, one bad
+track never holds up the rest, and every row ends with a record."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tasks.ledger import LedgerRecord
+from tasks.plan import PlannedRow, plan_rows
+from tasks.settings import PipelineSettings
+from tasks.validate import BriefRow
+from tests.generation_helpers import CATALOG, run_rows
+from tests.hostile import API_KEY, AUDIO_SECONDS, STATUS_PREFIX, SUBMIT_PATH, Hostile, Play, Reply, Song
+from textmusic.client import TextMusicClient
+from textmusic.contract import TextToMusicRequest, price_cents
+from textmusic.providers import load_profile
+from textmusic.settings import TextMusicSettings
+
+pytestmark = pytest.mark.reliability
+SETTINGS = PipelineSettings(outage_probe_seconds=0.2, outage_budget_seconds=2.0, initial_in_flight=8,
+                            lost_confirm_polls=3, lost_confirm_seconds=0.6)
+KEY_SPELLINGS = (API_KEY, f"Bearer {API_KEY}", quote(API_KEY, safe=""))
+RUN_BOUND_SECONDS = 120  # no run below may take longer: past it, the run hangs
+
+
+def rows(*prompts: str) -> list[PlannedRow]:
+    briefs = [BriefRow(i + 1, f"t{i + 1}", f"Song {i + 1}",
+                       TextToMusicRequest(prompt=p, seed=i + 1, output_format="wav")) for i, p in enumerate(prompts)]
+    return plan_rows(briefs, CATALOG.name, "hostile", False)
+
+
+def client_for(api: Hostile, **settings: Any) -> TextMusicClient:
+    profile = load_profile("verbatik").model_copy(update={"expected_ready_seconds": 0.3})
+    quick = TextMusicSettings(poll_deadline_seconds=settings.pop("poll_deadline_seconds", 6.0), max_attempts=2,
+                              poll_max_interval_seconds=0.5, request_timeout_seconds=10, **settings)
+    return TextMusicClient(api.base_url, API_KEY, profile=profile, settings=quick)
+
+
+def bounded_run(planned: list[PlannedRow], client: TextMusicClient, out: Path, previous: Any = (),
+                settings: PipelineSettings = SETTINGS) -> tuple[list[LedgerRecord], list[LedgerRecord]]:
+    """run_rows in a thread that must end within RUN_BOUND_SECONDS: a hang fails the test instead of the suite."""
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(run_rows(planned, client, out, previous,
+                                                                     settings=settings)), daemon=True)
+    worker.start()
+    worker.join(RUN_BOUND_SECONDS)
+    assert result, f"the run did not end within {RUN_BOUND_SECONDS} s"
+    return result[0]
+
+
+def assert_no_key(texts: list[str]) -> None:
+    for text in texts:
+        for spelling in KEY_SPELLINGS:
+            assert spelling not in text, f"the key reached an output: {text[:300]!r}"
+
+
+def every_file_text(root: Path) -> list[str]:
+    return [p.read_bytes().decode("latin-1") for p in root.rglob("*") if p.is_file()]
+
+
+def assert_money_sane(records: list[LedgerRecord], songs: int) -> None:
+    worst = math.ceil(price_cents(PipelineSettings().max_minutes_per_song * 60) * 1.5)
+    for record in records:
+        assert 0 <= record.cost_cents <= worst, record
+        assert record.duration_seconds is None or 0 <= record.duration_seconds <= 3600, record
+        assert math.isfinite(record.cost_usd) and record.cost_usd >= 0
+    assert sum(r.cost_cents for r in records) <= songs * worst
+
+
+class EchoKey(Play):
+    """Every error it can make carries the request's Authorization header, the bare key and its URL form."""
+
+    def _echo(self, auth: str) -> str:
+        return f"header was {auth!r}; key {auth.removeprefix('Bearer ')}; url ?key={quote(API_KEY, safe='')}"
+
+    def submit(self, api: Hostile, body: Any, auth: str) -> Reply:
+        prompt = str(body.get("prompt")) if isinstance(body, dict) else ""
+        if "reject" in prompt:
+            return Reply(400, {"success": False, "error": {"code": "invalid_input", "message": self._echo(auth)}})
+        if "refuse" in prompt:
+            return Reply(200, {"success": False, "error": {"message": self._echo(auth)}})
+        if "unreadable" in prompt:
+            api.accept(body, self)
+            return Reply(200, raw=f"<html>accepted for {self._echo(auth)}</html>".encode(), media_type="text/html")
+        return super().submit(api, body, auth)
+
+    def status(self, api: Hostile, track_id: str, auth: str) -> Reply:
+        song = api.song(track_id)
+        if song is not None and "fail" in song.prompt:
+            return Reply(200, {"id": track_id, "status": "failed", "error": self._echo(auth)},
+                         headers={"X-Echo": auth})
+        return super().status(api, track_id, auth)
+
+    def audio(self, api: Hostile, song: Song) -> Reply:
+        if "cdn" in song.prompt:
+            return Reply(403, raw=b"<Error>AccessDenied for token cdn-secret-token-77</Error>", media_type="text/xml")
+        return super().audio(api, song)
+
+
+def test_a_provider_echoing_the_key_everywhere_gets_it_into_no_output(tmp_path: Path,
+                                                                       caplog: pytest.LogCaptureFixture) -> None:
+    from tasks.ledger import load_ledger, write_ledger
+    from tasks.page import write_page
+
+    out = tmp_path / "out"
+    out.mkdir()
+    planned = rows("calm reject", "calm refuse", "calm unreadable", "calm fail", "calm cdn", "calm fine")
+    with Hostile(EchoKey()) as api:
+        records, journal = bounded_run(planned, client_for(api), out)
+    write_ledger(out, records)
+    write_page(out)
+    assert {r.track_id: r.status for r in records}["t6"] == "ready"
+    assert (out / "support").is_dir() and list((out / "support").iterdir())  # the unreadable answer was kept
+    errors = " ".join(r.error for r in records)
+    assert "header was" in errors and "[redacted]" in errors  # the provider's words are kept, the key is not
+    assert "cdn-secret-token-77" not in errors and "403" in errors  # a foreign body: only its status and size
+    assert_no_key(every_file_text(out) + [r.model_dump_json() for r in journal + load_ledger(out)]
+                  + [caplog.text])
+
+
+class PathIds(Play):
+    """Track ids that are paths, queries and encoded slashes."""
+
+    IDS = ("../../../admin/x", "q?token=1", "a%2Fb", "..")
+
+    def new_id(self, api: Hostile, body: dict[str, Any], index: int) -> str:
+        return self.IDS[int(body.get("seed", 1)) - 1]
+
+
+def test_outside_track_ids_stay_one_path_segment_and_the_key_goes_nowhere_else(tmp_path: Path) -> None:
+    planned = rows(*(f"calm {i}" for i in range(len(PathIds.IDS))))
+    with Hostile(PathIds()) as api:
+        records, _ = bounded_run(planned, client_for(api), tmp_path)
+    assert sorted(r.status for r in records) == ["ready"] * len(PathIds.IDS)
+    for _, path, auth in api.requests:
+        if path.startswith(STATUS_PREFIX):  # each id one segment, no query
+            assert "/" not in path[len(STATUS_PREFIX):] and "?" not in path, path
+        elif auth:
+            assert path == SUBMIT_PATH or path.startswith("/audio/"), path
+    assert {r.generation_id for r in records} == set(PathIds.IDS)
+    assert all(p.resolve().is_relative_to(tmp_path.resolve()) for p in tmp_path.rglob("*"))
+
+
+class NeverReady(Play):
+    ready_after = 1e9
+
+
+class MissingOnce(Play):
+    """Answers 404 for every track's first poll (replica lag), then the truth."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def status(self, api: Hostile, track_id: str, auth: str) -> Reply:
+        if track_id not in self.seen:
+            self.seen.add(track_id)
+            return Reply(404, {"success": False, "error": {"code": "not_found", "message": "no such track"}})
+        return super().status(api, track_id, auth)
+
+
+class MissingAlways(Play):
+    def status(self, api: Hostile, track_id: str, auth: str) -> Reply:
+        return Reply(404, {"success": False, "error": {"code": "not_found", "message": "no such track"}})
+
+
+def _paid_then_waiting(tmp_path: Path, api: Hostile, prompts: tuple[str, ...]) -> list[LedgerRecord]:
+    """A first run whose tracks never become ready before its poll deadline: paid, resumable (poll)."""
+    planned = rows(*prompts)
+    first, _ = bounded_run(planned, client_for(api, poll_deadline_seconds=1.0), tmp_path)
+    assert all(r.resume == "poll" and r.generation_id for r in first)
+    return first
+
+
+def test_a_single_404_on_a_paid_track_never_leads_to_a_second_charge(tmp_path: Path) -> None:
+    prompts = ("calm a", "calm b", "calm c")
+    with Hostile(NeverReady()) as api:
+        first = _paid_then_waiting(tmp_path, api, prompts)
+        api.play = MissingOnce()
+        second, _ = bounded_run(rows(*prompts), client_for(api), tmp_path, first)
+    assert all(n == 1 for n in api.posts_per_prompt().values()) and len(api.posts) == 3
+    assert sorted(r.status for r in second) == ["ready"] * 3
+    assert {r.generation_id for r in second} == {r.generation_id for r in first}
+
+
+def test_a_paid_track_the_provider_forgot_is_kept_as_lost_with_its_cost_and_never_resubmitted(tmp_path: Path) -> None:
+    prompts = ("calm a", "calm b")
+    with Hostile(NeverReady()) as api:
+        first = _paid_then_waiting(tmp_path, api, prompts)
+        first = [r.model_copy(update={"cost_cents": 4}) for r in first]  # as a provider that reported its cost
+        api.play = MissingAlways()
+        second, _ = bounded_run(rows(*prompts), client_for(api), tmp_path, first)
+        assert all(r.resume == "lost" and r.cost_cents == 4 and r.generation_id for r in second), second
+        third, _ = bounded_run(rows(*prompts), client_for(api), tmp_path, second)
+    assert len(api.posts) == 2  # no run after the first ever paid again
+    assert all(r.resume == "lost" for r in third)
+
+
+class BadNumbers(Play):
+    """Per prompt, one hostile value in an otherwise ready track."""
+
+    VALUES: dict[str, dict[str, Any]] = {
+        "nan-duration": {"duration_seconds": float("nan")},
+        "inf-duration": {"duration_seconds": float("inf"), "cost_cents": None},
+        "inf-cost": {"cost_cents": float("inf")},
+        "huge-cost": {"cost_cents": 1e25},
+        "negative-cost": {"cost_cents": -4945},
+        "negative-duration": {"duration_seconds": -10.0, "cost_cents": None},
+    }
+
+    def track(self, api: Hostile, song: Song) -> dict[str, Any]:
+        answer = super().track(api, song)
+        if answer["status"] == "ready":
+            answer.update(self.VALUES.get(song.prompt, {}))
+        return {k: v for k, v in answer.items() if v is not None}
+
+    def submit(self, api: Hostile, body: Any, auth: str) -> Reply:
+        if isinstance(body, dict) and body.get("prompt") == "newline-id":
+            api.accept(body, self)
+            return Reply(200, {"success": True, "tracks": [{"id": "abc\ndef", "status": "pending"}]})
+        return super().submit(api, body, auth)
+
+    def status(self, api: Hostile, track_id: str, auth: str) -> Reply:
+        song = api.song(track_id)
+        if song is not None and song.prompt == "nested":
+            return Reply(200, raw=b"[" * 100_000 + b"]" * 100_000)
+        return super().status(api, track_id, auth)
+
+
+def test_hostile_numbers_and_shapes_fail_their_row_never_the_run_nor_the_money(tmp_path: Path) -> None:
+    prompts = (*BadNumbers.VALUES, "nested", "newline-id", "fine")
+    with Hostile(BadNumbers()) as api:
+        records, journal = bounded_run(rows(*prompts), client_for(api, poll_deadline_seconds=3.0), tmp_path)
+    by_prompt = {r.prompt: r for r in records}
+    assert set(by_prompt) == set(prompts)  # every row ended with a record
+    assert_money_sane(records + journal, len(prompts))
+    for prompt in BadNumbers.VALUES:  # the figure is dropped; the file's measured length and the price table rule
+        record = by_prompt[prompt]
+        assert record.status == "ready", record
+        assert abs(record.duration_seconds - AUDIO_SECONDS) < 0.5 and record.cost_cents == price_cents(AUDIO_SECONDS)
+    assert by_prompt["nested"].status == "failed" and by_prompt["nested"].resume == "poll"
+    assert by_prompt["newline-id"].resume == "unanswered"  # accepted, unreadable: never sent again unasked
+    assert by_prompt["fine"].status == "ready"
+
+
+class UnreadableFirst(Play):
+    """The first row's status is an HTML page, forever; the others are honest."""
+
+    def status(self, api: Hostile, track_id: str, auth: str) -> Reply:
+        song = api.song(track_id)
+        if song is not None and song.prompt == "calm html":
+            return Reply(200, raw=b"<html><body>Service</body></html>", media_type="text/html")
+        return super().status(api, track_id, auth)
+
+
+def test_a_track_whose_status_never_reads_holds_up_no_other_row(tmp_path: Path) -> None:
+    prompts = ("calm html", "calm b", "calm c", "calm d")
+    with Hostile(UnreadableFirst()) as api:
+        records, _ = bounded_run(rows(*prompts), client_for(api, poll_deadline_seconds=8.0), tmp_path)
+    by_prompt = {r.prompt: r for r in records}
+    bad = by_prompt["calm html"]
+    assert bad.status == "failed" and bad.resume == "poll" and "status never read" in bad.error
+    # The others were polled and delivered while the unreadable one was still being tried, not after it gave up.
+    assert all(by_prompt[p].status == "ready" and by_prompt[p].finished_at < bad.finished_at for p in prompts[1:])
+    polls = sum(1 for m, p, _ in api.requests if m == "GET" and p.startswith(STATUS_PREFIX))
+    assert polls < 60  # back-off: not a poll per retry interval over the whole deadline
