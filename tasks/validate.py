@@ -188,7 +188,9 @@ def text_rejections(table: pd.DataFrame) -> list[Rejection]:
     """At most one rejection per cell: control characters in any text column, a track_id unfit for a file name.
 
     Only cells a pattern flags are looked at one by one, so a 10,000-row brief costs a few vectorised scans."""
-    rejections = []
+    rejections: list[Rejection] = []
+    if table.empty:  # a header-only brief: its columns hold no strings for `.str` to scan
+        return rejections
     for column in table.columns.drop("row"):
         cells = table[column]
         flagged = cells.str.contains(_LYRICS_CONTROL if column == "lyrics" else _CONTROL, regex=True)

@@ -223,3 +223,11 @@ def test_a_table_without_attrs_still_reports(tmp_path: Path) -> None:
     bare = pd.DataFrame(table.to_dict(orient="list"))
     validate_brief(bare, tmp_path / "docs")
     assert "Valid: all 1 rows" in (tmp_path / "docs" / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_header_only_brief_reports_no_rows_not_success(tmp_path: Path) -> None:
+    docs = tmp_path / "validation-report"
+    validation = validate_brief(load_brief(_brief(tmp_path, [])), docs)
+    assert validation.rows == [] and validation.rejections == []
+    page = (docs / "index.html").read_text(encoding="utf-8")
+    assert "The brief has no rows" in page and "Valid:" not in page
