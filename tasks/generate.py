@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 
 from textmusic.client import TextMusicClient
-from textmusic.contract import Track, price_cents
+from textmusic.contract import FORMATS, Track, price_cents
 from textmusic.redaction import redact
 
 from .audio import check_audio, sha256_file
@@ -38,6 +38,10 @@ PARTIAL_DIR = ".partial"
 # A provider's own figures are believed up to this much over what the request allows (the price table's
 # worst case for its longest song): past it, they are treated as missing and the price table's figure is used.
 FIGURE_MARGIN = 1.5
+# The most bytes per second a file may take: lossless at up to 96 kHz, 2 channels, 32 bits; lossy at twice
+# its highest bit rate (500 kbps for a format that names none, e.g. Ogg Vorbis at its top quality).
+LOSSLESS_BYTES_PER_SECOND = 96_000 * 2 * 4
+HEADER_BYTES = 1 << 20  # container headers, tags and cover art
 FILE_MODE = 0o644
 Journal = Callable[[list[LedgerRecord]], None]
 
@@ -165,6 +169,14 @@ class Bounds:
         return cls(longest_seconds * FIGURE_MARGIN, math.ceil(price_cents(longest_seconds) * FIGURE_MARGIN))
 
 
+def max_audio_bytes(output_format: str, longest_seconds: float) -> int:
+    """What a download of one song may weigh, on the wire and decoded: past it, the download is refused."""
+    spec = FORMATS[output_format]
+    per_second = LOSSLESS_BYTES_PER_SECOND if spec.lossless else \
+        2 * max((int(k) for k in spec.bit_rates), default=500) * 1000 // 8
+    return HEADER_BYTES + math.ceil(per_second * longest_seconds)
+
+
 def doubted_figures(track: Track, bounds: Bounds) -> dict[str, str]:
     """The track's duration and cost that cannot be believed (not finite, negative, past the bounds), by field,
     with the reason: each is then treated as missing, so a hostile number never reaches the ledger."""
@@ -193,16 +205,17 @@ def deliver(
     catalog: CatalogInfo,
     tolerance: float,
     delivery: Delivery,
+    max_bytes: int | None = None,
 ) -> LedgerRecord:
-    """Download, verify, bring to the delivery spec (or raise QcFailed), tag, then rename into the catalog
-    under the name `name_for` gives the track's BPM."""
+    """Download (at most `max_bytes`), verify, bring to the delivery spec (or raise QcFailed), tag, then rename
+    into the catalog under the name `name_for` gives the track's BPM."""
     partial = out_dir / PARTIAL_DIR
     partial.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=f".{record.output_format}")
     os.close(fd)
     tmp = Path(tmp_name)
     try:
-        client.download(track, tmp)
+        client.download(track, tmp, max_bytes=max_bytes)
         info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
         duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
         cost = track.cost_cents if track.cost_cents is not None else price_cents(duration)

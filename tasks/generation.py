@@ -60,6 +60,7 @@ from .generate import (
     charged_cents,
     deliver,
     keep_raw_answer,
+    max_audio_bytes,
     resumption,
 )
 from .interrupt import STOP
@@ -360,7 +361,8 @@ class Generation:
             record = self._track_record(job)
             delivered = deliver(job.track, record, job.state.client, self.out_dir,
                                 functools.partial(job.state.row.file_name, job.index), self.catalog, self.tolerance,
-                                self.delivery)
+                                self.delivery, max_audio_bytes(job.state.row.request.output_format,
+                                                               self._bounds(job.state).seconds))
             self._song_done(job.state, job.index, self._ended(job.state, delivered))
         except QcFailed as exc:  # paid and downloaded, outside the spec: held, never regenerated unasked
             self.poller.forget(job)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from tasks.generate import FIGURE_MARGIN, max_audio_bytes
 from tasks.ledger import LedgerRecord
 from tasks.plan import PlannedRow, plan_rows
 from tasks.settings import PipelineSettings
@@ -270,3 +273,35 @@ def test_a_track_whose_status_never_reads_holds_up_no_other_row(tmp_path: Path) 
     assert all(by_prompt[p].status == "ready" and by_prompt[p].finished_at < bad.finished_at for p in prompts[1:])
     polls = sum(1 for m, p, _ in api.requests if m == "GET" and p.startswith(STATUS_PREFIX))
     assert polls < 60  # back-off: not a poll per retry interval over the whole deadline
+
+
+class EndlessAudio(Play):
+    """Audio that never ends (a stream of silence-looking bytes), sampled for the .partial folder's peak size."""
+
+    def audio(self, api: Hostile, song: Song) -> Reply:
+        def forever() -> Iterator[bytes]:
+            while True:
+                yield b"\xff" * 65536
+
+        return Reply(200, chunks=forever, media_type="audio/mpeg")
+
+
+def test_a_download_that_never_ends_stops_at_what_the_longest_song_may_weigh(tmp_path: Path) -> None:
+    planned = [replace(r, request=r.request.model_copy(update={"output_format": "mp3"})) for r in rows("calm endless")]
+    limit = max_audio_bytes("mp3", SETTINGS.max_minutes_per_song * 60 * FIGURE_MARGIN)
+    peak, done = [0], threading.Event()
+
+    def watch() -> None:
+        while not done.wait(0.05):
+            peak[0] = max([peak[0], *(p.stat().st_size for p in (tmp_path / ".partial").glob("*") if p.is_file())])
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    with Hostile(EndlessAudio()) as api:
+        records, _ = bounded_run(planned, client_for(api), tmp_path)
+    done.set()
+    watcher.join()
+    (record,) = records
+    assert record.status == "failed" and record.resume in ("poll", "lost") and str(limit) in record.error
+    assert peak[0] <= limit + (1 << 20)  # the .partial file never grew past the bound (one chunk of slack)
+    assert not [p for p in (tmp_path / ".partial").glob("*")]  # removed at once
