@@ -47,7 +47,9 @@ _NUMBER = r"(?:\d+(?:\.\d+)?)"
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
 
-TRACK_ID_CHARS = re.compile(r"[A-Za-z0-9._-]")
+_TRACK_ID_CHAR = r"[A-Za-z0-9._-]"
+TRACK_ID_CHARS = re.compile(_TRACK_ID_CHAR)
+_TRACK_ID = re.compile(rf"(?!\.)(?!.*\.\.){_TRACK_ID_CHAR}*")  # with the length rule (table suite)
 TRACK_ID_RULE = (f"track_id is 1 to {MAX_TRACK_ID_CHARS} of the characters A-Z a-z 0-9 - _ . "
                  "(no path separator / or \\, no '..', not starting with '.')")
 # C0 and C1 controls (NUL included), DEL, lone surrogates, and the Unicode line and paragraph separators.
@@ -162,8 +164,12 @@ def shown(text: str) -> str:
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+def _controls(column: str) -> re.Pattern[str]:
+    return _LYRICS_CONTROL if column == "lyrics" else _CONTROL
+
+
 def _control_problem(column: str, value: str) -> str | None:
-    hit = (_LYRICS_CONTROL if column == "lyrics" else _CONTROL).search(value)
+    hit = _controls(column).search(value)
     if hit is None:
         return None
     char = hit.group()[0]
@@ -193,9 +199,9 @@ def text_rejections(table: pd.DataFrame) -> list[Rejection]:
         return rejections
     for column in table.columns.drop("row"):
         cells = table[column]
-        flagged = cells.str.contains(_LYRICS_CONTROL if column == "lyrics" else _CONTROL, regex=True)
+        flagged = cells.str.contains(_controls(column), regex=True)
         if column == "track_id":
-            flagged |= (cells != "") & ~cells.str.fullmatch(r"(?!\.)(?!.*\.\.)[A-Za-z0-9._-]*")
+            flagged |= ~cells.str.fullmatch(_TRACK_ID)
         for row, track_id, value in zip(table["row"][flagged], table["track_id"][flagged], cells[flagged],
                                         strict=True):
             reason = _control_problem(column, value) or _track_id_problem(value)
