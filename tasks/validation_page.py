@@ -69,10 +69,11 @@ def _verdict(report: ValidationReport) -> str:
 
 
 def _counts(report: ValidationReport) -> str:
-    rows = (("brief", _e(report.brief or "(unknown)")), ("rows", report.total), ("valid rows", report.valid),
-            ("rejected rows", report.rejected), ("rejections (rule broken by a row)", len(report.rejections)))
-    cells = "".join(f"<tr><th>{label}</th><td class=\"num\">{value}</td></tr>" for label, value in rows)
-    return f"<table class=\"counts\">{cells}</table>"
+    counts = (("rows", report.total), ("valid rows", report.valid), ("rejected rows", report.rejected),
+              ("rejections (rule broken by a row)", len(report.rejections)))
+    cells = "".join(f"<tr><th>{label}</th><td class=\"num\">{value}</td></tr>" for label, value in counts)
+    brief = f"<tr><th>brief</th><td class=\"cell\">{_e(report.brief or '(unknown)')}</td></tr>"
+    return f"<table class=\"counts\">{brief}{cells}</table>"
 
 
 def _rejections(report: ValidationReport) -> str:
