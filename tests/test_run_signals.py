@@ -134,3 +134,48 @@ def test_kill_9_of_a_run_leaves_neither_prefect_server_nor_service_running(tmp_p
         for process in [*helpers, psutil.Process(run.pid)] if run.poll() is None else helpers:
             if process.is_running():
                 process.kill()
+
+
+# A run whose flow never returns after the signal (a task still waiting on the provider): only the deadline
+# can end it, with the run's registered ledger writer.
+STUCK_RUN = """
+import sys
+import threading
+from pathlib import Path
+
+from tasks import interrupt
+
+interrupt.install()
+with interrupt.ledger_writer(lambda: Path(sys.argv[1]).write_text("written by the deadline")):
+    print("running", flush=True)
+    threading.Event().wait()
+"""
+
+
+def stuck_run(tmp_path: Path) -> tuple[subprocess.Popen[str], Path]:
+    ledger = tmp_path / "ledger.csv"
+    run = subprocess.Popen([sys.executable, "-c", STUCK_RUN, str(ledger)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, cwd=ROOT, start_new_session=True)
+    assert run.stdout is not None and run.stdout.readline() == "running\n"
+    return run, ledger
+
+
+def test_a_run_that_does_not_end_is_ended_by_the_deadline_with_its_ledger_written(tmp_path: Path) -> None:
+    run, ledger = stuck_run(tmp_path)
+    signalled = time.monotonic()
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=30)
+    stopped = time.monotonic() - signalled
+    assert run.returncode == 130 and stopped < DEADLINE_SECONDS, (run.returncode, stopped)
+    assert ledger.read_text() == "written by the deadline" and err.count(MESSAGE) == 1
+
+
+def test_a_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
+    run, ledger = stuck_run(tmp_path)
+    signalled = time.monotonic()
+    os.killpg(run.pid, signal.SIGINT)
+    time.sleep(0.3)
+    os.killpg(run.pid, signal.SIGINT)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 130 and time.monotonic() - signalled < 2.0 and err.count(MESSAGE) == 1
+    assert not ledger.exists()  # the journal is the ledger's source on the next run
