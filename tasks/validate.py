@@ -52,7 +52,8 @@ TRACK_ID_CHARS = re.compile(_TRACK_ID_CHAR)
 _TRACK_ID = re.compile(rf"(?!\.)(?!.*\.\.){_TRACK_ID_CHAR}*")  # with the length rule (table suite)
 TRACK_ID_RULE = (f"track_id is 1 to {MAX_TRACK_ID_CHARS} of the characters A-Z a-z 0-9 - _ . "
                  "(no path separator / or \\, no '..', not starting with '.')")
-# C0 and C1 controls (NUL included), DEL, lone surrogates, and the Unicode line and paragraph separators.
+# C0 and C1 controls (NUL included), DEL, the Unicode line and paragraph separators, and lone surrogates (a
+# brief's decoders and pandas' Arrow strings never yield them; a table built otherwise might).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 # In lyrics: the same, except a tab, a newline and a CR that ends a line (CRLF), and the Unicode separators.
 _LYRICS_CONTROL = re.compile(r"\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
