@@ -248,16 +248,40 @@ def rerender(
     track: Annotated[list[str] | None, typer.Option("--track", help="Only this track_id (repeatable).")] = None,
     format: Annotated[str | None, typer.Option("--format", help="Render in another format.")] = None,
     bit_rate: Annotated[str | None, typer.Option("--bit-rate", help="Bit rate for mp3/m4a.")] = None,
+    budget: Annotated[float | None, typer.Option(
+        help="Hard cap in USD: songs whose worst case would exceed it are skipped, with the reason.")] = None,
 ) -> None:
-    """Regenerate tracks from the ledger's parameters and seeds into CATALOG_DIR/rerenders/<UTC time>/."""
+    """Regenerate tracks from the ledger's parameters and seeds into CATALOG_DIR/rerenders/<UTC time>/. Says
+    what it will cost before it pays, and what it cost after."""
     from flows.rerender import rerender_catalog
 
+    console.print(rerender_estimate(catalog_dir, track, format, bit_rate, budget), soft_wrap=True, markup=False)
     try:
-        summary = rerender_catalog(str(catalog_dir), track, format, bit_rate)
+        summary = rerender_catalog(str(catalog_dir), track, format, bit_rate, budget)
     except Exception as exc:
         raise _fail(f"the re-render did not complete: {type(exc).__name__}: {exc}") from None
-    columns = ("ready", "failed", "identical", "engine_changed")
+    columns = ("ready", "failed", "skipped", "identical", "engine_changed", "cost_usd", "budget_left_usd")
     console.print(_summary_table(f"re-render → {summary['out']}", summary, columns))
+
+
+def rerender_estimate(catalog_dir: Path, track: list[str] | None, output_format: str | None, bit_rate: str | None,
+                      budget: float | None) -> str:
+    """One line: what a re-render should and may at most cost, before Prefect boots or anything is paid."""
+    from tasks.ledger import load_ledger
+    from tasks.preflight import resolve_profile
+    from tasks.rerender import ready_originals, rerender_cost_cents, rerender_rows
+    from tasks.settings import PipelineSettings
+    from textmusic.settings import TextMusicSettings
+
+    settings = PipelineSettings()
+    profile = resolve_profile(settings, TextMusicSettings())[0]
+    rows = rerender_rows(ready_originals(load_ledger(catalog_dir), track), profile.name, profile.local_extensions,
+                         output_format, bit_rate)
+    if not rows:
+        raise _fail(f"no ready tracks to re-render in {catalog_dir}")
+    expected, most = rerender_cost_cents(rows, settings, profile.local_extensions)
+    cap = f"; songs past the ${budget:.2f} budget are skipped" if budget is not None else ""
+    return f"re-render of {len(rows)} songs: expected ${expected / 100:.2f}, at most ${most / 100:.2f}{cap}"
 
 
 @app.command()

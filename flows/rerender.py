@@ -8,12 +8,13 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.produce_catalog import generate_all
+from flows.produce_catalog import generate_all, over_budget_records
 from tasks.generate import CatalogInfo, RunOptions, clear_partials
 from tasks.ledger import load_ledger, summarize, write_ledger
+from tasks.plan import within_budget
 from tasks.prefect_tasks import deliver_versions_task
 from tasks.provider import open_provider
-from tasks.rerender import compare_to_originals, delivery_settings, engine_changed, rerender_rows
+from tasks.rerender import compare_to_originals, delivery_settings, engine_changed, ready_originals, rerender_rows
 from tasks.settings import PipelineSettings
 from textmusic.settings import TextMusicSettings
 
@@ -23,15 +24,14 @@ RERENDERS_DIR = "rerenders"
 @flow(name="rerender-catalog", task_runner=ThreadPoolTaskRunner(max_workers=4))
 def rerender_catalog(
     catalog_dir: str, track_ids: list[str] | None = None, output_format: str | None = None,
-    bit_rate: str | None = None,
+    bit_rate: str | None = None, budget_usd: float | None = None,
 ) -> dict[str, object]:
-    """Regenerate ready tracks of a catalog from its ledger; record whether each is identical to the original."""
+    """Regenerate ready tracks of a catalog from its ledger; record whether each is identical to the original.
+    With `budget_usd`, songs whose worst case would exceed it are skipped (with the reason), as in a run."""
     logger = get_run_logger()
     settings, api = PipelineSettings(), TextMusicSettings()
     catalog_path = Path(catalog_dir)
-    originals = [r for r in load_ledger(catalog_path) if r.status == "ready"]
-    if track_ids:
-        originals = [r for r in originals if r.track_id in set(track_ids)]
+    originals = ready_originals(load_ledger(catalog_path), track_ids)
     if not any(not r.parent for r in originals):
         raise ValueError(f"no ready tracks to re-render in {catalog_path}")
     out_dir = catalog_path / RERENDERS_DIR / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -43,8 +43,11 @@ def rerender_catalog(
         settings = delivery_settings(settings, [r for r in originals if not r.parent])
         rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate,
                              settings.file_name_template)
-        records = generate_all(rows, [], connection, out_dir, info, settings, RunOptions())
-        records += deliver_versions_task(records, rows, [], connection, out_dir, info, settings)
+        budget_cents = round(budget_usd * 100) if budget_usd is not None else None
+        fits, over = within_budget(rows, budget_cents, settings, provider.local_extensions)
+        records = generate_all(fits, [], connection, out_dir, info, settings, RunOptions()) if fits else []
+        records += deliver_versions_task(records, fits, [], connection, out_dir, info, settings)
+        records += over_budget_records(over, info, provider, budget_usd or 0.0, settings, [])
     clear_partials(out_dir)
     records = compare_to_originals(records, originals, catalog_path, out_dir)
     write_ledger(out_dir, records)
@@ -54,5 +57,6 @@ def rerender_catalog(
         logger.warning("%d tracks were first rendered by another engine version (%s); samples may differ",
                        len(changed), ", ".join(sorted({f"{a} → {b}" for a, b in changed.values()})))
     summary = {**summarize(records), "identical": identical, "engine_changed": len(changed), "out": str(out_dir)}
+    summary["budget_left_usd"] = None if budget_usd is None else round(budget_usd - float(summary["cost_usd"]), 2)
     logger.info("re-render: %s", summary)
     return summary

@@ -10,8 +10,20 @@ from .audio import same_audio
 from .brief import METADATA_COLUMNS
 from .ledger import LedgerRecord
 from .naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
-from .plan import PlannedRow, request_fingerprint
+from .plan import PlannedRow, expected_cost_cents, max_cost_cents, request_fingerprint
 from .settings import PipelineSettings
+
+
+def ready_originals(records: list[LedgerRecord], track_ids: list[str] | None = None) -> list[LedgerRecord]:
+    """The ready songs (and their versions) a re-render regenerates: all, or those of `track_ids`."""
+    wanted = set(track_ids or ())
+    return [r for r in records if r.status == "ready" and (not wanted or r.track_id in wanted)]
+
+
+def rerender_cost_cents(rows: list[PlannedRow], settings: PipelineSettings, local_extensions: bool) -> tuple[int, int]:
+    """(expected, at most) cents the rows cost: said before a re-render pays for anything."""
+    return (sum(expected_cost_cents(r.request, settings, local_extensions) for r in rows),
+            sum(max_cost_cents(r.request, settings, local_extensions) for r in rows))
 
 
 def version_kinds(song: LedgerRecord, records: list[LedgerRecord]) -> list[str] | None:
