@@ -66,6 +66,8 @@ def test_a_bug_in_generation_still_writes_the_ledger_and_page_and_exits_3(tmp_pa
 def test_tracks_journaled_before_the_run_broke_are_in_its_ledger_as_ready(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Generation delivered every row, then the run broke before it collected them: the journal has them."""
+    from prefect.artifacts import Artifact
+
     import flows.produce_catalog as produce_catalog
     from tasks.ledger import JOURNAL
 
@@ -89,6 +91,9 @@ def test_tracks_journaled_before_the_run_broke_are_in_its_ledger_as_ready(tmp_pa
     assert all((out / p).is_file() for p in ledger.audio_path)
     assert ended.value.summary["songs"] == 3 and ended.value.summary["failed"] == 0
     assert (out / "index.html").is_file() and not (out / JOURNAL).exists()
+    report = Artifact.get("demo-report")  # the Prefect summary, published however the run ended
+    assert report is not None and "| songs | versions | failed |" in str(report.data)
+    assert "| 3 | 0 | 0 |" in str(report.data) and "no budget set" in str(report.data)
 
 
 @pytest.mark.parametrize(("make", "said"), [
@@ -121,8 +126,13 @@ def test_unknown_brief_columns_are_said_before_prefect_boots_in_run_and_validate
                              text=True, timeout=120, cwd=ROOT)
     assert checked.returncode == 0
     assert checked.stderr.count("`tempo`: unknown column, did you mean `bpm`?") == 1, checked.stderr
-    with StandIn(Shape()) as api:
-        ran = trackfoundry(tmp_path, api, path)
+    with StandIn(Shape(cost_field="cost_cents")) as api:
+        ran = trackfoundry(tmp_path, api, path, "--budget", "100")
+        paid = api.charged_cents
     assert ran.returncode == 0, ran.stderr[-3000:]
     warning = ran.stderr.index("warning: `tempo`: unknown column, did you mean `bpm`?")
     assert warning < ran.stderr.index("Starting temporary server")
+    table = " ".join(ran.stderr[ran.stderr.index("catalog demo →"):].split())  # songs, versions, rows apart
+    for figure in ("rows │ 1", "songs │ 1", "versions │ 0", "rejected │ 0", "skipped │ 0",
+                   f"budget_left_usd │ ${100 - paid / 100:.2f}"):
+        assert figure in table, table
