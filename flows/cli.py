@@ -107,13 +107,13 @@ def run(
         check_provider()
     except PreflightError as exc:
         raise _fail(f"the run cannot start: {exc}") from None
-    code = produce(brief, catalog, out, budget, task_runner, resubmit_unanswered, regenerate_lost,
+    code = run_and_report(brief, catalog, out, budget, task_runner, resubmit_unanswered, regenerate_lost,
                    regenerate_rejected, versions, master, sample_rate, bit_depth)
     if code:
         raise typer.Exit(code)
 
 
-def produce(brief: Path, catalog: str, out: Path, budget: float | None, *options: object) -> int:
+def run_and_report(brief: Path, catalog: str, out: Path, budget: float | None, *options: object) -> int:
     """Run the flow with Ctrl-C and SIGTERM asking it to stop (tasks/interrupt.py); the exit code."""
     from rich.progress import Progress
 

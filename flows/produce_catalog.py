@@ -13,7 +13,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -60,6 +60,7 @@ from tasks.settings import PipelineSettings
 from tasks.similar import flag_similar
 from tasks.validate import Validation
 from tasks.version_delivery import superseded_not
+from textmusic.redaction import redact
 from textmusic.settings import TextMusicSettings
 
 T = TypeVar("T")
@@ -372,11 +373,17 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
                                        publisher=settings.publisher, date=datetime.now(UTC).date().isoformat()),
                   RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
                              regenerate_rejected=regenerate_rejected), settings, budget_usd, get_run_logger())
-    with contextlib.ExitStack() as stack, interrupt.ledger_writer(lambda: write_outputs(known, publish=False)):
+
+    def on_deadline() -> None:
+        """The deadline's writer, should the flow not end in time: as interrupted, without Prefect's summary."""
+        write_outputs(replace(known, ended_by=known.ended_by or "interrupted"), publish=False)
+
+    with contextlib.ExitStack() as stack, interrupt.ledger_writer(on_deadline):
         try:
             produce(known, stack, Path(brief), versions)
         except BaseException as exc:
-            known.ended_by = "interrupted" if interrupt.stop_requested() else f"the run ended early ({exc})"
+            known.ended_by = "interrupted" if interrupt.stop_requested() else \
+                redact(f"the run ended early ({type(exc).__name__}: {exc})")
             with interrupt.writing():
                 summary = write_outputs(known)
             raise RunEnded(known.ended_by, summary) from exc

@@ -179,3 +179,56 @@ def test_a_second_ctrl_c_exits_at_once(tmp_path: Path) -> None:
     _, err = run.communicate(timeout=30)
     assert run.returncode == 130 and time.monotonic() - signalled < 2.0 and err.count(MESSAGE) == 1
     assert not ledger.exists()  # the journal is the ledger's source on the next run
+
+
+# `trackfoundry run` whose generation machinery does not hear the stop request (as before it watched it):
+# its futures never resolve, so only the deadline can write the ledger, from the journal.
+DEAF_RUN = """
+import sys
+import threading
+
+import flows
+import tasks.generation
+
+tasks.generation.STOP = threading.Event()
+from flows.cli import main
+
+sys.argv = ["trackfoundry", "run", *sys.argv[1:]]
+main()
+"""
+
+
+def test_a_run_whose_generation_does_not_stop_writes_its_ledger_from_the_journal_by_the_deadline(
+        tmp_path: Path) -> None:
+    ids = [f"d{i:02d}" for i in range(20)]
+    with StandIn(Shape(seconds_to_ready=120.0)) as api:
+        path, out, env = brief(tmp_path, ids), tmp_path / "out", hosted_env(tmp_path, api)
+        with open(tmp_path / "deaf.log", "wb") as sink:
+            run = subprocess.Popen([sys.executable, "-c", DEAF_RUN, str(path), "--catalog", "demo", "--out",
+                                    str(out)], stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **env},
+                                   cwd=ROOT, start_new_session=True)
+        try:
+            wait_for(lambda: len(api.posts) >= 4, 180, "tracks pending at the provider")
+            signalled = time.monotonic()
+            os.killpg(run.pid, signal.SIGINT)
+            rc = run.wait(timeout=60)
+            stopped = time.monotonic() - signalled
+        finally:
+            if run.poll() is None:
+                os.killpg(run.pid, signal.SIGKILL)
+        text = (tmp_path / "deaf.log").read_text(errors="replace")
+        assert rc == 130 and stopped < DEADLINE_SECONDS, (rc, stopped, text[-3000:])
+        assert text.count(MESSAGE) == 1
+        ledger = pd.read_csv(out / "ledger.csv", keep_default_na=False).set_index("track_id")
+        assert sorted(ledger.index) == ids
+        paid = ledger[ledger.generation_id != ""]
+        assert len(paid) >= 4 and set(paid.status) == {"failed"} and set(paid.resume) == {"poll"}
+        assert set(ledger.status) <= {"failed", "skipped", "unanswered"}, dict(ledger.status)
+        api.shape = dataclasses.replace(api.shape, seconds_to_ready=0.0)
+        again = subprocess.run([sys.executable, "-m", "flows", "run", str(path), "--catalog", "demo", "--out",
+                                str(out)], capture_output=True, text=True, timeout=300, env={**os.environ, **env},
+                               cwd=ROOT)
+        assert again.returncode in (0, 3), again.stderr[-3000:]
+        assert max(Counter(p["name"] for p in api.posts).values()) == 1  # no row paid twice
+    FIGURES.append(f"run whose generation ignores the stop, SIGINT to the group: exit {rc} after {stopped:.1f} s "
+                   f"(the deadline wrote the ledger from the journal, {len(paid)} paid tracks to poll)")
