@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.standins import CONTENT_TYPES, _Loopback, song_price_cents, tone
+from tests.standins import CONTENT_TYPES, _Loopback, posted_body, song_price_cents, tone
 
 SUBMIT_PATH = "/api/v1/text-to-music"
 STATUS_PREFIX = SUBMIT_PATH + "/"
@@ -152,11 +152,7 @@ class Hostile:
         with self._lock:
             self.requests.append((request.method, raw_path + (f"?{query}" if query else ""), auth))
         if request.method == "POST" and raw_path == SUBMIT_PATH:
-            raw = await request.body()
-            try:
-                body: Any = json.loads(raw)
-            except ValueError:
-                body = raw.decode(errors="replace")
+            body = await posted_body(request)
             with self._lock:
                 self.posts.append(body)
             return self.play.submit(self, body, auth).response()

@@ -143,6 +143,15 @@ def encode_wire(data: bytes, encoding: str | None) -> bytes:
     return data
 
 
+async def posted_body(request: Request) -> Any:
+    """A submission's body as the provider saw it: its JSON, or its text when it is not JSON."""
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode(errors="replace")
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     """The documented error body."""
     return {"success": False, "error": {"code": code, "message": message}}
@@ -331,11 +340,7 @@ class StandIn:
     async def _api_answer(self, request: Request) -> Response:
         shape, path = self.shape, request.url.path
         if request.method == "POST" and path == shape.submit_path:
-            raw = await request.body()
-            try:
-                body: Any = json.loads(raw)
-            except ValueError:
-                body = raw.decode(errors="replace")
+            body = await posted_body(request)
             with self._lock:
                 self._posts.append(body)
         if time.monotonic() < self._outage_until:
