@@ -476,13 +476,8 @@ class Generation:
         already running get `interrupt_grace_seconds` to finish first."""
         self.stop.set()
         with self._cond:
-            queued = list(self._queue)
             self._queue.clear()
             self._cond.notify_all()
-        for state in queued:
-            if not state.jobs and not state.sending:
-                self._song_done(state, 0, self._ended(state, self._song(state, 0), status="skipped",
-                                                      error="interrupted before it was sent"))
         deadline = time.monotonic() + self.settings.interrupt_grace_seconds
         while time.monotonic() < deadline and any(
                 j.stage == "download" and j.index not in s.records for s in self._open() for j in s.jobs.values()):
