@@ -254,8 +254,10 @@ def rerender(
     """Regenerate tracks from the ledger's parameters and seeds into CATALOG_DIR/rerenders/<UTC time>/. Says
     what it will cost before it pays, and what it cost after."""
     from flows.rerender import rerender_catalog
+    from tasks.interrupt import keep_prefect_server_apart
 
     console.print(rerender_estimate(catalog_dir, track, format, bit_rate, budget), soft_wrap=True, markup=False)
+    keep_prefect_server_apart()  # never outlives the command, even after kill -9
     try:
         summary = rerender_catalog(str(catalog_dir), track, format, bit_rate, budget)
     except Exception as exc:

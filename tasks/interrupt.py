@@ -40,7 +40,7 @@ _writers: list[Callable[[], None]] = []  # the run's ledger writer, for the dead
 _write_lock = threading.Lock()  # the flow's writing and the deadline's never overlap
 WRITTEN = threading.Event()  # the run's ledger is written: the deadline only has to exit
 _announced = threading.Lock()
-_installed: list[bool] = []
+_installed = threading.Event()  # the command line's handlers are in place
 _finished = threading.Event()  # the command line is ending the process itself
 
 
@@ -66,13 +66,13 @@ def install() -> None:
     """SIGINT and SIGTERM ask the run to stop (main thread only, as Python requires)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _on_signal)
-    _installed[:] = [True]
+    _installed.set()
 
 
 def reclaim() -> None:
     """Put the run's handlers back where Prefect's flow engine put its own SIGTERM bridge (which raises in
     the middle of whatever the flow does): a SIGTERM then stops the run as Ctrl-C does."""
-    if _installed and threading.current_thread() is threading.main_thread():
+    if _installed.is_set() and threading.current_thread() is threading.main_thread():
         install()
 
 
@@ -95,13 +95,14 @@ def _deadline() -> None:
                 _writers[-1]()
                 WRITTEN.set()
         except Exception as exc:  # say why, in one line: the journal still holds every paid track
-            sys.stderr.write(f"trackfoundry: the ledger could not be written: {type(exc).__name__}: {exc}\n")
+            from textmusic.redaction import redact
+
+            sys.stderr.write(redact(f"trackfoundry: the ledger could not be written: {type(exc).__name__}: {exc}\n"))
             code = EXIT_NO_LEDGER
         finally:
             _write_lock.release()
     announce()
     _leave(code)
-
 
 
 def announce() -> None:
