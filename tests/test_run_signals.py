@@ -25,6 +25,7 @@ from tasks.interrupt import MESSAGE
 from tests.figures import FIGURES
 from tests.standins import Shape, StandIn
 from tests.test_run_hosted import brief, write_profile
+from tests.usage import service_charges
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 40
@@ -114,6 +115,42 @@ def test_a_signal_to_the_group_stops_the_run_in_time_with_its_ledger_and_the_nex
                    f"{len(api.posts) - first_posts} more, none twice")
 
 
+def test_ctrl_c_with_the_embedded_service_lets_it_outlive_the_signal_until_the_ledger_is_written(
+        tmp_path: Path) -> None:
+    """The service is not in the terminal's group: paid tracks pending in it are recorded for the next run,
+    which polls them from the same service state and pays for none of them again."""
+    ids = [f"e{i}" for i in range(6)]
+    path, out = brief(tmp_path, ids), tmp_path / "out"
+    env = {"TRACKFOUNDRY_EMBEDDED_LATENCY": "15", "TRACKFOUNDRY_EMBEDDED_SYNTHETIC_AUDIO": "true"}
+    run, log = start(tmp_path, env, path, out)
+    helpers: list[psutil.Process] = []
+    try:
+        wait_for(lambda: (out / ".ledger.jsonl").exists() and '"submitted"' in (out / ".ledger.jsonl").read_text(),
+                 180, "a paid track pending in the service")
+        helpers = descendants(run.pid)
+        signalled = time.monotonic()
+        os.killpg(run.pid, signal.SIGINT)
+        rc = run.wait(timeout=60)
+        stopped = time.monotonic() - signalled
+        wait_for(lambda: gone(helpers), 10, "the service and Prefect's server to end")
+    finally:
+        for process in [*helpers, psutil.Process(run.pid)] if run.poll() is None else helpers:
+            if process.is_running():
+                process.kill()
+    text = log.read_text(errors="replace")
+    assert rc == 130 and stopped < DEADLINE_SECONDS and text.count(MESSAGE) == 1, (rc, stopped, text[-3000:])
+    first = pd.read_csv(out / "ledger.csv", keep_default_na=False).set_index("track_id")
+    assert sorted(first.index) == ids and set(first.resume[first.generation_id != ""]) == {"poll"}
+    again, _ = start(tmp_path, env, path, out)
+    assert again.wait(timeout=300) == 0
+    ledger = pd.read_csv(out / "ledger.csv", keep_default_na=False)
+    charged = [c["track_id"] for c in service_charges(out)]
+    assert set(ledger.status) == {"ready"} and sorted(charged) == sorted(ledger.generation_id)  # each paid once
+    assert set(first.generation_id[first.generation_id != ""]) <= set(charged)
+    FIGURES.append(f"run SIGINT to the group, embedded service: exit {rc} after {stopped:.1f} s; the next run "
+                   f"delivered {len(ledger)} songs, {len(charged)} charges, each once")
+
+
 def test_kill_9_of_a_run_leaves_neither_prefect_server_nor_service_running(tmp_path: Path) -> None:
     """The embedded service and Prefect's temporary server both die with the run (parent-death signal)."""
     path, out = brief(tmp_path, [f"k{i}" for i in range(6)]), tmp_path / "out"
@@ -129,7 +166,9 @@ def test_kill_9_of_a_run_leaves_neither_prefect_server_nor_service_running(tmp_p
         assert any("textmusic serve" in c for c in commands), commands
         os.kill(run.pid, signal.SIGKILL)
         run.wait(timeout=30)
+        killed = time.monotonic()
         wait_for(lambda: gone(helpers), 10, "Prefect's server and the service to end with the run")
+        FIGURES.append(f"run kill -9: Prefect's server and the service gone {time.monotonic() - killed:.1f} s later")
     finally:
         for process in [*helpers, psutil.Process(run.pid)] if run.poll() is None else helpers:
             if process.is_running():
