@@ -312,10 +312,12 @@ def final_records(known: Known) -> list[LedgerRecord]:
     if known.previous is None:  # it never planned: the ledger as it was, the journal folded in
         return [settled(r, known.ended_by or "interrupted") for r in journal]
     records = list(known.records)
-    covered = {r.track_id for r in records if not r.parent}
-    records += open_row_records(known, [row for row in known.todo if row.track_id not in covered], journal)
-    keys = {record_key(r) for r in records}
-    records += [r for r in journal if r.parent and r.started_at >= known.started and record_key(r) not in keys]
+    covered = {(r.track_id, r.request_fingerprint) for r in records if not r.parent}  # a rejected row has none
+    records += open_row_records(known, [row for row in known.todo if (row.track_id, row.fingerprint) not in covered],
+                                journal)
+    keys = {record_key(r) for r in records}  # anything else this run journaled (versions…) is kept, settled
+    why = known.ended_by or "interrupted"
+    records += [settled(r, why) for r in journal if r.started_at >= known.started and record_key(r) not in keys]
     records += carried_over(known.previous, records)
     return records + superseded_not(known.earlier_versions, records)
 

@@ -65,7 +65,8 @@ def test_a_bug_in_generation_still_writes_the_ledger_and_page_and_exits_3(tmp_pa
 
 def test_tracks_journaled_before_the_run_broke_are_in_its_ledger_as_ready(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """Generation delivered every row, then the run broke before it collected them: the journal has them."""
+    """Generation delivered every row, then the run broke before it collected them: the journal has them (also
+    the row whose track_id a rejected duplicate row shares)."""
     from prefect.artifacts import Artifact
 
     import flows.produce_catalog as produce_catalog
@@ -83,17 +84,21 @@ def test_tracks_journaled_before_the_run_broke_are_in_its_ledger_as_ready(tmp_pa
         monkeypatch.setenv("TEXTMUSIC_API_KEY", api.api_key)
         monkeypatch.setenv("TRACKFOUNDRY_PROVIDER", str(write_profile(tmp_path, api)))
         out = tmp_path / "out"
+        path = brief(tmp_path, ["a", "b", "c"])
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        pd.concat([frame, frame.iloc[[0]]]).to_csv(path, index=False)  # "a" again: rejected as a duplicate
         with pytest.raises(produce_catalog.RunEnded, match="broke after generation") as ended:
-            produce_catalog.run_catalog(brief(tmp_path, ["a", "b", "c"]), "demo", out)
+            produce_catalog.run_catalog(path, "demo", out)
         assert len(api.posts) == 3
     ledger = pd.read_csv(out / "ledger.csv", keep_default_na=False)
-    assert sorted(ledger.track_id) == ["a", "b", "c"] and set(ledger.status) == {"ready"}
-    assert all((out / p).is_file() for p in ledger.audio_path)
+    assert sorted(zip(ledger.track_id, ledger.status, strict=True)) == [
+        ("a", "ready"), ("a", "rejected"), ("b", "ready"), ("c", "ready")]
+    assert all((out / p).is_file() for p in ledger.audio_path[ledger.status == "ready"])
     assert ended.value.summary["songs"] == 3 and ended.value.summary["failed"] == 0
     assert (out / "index.html").is_file() and not (out / JOURNAL).exists()
     report = Artifact.get("demo-report")  # the Prefect summary, published however the run ended
     assert report is not None and "| songs | versions | failed |" in str(report.data)
-    assert "| 3 | 0 | 0 |" in str(report.data) and "no budget set" in str(report.data)
+    assert "| 3 | 0 | 0 | 0 | 1 |" in str(report.data) and "no budget set" in str(report.data)
 
 
 @pytest.mark.parametrize(("make", "said"), [
