@@ -108,7 +108,7 @@ def run(
     except PreflightError as exc:
         raise _fail(f"the run cannot start: {exc}") from None
     code = run_and_report(brief, catalog, out, budget, task_runner, resubmit_unanswered, regenerate_lost,
-                   regenerate_rejected, versions, master, sample_rate, bit_depth)
+                          regenerate_rejected, versions, master, sample_rate, bit_depth)
     if code:
         raise typer.Exit(code)
 
@@ -120,6 +120,7 @@ def run_and_report(brief: Path, catalog: str, out: Path, budget: float | None, *
     from flows.produce_catalog import RunEnded, run_catalog
     from tasks import interrupt
     from tasks.progress import listening
+    from textmusic.redaction import redact
 
     interrupt.keep_prefect_server_apart()
     interrupt.install()
@@ -133,28 +134,29 @@ def run_and_report(brief: Path, catalog: str, out: Path, budget: float | None, *
         except RunEnded as ended:  # the ledger is written: the rows say what happened
             summary, why = {**ended.summary, "delivered": False}, ended.reason
         except Exception as exc:  # the ledger could not be written
-            failure = f"{type(exc).__name__}: {exc}"
+            failure = redact(f"{type(exc).__name__}: {exc}")
     # Leaving at once once stopped or failed: the interpreter's exit would wait for threads still
     # waiting on the provider. (After the progress bar: it gives the terminal its cursor back.)
     if interrupt.stop_requested():
         interrupt.announce()
     if failure:
-        console.print(f"[red]trackfoundry: the run did not complete: {failure}[/red]", soft_wrap=True,
+        console.print(f"trackfoundry: the run did not complete: {failure}", style="red", soft_wrap=True,
                       markup=False)
         interrupt.leave(1)
     if interrupt.stop_requested():
         interrupt.leave(interrupt.exit_code())
-    report(summary, catalog, out, why)
+    print_summary(summary, catalog, out, why)
     return 0 if summary["delivered"] else EXIT_ROWS_FAILED
 
 
-def report(summary: dict[str, object], catalog: str, out: Path, why: str) -> None:
+def print_summary(summary: dict[str, object], catalog: str, out: Path, why: str) -> None:
     """The run's summary table, then what the user should know about it, one line each."""
     from flows.produce_catalog import SUMMARY_COLUMNS
 
     console.print(_summary_table(f"catalog {catalog} → {out}", summary, SUMMARY_COLUMNS))
     if why:
-        console.print(f"[red]trackfoundry: {why}; every row is in {out / 'ledger.csv'}[/red]", soft_wrap=True)
+        console.print(f"trackfoundry: {why}; every row is in {out / 'ledger.csv'}", style="red", soft_wrap=True,
+                      markup=False)
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")
     if float(summary["at_risk_usd"]):  # type: ignore[arg-type]
