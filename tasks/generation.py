@@ -29,24 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from textmusic.client import (
-    AcceptedUnread,
-    Gone,
-    InsufficientBalance,
-    InvalidRequest,
-    NotFound,
-    RateLimited,
-    ServerError,
-    TextMusicClient,
-    TextMusicError,
-    Unanswered,
-    Unauthorized,
-    UnreadableStatus,
-)
+from textmusic.client import AcceptedUnread, TextMusicClient
 from textmusic.contract import Track, duration_upper_bound
 from textmusic.providers import Profile
 
-from .audio import AudioCheckError, sha256_file
+from .audio import sha256_file
 from .concurrency import AdaptiveWindow, ProviderHealth, ReadyTiming
 from .finish import Delivery, QcFailed
 from .generate import (
@@ -65,9 +52,9 @@ from .generate import (
 )
 from .interrupt import STOP
 from .ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
+from .outcomes import Outcome, outcome_for
 from .plan import PlannedRow, max_cost_cents
 from .settings import PipelineSettings
-from .tagging import TagMismatch
 
 log = logging.getLogger(__name__)
 IDLE_QUANTILE, BUSY_QUANTILE = 0.8, 0.95  # share of tracks ready at their first poll
@@ -239,27 +226,11 @@ class Generation:
         state.sending = True
         try:
             response = state.client.submit(state.row.request, state.key or None)
-        except Unauthorized as exc:
-            return self._fail_run(exc)
-        except InsufficientBalance as exc:
-            self.out_of_funds.set()
-            self._funds_marker.touch()
-            return self._song_done(state, 0, self._ended(state, first, status="skipped",
-                                                         error=f"insufficient balance: {exc.message}"))
-        except InvalidRequest as exc:
-            return self._song_done(state, 0, self._ended(state, first,
-                                                         error=f"rejected by the provider: {exc.message}"))
-        except Unanswered as exc:
-            return self._song_done(state, 0, self._ended(state, first, status="unanswered", resume="unanswered",
-                                                         error=exc.message, at_risk_cents=self._worst(state)))
-        except AcceptedUnread as exc:
-            support = keep_raw_answer(self.out_dir, state.row.track_id, exc.raw)
-            return self._song_done(state, 0, self._ended(state, first, resume="unanswered", support_file=support,
-                                                         error=exc.message, at_risk_cents=self._worst(state)))
-        except (RateLimited, ServerError) as exc:
-            return self._requeue(state, first, exc)
-        except TextMusicError as exc:
-            return self._song_done(state, 0, self._ended(state, first, error=exc.message))
+        except Exception as exc:
+            outcome = outcome_for("submit", exc)
+            if outcome is None:
+                raise
+            return self._not_submitted(state, first, exc, outcome)
         finally:
             state.sending = False
         state.paid_by = self.options.run_id
@@ -271,17 +242,33 @@ class Generation:
         for index, track in enumerate(response.tracks):
             self._advance(TrackJob(state, index, track, now), track, now)
 
+    def _not_submitted(self, state: RowState, first: LedgerRecord, exc: Exception, outcome: Outcome) -> None:
+        """A submission that brought no tracks, as the outcomes table says."""
+        if outcome.action == "stop_run":
+            return self._fail_run(exc)
+        if outcome.action == "requeue":
+            return self._requeue(state, first, exc)
+        if outcome.out_of_funds:
+            self.out_of_funds.set()
+            self._funds_marker.touch()
+        update: dict[str, object] = {"status": outcome.status, "resume": outcome.resume, "error": outcome.error(exc)}
+        if outcome.at_risk:
+            update["at_risk_cents"] = self._worst(state)
+        if outcome.keeps_answer and isinstance(exc, AcceptedUnread):
+            update["support_file"] = keep_raw_answer(self.out_dir, state.row.track_id, exc.raw)
+        self._song_done(state, 0, self._ended(state, first, **update))
+
     def _queue_again(self, state: RowState) -> None:
         """Back at the head of the queue, keeping its slot in the window."""
         with self._cond:
             self._queue.appendleft(state)
             self._cond.notify_all()
 
-    def _requeue(self, state: RowState, first: LedgerRecord, exc: TextMusicError) -> None:
+    def _requeue(self, state: RowState, first: LedgerRecord, exc: Exception) -> None:
         """Not accepted (429 or the provider down): the row waits its turn again, up to the outage budget."""
         state.requeues += 1
         if self._outage_over() or (self.health.down_since is None and state.requeues > self.settings.max_requeues):
-            reason = self._outage_reason() if self._outage_over() else exc.message
+            reason = self._outage_reason() if self._outage_over() else str(exc)
             return self._song_done(state, 0, self._ended(state, first, error=reason, resume=(
                 "resend" if state.key else "")))
         self._queue_again(state)
@@ -364,25 +351,33 @@ class Generation:
                                 self.delivery, max_audio_bytes(job.state.row.request.output_format,
                                                                self._bounds(job.state).seconds))
             self._song_done(job.state, job.index, self._ended(job.state, delivered))
-        except QcFailed as exc:  # paid and downloaded, outside the spec: held, never regenerated unasked
+        except Exception as exc:
+            outcome = outcome_for("deliver", exc)
+            if outcome is None:
+                raise
+            self._not_delivered(job, exc, outcome)
+
+    def _not_delivered(self, job: TrackJob, exc: Exception, outcome: Outcome) -> None:
+        """A paid track whose delivery failed, as the outcomes table says: held (QC), tried again, or ended."""
+        if outcome.action == "hold_qc" and isinstance(exc, QcFailed):  # paid, outside the spec: never regenerated
             self.poller.forget(job)
             held = self._track_record(job).model_copy(update=exc.fields)
-            self._song_done(job.state, job.index, self._ended(job.state, held, error=str(exc), resume="qc"))
-        except Gone as exc:
-            self._track_done(job, error=f"audio gone: {exc.message}", resume="lost", charged=True)
-        except (RateLimited, ServerError) as exc:
+            return self._song_done(job.state, job.index, self._ended(job.state, held, error=str(exc),
+                                                                     resume=outcome.resume))
+        if outcome.action == "retry":
             job.downloads += 1
             if job.downloads < self.settings.max_delivery_attempts or (
                     self.health.down_since is not None and not self._outage_over()):
                 return self.poller.add(job, time.monotonic() + self.settings.outage_probe_seconds)
-            self._track_done(job, error=f"delivery failed: {exc.message}", resume="poll", charged=True)
-        except (TextMusicError, AudioCheckError, TagMismatch, OSError) as exc:
+            return self._track_done(job, error=f"delivery failed: {exc}", resume="poll", charged=True)
+        if outcome.counts_delivery:
             earlier = self._earlier(job)
             attempts = (earlier.delivery_attempts if earlier else 0) + 1
             lost = attempts >= self.settings.max_delivery_attempts or self._past_retention(earlier)
-            self._track_done(job, error=f"delivery failed ({attempts} of {self.settings.max_delivery_attempts}"
-                             f" attempts): {exc}", resume="lost" if lost else "poll", charged=True,
-                             delivery_attempts=attempts)
+            return self._track_done(job, error=f"delivery failed ({attempts} of {self.settings.max_delivery_attempts}"
+                                    f" attempts): {exc}", resume="lost" if lost else outcome.resume, charged=True,
+                                    delivery_attempts=attempts)
+        self._track_done(job, error=outcome.error(exc), resume=outcome.resume, charged=outcome.charged)
 
     @staticmethod
     def _earlier(job: TrackJob) -> LedgerRecord | None:
@@ -615,20 +610,11 @@ class Poller:
         gen = self.gen
         try:
             track = job.state.client.get_track(job.track.id)
-        except Unauthorized as exc:
-            return gen._fail_run(exc)
-        except (NotFound, Gone) as exc:
-            return self._missing(job, exc)
-        except UnreadableStatus as exc:
-            return self._unreadable(job, exc)
-        except (RateLimited, ServerError) as exc:
-            if gen._outage_over():
-                return gen._track_done(job, error=gen._outage_reason(), resume="poll")
-            delay = gen.settings.outage_probe_seconds if gen.health.down_since else gen.timing.retry_interval()
-            log.debug("poll of %s deferred: %s", job.track.id, exc.message)
-            return self.add(job, time.monotonic() + delay)
-        except TextMusicError as exc:
-            return gen._track_done(job, error=f"lost the provider while waiting: {exc.message}", resume="poll")
+        except Exception as exc:
+            outcome = outcome_for("poll", exc)
+            if outcome is None:
+                raise
+            return self._not_polled(job, exc, outcome)
         now = time.monotonic()
         job.missing_polls, job.missing_since, job.unreadable_polls = 0, None, 0
         first, job.polls = job.polls == 0, job.polls + 1
@@ -648,10 +634,27 @@ class Poller:
         gen._advance(job, track, now)
 
 
+    def _not_polled(self, job: TrackJob, exc: Exception, outcome: Outcome) -> None:
+        """A poll without an answer to read, as the outcomes table says."""
+        gen = self.gen
+        if outcome.action == "stop_run":
+            return gen._fail_run(exc)
+        if outcome.action == "confirm_missing":
+            return self._missing(job, exc)
+        if outcome.action == "back_off":
+            return self._unreadable(job, exc)
+        if outcome.action == "retry":
+            if gen._outage_over():
+                return gen._track_done(job, error=gen._outage_reason(), resume="poll")
+            delay = gen.settings.outage_probe_seconds if gen.health.down_since else gen.timing.retry_interval()
+            log.debug("poll of %s deferred: %s", job.track.id, exc)
+            return self.add(job, time.monotonic() + delay)
+        gen._track_done(job, error=outcome.error(exc), resume=outcome.resume, charged=outcome.charged)
+
     def _past_deadline(self, job: TrackJob, now: float) -> bool:
         return now - job.submitted > self.gen.client.settings.poll_deadline_seconds
 
-    def _missing(self, job: TrackJob, exc: TextMusicError) -> None:
+    def _missing(self, job: TrackJob, exc: Exception) -> None:
         """404/410 for a paid track: replica lag or a load balancer can say so once; only answers that keep
         saying so over `lost_confirm_polls` polls and `lost_confirm_seconds` (or the poll deadline) make it
         `lost`, with its cost kept, never submitted again without --regenerate-lost."""
@@ -663,19 +666,19 @@ class Poller:
             now - job.missing_since >= settings.lost_confirm_seconds
         if confirmed or self._past_deadline(job, now):
             return gen._track_done(job, resume="lost", charged=True, error=(
-                f"the provider no longer knows this paid track ({exc.message}, {job.missing_polls} polls over "
+                f"the provider no longer knows this paid track ({exc}, {job.missing_polls} polls over "
                 f"{now - job.missing_since:.0f} s): kept as lost; --regenerate-lost generates it anew"))
         self.give_way(job)
         self.add(job, now + settings.lost_confirm_seconds / max(1, settings.lost_confirm_polls - 1))
 
-    def _unreadable(self, job: TrackJob, exc: TextMusicError) -> None:
+    def _unreadable(self, job: TrackJob, exc: Exception) -> None:
         """A status answer that cannot be read counts towards the poll deadline, polled again with back-off."""
         gen, now = self.gen, time.monotonic()
         job.unreadable_polls += 1
         if self._past_deadline(job, now):
             return gen._track_done(job, resume="poll", error=(
                 f"timeout: the status never read in {gen.client.settings.poll_deadline_seconds:g} s "
-                f"({job.unreadable_polls} unreadable answers; last: {exc.message})"))
+                f"({job.unreadable_polls} unreadable answers; last: {exc})"))
         self.give_way(job)
         backoff = gen.timing.retry_interval() * 2 ** min(job.unreadable_polls, 6)
         self.add(job, now + min(backoff, gen.client.settings.poll_max_interval_seconds * 6))
