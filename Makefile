@@ -30,6 +30,7 @@ run: system-deps $(VENV)/.installed
 # Everything but the long forms of the reliability tests (marker `slow`): each has a short form here.
 test: test-system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -m "not slow"
 
 # Faults, kills, bad input and secrets, long forms included (200 faulty rows, 5 kills, a minute's outage);
@@ -45,6 +46,7 @@ scale-demo: system-deps $(VENV)/.installed
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 system-deps:
 	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"

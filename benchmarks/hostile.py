@@ -1,6 +1,6 @@
 """What hostile answers cost a run (a script, not a test): prints figures measured in one run.
 
-Each case runs two rows through the run's generation machinery (tasks/generation.py) against the hostile
+Each case runs two rows through the run's generation machinery (tasks/generation/machinery.py) against the hostile
 stand-in (tests/hostile.py) on loopback, with the default limits, and prints how the rows ended, the run's
 time, the peak size of the catalog's `.partial/` folder and the process's RSS growth (sampled every 20 ms):
 1. a gzip bomb: a 2 MB body that decodes to 2 GiB of zeros (Content-Encoding: gzip), as a WAV;

@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.mastering import MASTER_FORMATS, PCM_CONTAINERS, SPECS, master_file  # noqa: E402
-from tasks.qc import check, measure  # noqa: E402
+from tasks.delivery.mastering import MASTER_FORMATS, PCM_CONTAINERS, SPECS, master_file  # noqa: E402
+from tasks.delivery.qc import check, measure  # noqa: E402
 
 
 def render(out: Path, seconds: float) -> Path:

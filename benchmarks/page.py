@@ -31,8 +31,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.page import write_page  # noqa: E402 - after sys.path is set
-from tasks.page.waveform import WAVEFORM_DIR  # noqa: E402
+from tasks.catalog.page import write_page  # noqa: E402 - after sys.path is set
+from tasks.catalog.page.waveform import WAVEFORM_DIR  # noqa: E402
 from tests.browser import chromium, serving  # noqa: E402
 
 FORMATS = ("mp3", "flac", "ogg", "m4a", "wav")

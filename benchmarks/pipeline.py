@@ -94,8 +94,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tf-bench-"))
     os.environ.setdefault("PREFECT_HOME", str(work / "prefect"))
 
-    from tasks.brief import load_brief
-    from tasks.validate import validate_brief
+    from tasks.intake.brief import load_brief
+    from tasks.intake.validate import validate_brief
 
     big = work / "big.csv"
     write_brief(big, args.validate_rows)

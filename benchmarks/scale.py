@@ -234,7 +234,7 @@ def measure(log: Path, since: float = 0.0) -> Rate:
 def write_brief(path: Path, rows: int, prefix: str) -> Path:
     import pandas as pd
 
-    from tasks.brief import BRIEF_COLUMNS
+    from tasks.intake.brief import BRIEF_COLUMNS
 
     frame = pd.DataFrame({"track_id": [f"{prefix}{i:05d}" for i in range(rows)],
                           "name": [f"{prefix} {i}" for i in range(rows)],

@@ -29,8 +29,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks import similar  # noqa: E402
-from tasks.ledger import LedgerRecord, load_ledger  # noqa: E402
+from tasks.catalog import similar  # noqa: E402
+from tasks.catalog.ledger import LedgerRecord, load_ledger  # noqa: E402
 
 PROMPTS = {
     "lofi": ("Chill lo-fi hip hop beat with mellow piano for studying", "84"),

@@ -20,7 +20,7 @@ BriefArg = Annotated[Path, typer.Argument(help="CSV or Parquet brief.")]
 EXIT_ROWS_FAILED = 3
 # The command line prints the brief's warnings itself, before Prefect boots; without a handler of its own,
 # the brief's logger would print each once more through logging's last resort.
-logging.getLogger("tasks.brief").addHandler(logging.NullHandler())
+logging.getLogger("tasks.intake.brief").addHandler(logging.NullHandler())
 
 
 def _fail(message: str) -> typer.Exit:
@@ -78,8 +78,8 @@ def run(
     """Produce the catalog. Exit 0 when every valid row is delivered (or skipped by the budget), 3 when rows
     failed or went unanswered, 130 (Ctrl-C) or 143 (SIGTERM) when interrupted (run it again to resume), 1 when
     the run could not start or could not write its ledger."""
-    from tasks.brief import BriefError, check_brief
-    from tasks.preflight import PreflightError, check_provider
+    from tasks.intake.brief import BriefError, check_brief
+    from tasks.provider.preflight import PreflightError, check_provider
 
     if versions:
         from textmusic.contract import check_version_kinds
@@ -168,7 +168,7 @@ def print_summary(summary: dict[str, object], catalog: str, out: Path, why: str)
 
 def column_warnings(brief: Path) -> list[str]:
     """The brief's columns the pipeline ignores, each with the known column it most likely meant."""
-    from tasks.brief import WARNINGS_ATTR, load_brief
+    from tasks.intake.brief import WARNINGS_ATTR, load_brief
 
     return list(load_brief(brief).attrs[WARNINGS_ATTR])
 
@@ -199,8 +199,8 @@ def validate(
     report: Annotated[Path | None, typer.Option(help="Folder for the HTML validation report (GE Data Docs).")] = None,
 ) -> None:
     """Check a brief without generating anything; exit non-zero when any row is rejected."""
-    from tasks.brief import WARNINGS_ATTR, BriefError, load_brief
-    from tasks.validate import validate_brief
+    from tasks.intake.brief import WARNINGS_ATTR, BriefError, load_brief
+    from tasks.intake.validate import validate_brief
 
     try:
         table = load_brief(brief)
@@ -223,11 +223,11 @@ def validate(
 @app.command()
 def estimate(brief: BriefArg) -> None:
     """Estimate what a brief costs (valid rows only) before anything is requested."""
-    from tasks.brief import BriefError, load_brief
-    from tasks.plan import expected_cost_cents, max_cost_cents
-    from tasks.preflight import resolve_profile
+    from tasks.intake.brief import BriefError, load_brief
+    from tasks.intake.plan import expected_cost_cents, max_cost_cents
+    from tasks.intake.validate import validate_brief
+    from tasks.provider.preflight import resolve_profile
     from tasks.settings import PipelineSettings
-    from tasks.validate import validate_brief
     from textmusic.settings import TextMusicSettings
 
     settings = PipelineSettings()
@@ -271,9 +271,9 @@ def rerender(
 def rerender_estimate(catalog_dir: Path, track: list[str] | None, output_format: str | None, bit_rate: str | None,
                       budget: float | None) -> str:
     """One line: what a re-render should and may at most cost, before Prefect boots or anything is paid."""
-    from tasks.ledger import load_ledger
-    from tasks.preflight import resolve_profile
-    from tasks.rerender import ready_originals, rerender_cost_cents, rerender_rows
+    from tasks.catalog.ledger import load_ledger
+    from tasks.catalog.rerender import ready_originals, rerender_cost_cents, rerender_rows
+    from tasks.provider.preflight import resolve_profile
     from tasks.settings import PipelineSettings
     from textmusic.settings import TextMusicSettings
 
@@ -318,8 +318,8 @@ def page(
     budget: Annotated[float | None, typer.Option(help="Show what is left of this budget (USD).")] = None,
 ) -> None:
     """Write CATALOG_DIR/index.html: the catalog page (players, waveforms, search, filters), self-contained."""
-    from tasks.ledger import LEDGER_PARQUET
-    from tasks.page import write_page
+    from tasks.catalog.ledger import LEDGER_PARQUET
+    from tasks.catalog.page import write_page
 
     if not (catalog_dir / LEDGER_PARQUET).is_file():
         raise _fail(f"{catalog_dir} holds no {LEDGER_PARQUET}: not a catalog folder")
@@ -350,7 +350,7 @@ def export(
         "--approved-only", help="Only takes whose review decision is approve.")] = False,
 ) -> None:
     """Write a metadata sheet for music libraries: one row per delivered file."""
-    from tasks.sheets import SHEETS, delivered_takes, export_sheet
+    from tasks.catalog.sheets import SHEETS, delivered_takes, export_sheet
 
     if sheet not in SHEETS:
         raise typer.BadParameter(f"use one of {', '.join(SHEETS)}", param_hint="--sheet")

@@ -199,7 +199,7 @@ def probe_request(profile: Profile, output_format: str = "mp3") -> TextToMusicRe
 
 def probe_cost(request: TextToMusicRequest, local_extensions: bool) -> tuple[int, int]:
     """(expected, at most) cents for the request, by the contract's pricing as the run's estimate uses it."""
-    from tasks.plan import expected_cost_cents, max_cost_cents
+    from tasks.intake.plan import expected_cost_cents, max_cost_cents
     from tasks.settings import PipelineSettings
 
     settings = PipelineSettings()
@@ -401,7 +401,7 @@ def _judge_readings(p: _Prober, track: Track, check: Callable[..., None]) -> Non
 
 
 def _fetch(p: _Prober, track: Track, workdir: Path, check: Callable[..., None]) -> None:
-    from tasks.audio import AudioCheckError, check_audio, probe
+    from tasks.delivery.check import AudioCheckError, check_audio, probe
     from tasks.settings import PipelineSettings
 
     report = p.report
@@ -544,8 +544,8 @@ def run_probe(auth_only: bool = False, write_profile: Path | None = None, output
               timeout: float = 600.0, out: Callable[[str], None] = print,
               err: Callable[[str], None] = print) -> int:
     """The command: 0 when the provider works with the profile, 1 otherwise."""
-    from tasks.preflight import resolve_profile
-    from tasks.provider import ProviderError, open_provider
+    from tasks.provider.connection import ProviderError, open_provider
+    from tasks.provider.preflight import resolve_profile
     from tasks.settings import PipelineSettings
 
     settings, api = PipelineSettings(), TextMusicSettings()

@@ -3,7 +3,7 @@
 Rows are not Prefect tasks one by one: hundreds in flight would each hold a thread sleeping on its own
 schedule, and Prefect's fan-out of thousands of mapped tasks strains its server (PrefectHQ/prefect#18883).
 Rows go to Prefect in tasks of `TRACKFOUNDRY_ROWS_PER_TASK` (a 10,000-row brief is 400 task runs), and all
-of a run's tasks feed one generation machinery (tasks/generation.py): adaptive rows in flight, one poller.
+of a run's tasks feed one generation machinery (tasks/generation/machinery.py): adaptive rows in flight, one poller.
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from tasks import interrupt
-from tasks.brief import with_default_versions
-from tasks.generate import CatalogInfo, Provider, RunOptions, base_record, clear_partials, resumption
-from tasks.ledger import (
+from tasks.catalog.decisions import load_decisions
+from tasks.catalog.ledger import (
     SUBMITTED,
     SUBMITTING,
     LedgerRecord,
@@ -40,9 +39,17 @@ from tasks.ledger import (
     write_ledger,
     write_rejects,
 )
-from tasks.metering import ensure_rate_limit
-from tasks.page import write_page
-from tasks.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
+from tasks.catalog.page import write_page
+from tasks.catalog.retake import replaced_takes, retire_rejected
+from tasks.catalog.similar import flag_similar
+from tasks.delivery.place import clear_partials
+from tasks.delivery.qc import write_qc_csv
+from tasks.delivery.versions import superseded_not
+from tasks.generation.records import base_record
+from tasks.generation.resume import resumption, split_done
+from tasks.intake.brief import with_default_versions
+from tasks.intake.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
+from tasks.intake.validate import Validation
 from tasks.prefect_tasks import (
     deliver_versions_task,
     generate_rows_task,
@@ -51,15 +58,10 @@ from tasks.prefect_tasks import (
     validate_task,
 )
 from tasks.progress import report_progress
-from tasks.provider import Connection, open_provider
-from tasks.qc import write_qc_csv
-from tasks.resume import split_done
-from tasks.retake import replaced_takes, retire_rejected
-from tasks.review import load_decisions
+from tasks.provider.connection import Connection, open_provider
+from tasks.provider.metering import ensure_rate_limit
+from tasks.run import CatalogInfo, Provider, RunOptions
 from tasks.settings import PipelineSettings
-from tasks.similar import flag_similar
-from tasks.validate import Validation
-from tasks.version_delivery import superseded_not
 from textmusic.redaction import redact
 from textmusic.settings import TextMusicSettings
 

@@ -9,12 +9,19 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.produce_catalog import generate_all, over_budget_records
-from tasks.generate import CatalogInfo, RunOptions, clear_partials
-from tasks.ledger import load_ledger, summarize, write_ledger
-from tasks.plan import within_budget
+from tasks.catalog.ledger import load_ledger, summarize, write_ledger
+from tasks.catalog.rerender import (
+    compare_to_originals,
+    delivery_settings,
+    engine_changed,
+    ready_originals,
+    rerender_rows,
+)
+from tasks.delivery.place import clear_partials
+from tasks.intake.plan import within_budget
 from tasks.prefect_tasks import deliver_versions_task
-from tasks.provider import open_provider
-from tasks.rerender import compare_to_originals, delivery_settings, engine_changed, ready_originals, rerender_rows
+from tasks.provider.connection import open_provider
+from tasks.run import CatalogInfo, RunOptions
 from tasks.settings import PipelineSettings
 from textmusic.settings import TextMusicSettings
 

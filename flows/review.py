@@ -1,5 +1,5 @@
 """The review server: `trackfoundry review DIR` serves the catalog page in review mode, so a person can approve
-or reject each delivered take; the decisions go to `DIR/review.csv` (tasks/review.py).
+or reject each delivered take; the decisions go to `DIR/review.csv` (tasks/catalog/decisions.py).
 
 Only whoever started it may use it, as with Jupyter: it listens on 127.0.0.1 alone and every request must carry
 the token printed at start (in the URL, then a cookie, or the `X-Review-Token` header). Other pages cannot use
@@ -27,10 +27,10 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainT
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from tasks.ledger import JOURNAL, LEDGER_PARQUET, LedgerRecord, load_ledger
-from tasks.page import render_page, write_page
-from tasks.page.waveform import WAVEFORM_DIR
-from tasks.review import REVIEW_CSV, ReviewEntry, load_decisions, record_decision
+from tasks.catalog.decisions import REVIEW_CSV, ReviewEntry, load_decisions, record_decision
+from tasks.catalog.ledger import JOURNAL, LEDGER_PARQUET, LedgerRecord, load_ledger
+from tasks.catalog.page import render_page, write_page
+from tasks.catalog.page.waveform import WAVEFORM_DIR
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 TOKEN_HEADER = "X-Review-Token"

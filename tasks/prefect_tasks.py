@@ -11,19 +11,18 @@ import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.catalog.ledger import LedgerRecord, append_journal
+from tasks.delivery.finish import Delivery
+from tasks.delivery.versions import deliver_versions
+from tasks.generation.machinery import Generation
+from tasks.intake.brief import load_brief
+from tasks.intake.plan import PlannedRow
+from tasks.intake.validate import Validation, validate_brief
+from tasks.provider.connection import Connection, connect
+from tasks.provider.metering import BatchedThrottle, prefect_throttle
+from tasks.run import CatalogInfo, RunOptions
+from tasks.settings import PipelineSettings
 from textmusic.settings import TextMusicSettings
-
-from .brief import load_brief
-from .finish import Delivery
-from .generate import CatalogInfo, RunOptions
-from .generation import Generation
-from .ledger import LedgerRecord, append_journal
-from .metering import BatchedThrottle, prefect_throttle
-from .plan import PlannedRow
-from .provider import Connection, connect
-from .settings import PipelineSettings
-from .validate import Validation, validate_brief
-from .version_delivery import deliver_versions
 
 
 @task(name="load-brief", cache_policy=NO_CACHE)

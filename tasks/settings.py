@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .naming import DEFAULT_FILE_NAME_TEMPLATE, check_name_template
+from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, check_name_template
 
 
 class PipelineSettings(BaseSettings):
@@ -77,17 +77,17 @@ class PipelineSettings(BaseSettings):
     api_key_secret_block: str | None = None
     # Verification of downloaded audio against what the provider reported.
     duration_tolerance_seconds: float = 0.25
-    # Near-duplicates (tasks/similar.py): two delivered files whose fingerprints score at least this are
+    # Near-duplicates (tasks/catalog/similar.py): two delivered files whose fingerprints score at least this are
     # flagged. The same audio in any format scores >= 0.998; other seeds of one prompt at most ~0.975.
     similarity_threshold: float = 0.99
-    # Delivery masters (tasks/finish.py): every delivered file is measured after encoding against `master`
+    # Delivery masters (tasks/delivery/finish.py): every delivered file is measured after encoding against `master`
     # (streaming -14 LUFS / -1 dBTP, broadcast EBU R128 -23 LUFS / -1 dBTP, none: health checks only) and
     # mastered when outside it; WAV/FLAC files also to `sample_rate` (44100|48000) and `bit_depth` (16|24)
     # when set. A file that still misses its spec is held as `failed` (qc), never delivered silently.
     master: Literal["streaming", "broadcast", "none"] = "streaming"
     sample_rate: Literal[44100, 48000] | None = None
     bit_depth: Literal[16, 24] | None = None
-    # File names (tasks/naming.py): fields {catalog} {track} {title} {version} {bpm}; see the README.
+    # File names (tasks/naming.py): fields {catalog} {track} {title} {version} {bpm}; see docs/catalog.md.
     file_name_template: str = DEFAULT_FILE_NAME_TEMPLATE
 
     @field_validator("file_name_template")

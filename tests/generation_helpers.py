@@ -1,13 +1,13 @@
-"""Running rows through a run's generation machinery (tasks/generation.py) in tests, with quick timings."""
+"""Running rows through a run's generation machinery (tasks/generation/machinery.py) in tests, with quick timings."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.generate import CatalogInfo, Provider, RunOptions
-from tasks.generation import Generation
-from tasks.ledger import LedgerRecord
-from tasks.plan import PlannedRow
+from tasks.catalog.ledger import LedgerRecord
+from tasks.generation.machinery import Generation
+from tasks.intake.plan import PlannedRow
+from tasks.run import CatalogInfo, Provider, RunOptions
 from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient
 from textmusic.providers import Profile, load_profile

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.brief import BriefError, check_brief, load_brief
+from tasks.intake.brief import BriefError, check_brief, load_brief
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = "café – naïve"  # the en dash is 0x96 in cp1252
@@ -105,7 +105,7 @@ def test_check_brief_refuses_what_load_brief_refuses(tmp_path):
 def test_check_brief_imports_nothing_heavy(tmp_path):
     path = write(tmp_path / "excel.csv", ",", "cp1252")
     code = (
-        "import sys; from pathlib import Path; from tasks.brief import check_brief; "
+        "import sys; from pathlib import Path; from tasks.intake.brief import check_brief; "
         f"check_brief(Path({str(path)!r})); "
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('prefect', 'great_expectations', 'pandas'));"
         "print(heavy); assert not heavy"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.brief import BRIEF_COLUMNS, BriefError, load_brief
-from tasks.plan import plan_rows
-from tasks.validate import validate_brief
+from tasks.intake.brief import BRIEF_COLUMNS, BriefError, load_brief
+from tasks.intake.plan import plan_rows
+from tasks.intake.validate import validate_brief
 
 pytestmark = pytest.mark.reliability
 

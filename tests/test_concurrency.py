@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import threading
 
-from tasks.concurrency import AdaptiveWindow, ProviderHealth, ReadyTiming
+from tasks.provider.pacing import AdaptiveWindow, ProviderHealth, ReadyTiming
 
 
 class Clock:

@@ -6,7 +6,7 @@ import pytest
 import soundfile
 from pydantic import ValidationError
 
-from tasks.audio import AudioCheckError, check_audio
+from tasks.delivery.check import AudioCheckError, check_audio
 from textmusic.contract import (
     FORMATS,
     OUTPUT_FORMATS,

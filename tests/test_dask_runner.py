@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from tasks.audio import probe
-from tasks.brief import BRIEF_COLUMNS
+from tasks.delivery.check import probe
+from tasks.intake.brief import BRIEF_COLUMNS
 from tests.usage import service_charges
 
 ROWS = [

@@ -16,10 +16,10 @@ import pyloudnorm
 import pytest
 import soundfile
 
-from tasks.finish import QC_FAILED_DIR, Delivery, QcFailed, finish, health_only
-from tasks.mastering import SPECS
+from tasks.delivery.finish import QC_FAILED_DIR, Delivery, QcFailed, finish, health_only
+from tasks.delivery.mastering import SPECS
+from tasks.delivery.qc import true_peak_dbtp
 from tasks.naming import check_name_template, fill_name
-from tasks.qc import true_peak_dbtp
 from tests.standins import Shape, StandIn
 from tests.test_run_hosted import trackfoundry
 

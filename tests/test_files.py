@@ -3,12 +3,12 @@
 import pandas as pd
 import pytest
 
-from tasks.audio import AudioCheckError, check_audio, sha256_file
-from tasks.ledger import LedgerRecord, append_journal, load_ledger, write_ledger
-from tasks.plan import derive_seed, plan_rows, request_fingerprint, safe_stem
-from tasks.resume import split_done
-from tasks.tagging import read_riff_info, read_tags, tag_and_verify
-from tasks.validate import BriefRow
+from tasks.catalog.ledger import LedgerRecord, append_journal, load_ledger, write_ledger
+from tasks.delivery.check import AudioCheckError, check_audio, sha256_file
+from tasks.delivery.tagging import read_riff_info, read_tags, tag_and_verify
+from tasks.generation.resume import split_done
+from tasks.intake.plan import derive_seed, plan_rows, request_fingerprint, safe_stem
+from tasks.intake.validate import BriefRow
 from tests.audio_files import make_audio
 from textmusic.contract import OUTPUT_FORMATS, TextToMusicRequest
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.audio import probe
-from tasks.brief import BRIEF_COLUMNS
-from tasks.tagging import read_tags
+from tasks.delivery.check import probe
+from tasks.delivery.tagging import read_tags
+from tasks.intake.brief import BRIEF_COLUMNS
 from tests.usage import service_charges
 from textmusic.contract import price_cents
 from textmusic.engine import ENGINE_VERSION

@@ -6,12 +6,12 @@ import threading
 import httpx
 import pytest
 
-from tasks.generate import Provider
-from tasks.ledger import SUBMITTED, SUBMITTING, LedgerRecord
-from tasks.plan import plan_rows, within_budget
+from tasks.catalog.ledger import SUBMITTED, SUBMITTING, LedgerRecord
+from tasks.delivery.tagging import read_tags
+from tasks.intake.plan import plan_rows, within_budget
+from tasks.intake.validate import BriefRow
+from tasks.run import Provider
 from tasks.settings import PipelineSettings
-from tasks.tagging import read_tags
-from tasks.validate import BriefRow
 from tests.audio_files import make_audio
 from tests.generation_helpers import QUICK, quick_profile, run_rows
 from textmusic.client import TextMusicClient, Unauthorized
@@ -113,7 +113,7 @@ def test_budget_is_a_hard_cap_by_worst_case_cost():
 
 
 def test_metering_takes_slots_in_batches_and_covers_every_request():
-    from tasks.metering import BatchedThrottle, batch_size
+    from tasks.provider.metering import BatchedThrottle, batch_size
 
     taken = []
     throttle = BatchedThrottle(taken.append, batch=10)
@@ -146,7 +146,7 @@ def test_lost_provider_while_waiting_is_picked_up_next_run_not_paid_again(tmp_pa
 
 
 def test_rerender_names_songs_made_by_another_engine_version():
-    from tasks.rerender import engine_changed
+    from tasks.catalog.rerender import engine_changed
 
     def rec(path, version):
         return LedgerRecord(catalog="demo", track_id=path, status="ready", audio_path=f"{path}.wav",
@@ -169,8 +169,8 @@ def test_a_key_refused_while_polling_stops_the_run_and_keeps_the_paid_track_resu
     journal = []
     client = TextMusicClient(PROVIDER.base_url, "vbt_secret", profile=quick_profile(), settings=FAST,
                              transport=httpx.MockTransport(refused_polls))
-    from tasks.generate import RunOptions
-    from tasks.generation import Generation
+    from tasks.generation.machinery import Generation
+    from tasks.run import RunOptions
     from tests.generation_helpers import CATALOG, group
 
     with pytest.raises(Unauthorized), Generation(client, tmp_path, CATALOG, PROVIDER, client.profile, QUICK,

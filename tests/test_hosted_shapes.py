@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.generate import RunOptions
-from tasks.plan import plan_rows
-from tasks.tagging import read_tags
-from tasks.validate import BriefRow
+from tasks.delivery.tagging import read_tags
+from tasks.intake.plan import plan_rows
+from tasks.intake.validate import BriefRow
+from tasks.run import RunOptions
 from tests.generation_helpers import QUICK, quick_profile, run_rows
 from tests.standins import Shape, StandIn
 from textmusic.client import TextMusicClient

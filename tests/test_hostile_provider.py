@@ -14,11 +14,11 @@ from urllib.parse import quote
 
 import pytest
 
-from tasks.generate import FIGURE_MARGIN, max_audio_bytes
-from tasks.ledger import LedgerRecord
-from tasks.plan import PlannedRow, plan_rows
+from tasks.catalog.ledger import LedgerRecord
+from tasks.generation.figures import FIGURE_MARGIN, max_audio_bytes
+from tasks.intake.plan import PlannedRow, plan_rows
+from tasks.intake.validate import BriefRow
 from tasks.settings import PipelineSettings
-from tasks.validate import BriefRow
 from tests.generation_helpers import CATALOG, run_rows
 from tests.hostile import API_KEY, AUDIO_SECONDS, STATUS_PREFIX, SUBMIT_PATH, Hostile, Play, Reply, Song
 from textmusic.client import TextMusicClient
@@ -109,8 +109,8 @@ class EchoKey(Play):
 
 def test_a_provider_echoing_the_key_everywhere_gets_it_into_no_output(tmp_path: Path,
                                                                        caplog: pytest.LogCaptureFixture) -> None:
-    from tasks.ledger import load_ledger, write_ledger
-    from tasks.page import write_page
+    from tasks.catalog.ledger import load_ledger, write_ledger
+    from tasks.catalog.page import write_page
 
     out = tmp_path / "out"
     out.mkdir()

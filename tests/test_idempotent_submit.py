@@ -9,10 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tasks.generate import Provider
-from tasks.ledger import SUBMITTED, SUBMITTING, LedgerRecord
-from tasks.plan import plan_rows
-from tasks.validate import BriefRow
+from tasks.catalog.ledger import SUBMITTED, SUBMITTING, LedgerRecord
+from tasks.intake.plan import plan_rows
+from tasks.intake.validate import BriefRow
+from tasks.run import Provider
 from tests.generation_helpers import CATALOG, run_rows
 from tests.test_server import Server, create_key, key_id, start_server, usage_json, wait_ready
 from textmusic.client import TextMusicClient, TextMusicError

@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.brief import load_brief, unknown_column_warnings
-from tasks.validate import MAX_TRACK_ID_CHARS, Validation, validate_brief
+from tasks.intake.brief import load_brief, unknown_column_warnings
+from tasks.intake.validate import MAX_TRACK_ID_CHARS, Validation, validate_brief
 
 COLUMNS = ["track_id", "name", "prompt", "tags", "lyrics", "mood", "description", "keywords", "artist"]
 GOOD = {"name": "Song", "prompt": "calm piano", "tags": "", "lyrics": "", "mood": "", "description": "",
@@ -124,7 +124,7 @@ def test_unknown_columns_are_warned_with_the_nearest_known_column(tmp_path: Path
     ]
     path = _brief(tmp_path, [{"track_id": "t1", "name": "n", "prompt": "p", "tempo": "90"}],
                   ["track_id", "name", "prompt", "tempo"])
-    with caplog.at_level(logging.WARNING, logger="tasks.brief"):
+    with caplog.at_level(logging.WARNING, logger="tasks.intake.brief"):
         load_brief(path)
     assert "`tempo`: unknown column, did you mean `bpm`?" in caplog.text
 

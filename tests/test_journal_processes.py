@@ -6,7 +6,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
-from tasks.ledger import SUBMITTED, LedgerRecord, _read_journal, append_journal
+from tasks.catalog.ledger import SUBMITTED, LedgerRecord, _read_journal, append_journal
 
 PROCESSES, RECORDS = 4, 40
 LYRICS = "la " * 20_000  # 60 kB per record: many write() calls for a buffered writer

@@ -13,10 +13,10 @@ import pytest
 import soundfile
 from scipy.signal import butter, sosfilt
 
-from tasks.finish import qc_fields
-from tasks.ledger import LedgerRecord
-from tasks.mastering import SPECS, limiter_gain, master_file
-from tasks.qc import QC_COLUMNS, check, loudness_range, measure, peak_envelope, true_peak_dbtp, write_qc_csv
+from tasks.catalog.ledger import LedgerRecord
+from tasks.delivery.finish import qc_fields
+from tasks.delivery.mastering import SPECS, limiter_gain, master_file
+from tasks.delivery.qc import QC_COLUMNS, check, loudness_range, measure, peak_envelope, true_peak_dbtp, write_qc_csv
 
 ROOT = Path(__file__).resolve().parent.parent
 RATE = 44100

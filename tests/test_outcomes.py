@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.finish import QcFailed
-from tasks.outcomes import OUTCOMES, outcome_for
+from tasks.delivery.finish import QcFailed
+from tasks.generation.outcomes import OUTCOMES, outcome_for
 from textmusic.client import (
     AcceptedUnread,
     Gone,

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tasks.audio import sha256_file
-from tasks.ledger import LedgerRecord, load_ledger, write_ledger
-from tasks.page import render_page, write_page
-from tasks.page import waveform as waveform_module
-from tasks.page.cards import build_cards
-from tasks.review import ReviewEntry, record_decision
+from tasks.catalog.decisions import ReviewEntry, record_decision
+from tasks.catalog.ledger import LedgerRecord, load_ledger, write_ledger
+from tasks.catalog.page import render_page, write_page
+from tasks.catalog.page import waveform as waveform_module
+from tasks.catalog.page.cards import build_cards
+from tasks.delivery.check import sha256_file
 
 HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(1)>'
 

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from tasks.ledger import LedgerRecord, load_ledger
-from tasks.page import render_page, write_page
+from tasks.catalog.ledger import LedgerRecord, load_ledger
+from tasks.catalog.page import render_page, write_page
 from tests.browser import browser, serving, severe_messages, wait_for  # noqa: F401 - the `browser` fixture
 from tests.test_server import ROOT, create_key, start_server
 

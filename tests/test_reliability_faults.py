@@ -8,7 +8,7 @@ import sys
 import pandas as pd
 import pytest
 
-from tasks.audio import probe
+from tasks.delivery.check import probe
 from tests.figures import FIGURES
 from tests.usage import service_charges
 

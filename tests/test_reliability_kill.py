@@ -10,7 +10,7 @@ import time
 import pandas as pd
 import pytest
 
-from tasks.audio import probe
+from tasks.delivery.check import probe
 from tests.figures import FIGURES
 from tests.usage import service_charges
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.ledger import load_ledger
-from tasks.plan import max_cost_cents
-from tasks.rerender import ready_originals, rerender_rows
+from tasks.catalog.ledger import load_ledger
+from tasks.catalog.rerender import ready_originals, rerender_rows
+from tasks.intake.plan import max_cost_cents
 from tasks.settings import PipelineSettings
 from tests.standins import Shape, StandIn
 from tests.test_run_hosted import ROOT, brief, trackfoundry, write_profile

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.audio import sha256_file
-from tasks.ledger import REPLACED, LedgerRecord, load_ledger
-from tasks.plan import retake_seed
-from tasks.retake import retire_rejected
-from tasks.review import ReviewEntry, load_decisions, record_decision
+from tasks.catalog.decisions import ReviewEntry, load_decisions, record_decision
+from tasks.catalog.ledger import REPLACED, LedgerRecord, load_ledger
+from tasks.catalog.retake import retire_rejected
+from tasks.delivery.check import sha256_file
+from tasks.intake.plan import retake_seed
 from tests.standins import Shape, StandIn
 from tests.test_run_hosted import brief, trackfoundry
 

@@ -13,8 +13,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
 from flows.review import ReviewServer, serve
-from tasks.ledger import LedgerRecord
-from tasks.review import ReviewEntry, decision_for, load_decisions
+from tasks.catalog.decisions import ReviewEntry, decision_for, load_decisions
+from tasks.catalog.ledger import LedgerRecord
 from tests.browser import browser, severe_messages, wait_for  # noqa: F401 - a fixture
 from tests.test_review_server import build_catalog, takes
 

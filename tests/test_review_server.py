@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from flows.review import MAX_BODY_BYTES, ReviewServer, cookie_name, serve
-from tasks.ledger import LedgerRecord, load_ledger
-from tasks.review import MAX_NOTE_CHARS, REVIEW_CSV, decision_for, load_decisions
+from tasks.catalog.decisions import MAX_NOTE_CHARS, REVIEW_CSV, decision_for, load_decisions
+from tasks.catalog.ledger import LedgerRecord, load_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = [  # track_id, name, prompt, seed, num_songs, output_format

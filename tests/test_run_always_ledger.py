@@ -70,7 +70,7 @@ def test_tracks_journaled_before_the_run_broke_are_in_its_ledger_as_ready(tmp_pa
     from prefect.artifacts import Artifact
 
     import flows.produce_catalog as produce_catalog
-    from tasks.ledger import JOURNAL
+    from tasks.catalog.ledger import JOURNAL
 
     real = produce_catalog.generate_all
 

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from tasks.generate import RunOptions, base_record
-from tasks.ledger import JOURNAL, SUBMITTED
-from tasks.plan import max_cost_cents, plan_rows
+from tasks.catalog.ledger import JOURNAL, SUBMITTED
+from tasks.generation.records import base_record
+from tasks.intake.plan import max_cost_cents, plan_rows
+from tasks.intake.validate import BriefRow
+from tasks.run import RunOptions
 from tasks.settings import PipelineSettings
-from tasks.validate import BriefRow
 from tests.generation_helpers import CATALOG
 from tests.standins import Shape, StandIn
 from textmusic.client import TextMusicClient
@@ -96,7 +97,7 @@ def test_budget_never_skips_tracks_already_paid_and_the_run_cost_counts_this_run
             (track,) = client.submit(planned.request).tracks  # an earlier run paid, then was killed
         out = tmp_path / "out"
         out.mkdir()
-        from tasks.generate import Provider
+        from tasks.run import Provider
 
         provider = Provider("127.0.0.1", api.base_url, False)
         earlier = base_record(planned, CATALOG, provider).model_copy(update={

@@ -227,9 +227,9 @@ import sys
 import threading
 
 import flows
-import tasks.generation
+import tasks.generation.machinery
 
-tasks.generation.STOP = threading.Event()
+tasks.generation.machinery.STOP = threading.Event()
 from flows.cli import main
 
 sys.argv = ["trackfoundry", "run", *sys.argv[1:]]

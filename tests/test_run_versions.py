@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 import soundfile
 
-from tasks.ledger import load_ledger
-from tasks.tagging import read_tags
+from tasks.catalog.ledger import load_ledger
+from tasks.delivery.tagging import read_tags
 from tests.standins import Shape, StandIn
 from tests.test_run_hosted import ROOT, trackfoundry
 

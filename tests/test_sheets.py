@@ -10,9 +10,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from tasks.ledger import LedgerRecord, write_ledger
-from tasks.review import ReviewEntry, record_decision
-from tasks.sheets import SHEETS, export_sheet, sheet_rows, sheets_markdown, takes_from
+from tasks.catalog.decisions import ReviewEntry, record_decision
+from tasks.catalog.ledger import LedgerRecord, write_ledger
+from tasks.catalog.sheets import SHEETS, export_sheet, sheet_rows, sheets_markdown, takes_from
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMULA = '=HYPERLINK("http://x","y")'
@@ -184,7 +184,7 @@ def test_unknown_sheet_and_missing_ledger_are_errors(tmp_path):
 
 def test_docs_list_every_column_and_are_in_sync():
     doc = (ROOT / "docs" / "sheets.md").read_text(encoding="utf-8")
-    assert doc == sheets_markdown(), "regenerate: python -m tasks.sheets > docs/sheets.md"
+    assert doc == sheets_markdown(), "regenerate: python -m tasks.catalog.sheets > docs/sheets.md"
     for sheet in SHEETS.values():
         for header in sheet.headers:
             assert f"| {header} |" in doc

@@ -1,4 +1,4 @@
-"""Near-duplicate flags on real engine audio: one flow run over the local service, then tasks/similar.py."""
+"""Near-duplicate flags on real engine audio: one flow run over the local service, then tasks/catalog/similar.py."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import soundfile
 
-from tasks import similar
-from tasks.audio import same_audio
-from tasks.brief import BRIEF_COLUMNS
-from tasks.ledger import LedgerRecord, load_ledger, write_ledger
-from tasks.similar import DEFAULT_THRESHOLD, fingerprint, flag_similar, similar_pairs
+from tasks.catalog import similar
+from tasks.catalog.ledger import LedgerRecord, load_ledger, write_ledger
+from tasks.catalog.similar import DEFAULT_THRESHOLD, fingerprint, flag_similar, similar_pairs
+from tasks.delivery.check import same_audio
+from tasks.intake.brief import BRIEF_COLUMNS
 
 LOFI = "Chill lo-fi hip hop beat with mellow piano for studying"
 COLUMNS = ["track_id", "name", "prompt", "tags", "lyrics", "seed", "num_songs", "output_format",

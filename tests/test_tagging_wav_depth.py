@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tasks.tagging import read_riff_info, read_tags, tag_and_verify
+from tasks.delivery.tagging import read_riff_info, read_tags, tag_and_verify
 
 SUBTYPES = ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"]
 VALUES = {

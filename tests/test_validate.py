@@ -1,8 +1,8 @@
 import pandas as pd
 import pytest
 
-from tasks.brief import BRIEF_COLUMNS, BriefError, load_brief
-from tasks.validate import validate_brief
+from tasks.intake.brief import BRIEF_COLUMNS, BriefError, load_brief
+from tasks.intake.validate import validate_brief
 
 HEADER = ",".join(BRIEF_COLUMNS) + "\n"
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from tasks.beats import BeatGrid, analyse
-from tasks.versions import (
+from tasks.delivery.beats import BeatGrid, analyse
+from tasks.delivery.edits import (
     CUT_SECONDS,
     LOOP_BARS,
     VERSION_KINDS,

@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from tasks.provider import embedded_data_dir
+from tasks.provider.connection import embedded_data_dir
 from tasks.settings import PipelineSettings
 
 

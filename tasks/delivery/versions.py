@@ -2,7 +2,7 @@
 
 A provider that renders versions (the local service's `versions` extension) lists each with its own audio:
 they are downloaded, checked and tagged like the song. A hosted track arrives as one finished mix, so
-cut-downs and loops are edited from it on its own beats (`tasks.versions`); stems and alternative mixes
+cut-downs and loops are edited from it on its own beats (`tasks.delivery.edits`); stems and alternative mixes
 cannot be made from a mix and are reported `skipped: not offered`, never faked. Versions cost nothing: the
 generation carries the cost. A version file reaches its name only complete and tagged (`.partial/` + rename).
 """
@@ -15,16 +15,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from tasks.catalog.ledger import LedgerRecord, record_key, utc_now
+from tasks.delivery.check import check_audio, intact, sha256_file
+from tasks.delivery.edits import Edit, edit_versions, write_edit
+from tasks.delivery.finish import Delivery, QcFailed, finish, follows_parent
+from tasks.delivery.place import FILE_MODE, PARTIAL_DIR, named_bpm, tag_values
+from tasks.delivery.tagging import tag_and_verify
+from tasks.intake.plan import PlannedRow
+from tasks.run import CatalogInfo
 from textmusic.client import TextMusicClient
 from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, stem_name, version_file_tag, version_name
-
-from .audio import check_audio, sha256_file
-from .finish import Delivery, QcFailed, finish, follows_parent
-from .generate import FILE_MODE, PARTIAL_DIR, CatalogInfo, named_bpm, tag_values
-from .ledger import LedgerRecord, record_key, utc_now
-from .plan import PlannedRow
-from .tagging import tag_and_verify
-from .versions import Edit, edit_versions, write_edit
 
 
 def asked_kinds(row: PlannedRow) -> list[str]:
@@ -66,8 +66,7 @@ def _intact(main: LedgerRecord, previous: list[LedgerRecord], out_dir: Path) -> 
     for record in previous:
         if (record.parent == main.audio_path and record.track_id == main.track_id
                 and record.request_fingerprint == main.request_fingerprint and record.status == "ready"
-                and (out_dir / record.audio_path).is_file()
-                and sha256_file(out_dir / record.audio_path) == record.sha256):
+                and intact(out_dir, record.audio_path, record.sha256)):
             found[record.version] = record
     return found
 

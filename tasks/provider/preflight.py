@@ -3,11 +3,10 @@ answers and that the key is accepted (a request that costs nothing). Light impor
 
 from __future__ import annotations
 
+from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient, TextMusicError, Unauthorized
 from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
-
-from .settings import PipelineSettings
 
 LOCAL_PROVIDER = "textmusic-local"
 

@@ -112,12 +112,12 @@ class LedgerRecord(BaseModel):
     parent: str = ""
     # Re-renders only: whether the decoded audio equals the original's.
     identical_to_original: bool | None = None
-    # Near-duplicates (tasks/similar.py), ready songs only: the audio_path(s) of the other delivered files whose
+    # Near-duplicates (tasks/catalog/similar.py), ready songs only: the audio_path(s) of the other delivered files whose
     # fingerprint scores at least the threshold against this one, `|`-separated, most similar first; and the
     # best score (cosine of the fingerprints, 1.0 = the same audio). Empty / None: nothing that close.
     similar_to: str = ""
     similarity: float | None = None
-    # Delivery QC (tasks/finish.py), measured on the file as delivered (after encoding): the spec it was held
+    # Delivery QC (tasks/delivery/finish.py), measured on the file as delivered (after encoding): the spec it was held
     # to, the gain mastering applied (0.0: the provider's audio kept as it came), loudness (LUFS), true peak
     # (dBTP), loudness range (LU), head/tail silence (s), clipped samples, the largest DC offset, the
     # sample rate and bit depth; `qc` pass or fail (the reasons then in `error`).

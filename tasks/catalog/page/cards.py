@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
-from tasks.ledger import LedgerRecord, summarize
-from tasks.review import ReviewEntry, decision_for
+from tasks.catalog.decisions import ReviewEntry, decision_for
+from tasks.catalog.ledger import LedgerRecord, summarize
 from textmusic.contract import FORMATS
 
 from .waveform import waveform_image

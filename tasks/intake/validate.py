@@ -4,7 +4,7 @@ contract for each row.
 Every rejection names the row, the column and the rule, and a bad row never stops the good ones. Brief
 text is hostile: a track_id becomes file and folder names, so it is held to a small character set, and no
 text cell may carry control characters (only lyrics keep their line breaks and tabs). With a report folder,
-`validate_brief` writes a self-contained HTML report of it all there (tasks/validation_page.py).
+`validate_brief` writes a self-contained HTML report of it all there (tasks/intake/report.py).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import ValidationError
 
+from tasks.intake.brief import BRIEF_ATTR, METADATA_COLUMNS, TAG_SEPARATOR, WARNINGS_ATTR
+from tasks.intake.report import ValidationReport, write_validation_page
 from textmusic.contract import (
     BALANCE_STRENGTH_RANGE,
     BIT_RATE_FORMATS,
@@ -37,9 +39,6 @@ from textmusic.contract import (
     VERSION_KINDS,
     TextToMusicRequest,
 )
-
-from .brief import BRIEF_ATTR, METADATA_COLUMNS, TAG_SEPARATOR, WARNINGS_ATTR
-from .validation_page import ValidationReport, write_validation_page
 
 MAX_TRACK_ID_CHARS = 100
 MAX_METADATA_CHARS = 500
@@ -232,7 +231,7 @@ def table_rejections(table: pd.DataFrame) -> list[Rejection]:
 
     GE's own Data Docs are not written: they load their styles and scripts from CDNs (a bare page offline),
     say "Succeeded" for a brief the contract rejects rows of, and put brief values into the HTML unescaped.
-    The report is tasks/validation_page.py's."""
+    The report is tasks/intake/report.py's."""
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 

@@ -27,7 +27,16 @@ from scipy.ndimage import minimum_filter1d
 from scipy.signal import butter, oaconvolve, sosfiltfilt
 from scipy.signal.windows import hann
 
-from .qc import SPECS, MasterSpec, QcFigures, bit_depth, integrated_lufs, measure, peak_envelope, read_audio
+from tasks.delivery.qc import (
+    SPECS,
+    MasterSpec,
+    QcFigures,
+    bit_depth,
+    integrated_lufs,
+    measure,
+    peak_envelope,
+    read_audio,
+)
 
 __all__ = ["SPECS", "MasterResult", "MasterSpec", "limiter_gain", "master_file"]
 

@@ -21,7 +21,7 @@ import soundfile
 import soxr
 from scipy.ndimage import maximum_filter1d
 
-from .ledger import LedgerRecord, spreadsheet_safe
+from tasks.catalog.ledger import LedgerRecord, spreadsheet_safe
 
 QC_CSV = "qc.csv"
 OVERSAMPLING = 4  # true peak per ITU-R BS.1770: 4x oversampled sample peak
@@ -209,7 +209,7 @@ QC_COLUMNS = ("file", "version", "parent", "master", "loudness_lufs", "true_peak
 
 
 def qc_record(record: LedgerRecord) -> dict[str, object]:
-    """One qc.csv row from a ledger record: its QC figures (tasks/finish.py), the reasons when it failed."""
+    """One qc.csv row from a ledger record: its QC figures (tasks/delivery/finish.py), the reasons when it failed."""
     fields = record.model_dump()
     return {**{c: fields[c] for c in QC_COLUMNS if c in fields},
             "file": record.audio_path or record.held_file,

@@ -2,7 +2,7 @@
 
 A rejected take is not forgotten: its record stays in the ledger as `replaced` (with its cost: it was paid
 for) and its file moves to `DIR/rejected/`. Planning then sees the replaced fingerprint and moves the row on
-to the next seed of its chain (`tasks.plan.retake_seed`), so the row is generated anew, and every later run
+to the next seed of its chain (`tasks.intake.plan.retake_seed`), so the row is generated anew, and every later run
 arrives at the same new take without being told. A row is one request: when a reviewer approved one of its
 songs, the row is left alone (regenerating it would replace the approved song too).
 """
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .ledger import REJECTED_DIR, REPLACED, LedgerRecord
-from .review import ReviewEntry, decision_for
+from tasks.catalog.decisions import ReviewEntry, decision_for
+from tasks.catalog.ledger import REJECTED_DIR, REPLACED, LedgerRecord
 
 
 @dataclass(frozen=True)

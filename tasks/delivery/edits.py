@@ -2,7 +2,7 @@
 
 A hosted provider delivers one file; a library wants 60/30/15-second versions with a musical ending and
 loops that repeat without a click. This module cuts them from the audio on its measured grid
-(`tasks.beats`): a cut-down is the track's opening bars joined on a downbeat to its own last bars (its real
+(`tasks.delivery.beats`): a cut-down is the track's opening bars joined on a downbeat to its own last bars (its real
 ending, nothing faded), a loop is N bars where the bar after the loop resembles the loop's first bar, with
 the audio that follows the loop mixed into its start so that the wrap continues the waveform. When a
 version cannot be made well it is a `Failure` with a reason, never a blind fade.
@@ -19,7 +19,7 @@ from typing import Literal
 import numpy as np
 import soundfile
 
-from tasks.beats import BeatGrid, analyse, mono
+from tasks.delivery.beats import BeatGrid, analyse, mono
 from textmusic.contract import CUT_SECONDS, LOOP_BARS
 
 # The kinds an edit can make (the contract declares them); stems and alternative mixes cannot be edited

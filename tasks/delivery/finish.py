@@ -3,7 +3,7 @@
 Every file is measured as delivered (`qc.measure`: decoded, after encoding). A file already within its spec,
 at the asked sample rate and bit depth, keeps the provider's bytes: the local engine masters to the streaming
 spec itself, so its files stay as rendered and a re-render still compares sample for sample. Any other file is
-mastered (`tasks.mastering`) and measured again. A song, its cut-downs and loops are levelled to the spec's
+mastered (`tasks.delivery.mastering`) and measured again. A song, its cut-downs and loops are levelled to the spec's
 loudness; stems and alternative mixes (underscore, nodrums) take their full mix's gain instead, so they still
 add up to it, and are checked for health only (a part has its own loudness, and its rests are silence). A file
 still outside its spec is held in `qc-failed/` and its record says why: never delivered silently.
@@ -17,11 +17,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.delivery.mastering import SPECS, master_file
+from tasks.delivery.qc import MasterSpec, QcFigures, check, measure
+from tasks.settings import PipelineSettings
 from textmusic.contract import FORMATS, LOSSLESS_FORMATS, MIXES
-
-from .mastering import SPECS, master_file
-from .qc import MasterSpec, QcFigures, check, measure
-from .settings import PipelineSettings
 
 QC_FAILED_DIR = "qc-failed"
 

@@ -12,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from tasks.catalog.ledger import Resume, Status
+from tasks.delivery.check import AudioCheckError
+from tasks.delivery.finish import QcFailed
+from tasks.delivery.tagging import TagMismatch
 from textmusic.client import (
     AcceptedUnread,
     Gone,
@@ -25,11 +29,6 @@ from textmusic.client import (
     Unauthorized,
     UnreadableStatus,
 )
-
-from .audio import AudioCheckError
-from .finish import QcFailed
-from .ledger import Resume, Status
-from .tagging import TagMismatch
 
 Stage = Literal["submit", "poll", "deliver"]
 # stop_run: the run ends at once (a refused key); end: the row (or track) ends with the outcome's record;

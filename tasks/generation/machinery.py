@@ -29,32 +29,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from tasks.catalog.ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
+from tasks.delivery.check import intact
+from tasks.delivery.finish import Delivery, QcFailed
+from tasks.delivery.place import deliver, keep_raw_answer
+from tasks.generation.figures import Bounds, believable, charged_cents, max_audio_bytes
+from tasks.generation.outcomes import Outcome, outcome_for
+from tasks.generation.records import base_record
+from tasks.generation.resume import resumption
+from tasks.intake.plan import PlannedRow, max_cost_cents
+from tasks.interrupt import STOP
+from tasks.provider.pacing import AdaptiveWindow, ProviderHealth, ReadyTiming
+from tasks.run import CatalogInfo, Journal, Provider, RunOptions
+from tasks.settings import PipelineSettings
 from textmusic.client import AcceptedUnread, TextMusicClient
 from textmusic.contract import Track, duration_upper_bound
 from textmusic.providers import Profile
-
-from .audio import sha256_file
-from .concurrency import AdaptiveWindow, ProviderHealth, ReadyTiming
-from .finish import Delivery, QcFailed
-from .generate import (
-    Bounds,
-    CatalogInfo,
-    Journal,
-    Provider,
-    RunOptions,
-    base_record,
-    believable,
-    charged_cents,
-    deliver,
-    keep_raw_answer,
-    max_audio_bytes,
-    resumption,
-)
-from .interrupt import STOP
-from .ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
-from .outcomes import Outcome, outcome_for
-from .plan import PlannedRow, max_cost_cents
-from .settings import PipelineSettings
 
 log = logging.getLogger(__name__)
 IDLE_QUANTILE, BUSY_QUANTILE = 0.8, 0.95  # share of tracks ready at their first poll
@@ -204,7 +194,7 @@ class Generation:
             state.key, state.paid_by = decision.records[0].idempotency_key, decision.records[0].run_id
             state.expected = len(decision.records)
             for record in decision.records:
-                if record.status == "ready" and self._intact(record):
+                if record.status == "ready" and intact(self.out_dir, record.audio_path, record.sha256):
                     self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
                 else:
                     job = TrackJob(state, record.song_index, Track(id=record.generation_id, status="pending"),
@@ -272,10 +262,6 @@ class Generation:
             return self._song_done(state, 0, self._ended(state, first, error=reason, resume=(
                 "resend" if state.key else "")))
         self._queue_again(state)
-
-    def _intact(self, record: LedgerRecord) -> bool:
-        path = self.out_dir / record.audio_path
-        return bool(record.audio_path) and path.is_file() and sha256_file(path) == record.sha256
 
     def submissions_waiting(self) -> bool:
         """Rows queued with room in the window: polls then leave them their share of the rate limit."""

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .settings import PipelineSettings
+from tasks.settings import PipelineSettings
 
 
 def decay_per_second(settings: PipelineSettings) -> float:

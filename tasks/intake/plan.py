@@ -6,11 +6,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from tasks.intake.validate import BriefRow
+from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, fill_name, safe_stem
+from tasks.settings import PipelineSettings
 from textmusic.contract import LOCAL_EXTENSION_FIELDS, SEED_MAX, TextToMusicRequest, price_cents
-
-from .naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, fill_name, safe_stem
-from .settings import PipelineSettings
-from .validate import BriefRow
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Each sheet is a table of columns declared as data (header, how the value comes from a take, what it means),
 so the export and `docs/sheets.md` come from the same declaration and cannot drift apart. Regenerate the
-docs with `python -m tasks.sheets > docs/sheets.md`.
+docs with `python -m tasks.catalog.sheets > docs/sheets.md`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from .ledger import JOURNAL, LEDGER_PARQUET, LedgerRecord, load_ledger, spreadsheet_safe
-from .review import ReviewEntry, decision_for, load_decisions
+from tasks.catalog.decisions import ReviewEntry, decision_for, load_decisions
+from tasks.catalog.ledger import JOURNAL, LEDGER_PARQUET, LedgerRecord, load_ledger, spreadsheet_safe
 
 Cell = str | int | float
 # UTF-8 with a BOM: Excel only reads a CSV as UTF-8 when it starts with one; pandas, Python's csv with
@@ -330,8 +330,8 @@ decision (`DIR/review.csv`) is `approve`.
   text is stored as text, never as a formula, so no `'` is added.
 - Numbers (BPM, seconds, shares, cost) are numbers; a value we do not have is an empty cell.
 
-This page is generated from the column tables in `tasks/sheets.py`
-(`python -m tasks.sheets > docs/sheets.md`); a test checks that it is in sync.
+This page is generated from the column tables in `tasks/catalog/sheets.py`
+(`python -m tasks.catalog.sheets > docs/sheets.md`); a test checks that it is in sync.
 """
 
 

@@ -26,15 +26,14 @@ from typing import IO
 import httpx
 from pydantic import SecretStr
 
+from tasks.interrupt import die_with_parent
+from tasks.provider.preflight import LOCAL_PROVIDER, resolve_profile
+from tasks.run import Provider
+from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient
 from textmusic.contract import CAPACITY_HEADER
 from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
-
-from .generate import Provider
-from .interrupt import die_with_parent
-from .preflight import LOCAL_PROVIDER, resolve_profile
-from .settings import PipelineSettings
 
 KEY_FILE = "embedded.key"
 

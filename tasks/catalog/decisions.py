@@ -19,7 +19,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, Field
 
-from .ledger import LedgerRecord, spreadsheet_safe
+from tasks.catalog.ledger import LedgerRecord, spreadsheet_safe
 
 REVIEW_CSV = "review.csv"
 _LOCK = ".review.lock"

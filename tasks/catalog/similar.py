@@ -29,8 +29,8 @@ import av
 import librosa
 import numpy as np
 
-from .ledger import LedgerRecord
-from .settings import PipelineSettings
+from tasks.catalog.ledger import LedgerRecord
+from tasks.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
 

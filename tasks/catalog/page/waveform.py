@@ -13,7 +13,7 @@ import av
 import numpy as np
 import soundfile as sf
 
-from tasks.audio import sha256_file
+from tasks.delivery.check import sha256_file
 
 from .files import write_atomically
 

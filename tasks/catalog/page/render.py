@@ -14,8 +14,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from tasks.ledger import STATUSES, LedgerRecord, load_ledger
-from tasks.review import DECISIONS, MAX_NOTE_CHARS, load_decisions
+from tasks.catalog.decisions import DECISIONS, MAX_NOTE_CHARS, load_decisions
+from tasks.catalog.ledger import STATUSES, LedgerRecord, load_ledger
 
 from .cards import Card, build_cards, summary
 from .files import write_atomically

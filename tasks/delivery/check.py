@@ -60,6 +60,13 @@ def check_audio(path: Path, output_format: str, expected_seconds: float | None, 
     return info
 
 
+def intact(out_dir: Path, audio_path: str, sha256: str) -> bool:
+    """Whether a catalog file is still the one recorded: present under `out_dir` with the recorded SHA-256 (the
+    one check a resumed run, a version delivery and the machinery all make before they trust a file)."""
+    path = out_dir / audio_path
+    return bool(audio_path) and path.is_file() and sha256_file(path) == sha256
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -1,0 +1,132 @@
+"""Placing a paid file in the catalog: download it (bounded), check it, bring it to the delivery spec, tag it,
+then rename it into place from the catalog's `.partial/` folder, so the catalog never holds a half-written
+file; and the provider's unreadable answers kept for support, redacted, inside the catalog.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from tasks.catalog.ledger import SUPPORT_DIR, LedgerRecord
+from tasks.delivery.check import check_audio, sha256_file
+from tasks.delivery.finish import Delivery, QcFailed, finish
+from tasks.delivery.tagging import tag_and_verify
+from tasks.naming import hashed_stem, inside
+from tasks.run import CatalogInfo
+from textmusic.client import TextMusicClient
+from textmusic.contract import Track, price_cents
+from textmusic.redaction import redact
+
+PARTIAL_DIR = ".partial"
+
+
+FILE_MODE = 0o644
+
+
+def clear_partials(out_dir: Path) -> None:
+    """Remove what a killed run left half-downloaded."""
+    shutil.rmtree(out_dir / PARTIAL_DIR, ignore_errors=True)
+
+
+def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
+    """Every tag of a file, from its ledger record: the tags say how to re-render the track."""
+    return {
+        "title": record.name,
+        "artist": record.artist,
+        "composer": record.composer,
+        "publisher": record.publisher,
+        "album": catalog.name,
+        "genre": ", ".join(t for t in record.tags.split("|") if t),
+        "bpm": str(record.bpm) if record.bpm else "",
+        "comment": record.prompt,
+        "lyrics": record.lyrics,
+        "date": catalog.date,
+        "isrc": record.isrc,
+        "key": record.key,
+        "version": record.version,
+        "mood": record.mood,
+        "description": record.description,
+        "keywords": record.keywords,
+        "seed": str(record.seed),
+        "prompt": record.prompt,
+        "prompt_strength": f"{record.prompt_strength:g}" if record.prompt_strength is not None else "",
+        "balance_strength": f"{record.balance_strength:g}" if record.balance_strength is not None else "",
+        "tags": record.tags,
+        "generation_id": record.generation_id,
+        "provider": record.provider,
+        "request_fingerprint": record.request_fingerprint,
+        "parent": record.parent,
+    }
+
+
+def named_bpm(record: LedgerRecord) -> float | None:
+    """The BPM a file name carries: what the provider reports, else what the brief asked for."""
+    if record.bpm:
+        return record.bpm
+    try:
+        return float(record.bpm_requested)
+    except ValueError:
+        return None  # "auto" or empty, and nothing reported
+
+
+def deliver(
+    track: Track,
+    record: LedgerRecord,
+    client: TextMusicClient,
+    out_dir: Path,
+    name_for: Callable[[float | None], str],
+    catalog: CatalogInfo,
+    tolerance: float,
+    delivery: Delivery,
+    max_bytes: int | None = None,
+) -> LedgerRecord:
+    """Download (at most `max_bytes`), verify, bring to the delivery spec (or raise QcFailed), tag, then rename
+    into the catalog under the name `name_for` gives the track's BPM."""
+    partial = out_dir / PARTIAL_DIR
+    partial.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=f".{record.output_format}")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        client.download(track, tmp, max_bytes=max_bytes)
+        info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
+        duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
+        cost = track.cost_cents if track.cost_cents is not None else price_cents(duration)
+        paid = {
+            "bpm": track.bpm if track.bpm is not None else record.bpm,
+            "engine_version": track.engine_version or "",
+            "duration_seconds": round(duration, 3),
+            "cost_cents": cost,
+            "cost_usd": cost / 100,
+        }
+        record = record.model_copy(update=paid)
+        file_name = name_for(named_bpm(record))
+        try:
+            record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
+                                                     out_dir, file_name))
+        except QcFailed as exc:  # what was paid and what came travels with the figures
+            exc.fields.update(paid)
+            raise
+        tag_and_verify(tmp, tag_values(record, catalog))
+        digest = sha256_file(tmp)
+        tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
+        os.replace(tmp, inside(out_dir, file_name))
+        return record.model_copy(update={"status": "ready", "resume": "", "audio_path": file_name,
+                                         "sha256": digest, "error": ""})
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def keep_raw_answer(out_dir: Path, track_id: str, raw: str) -> str:
+    """Keep a provider's unreadable answer beside the ledger, for support: redacted, under a name made of a
+    safe slug and a hash of the track_id (never the id as it is), proven to stay inside the catalog."""
+    name = f"{SUPPORT_DIR}/{hashed_stem(track_id)}-{uuid.uuid4().hex[:8]}.txt"
+    path = inside(out_dir, name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(redact(raw), encoding="utf-8", errors="replace")
+    return name

@@ -1,0 +1,1 @@
+"""Generation: the machinery (submitters, one poller, delivery workers), resume, error outcomes, figures."""

@@ -1,0 +1,82 @@
+"""Resume: a row whose songs are already ready, with the same fingerprint and intact files, is not redone; any
+other row's fate is decided from its ledger records' `status` and `resume` fields (`resumption`): submitted
+anew, its paid tracks polled, its lost answer sent again with the same Idempotency-Key, or held for the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from tasks.catalog.ledger import HELD, SUBMITTED, SUBMITTING, LedgerRecord
+from tasks.delivery.check import intact
+from tasks.intake.plan import PlannedRow
+from tasks.run import RunOptions
+
+
+def finished_records(row: PlannedRow, previous: list[LedgerRecord], out_dir: Path) -> list[LedgerRecord] | None:
+    """The previous run's records for this row if every song is done and its file is what was recorded."""
+    songs = [r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint]
+    songs = [r for r in songs if r.status == "ready"]
+    if sorted(r.song_index for r in songs) != list(range(row.request.num_songs)):
+        return None
+    if not all(intact(out_dir, r.audio_path, r.sha256) for r in songs):
+        return None
+    return [r.model_copy(update={"row": row.row}) for r in sorted(songs, key=lambda r: r.song_index)]
+
+
+def split_done(
+    planned: list[PlannedRow], previous: list[LedgerRecord], out_dir: Path
+) -> tuple[list[PlannedRow], list[LedgerRecord]]:
+    """(rows still to generate, records of rows already finished)."""
+    todo, done = [], []
+    for row in planned:
+        records = finished_records(row, previous, out_dir)
+        if records is None:
+            todo.append(row)
+        else:
+            done.extend(records)
+    return todo, done
+
+
+
+@dataclass(frozen=True)
+class Resumption:
+    """What a row needs given the ledger: a new submission, its paid tracks polled, its lost answer sent
+    again with the same Idempotency-Key, or nothing without the user's consent (`hold`)."""
+
+    kind: Literal["new", "poll", "resend", "hold"]
+    records: list[LedgerRecord]
+    key: str = ""
+
+
+def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOptions,
+               idempotent: bool) -> Resumption:
+    """Decided from the records' `status` and `resume` fields (data, never the error text)."""
+    mine = {r.song_index: r for r in previous if r.track_id == row.track_id
+            and r.request_fingerprint == row.fingerprint and r.song_index < row.request.num_songs}
+    songs = [mine.get(i) for i in range(row.request.num_songs)]
+    present = [s for s in songs if s is not None]
+    # Paid tracks, known by id, not all in the catalog (the row would not be here otherwise): fetch them.
+    if present and all(s.generation_id and (s.status in (SUBMITTED, "ready") or s.resume == "poll")
+                       for s in present):
+        return Resumption("poll", present)
+    first = songs[0]
+    if first is None:
+        return Resumption("new", [])
+    unanswered = first.status in (SUBMITTING, "unanswered") or first.resume in ("resend", "unanswered")
+    if unanswered and not first.generation_id:
+        if idempotent and first.idempotency_key:
+            return Resumption("resend", [first], first.idempotency_key)
+        if not options.resubmit_unanswered:
+            note = "may have been charged; run with --resubmit-unanswered to send it again"
+            return Resumption("hold", [first.model_copy(update={
+                "status": "unanswered" if first.status == SUBMITTING else first.status,
+                "resume": "unanswered", "row": row.row,
+                "error": first.error or f"the submission's answer never came: {note}"})])
+    held = [s for s in songs if s is not None and s.resume in HELD]
+    if held and not options.regenerate_lost:
+        return Resumption("hold", [s.model_copy(update={"row": row.row}) for s in songs if s is not None])
+    if any(s is not None and s.resume == "unanswered" for s in songs) and not options.resubmit_unanswered:
+        return Resumption("hold", [s.model_copy(update={"row": row.row}) for s in songs if s is not None])
+    return Resumption("new", [])

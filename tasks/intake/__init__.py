@@ -1,0 +1,1 @@
+"""Intake: the brief read, validated (with its report) and planned (seeds, fingerprints, names, budget)."""
