@@ -1,7 +1,7 @@
 """What hostile answers cost a run (a script, not a test): prints figures measured in one run.
 
 Each case runs two rows through the run's generation machinery (tasks/generation/machinery.py) against the hostile
-stand-in (tests/hostile.py) on loopback, with the default limits, and prints how the rows ended, the run's
+stand-in (tests/support/hostile.py) on loopback, with the default limits, and prints how the rows ended, the run's
 time, the peak size of the catalog's `.partial/` folder and the process's RSS growth (sampled every 20 ms):
 1. a gzip bomb: a 2 MB body that decodes to 2 GiB of zeros (Content-Encoding: gzip), as a WAV;
 2. a declared Content-Length of 5 GiB (counts the GETs: a limit breach is not retried);
@@ -28,9 +28,8 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.generation_helpers import run_rows  # noqa: E402
-from tests.hostile import Hostile, Play, Reply, Song  # noqa: E402
-from tests.test_hostile_provider import SETTINGS, client_for, rows  # noqa: E402
+from tests.support.generation import run_rows  # noqa: E402
+from tests.support.hostile import SETTINGS, Hostile, Play, Reply, Song, client_for, rows  # noqa: E402
 
 
 def _bomb() -> bytes:

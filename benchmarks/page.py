@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from tasks.catalog.page import write_page  # noqa: E402 - after sys.path is set
 from tasks.catalog.page.waveform import WAVEFORM_DIR  # noqa: E402
-from tests.browser import chromium, serving  # noqa: E402
+from tests.support.browser import chromium, serving  # noqa: E402
 
 FORMATS = ("mp3", "flac", "ogg", "m4a", "wav")
 GENRES = ("lofi|chill", "house|electronic", "ambient|calm", "folk|acoustic", "jazz|trio", "rock|anthem")

@@ -18,7 +18,7 @@ os.environ.setdefault("TRACKFOUNDRY_STATE_DIR", tempfile.mkdtemp(prefix="trackfo
 for name in ("TEXTMUSIC_API_URL", "TEXTMUSIC_API_KEY", "TEXTMUSIC_FAULTS"):
     os.environ.pop(name, None)
 
-from tests.figures import FIGURES  # noqa: E402 - after sys.path is set
+from tests.support.figures import FIGURES  # noqa: E402 - after sys.path is set
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # noqa: ANN001 - pytest's reporter
