@@ -45,8 +45,6 @@ PROBE_BIT_RATE = "128"
 FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 5.0
 RAW_EXCERPT_CHARS = 400
-# Fields of the contract's answers (besides a track's own fields, Track.model_fields).
-ANSWER_FIELDS = {"success", "tracks", "cost_cents", "balance_cents", "error"}
 
 
 # --- recording the provider's answers -------------------------------------------------------------------

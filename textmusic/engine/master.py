@@ -27,7 +27,6 @@ import numpy as np
 from textmusic.engine.styles import Mix
 
 MASTER_LUFS = -14.0
-TRUE_PEAK_DBTP = -1.0
 LOSSLESS_CEILING_DBTP = -1.3  # a margin for int16 rounding
 LOSSY_CEILING_DBTP = -2.2  # lossy encoders overshoot the source's peaks by up to ~0.8 dB
 OVERSAMPLE = 4

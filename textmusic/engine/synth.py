@@ -180,13 +180,6 @@ class SynthRenderer:
                        for name in sorted(needed)}
         self._lock = threading.Lock()
 
-    def render_stems(self, score: Score, buses: Mapping[str, Collection[int]]) -> dict[str, np.ndarray]:
-        """One stereo stem per bus (a set of MIDI channels), each from its own fresh synth.
-
-        Separate passes cost little more than one: FluidSynth's work is per sounding voice.
-        """
-        return {bus: self.render(score, channels) for bus, channels in buses.items()}
-
     def render(self, score: Score, channels: Collection[int] | None = None) -> np.ndarray:
         """Float32 stereo audio of shape (score.total_frames, 2), unnormalised; only `channels` if given."""
         if score.sample_rate != self.sample_rate:
