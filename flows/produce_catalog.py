@@ -58,22 +58,23 @@ from tasks.prefect_tasks import (
     validate_task,
 )
 from tasks.progress import report_progress
-from tasks.provider.connection import Connection, open_provider
+from tasks.provider.connection import Connection, metered_by, open_provider
 from tasks.provider.metering import ensure_rate_limit
 from tasks.run import CatalogInfo, Provider, RunOptions
 from tasks.settings import PipelineSettings
+from textmusic.providers import Profile
 from textmusic.redaction import redact
 from textmusic.settings import TextMusicSettings
 
 T = TypeVar("T")
 VALIDATION_REPORT_DIR = "validation-report"
 TASK_RUNNERS = ("threads", "dask")
-DEFAULT_CEILING = 256
 
 
 def task_slots(settings: PipelineSettings) -> int:
     """Prefect tasks running at once: enough rows handed to the machinery to fill its window twice."""
-    return max(4, 2 * math.ceil((settings.max_in_flight or DEFAULT_CEILING) / settings.rows_per_task))
+    ceiling = settings.max_in_flight or Profile.model_fields["max_in_flight"].default
+    return max(4, 2 * math.ceil(ceiling / settings.rows_per_task))
 
 
 def make_task_runner(kind: str, workers: int) -> TaskRunner:  # type: ignore[type-arg]
@@ -420,8 +421,7 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path, versions: st
     known.records = rejected_records(validation, known.info.name, brief_names(table))
     connection = stack.enter_context(open_provider(known.settings, TextMusicSettings(), out_dir))
     provider = known.provider = connection.provider
-    limit = connection.profile.rate_limit
-    settings = known.settings = known.settings.for_provider(limit.requests, limit.window_seconds)
+    settings = known.settings = metered_by(known.settings, connection)
     planned = plan_rows(validation.rows, known.info.name, provider.name, provider.local_extensions,
                         replaced_takes(previous), settings.file_name_template)
     todo, done = split_done(planned, previous, out_dir)

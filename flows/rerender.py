@@ -20,7 +20,7 @@ from tasks.catalog.rerender import (
 from tasks.delivery.place import clear_partials
 from tasks.intake.plan import within_budget
 from tasks.prefect_tasks import deliver_versions_task
-from tasks.provider.connection import open_provider
+from tasks.provider.connection import metered_by, open_provider
 from tasks.run import CatalogInfo, RunOptions
 from tasks.settings import PipelineSettings
 from textmusic.settings import TextMusicSettings
@@ -47,7 +47,7 @@ def rerender_catalog(
                        publisher=settings.publisher, date=datetime.now(UTC).date().isoformat())
     with open_provider(settings, api, catalog_path) as connection:
         provider = connection.provider
-        settings = delivery_settings(settings, [r for r in originals if not r.parent])
+        settings = delivery_settings(metered_by(settings, connection), [r for r in originals if not r.parent])
         rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate,
                              settings.file_name_template)
         budget_cents = round(budget_usd * 100) if budget_usd is not None else None

@@ -208,6 +208,13 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
                      capacity)
 
 
+def metered_by(settings: PipelineSettings, connection: Connection) -> PipelineSettings:
+    """The settings with the provider profile's rate limit (unless the user set one): every flow that sends
+    requests meters them by it, a run and a re-render alike."""
+    limit = connection.profile.rate_limit
+    return settings.for_provider(limit.requests, limit.window_seconds)
+
+
 def connect(connection: Connection, api: TextMusicSettings, throttle: Callable[[], None]) -> TextMusicClient:
     """One client for a run: its connections are shared by all generation tasks."""
     return TextMusicClient(connection.provider.base_url, connection.api_key, profile=connection.profile,
