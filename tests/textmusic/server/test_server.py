@@ -97,23 +97,11 @@ from textmusic.engine import ENGINE_VERSION
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("tm-main"))
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
 def norender(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """For tests about what is accepted, not rendered: every song fails at once (an injected fault)."""
     srv = start_server(tmp_path_factory.mktemp("tm-norender"), "--faults", "track_failed=1")
     yield srv
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def key(server: Server) -> str:
-    return create_key(server.data, 10.0)
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,11 @@ import json
 import select
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
-
 from tests.support.figures import FIGURES
-from tests.support.service import Server, auth, create_key, start_server
+from tests.support.service import Server, auth
 from textmusic.contract import SUBMIT_PATH
 from textmusic.server.app import MAX_BODY_BYTES
 
@@ -25,18 +22,6 @@ ANSWER_TIMEOUT = 10.0  # seconds for the refusal to come; the old server waited 
 DECLARED = 300_000_000  # bytes a client announces and never sends
 CHUNK = b"x" * 65536
 SEND_CAP = 64 * MAX_BODY_BYTES  # an endless body, as far as a bounded test goes
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("tm-body-limit"))
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def key(server: Server) -> str:
-    return create_key(server.data, 1.0)
 
 
 def _connect(server: Server) -> socket.socket:
