@@ -32,6 +32,9 @@ ROWS = 40
 DEADLINE_SECONDS = 10.0
 
 
+pytestmark = pytest.mark.reliability
+
+
 def start(tmp_path: Path, env: dict[str, str], path: Path, out: Path) -> tuple[subprocess.Popen[bytes], Path]:
     """`trackfoundry run` in a session of its own, as a terminal starts it (its pid is its group's id)."""
     log = tmp_path / f"run-{time.monotonic_ns()}.log"
@@ -70,7 +73,8 @@ def group_gone(pgid: int) -> bool:
     return False
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(("signum", "code"), [
+    (signal.SIGINT, 130), pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow)])  # make test: Ctrl-C
 def test_a_signal_to_the_group_stops_the_run_in_time_with_its_ledger_and_the_next_run_pays_nothing_twice(
         tmp_path: Path, signum: int, code: int) -> None:
     with StandIn(Shape(seconds_to_ready=120.0, cost_field="cost_cents")) as api:
@@ -115,6 +119,7 @@ def test_a_signal_to_the_group_stops_the_run_in_time_with_its_ledger_and_the_nex
                    f"{len(api.posts) - first_posts} more, none twice")
 
 
+@pytest.mark.slow  # make test keeps the hosted form above
 def test_ctrl_c_with_the_embedded_service_lets_it_outlive_the_signal_until_the_ledger_is_written(
         tmp_path: Path) -> None:
     """The service is not in the terminal's group: paid tracks pending in it are recorded for the next run,
@@ -237,6 +242,7 @@ main()
 """
 
 
+@pytest.mark.slow  # make test keeps the deadline's short form (a stuck process) above
 def test_a_run_whose_generation_does_not_stop_writes_its_ledger_from_the_journal_by_the_deadline(
         tmp_path: Path) -> None:
     ids = [f"d{i:02d}" for i in range(20)]
