@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import uvicorn
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -69,6 +69,7 @@ from textmusic.server.store import (
     InsufficientBalance,
     NewTrack,
     Store,
+    Submitted,
     hash_key,
     stored_versions,
 )
@@ -356,6 +357,189 @@ def _install_openapi(app: FastAPI) -> None:
 # --- the app -------------------------------------------------------------------------------------
 
 
+router = APIRouter()  # the service's endpoints; what they share is on `request.app.state` (see create_app)
+
+
+@router.get("/healthz", tags=["service"])
+def healthz(request: Request, response: Response) -> dict[str, bool]:
+    """Liveness: answers as soon as the service accepts requests. EXTENSION: the `X-TextMusic-Capacity`
+    header says how many tracks are worth having in flight (more only queue behind the renders)."""
+    response.headers[CAPACITY_HEADER] = str(request.app.state.capacity)
+    return {"ok": True}
+
+@router.post(
+    SUBMIT_PATH,
+    response_model=TextToMusicResponse,
+    tags=["text-to-music"],
+    summary="Generate songs from a prompt, tags and/or lyrics",
+    description=(
+        "Validates the body, reserves the upper-bound price (402 when the balance cannot cover it) and "
+        "answers with pending tracks to poll. A ready track is charged its real length; a failed one is "
+        "refunded. `cost_cents` is what this request reserved; `balance_cents` the balance after it. "
+        "EXTENSION: the `versions` a request asks for cost nothing extra."
+    ),
+    responses={200: {"headers": _RATE_HEADERS}, **_errors(400, 401, 402, 429, 500)},
+    openapi_extra={
+        "parameters": [{
+            "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
+            "description": "EXTENSION: repeating a submission with the same key and body answers the first "
+                           "submission's tracks and charges nothing more; another body is a 400.",
+            "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
+        }],
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TextToMusicRequest"}}},
+        },
+    },
+)
+async def submit(request: Request, key_hash: str = Depends(authorized_key)) -> TextToMusicResponse:
+    state = request.app.state
+    if state.faults.fires("submit_429"):
+        raise ApiError(429, "rate limit exceeded (injected fault); retry in 1 s", {"Retry-After": "1"})
+    if state.faults.fires("submit_500"):
+        raise ApiError(500, "internal server error (injected fault); try again")
+    idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters")
+    raw = await _json_body(request)
+    try:
+        req = TextToMusicRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from None
+    # Before a random seed is drawn; without versions, as before they existed (keys of older runs replay).
+    canonical = req.model_dump_json(exclude=None if req.versions else {"versions"})
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
+    if req.seed is None:
+        req = req.model_copy(update={"seed": secrets.randbelow(SEED_MAX + 1)})
+    new_tracks = _new_tracks(req, state.faults, state.latency)
+    idempotency = (idempotency_key, digest) if idempotency_key else None
+    submitted = await _reserve(state.store, key_hash, new_tracks, idempotency)
+    if not submitted.replayed:
+        _queue(state.store, state.pool, new_tracks)
+    rows = [row for row in map(state.store.get_track, submitted.track_ids) if row is not None]
+    base = str(request.base_url)
+    return TextToMusicResponse(
+        success=True,
+        tracks=[track_view(r, base) for r in rows],
+        cost_cents=sum(int(r["reserved_cents"]) for r in rows),  # a replay: what the first answer reserved
+        balance_cents=submitted.balance_cents,
+    )
+
+
+def _new_tracks(req: TextToMusicRequest, injector: FaultInjector, latency: LatencyConfig | None) -> list[NewTrack]:
+    """One stored track per song of the request, each with its own seed, reservation, fault and latency."""
+    new_tracks = []
+    for i in range(req.num_songs):
+        song = req.for_song(i)
+        track_id = uuid.uuid4().hex
+        new_tracks.append(
+            NewTrack(
+                id=track_id,
+                request_json=song.model_dump_json(),
+                song_index=i,
+                seed=song.seed or 0,  # for_song always sets it
+                name=req.name,
+                tags_json=json.dumps(req.tags) if req.tags is not None else None,
+                output_format=req.output_format,
+                output_bit_rate=req.output_bit_rate,
+                store_audio=req.store_audio,
+                reserved_cents=song.max_cost_cents(),
+                fault=injector.track_fault(),
+                latency_seconds=latency.seconds_for(track_id) if latency is not None else None,
+            )
+        )
+    return new_tracks
+
+
+async def _reserve(store: Store, key_hash: str, new_tracks: list[NewTrack],
+                   idempotency: tuple[str, str] | None) -> Submitted:
+    """The tracks stored and their upper-bound price reserved (or the first submission's, replayed)."""
+    try:
+        return await run_in_threadpool(store.submit, key_hash, new_tracks, None, idempotency)
+    except IdempotencyConflict as exc:
+        raise ApiError(400, str(exc)) from None
+    except InsufficientBalance as exc:
+        raise ApiError(
+            402,
+            f"insufficient balance: this request needs up to {exc.needed_cents} cents, "
+            f"the balance is {exc.balance_cents} cents",
+        ) from None
+
+
+def _queue(store: Store, pool: GenerationPool, new_tracks: list[NewTrack]) -> None:
+    """Each new track to the render workers; one that cannot be queued fails (and is refunded)."""
+    for t in new_tracks:
+        try:
+            pool.submit(t.id, t.request_json, t.output_format, t.fault)
+        except Exception:
+            store.mark_failed(t.id, "could not queue the render")
+            raise
+
+
+@router.get(
+    STATUS_PATH,
+    response_model=Track,
+    tags=["text-to-music"],
+    summary="A track's status (local service; the hosted docs name no status endpoint)",
+    description="`cost_cents` is the amount held while pending, the price once ready, 0 once failed.",
+    responses={200: {"headers": _RATE_HEADERS}, **_errors(401, 404, 429, 500)},
+)
+async def status(id: str, request: Request, key_hash: str = Depends(authorized_key)) -> Track:
+    store, stuck_seconds = request.app.state.store, request.app.state.faults.config.stuck_seconds
+    if request.app.state.faults.fires("poll_500"):
+        raise ApiError(500, "internal server error (injected fault); try again")
+    row = store.get_track(id) if _TRACK_ID.match(id) else None  # a WAL read: no waiting on the loop
+    if row is None or row["key_hash"] != key_hash:
+        raise ApiError(404, f"no track {id!r}")
+    if _stuck_overdue(row, stuck_seconds):
+        await run_in_threadpool(store.mark_failed, row["id"], STUCK_ERROR)
+        row = store.get_track(id) or row
+    return track_view(row, str(request.base_url))
+
+@router.get(
+    AUDIO_PATH,
+    response_class=FileResponse,
+    tags=["text-to-music"],
+    summary="A ready track's audio (no key: the track id is the secret)",
+    description=(
+        "Supports `Range` requests (206). Unstored audio answers 410 once expired. EXTENSION: a version "
+        "of the track is served as `<id>.<version>.<ext>` (`stem:drums` as `stem-drums`), the URL its "
+        "track lists under `versions`."
+    ),
+    responses={
+        200: {"content": _AUDIO_CONTENT, "description": "The audio file."},
+        206: {"content": _AUDIO_CONTENT, "description": "The requested byte range."},
+        **_errors(404, 410, rate_headers=False),
+    },
+)
+def audio(filename: str, request: Request) -> Response:
+    store, injector = request.app.state.store, request.app.state.faults
+    match = _AUDIO_NAME.match(filename)
+    row = store.get_track(match.group(1)) if match else None
+    if row is None or match is None or match.group(3) != FORMATS[row["output_format"]].extension:
+        raise ApiError(404, "no such audio")
+    if held_back(row):
+        raise ApiError(404, "the track is pending; no audio")
+    if row["status"] != "ready" or not row["file_path"]:
+        raise ApiError(404, f"the track is {row['status']}; no audio")
+    file_path = row["file_path"]
+    if match.group(2) is not None:
+        tagged = {version_file_tag(v.name): v.file_path for v in stored_versions(row)}
+        if match.group(2) not in tagged:
+            raise ApiError(404, "no such version of the track")
+        file_path = tagged[match.group(2)]
+    path = (store.data_dir / file_path).resolve()
+    if _expired(row):
+        path.unlink(missing_ok=True)
+        raise ApiError(410, "the audio has expired (store_audio was false)")
+    if not path.is_relative_to(store.audio_dir.resolve()) or not path.is_file():
+        raise ApiError(404, "the audio file is missing")
+    media_type = FORMATS[row["output_format"]].media_type
+    if injector.fires("truncated_download"):
+        return TruncatedFileResponse(path, media_type)
+    return FileResponse(path, media_type=media_type)
+
+
 def create_app(
     data_dir: Path,
     rate_limit: str = "100/10s",
@@ -412,172 +596,14 @@ def create_app(
     app.state.pool = pool
     app.state.faults = injector
     app.state.latency = latency
+    app.state.capacity = SYNTHETIC_CAPACITY if synthetic_audio else 2 * pool.workers
     install_error_handlers(app)
     _install_openapi(app)
     if injector.config.probabilities.get("slow_response", 0) > 0:
         app.add_middleware(SlowResponseMiddleware, injector=injector)
     if request_log is not None:
         _install_request_log(app, request_log)
-
-    @app.get("/healthz", tags=["service"])
-    def healthz(response: Response) -> dict[str, bool]:
-        """Liveness: answers as soon as the service accepts requests. EXTENSION: the `X-TextMusic-Capacity`
-        header says how many tracks are worth having in flight (more only queue behind the renders)."""
-        response.headers[CAPACITY_HEADER] = str(SYNTHETIC_CAPACITY if synthetic_audio else 2 * pool.workers)
-        return {"ok": True}
-
-    @app.post(
-        SUBMIT_PATH,
-        response_model=TextToMusicResponse,
-        tags=["text-to-music"],
-        summary="Generate songs from a prompt, tags and/or lyrics",
-        description=(
-            "Validates the body, reserves the upper-bound price (402 when the balance cannot cover it) and "
-            "answers with pending tracks to poll. A ready track is charged its real length; a failed one is "
-            "refunded. `cost_cents` is what this request reserved; `balance_cents` the balance after it. "
-            "EXTENSION: the `versions` a request asks for cost nothing extra."
-        ),
-        responses={200: {"headers": _RATE_HEADERS}, **_errors(400, 401, 402, 429, 500)},
-        openapi_extra={
-            "parameters": [{
-                "name": IDEMPOTENCY_HEADER, "in": "header", "required": False,
-                "description": "EXTENSION: repeating a submission with the same key and body answers the first "
-                               "submission's tracks and charges nothing more; another body is a 400.",
-                "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_PATTERN}$"},
-            }],
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TextToMusicRequest"}}},
-            },
-        },
-    )
-    async def submit(request: Request, key_hash: str = Depends(authorized_key)) -> TextToMusicResponse:
-        if injector.fires("submit_429"):
-            raise ApiError(429, "rate limit exceeded (injected fault); retry in 1 s", {"Retry-After": "1"})
-        if injector.fires("submit_500"):
-            raise ApiError(500, "internal server error (injected fault); try again")
-        idempotency_key = request.headers.get(IDEMPOTENCY_HEADER)
-        if idempotency_key is not None and not IDEMPOTENCY_KEY.fullmatch(idempotency_key):
-            raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters")
-        raw = await _json_body(request)
-        try:
-            req = TextToMusicRequest.model_validate_json(raw)
-        except ValidationError as exc:
-            raise ApiError(400, validation_message(exc)) from None
-        # Before a random seed is drawn; without versions, as before they existed (keys of older runs replay).
-        canonical = req.model_dump_json(exclude=None if req.versions else {"versions"})
-        digest = hashlib.sha256(canonical.encode()).hexdigest()
-        if req.seed is None:
-            req = req.model_copy(update={"seed": secrets.randbelow(SEED_MAX + 1)})
-        new_tracks = []
-        for i in range(req.num_songs):
-            song = req.for_song(i)
-            track_id = uuid.uuid4().hex
-            new_tracks.append(
-                NewTrack(
-                    id=track_id,
-                    request_json=song.model_dump_json(),
-                    song_index=i,
-                    seed=song.seed or 0,  # for_song always sets it
-                    name=req.name,
-                    tags_json=json.dumps(req.tags) if req.tags is not None else None,
-                    output_format=req.output_format,
-                    output_bit_rate=req.output_bit_rate,
-                    store_audio=req.store_audio,
-                    reserved_cents=song.max_cost_cents(),
-                    fault=injector.track_fault(),
-                    latency_seconds=latency.seconds_for(track_id) if latency is not None else None,
-                )
-            )
-        try:
-            submitted = await run_in_threadpool(
-                store.submit, key_hash, new_tracks, None, (idempotency_key, digest) if idempotency_key else None
-            )
-        except IdempotencyConflict as exc:
-            raise ApiError(400, str(exc)) from None
-        except InsufficientBalance as exc:
-            raise ApiError(
-                402,
-                f"insufficient balance: this request needs up to {exc.needed_cents} cents, "
-                f"the balance is {exc.balance_cents} cents",
-            ) from None
-        if not submitted.replayed:
-            for t in new_tracks:
-                try:
-                    pool.submit(t.id, t.request_json, t.output_format, t.fault)
-                except Exception:
-                    store.mark_failed(t.id, "could not queue the render")
-                    raise
-        rows = [row for row in map(store.get_track, submitted.track_ids) if row is not None]
-        base = str(request.base_url)
-        return TextToMusicResponse(
-            success=True,
-            tracks=[track_view(r, base) for r in rows],
-            cost_cents=sum(int(r["reserved_cents"]) for r in rows),  # a replay: what the first answer reserved
-            balance_cents=submitted.balance_cents,
-        )
-
-    @app.get(
-        STATUS_PATH,
-        response_model=Track,
-        tags=["text-to-music"],
-        summary="A track's status (local service; the hosted docs name no status endpoint)",
-        description="`cost_cents` is the amount held while pending, the price once ready, 0 once failed.",
-        responses={200: {"headers": _RATE_HEADERS}, **_errors(401, 404, 429, 500)},
-    )
-    async def status(id: str, request: Request, key_hash: str = Depends(authorized_key)) -> Track:
-        if injector.fires("poll_500"):
-            raise ApiError(500, "internal server error (injected fault); try again")
-        row = store.get_track(id) if _TRACK_ID.match(id) else None  # a WAL read: no waiting on the loop
-        if row is None or row["key_hash"] != key_hash:
-            raise ApiError(404, f"no track {id!r}")
-        if _stuck_overdue(row, stuck_seconds):
-            await run_in_threadpool(store.mark_failed, row["id"], STUCK_ERROR)
-            row = store.get_track(id) or row
-        return track_view(row, str(request.base_url))
-
-    @app.get(
-        AUDIO_PATH,
-        response_class=FileResponse,
-        tags=["text-to-music"],
-        summary="A ready track's audio (no key: the track id is the secret)",
-        description=(
-            "Supports `Range` requests (206). Unstored audio answers 410 once expired. EXTENSION: a version "
-            "of the track is served as `<id>.<version>.<ext>` (`stem:drums` as `stem-drums`), the URL its "
-            "track lists under `versions`."
-        ),
-        responses={
-            200: {"content": _AUDIO_CONTENT, "description": "The audio file."},
-            206: {"content": _AUDIO_CONTENT, "description": "The requested byte range."},
-            **_errors(404, 410, rate_headers=False),
-        },
-    )
-    def audio(filename: str) -> Response:
-        match = _AUDIO_NAME.match(filename)
-        row = store.get_track(match.group(1)) if match else None
-        if row is None or match is None or match.group(3) != FORMATS[row["output_format"]].extension:
-            raise ApiError(404, "no such audio")
-        if held_back(row):
-            raise ApiError(404, "the track is pending; no audio")
-        if row["status"] != "ready" or not row["file_path"]:
-            raise ApiError(404, f"the track is {row['status']}; no audio")
-        file_path = row["file_path"]
-        if match.group(2) is not None:
-            tagged = {version_file_tag(v.name): v.file_path for v in stored_versions(row)}
-            if match.group(2) not in tagged:
-                raise ApiError(404, "no such version of the track")
-            file_path = tagged[match.group(2)]
-        path = (store.data_dir / file_path).resolve()
-        if _expired(row):
-            path.unlink(missing_ok=True)
-            raise ApiError(410, "the audio has expired (store_audio was false)")
-        if not path.is_relative_to(store.audio_dir.resolve()) or not path.is_file():
-            raise ApiError(404, "the audio file is missing")
-        media_type = FORMATS[row["output_format"]].media_type
-        if injector.fires("truncated_download"):
-            return TruncatedFileResponse(path, media_type)
-        return FileResponse(path, media_type=media_type)
-
+    app.include_router(router)
     return app
 
 
