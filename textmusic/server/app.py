@@ -360,12 +360,14 @@ def _install_openapi(app: FastAPI) -> None:
 router = APIRouter()  # the service's endpoints; what they share is on `request.app.state` (see create_app)
 
 
+
 @router.get("/healthz", tags=["service"])
 def healthz(request: Request, response: Response) -> dict[str, bool]:
     """Liveness: answers as soon as the service accepts requests. EXTENSION: the `X-TextMusic-Capacity`
     header says how many tracks are worth having in flight (more only queue behind the renders)."""
     response.headers[CAPACITY_HEADER] = str(request.app.state.capacity)
     return {"ok": True}
+
 
 @router.post(
     SUBMIT_PATH,
@@ -476,6 +478,7 @@ def _queue(store: Store, pool: GenerationPool, new_tracks: list[NewTrack]) -> No
             raise
 
 
+
 @router.get(
     STATUS_PATH,
     response_model=Track,
@@ -495,6 +498,7 @@ async def status(id: str, request: Request, key_hash: str = Depends(authorized_k
         await run_in_threadpool(store.mark_failed, row["id"], STUCK_ERROR)
         row = store.get_track(id) or row
     return track_view(row, str(request.base_url))
+
 
 @router.get(
     AUDIO_PATH,
