@@ -44,10 +44,6 @@ _installed = threading.Event()  # the command line's handlers are in place
 _finished = threading.Event()  # the command line is ending the process itself
 
 
-class Interrupted(Exception):
-    """The run was asked to stop; what was paid stays in the journal for the next run to resume."""
-
-
 def request_stop(signum: int = signal.SIGINT) -> None:
     received.append(signum)
     STOP.set()
