@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from tasks.run import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -78,22 +81,56 @@ def run(
     """Produce the catalog. Exit 0 when every valid row is delivered (or skipped by the budget), 3 when rows
     failed or went unanswered, 130 (Ctrl-C) or 143 (SIGTERM) when interrupted (run it again to resume), 1 when
     the run could not start or could not write its ledger."""
+    from tasks.run import RunOptions
+
+    options = RunOptions(budget_usd=budget, task_runner=task_runner, resubmit_unanswered=resubmit_unanswered,
+                         regenerate_lost=regenerate_lost, regenerate_rejected=regenerate_rejected,
+                         versions=versions, master=master, sample_rate=sample_rate, bit_depth=bit_depth)
+    check_options(options)
+    check_can_start(brief, out)
+    code = run_and_report(brief, catalog, out, options)
+    if code:
+        raise typer.Exit(code)
+
+
+def check_options(options: RunOptions) -> None:
+    """A choice no stage knows fails now, as a usage error naming its option, before anything is read or
+    started. The choices are read where each is declared (master specs, bit depths, the settings' sample
+    rates, the task runners), so the command line never offers one the pipeline lacks."""
+    from flows.produce_catalog import TASK_RUNNERS
+    from tasks.delivery.mastering import BIT_DEPTHS
+    from tasks.delivery.qc import SPECS
+    from tasks.settings import PipelineSettings
+    from textmusic.contract import check_version_kinds
+
+    if options.versions:
+        try:
+            check_version_kinds(v.strip().lower() for v in options.versions.split("|") if v.strip())
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--versions") from None
+    sample_rates = literal_values(PipelineSettings.model_fields["sample_rate"].annotation)
+    for value, allowed, hint in ((options.master, tuple(SPECS), "--master"),
+                                 (options.sample_rate, sample_rates, "--sample-rate"),
+                                 (options.bit_depth, BIT_DEPTHS, "--bit-depth"),
+                                 (options.task_runner, TASK_RUNNERS, "--task-runner")):
+        if value is not None and value not in allowed:
+            raise typer.BadParameter(f"use one of {', '.join(map(str, allowed))}", param_hint=hint)
+
+
+def literal_values(annotation: object) -> tuple[object, ...]:
+    """The values a `Literal[...]` annotation (optional or not) allows: a setting's choices, read from it."""
+    values: list[object] = []
+    for arg in get_args(annotation):
+        values += literal_values(arg) if get_args(arg) else [] if arg is type(None) else [arg]
+    return tuple(values)
+
+
+def check_can_start(brief: Path, out: Path) -> None:
+    """Fail (exit 1) when the run cannot start: an unreadable brief, an unusable folder, an unreachable or
+    refusing provider. The brief's warnings are printed once it is known to be readable."""
     from tasks.intake.brief import BriefError, check_brief
     from tasks.provider.preflight import PreflightError, check_provider
 
-    if versions:
-        from textmusic.contract import check_version_kinds
-
-        try:
-            check_version_kinds(v.strip().lower() for v in versions.split("|") if v.strip())
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--versions") from None
-    for value, allowed, hint in ((master, ("streaming", "broadcast", "none"), "--master"),
-                                 (sample_rate, (44100, 48000), "--sample-rate"), (bit_depth, (16, 24), "--bit-depth")):
-        if value is not None and value not in allowed:
-            raise typer.BadParameter(f"use one of {', '.join(map(str, allowed))}", param_hint=hint)
-    if task_runner is not None and task_runner not in ("threads", "dask"):
-        raise typer.BadParameter("use one of threads, dask", param_hint="--task-runner")
     try:
         check_brief(brief)
         warnings = column_warnings(brief)
@@ -107,13 +144,9 @@ def run(
         check_provider()
     except PreflightError as exc:
         raise _fail(f"the run cannot start: {exc}") from None
-    code = run_and_report(brief, catalog, out, budget, task_runner, resubmit_unanswered, regenerate_lost,
-                          regenerate_rejected, versions, master, sample_rate, bit_depth)
-    if code:
-        raise typer.Exit(code)
 
 
-def run_and_report(brief: Path, catalog: str, out: Path, budget: float | None, *options: object) -> int:
+def run_and_report(brief: Path, catalog: str, out: Path, options: RunOptions) -> int:
     """Run the flow with Ctrl-C and SIGTERM asking it to stop (tasks/interrupt.py); the exit code."""
     from rich.progress import Progress
 
@@ -130,7 +163,7 @@ def run_and_report(brief: Path, catalog: str, out: Path, budget: float | None, *
         bar = progress.add_task("generating", total=None)
         try:
             with listening(lambda done, total: progress.update(bar, completed=done, total=total)):
-                summary = run_catalog(brief, catalog, out, budget, *options)  # type: ignore[arg-type]
+                summary = run_catalog(brief, catalog, out, options)
         except RunEnded as ended:  # the ledger is written: the rows say what happened
             summary, why = {**ended.summary, "delivered": False}, ended.reason
         except Exception as exc:  # the ledger could not be written

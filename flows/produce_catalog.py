@@ -262,7 +262,6 @@ class Known:
     info: CatalogInfo
     options: RunOptions
     settings: PipelineSettings
-    budget_usd: float | None
     logger: logging.Logger | logging.LoggerAdapter  # type: ignore[type-arg]
     started: str = field(default_factory=utc_now)
     records: list[LedgerRecord] = field(default_factory=list)
@@ -338,11 +337,11 @@ def write_outputs(known: Known, publish: bool = True) -> dict[str, object]:
     write_ledger(known.out_dir, records)
     _logged(logger, "QC sheet", write_qc_csv, known.out_dir, records)
     run_cents = sum(r.cost_cents for r in records if r.run_id == known.options.run_id)
-    summary = run_summary(records, run_cents, known.budget_usd)
+    summary = run_summary(records, run_cents, known.options.budget_usd)
     logger.info("ledger: %s", summary)
     if publish:
         _logged(logger, "Prefect summary", publish_summary, summary, known.info.name, known.out_dir)
-    if _logged(logger, "catalog page", write_page, known.out_dir, budget_usd=known.budget_usd,
+    if _logged(logger, "catalog page", write_page, known.out_dir, budget_usd=known.options.budget_usd,
                run_cost_usd=run_cents / 100) is None:
         logger.error("`trackfoundry page %s` writes the catalog page again from the ledger", known.out_dir)
     return summary
@@ -360,24 +359,21 @@ def _logged(logger: logging.Logger | logging.LoggerAdapter, what: str,  # type: 
 
 @flow(name="produce-catalog",
       task_runner=make_task_runner(PipelineSettings().task_runner, task_slots(PipelineSettings())))
-def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None = None,
-                    resubmit_unanswered: bool = False, regenerate_lost: bool = False,
-                    regenerate_rejected: bool = False, versions: str | None = None, master: str | None = None,
-                    sample_rate: int | None = None, bit_depth: int | None = None) -> State:
-    """Produce the catalog `catalog` from `brief` into the folder `out`. The flow run's final state is
-    Completed when every valid row was delivered (or skipped by the budget), else Failed; both carry the
-    run summary. `master`, `sample_rate`, `bit_depth`: the delivery spec (else the settings').
+def produce_catalog(brief: str, catalog: str, out: str, options: RunOptions | None = None) -> State:
+    """Produce the catalog `catalog` from `brief` into the folder `out`, as `options` say (none: a fresh
+    run with the settings' delivery spec and no budget). The flow run's final state is Completed when every
+    valid row was delivered (or skipped by the budget), else Failed; both carry the run summary.
 
     Whatever ends it (done, Ctrl-C, a bug), the ledger and page are written from what is known before the
     error goes on (as `RunEnded`); an interrupted run ends within the deadline (tasks/interrupt.py)."""
     interrupt.reclaim()
-    settings = with_delivery(PipelineSettings(), master, sample_rate, bit_depth)
+    options = options or RunOptions()
+    settings = with_delivery(PipelineSettings(), options)
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     known = Known(out_dir, CatalogInfo(name=catalog, artist=settings.artist, composer=settings.composer,
                                        publisher=settings.publisher, date=datetime.now(UTC).date().isoformat()),
-                  RunOptions(resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
-                             regenerate_rejected=regenerate_rejected), settings, budget_usd, get_run_logger())
+                  options, settings, get_run_logger())
 
     def on_deadline() -> None:
         """The deadline's writer, should the flow not end in time: as interrupted, without Prefect's summary."""
@@ -385,7 +381,7 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
 
     with contextlib.ExitStack() as stack, interrupt.ledger_writer(on_deadline):
         try:
-            produce(known, stack, Path(brief), versions)
+            produce(known, stack, Path(brief))
         except BaseException as exc:
             known.ended_by = "interrupted" if interrupt.stop_requested() else \
                 redact(f"the run ended early ({type(exc).__name__}: {exc})")
@@ -402,12 +398,12 @@ def produce_catalog(brief: str, catalog: str, out: str, budget_usd: float | None
     return Completed(message="every valid row delivered or skipped by the budget", data=summary)
 
 
-def produce(known: Known, stack: contextlib.ExitStack, brief: Path, versions: str | None) -> None:
+def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
     """Brief → plan → generation → versions, each step kept in `known` as it ends. The provider is left
     open on `stack` until the ledger is written (the embedded service must outlive the run's last word)."""
     logger, out_dir, options = known.logger, known.out_dir, known.options
     clear_partials(out_dir)
-    table = with_default_versions(load_brief_task(brief), versions)
+    table = with_default_versions(load_brief_task(brief), options.versions)
     validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR)
     write_rejects(out_dir, [asdict(r) for r in validation.rejections])
     logger.info("brief: %d rows, %d valid, %d rejected", len(table), len(validation.rows),
@@ -426,11 +422,11 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path, versions: st
                         replaced_takes(previous), settings.file_name_template)
     todo, done = split_done(planned, previous, out_dir)
     paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
-    budget_cents = round(known.budget_usd * 100) if known.budget_usd is not None else None
+    budget_cents = round(options.budget_usd * 100) if options.budget_usd is not None else None
     fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings,
                                provider.local_extensions)
     todo = [r for r in todo if r.track_id in paid or r in fits]
-    known.records += done + over_budget_records(over, known.info, provider, known.budget_usd or 0.0, settings,
+    known.records += done + over_budget_records(over, known.info, provider, options.budget_usd or 0.0, settings,
                                                 previous)
     logger.info("plan: %d rows to generate, %d already in the catalog, %d over budget (%d already paid)",
                 len(todo), len(planned) - len(todo) - len(over), len(over), len(paid))
@@ -443,28 +439,21 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path, versions: st
     clear_partials(out_dir)
 
 
-def with_delivery(settings: PipelineSettings, master: str | None, sample_rate: int | None,
-                  bit_depth: int | None) -> PipelineSettings:
+def with_delivery(settings: PipelineSettings, options: RunOptions) -> PipelineSettings:
     """The settings with the run's delivery spec where it names one (checked like the settings' own)."""
-    asked = {k: v for k, v in (("master", master), ("sample_rate", sample_rate), ("bit_depth", bit_depth))
-             if v is not None}
+    asked = {k: v for k, v in (("master", options.master), ("sample_rate", options.sample_rate),
+                               ("bit_depth", options.bit_depth)) if v is not None}
     return PipelineSettings.model_validate({**settings.model_dump(), **asked}) if asked else settings
 
 
-def run_catalog(brief: Path, catalog: str, out: Path, budget_usd: float | None = None,
-                task_runner: str | None = None, resubmit_unanswered: bool = False,
-                regenerate_lost: bool = False, regenerate_rejected: bool = False,
-                versions: str | None = None, master: str | None = None, sample_rate: int | None = None,
-                bit_depth: int | None = None) -> dict[str, object]:
-    """Run the flow on threads or Dask; returns the run summary (its `delivered` says whether every valid
-    row was delivered). A run that could not complete raises."""
+def run_catalog(brief: Path, catalog: str, out: Path, options: RunOptions | None = None) -> dict[str, object]:
+    """Run the flow on the task runner `options` name (else the settings'); returns the run summary (its
+    `delivered` says whether every valid row was delivered). A run that could not complete raises."""
+    options = options or RunOptions()
     settings = PipelineSettings()
-    runner = make_task_runner(task_runner or settings.task_runner, task_slots(settings))
+    runner = make_task_runner(options.task_runner or settings.task_runner, task_slots(settings))
     flow_with_runner = produce_catalog.with_options(task_runner=runner)
-    state = flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), budget_usd=budget_usd,
-                             resubmit_unanswered=resubmit_unanswered, regenerate_lost=regenerate_lost,
-                             regenerate_rejected=regenerate_rejected, versions=versions, master=master,
-                             sample_rate=sample_rate, bit_depth=bit_depth, return_state=True)
+    state = flow_with_runner(brief=str(brief), catalog=catalog, out=str(out), options=options, return_state=True)
     summary = state.result(raise_on_failure=False)
     if isinstance(summary, BaseException):
         raise summary  # what ended the run before it could complete

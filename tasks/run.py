@@ -34,9 +34,18 @@ class CatalogInfo:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """What a user decided for this run about money that may already be spent."""
+    """Everything the user decided for one run, built once (by the command line, or from a deployment's
+    parameters) and handed down unchanged to the flow and its stages. Frozen and plain: Prefect records it
+    as the flow's parameter, and no stage can change what another one was told."""
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    budget_usd: float | None = None  # hard cap on what this run may spend
+    task_runner: str | None = None  # threads or dask (None: the settings'); read before the flow starts
     resubmit_unanswered: bool = False  # send again rows whose earlier submission may have been charged
     regenerate_lost: bool = False  # generate anew paid tracks whose audio could not be had
     regenerate_rejected: bool = False  # replace takes a reviewer rejected (review.csv) by takes with new seeds
+    versions: str | None = None  # |-separated library versions for rows whose own `versions` cell is empty
+    # The delivery spec, where it differs from the settings' (None: the settings').
+    master: str | None = None
+    sample_rate: int | None = None
+    bit_depth: int | None = None

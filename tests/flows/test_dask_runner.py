@@ -34,6 +34,7 @@ def test_make_task_runner_picks_dask_threads_without_a_server(monkeypatch):
 
 def test_flow_on_dask_produces_every_row_once(tmp_path):
     from flows.produce_catalog import run_catalog
+    from tasks.run import RunOptions
 
     frame = pd.DataFrame(ROWS)
     for column in BRIEF_COLUMNS:
@@ -42,7 +43,7 @@ def test_flow_on_dask_produces_every_row_once(tmp_path):
     brief = tmp_path / "brief.csv"
     frame.to_csv(brief, index=False)
     out = tmp_path / "catalog"
-    summary = run_catalog(brief, "dask", out, task_runner="dask")
+    summary = run_catalog(brief, "dask", out, RunOptions(task_runner="dask"))
 
     assert summary["ready"] == 3 and summary["failed"] == 0, summary
     ledger = pd.read_parquet(out / "ledger.parquet")

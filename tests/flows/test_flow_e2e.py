@@ -143,9 +143,10 @@ def test_rerender_is_sample_identical(catalog):
 
 def test_budget_caps_what_a_run_spends(catalog, tmp_path):
     from flows.produce_catalog import run_catalog
+    from tasks.run import RunOptions
 
     brief, _, _ = catalog
-    summary = run_catalog(brief, "budget", tmp_path / "capped", budget_usd=0.10)
+    summary = run_catalog(brief, "budget", tmp_path / "capped", RunOptions(budget_usd=0.10))
     ledger = pd.read_parquet(tmp_path / "capped" / "ledger.parquet")
     assert ledger.cost_cents.sum() <= 10 and summary["run_cost_usd"] <= 0.10
     assert sum(c["cents"] for c in service_charges(tmp_path / "capped")) <= 10
