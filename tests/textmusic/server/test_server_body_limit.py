@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from tests.support.figures import FIGURES
 from tests.support.service import Server, auth
 from textmusic.contract import SUBMIT_PATH
-from textmusic.server.app import MAX_BODY_BYTES
+from textmusic.server.guards import MAX_BODY_BYTES
 
 ANSWER_TIMEOUT = 10.0  # seconds for the refusal to come; the old server waited for the whole body
 DECLARED = 300_000_000  # bytes a client announces and never sends

@@ -28,8 +28,8 @@ from textmusic.contract import (
 )
 from textmusic.providers import load_profile
 from textmusic.providers.reader import read_track
-from textmusic.server.app import track_view
 from textmusic.server.store import NewTrack, Store, StoredVersion, hash_key
+from textmusic.server.views import track_view
 
 KINDS = ["15", "loop4", "stems", "underscore"]
 NAMES = {"full", "15s", "loop4", "stem:drums", "stem:bass", "stem:harmony", "stem:lead", "underscore"}

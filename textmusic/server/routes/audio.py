@@ -1,0 +1,63 @@
+"""A ready track's audio, and its versions' (no key: the track id is the secret)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+
+from textmusic.contract import FORMATS, version_file_tag
+from textmusic.server.errors import ApiError
+from textmusic.server.faults import TruncatedFileResponse
+from textmusic.server.openapi import AUDIO_CONTENT, errors
+from textmusic.server.store import stored_versions
+from textmusic.server.views import AUDIO_PATH, expired, held_back
+
+router = APIRouter()
+# <track id>[.<version tag>].<extension>: the song, or one of its versions (`stem-drums`, `30s` …).
+_AUDIO_NAME = re.compile(r"^([0-9a-f]{32})(?:\.([a-z0-9-]{1,32}))?\.([a-z0-9]{1,5})$")
+
+
+@router.get(
+    AUDIO_PATH,
+    response_class=FileResponse,
+    tags=["text-to-music"],
+    summary="A ready track's audio (no key: the track id is the secret)",
+    description=(
+        "Supports `Range` requests (206). Unstored audio answers 410 once expired. EXTENSION: a version "
+        "of the track is served as `<id>.<version>.<ext>` (`stem:drums` as `stem-drums`), the URL its "
+        "track lists under `versions`."
+    ),
+    responses={
+        200: {"content": AUDIO_CONTENT, "description": "The audio file."},
+        206: {"content": AUDIO_CONTENT, "description": "The requested byte range."},
+        **errors(404, 410, rate_headers=False),
+    },
+)
+def audio(filename: str, request: Request) -> Response:
+    store, injector = request.app.state.store, request.app.state.faults
+    match = _AUDIO_NAME.match(filename)
+    row = store.get_track(match.group(1)) if match else None
+    if row is None or match is None or match.group(3) != FORMATS[row["output_format"]].extension:
+        raise ApiError(404, "no such audio")
+    if held_back(row):
+        raise ApiError(404, "the track is pending; no audio")
+    if row["status"] != "ready" or not row["file_path"]:
+        raise ApiError(404, f"the track is {row['status']}; no audio")
+    file_path = row["file_path"]
+    if match.group(2) is not None:
+        tagged = {version_file_tag(v.name): v.file_path for v in stored_versions(row)}
+        if match.group(2) not in tagged:
+            raise ApiError(404, "no such version of the track")
+        file_path = tagged[match.group(2)]
+    path = (store.data_dir / file_path).resolve()
+    if expired(row):
+        path.unlink(missing_ok=True)
+        raise ApiError(410, "the audio has expired (store_audio was false)")
+    if not path.is_relative_to(store.audio_dir.resolve()) or not path.is_file():
+        raise ApiError(404, "the audio file is missing")
+    media_type = FORMATS[row["output_format"]].media_type
+    if injector.fires("truncated_download"):
+        return TruncatedFileResponse(path, media_type)
+    return FileResponse(path, media_type=media_type)
