@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
+from tasks.intake.fields import METADATA_FIELDS
 from textmusic.redaction import redact_value
 
 JOURNAL = ".ledger.jsonl"
@@ -55,7 +56,9 @@ def utc_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
-class LedgerRecord(BaseModel):
+class _Request(BaseModel):
+    """The ledger's columns before the catalog metadata: the request, its answer and its cost."""
+
     catalog: str
     track_id: str
     song_index: int = 0
@@ -97,16 +100,18 @@ class LedgerRecord(BaseModel):
     at_risk_cents: int = 0
     started_at: str = ""
     finished_at: str = ""
-    # Catalog metadata from the brief (or the catalog settings), as tagged.
-    artist: str = ""
-    composer: str = ""
-    publisher: str = ""
-    mood: str = ""
-    key: str = ""
-    isrc: str = ""
-    version: str = ""
-    description: str = ""
-    keywords: str = ""
+
+
+# Catalog metadata from the brief (or the catalog settings), as tagged: one text column per field of the field
+# table, in its order, so that a field declared there is a ledger column with no second declaration here.
+_WithMetadata = create_model(
+    "_WithMetadata", __base__=_Request, __module__=__name__, **{f.name: (str, "") for f in METADATA_FIELDS}
+)
+
+
+class LedgerRecord(_WithMetadata):  # type: ignore[misc,valid-type]
+    """One ledger row: `_Request`'s columns, then the metadata fields, then the delivery's."""
+
     # A library version's parent: the song's own file (audio_path); `version` then names the version (30s,
     # loop8, stem:drums …). Empty for the song itself, whose `version` is the brief's label, if any.
     parent: str = ""

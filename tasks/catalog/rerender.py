@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from tasks.catalog.ledger import LedgerRecord
-from tasks.delivery.check import same_audio
-from tasks.intake.brief import METADATA_COLUMNS
+from tasks.intake.fields import METADATA_COLUMNS
 from tasks.intake.plan import PlannedRow, expected_cost_cents, max_cost_cents, request_fingerprint
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
 from tasks.settings import PipelineSettings
+from textmusic.audio.identity import same_audio
 from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, TextToMusicRequest
 
 

@@ -1,7 +1,9 @@
 """Metadata sheets for music libraries, made from the ledger: one row per delivered file.
 
 Each sheet is a table of columns declared as data (header, how the value comes from a take, what it means),
-so the export and `docs/sheets.md` come from the same declaration and cannot drift apart. Regenerate the
+so the export and `docs/sheets.md` come from the same declaration and cannot drift apart. A metadata field
+the sheet exports as it is comes from the field table (tasks/intake/fields.py): the layout names it where it
+goes, and a field that declares the sheet but is not placed goes last. Regenerate the
 docs with `python -m tasks.catalog.sheets > docs/sheets.md`.
 """
 
@@ -21,6 +23,7 @@ from openpyxl.utils import get_column_letter
 
 from tasks.catalog.decisions import ReviewEntry, decision_for, load_decisions
 from tasks.catalog.ledger import JOURNAL, LEDGER_PARQUET, LedgerRecord, load_ledger, spreadsheet_safe
+from tasks.intake.fields import FIELDS_BY_NAME, METADATA_FIELDS
 
 Cell = str | int | float
 # UTF-8 with a BOM: Excel only reads a CSV as UTF-8 when it starts with one; pandas, Python's csv with
@@ -112,7 +115,22 @@ def _blank(_: Take) -> str:
     return ""
 
 
-GENERIC = Sheet("generic", "Everything the ledger knows about each delivered file, plus its review decision.", (
+def _field_column(sheet: str, name: str, note: str) -> Column:
+    """A metadata field as the sheet exports it: the record's value, under the header the field declares."""
+    declared = FIELDS_BY_NAME[name]
+    return Column(declared.sheets[sheet], lambda t: getattr(t.record, name), declared.about + note)
+
+
+def _sheet(name: str, about: str, layout: tuple[Column | str, ...], note: str = "") -> Sheet:
+    """A sheet from its layout: its own columns, and metadata fields by name (their meaning followed by
+    `note`); the fields that declare the sheet and are not in the layout go last."""
+    placed = {item for item in layout if isinstance(item, str)}
+    rest = tuple(f.name for f in METADATA_FIELDS if name in f.sheets and f.name not in placed)
+    return Sheet(name, about, tuple(item if isinstance(item, Column) else _field_column(name, item, note)
+                                    for item in (*layout, *rest)))
+
+
+GENERIC = _sheet("generic", "Everything the ledger knows about each delivered file, plus its review decision.", (
     Column("file", lambda t: t.record.audio_path, "the audio file, relative to the catalog folder"),
     Column("parent", lambda t: t.parent, "the file this version was made from; empty for a full version"),
     Column("version", lambda t: t.version, "full, 60s, 30s, 15s, loop, stem…; `full` when the brief gave none"),
@@ -123,15 +141,15 @@ GENERIC = Sheet("generic", "Everything the ledger knows about each delivered fil
            "the length the provider reported, in seconds"),
     Column("duration", lambda t: _clock(t.record.duration_seconds, pad=False), "the length as m:ss"),
     Column("bpm", _bpm, "whole beats per minute the provider reported (as tagged)"),
-    Column("key", lambda t: t.record.key, "musical key from the brief, e.g. `F#m`"),
+    "key",
     Column("genre", _genre, "the brief's style tags, comma-separated (the genre tag)"),
-    Column("mood", lambda t: t.record.mood, "mood from the brief"),
-    Column("keywords", lambda t: t.record.keywords, "keywords from the brief"),
-    Column("description", lambda t: t.record.description, "description from the brief"),
-    Column("composer", lambda t: t.record.composer, "composer credit"),
-    Column("publisher", lambda t: t.record.publisher, "publisher credit"),
-    Column("artist", lambda t: t.record.artist, "artist credit"),
-    Column("isrc", lambda t: t.record.isrc, "ISRC from the brief"),
+    "mood",
+    "keywords",
+    "description",
+    "composer",
+    "publisher",
+    "artist",
+    "isrc",
     Column("lyrics", lambda t: t.record.lyrics, "the lyrics sung; empty for an instrumental"),
     Column("seed", lambda t: t.record.seed if t.record.seed is not None else "", "the song's own seed"),
     Column("prompt", lambda t: t.record.prompt, "the prompt sent to the provider"),
@@ -144,7 +162,7 @@ GENERIC = Sheet("generic", "Everything the ledger knows about each delivered fil
     Column("review_note", lambda t: t.review.note if t.review else "", "the reviewer's note"),
 ))
 
-HARVEST = Sheet("harvest", (
+HARVEST = _sheet("harvest", (
     "Harvest Media's standard metadata sheet, one row per file; versions point at their main track. "
     "Harvest's ingestion guide (template V3) spells the headers `LIBRARY: Name`, `ALBUM: Code`, `TRACK: Title`… "
     "in a fixed order and takes a tab-delimited TXT: map the headers to the template your account uses. "
@@ -166,18 +184,18 @@ HARVEST = Sheet("harvest", (
     Column("Genre", _genre, "the brief's style tags, comma-separated (Harvest asks for a single word)"),
     Column("Mixout", _blank, "empty: not known"),
     Column("Instrumentation", _blank, "empty: not known"),
-    Column("Keywords", lambda t: t.record.keywords, "keywords from the brief"),
+    "keywords",
     Column("Lyrics", lambda t: t.record.lyrics, "the lyrics; empty for an instrumental"),
-    Column("Composers", lambda t: t.record.composer, "composer credit"),
-    Column("Publishers", lambda t: t.record.publisher, "publisher credit"),
+    "composer",
+    "publisher",
     Column("Filename", _file, "the audio file's name"),
     Column("Description", _description, "the brief's description, else the prompt"),
-    Column("ISRC", lambda t: t.record.isrc, "ISRC from the brief"),
-    Column("Key", lambda t: t.record.key, "musical key from the brief"),
-    Column("Mood", lambda t: t.record.mood, "mood from the brief"),
+    "isrc",
+    "key",
+    "mood",
 ))
 
-SOURCEAUDIO = Sheet("sourceaudio", (
+SOURCEAUDIO = _sheet("sourceaudio", (
     "A SourceAudio metadata CSV. SourceAudio documents only the numbered rights-holder columns "
     "(`Writer {X} First Name`…, `Publisher {X} Collection Share Percentage {Y}`); the other headers are our "
     "best reading of its CSV format (we have no official spec file): compare them with an export from your "
@@ -185,18 +203,18 @@ SOURCEAUDIO = Sheet("sourceaudio", (
     Column("Filename", _file, "the audio file's name (best reading)"),
     Column("Title", lambda t: t.record.name, "the track title (best reading)"),
     Column("Album", lambda t: t.record.catalog, "the catalog name (best reading)"),
-    Column("Artist", lambda t: t.record.artist, "artist credit (best reading)"),
+    "artist",
     Column("Description", _description, "the brief's description, else the prompt (best reading)"),
-    Column("Keywords", lambda t: t.record.keywords, "keywords from the brief (best reading)"),
+    "keywords",
     Column("Genre", _genre, "the brief's style tags, comma-separated (best reading)"),
-    Column("Mood", lambda t: t.record.mood, "mood from the brief (best reading)"),
+    "mood",
     Column("BPM", _bpm, "whole beats per minute (best reading)"),
-    Column("Key", lambda t: t.record.key, "musical key from the brief (best reading)"),
+    "key",
     Column("Duration", lambda t: _clock(t.record.duration_seconds, pad=False), "the length as m:ss (best reading)"),
     Column("Version", lambda t: t.version, "full, 60s, 30s, 15s, loop, stem… (best reading)"),
     Column("Parent Filename", _parent_file,
            "for a version: its main file's name; empty for a full version (best reading)"),
-    Column("ISRC", lambda t: t.record.isrc, "ISRC from the brief (best reading)"),
+    "isrc",
     Column("Lyrics", lambda t: t.record.lyrics, "the lyrics; empty for an instrumental (best reading)"),
     Column("Writer 1 First Name", lambda t: _writer(t)[0],
            "the composer up to the last space (documented pattern)"),
@@ -207,7 +225,7 @@ SOURCEAUDIO = Sheet("sourceaudio", (
     Column("Publisher 1 Name", lambda t: t.record.publisher, "publisher credit (documented pattern)"),
     Column("Publisher 1 Collection Share Percentage 1", lambda t: _full_share(t.record.publisher),
            "100 when there is a publisher (documented pattern)"),
-))
+), note=" (best reading)")
 
 SHEETS: dict[str, Sheet] = {s.name: s for s in (GENERIC, HARVEST, SOURCEAUDIO)}
 

@@ -16,6 +16,7 @@ from tasks.catalog.ledger import SUPPORT_DIR, LedgerRecord
 from tasks.delivery.check import check_audio, sha256_file
 from tasks.delivery.finish import Delivery, QcFailed, finish
 from tasks.delivery.tagging import tag_and_verify
+from tasks.intake.fields import METADATA_FIELDS
 from tasks.naming import hashed_stem, inside
 from tasks.run import CatalogInfo
 from textmusic.client import TextMusicClient
@@ -37,21 +38,12 @@ def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
     """Every tag of a file, from its ledger record: the tags say how to re-render the track."""
     return {
         "title": record.name,
-        "artist": record.artist,
-        "composer": record.composer,
-        "publisher": record.publisher,
         "album": catalog.name,
         "genre": ", ".join(t for t in record.tags.split("|") if t),
         "bpm": str(record.bpm) if record.bpm else "",
         "comment": record.prompt,
         "lyrics": record.lyrics,
         "date": catalog.date,
-        "isrc": record.isrc,
-        "key": record.key,
-        "version": record.version,
-        "mood": record.mood,
-        "description": record.description,
-        "keywords": record.keywords,
         "seed": str(record.seed),
         "prompt": record.prompt,
         "prompt_strength": f"{record.prompt_strength:g}" if record.prompt_strength is not None else "",
@@ -61,6 +53,7 @@ def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
         "provider": record.provider,
         "request_fingerprint": record.request_fingerprint,
         "parent": record.parent,
+        **{f.name: getattr(record, f.name) for f in METADATA_FIELDS},
     }
 
 

@@ -15,63 +15,52 @@ from typing import Any, BinaryIO
 
 from mediafile import MediaField, MediaFile, MP3DescStorageStyle, MP3StorageStyle, MP4StorageStyle, StorageStyle
 
+from tasks.intake.fields import METADATA_FIELDS, Tag
+
 _FREEFORM = "----:com.apple.iTunes:"
+_CUSTOM_PREFIX = "tf_"  # our attributes on MediaFile, apart from its own
 
 
 class TagMismatch(Exception):
     pass
 
 
-def _custom(name: str, id3_frame: str | None = None) -> MediaField:
-    id3 = MP3StorageStyle(id3_frame) if id3_frame else MP3DescStorageStyle(name)
-    return MediaField(id3, MP4StorageStyle(_FREEFORM + name), StorageStyle(name))
-
-
-# Library-music and re-render fields mediafile has no name for: (attribute, storage name, ID3 frame).
-CUSTOM_FIELDS: tuple[tuple[str, str, str | None], ...] = (
-    ("tf_version", "VERSION", "TIT3"),
-    ("tf_mood", "MOOD", "TMOO"),
-    ("tf_description", "DESCRIPTION_TEXT", None),
-    ("tf_keywords", "KEYWORDS", None),
-    ("tf_seed", "SEED", None),
-    ("tf_prompt", "PROMPT", None),
-    ("tf_prompt_strength", "PROMPT_STRENGTH", None),
-    ("tf_balance_strength", "BALANCE_STRENGTH", None),
-    ("tf_tags", "TAGS", None),
-    ("tf_generation_id", "GENERATION_ID", None),
-    ("tf_provider", "PROVIDER", None),
-    ("tf_request_fingerprint", "REQUEST_FINGERPRINT", None),
-    ("tf_parent", "PARENT", None),
-)
-for _attribute, _name, _frame in CUSTOM_FIELDS:
-    if _attribute not in MediaFile.fields():
-        MediaFile.add_field(_attribute, _custom(_name, _frame))
-
-# Our names for the fields → mediafile attributes.
-FIELD_ATTRIBUTES: dict[str, str] = {
-    "title": "title",
-    "artist": "artist",
-    "composer": "composer",
-    "publisher": "label",
-    "album": "album",
-    "genre": "genre",
-    "bpm": "bpm",
-    "comment": "comments",
-    "lyrics": "lyrics",
-    "date": "date",
-    "isrc": "isrc",
-    "key": "initial_key",
-    **{name.lower().removesuffix("_text"): attribute for attribute, name, _ in CUSTOM_FIELDS},
+# The tags of every file besides the metadata fields (tasks/intake/fields.py): the title, the catalog, and the
+# request and answer the ledger keeps, so that the tags say how to re-render the track.
+RECORD_TAGS: dict[str, Tag] = {
+    "title": Tag(mediafile="title", riff_info="INAM"),
+    "album": Tag(mediafile="album", riff_info="IPRD"),
+    "genre": Tag(mediafile="genre", riff_info="IGNR"),
+    "bpm": Tag(mediafile="bpm"),
+    "comment": Tag(mediafile="comments", riff_info="ICMT"),
+    "lyrics": Tag(mediafile="lyrics"),
+    "date": Tag(mediafile="date", riff_info="ICRD"),
+    "seed": Tag(custom="SEED"),
+    "prompt": Tag(custom="PROMPT"),
+    "prompt_strength": Tag(custom="PROMPT_STRENGTH"),
+    "balance_strength": Tag(custom="BALANCE_STRENGTH"),
+    "tags": Tag(custom="TAGS"),
+    "generation_id": Tag(custom="GENERATION_ID"),
+    "provider": Tag(custom="PROVIDER"),
+    "request_fingerprint": Tag(custom="REQUEST_FINGERPRINT"),
+    "parent": Tag(custom="PARENT"),
 }
-# RIFF INFO ids (WAV) for the fields a Windows tool shows: (our field, INFO id, soundfile's name for it).
-_RIFF_INFO: tuple[tuple[str, bytes, str], ...] = (
-    ("title", b"INAM", "title"),
-    ("artist", b"IART", "artist"),
-    ("album", b"IPRD", "album"),
-    ("genre", b"IGNR", "genre"),
-    ("comment", b"ICMT", "comment"),
-    ("date", b"ICRD", "date"),
-)
+# Every tag a file gets, by our name: the record's, then the metadata fields.
+TAGS: dict[str, Tag] = {**RECORD_TAGS, **{f.name: f.tag for f in METADATA_FIELDS}}
+
+
+def _custom(tag: Tag) -> MediaField:
+    id3 = MP3StorageStyle(tag.id3_frame) if tag.id3_frame else MP3DescStorageStyle(tag.custom)
+    return MediaField(id3, MP4StorageStyle(_FREEFORM + tag.custom), StorageStyle(tag.custom))
+
+
+# Our names for the fields → mediafile attributes (its own, or ours declared on it here, once per process).
+FIELD_ATTRIBUTES: dict[str, str] = {name: tag.mediafile or _CUSTOM_PREFIX + name for name, tag in TAGS.items()}
+for _name, _tag in TAGS.items():
+    if _tag.custom and FIELD_ATTRIBUTES[_name] not in MediaFile.fields():
+        MediaFile.add_field(FIELD_ATTRIBUTES[_name], _custom(_tag))
+# Our names → RIFF INFO ids (WAV), for the fields a Windows tool shows.
+RIFF_INFO: dict[str, bytes] = {name: tag.riff_info.encode("ascii") for name, tag in TAGS.items() if tag.riff_info}
 _COPY_BLOCK = 1 << 20
 
 
@@ -137,7 +126,7 @@ def _write_riff_info(path: Path, values: dict[str, str]) -> None:
     PCM or float) and its samples. INFO entries of other fields are kept; the strings are UTF-8, as
     libsndfile writes and reads them. The LIST-INFO chunk goes right before `data`, where every reader
     finds it."""
-    new = {info_id: values[name].encode("utf-8") + b"\0" for name, info_id, _ in _RIFF_INFO if values.get(name)}
+    new = {info_id: values[name].encode("utf-8") + b"\0" for name, info_id in RIFF_INFO.items() if values.get(name)}
     size = path.stat().st_size
     tmp = path.with_name(path.name + ".riff.tmp")
     try:
@@ -197,13 +186,6 @@ def read_tags(path: Path) -> dict[str, str]:
         if value not in (None, ""):
             found[name] = value.isoformat() if isinstance(value, dt.date) else str(value)
     return found
-
-
-def read_riff_info(path: Path) -> dict[str, str]:
-    import soundfile as sf
-
-    with sf.SoundFile(path) as wav:
-        return {name: getattr(wav, attribute) for name, _, attribute in _RIFF_INFO if getattr(wav, attribute)}
 
 
 def tag_and_verify(path: Path, values: dict[str, str]) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from tasks.catalog.ledger import LedgerRecord
+from tasks.intake.fields import METADATA_FIELDS
 from tasks.intake.plan import PlannedRow
 from tasks.run import CatalogInfo, Provider
 
 
 def base_record(row: PlannedRow, catalog: CatalogInfo, provider: Provider, song_index: int = 0) -> LedgerRecord:
     request = row.request
-    credits = {"artist": catalog.artist, "composer": catalog.composer, "publisher": catalog.publisher}
+    credits = {f.name: getattr(catalog, f.name) for f in METADATA_FIELDS if f.from_catalog}
     return LedgerRecord(
         catalog=catalog.name,
         track_id=row.track_id,

@@ -28,6 +28,8 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tasks.intake.fields import METADATA_COLUMNS
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -45,10 +47,6 @@ BRIEF_COLUMNS: tuple[str, ...] = (
     "output_bit_rate",
     "bpm",
     "store_audio",
-)
-# Catalog metadata carried into the tags (library-music conventions).
-METADATA_COLUMNS: tuple[str, ...] = (
-    "artist", "composer", "publisher", "mood", "key", "isrc", "version", "description", "keywords",
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds", "versions", *METADATA_COLUMNS)
 TAG_SEPARATOR = "|"

@@ -17,7 +17,8 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import ValidationError
 
-from tasks.intake.brief import BRIEF_ATTR, METADATA_COLUMNS, TAG_SEPARATOR, WARNINGS_ATTR
+from tasks.intake.brief import BRIEF_ATTR, TAG_SEPARATOR, WARNINGS_ATTR
+from tasks.intake.fields import METADATA_FIELDS
 from tasks.intake.report import ValidationReport, write_validation_page
 from textmusic.contract import (
     BALANCE_STRENGTH_RANGE,
@@ -41,7 +42,6 @@ from textmusic.contract import (
 )
 
 MAX_TRACK_ID_CHARS = 100
-MAX_METADATA_CHARS = 500
 _NUMBER = r"(?:\d+(?:\.\d+)?)"
 TRUE_WORDS = ("true", "yes", "1")
 FALSE_WORDS = ("false", "no", "0")
@@ -128,9 +128,8 @@ TABLE_RULES: tuple[TableRule, ...] = (
     _regex("prompt_strength", rf"^{_NUMBER}?$", "prompt_strength must be a non-negative number"),
     _regex("balance_strength", rf"^{_NUMBER}?$", "balance_strength must be a non-negative number"),
     _regex("duration_seconds", rf"^{_NUMBER}?$", "duration_seconds must be a number of seconds"),
-    _regex("key", r"^(?:[A-G][#b]?m?)?$", "key is a musical key of at most 3 characters, e.g. C, F#m, Dbm"),
-    _regex("isrc", r"^(?:[A-Z]{2}-?[A-Z0-9]{3}-?\d{2}-?\d{5})?$", "isrc must be an ISRC like USRC17607839"),
-    *(_length(c, 0, MAX_METADATA_CHARS, f"{c} is at most {MAX_METADATA_CHARS} characters") for c in METADATA_COLUMNS),
+    *(_regex(f.name, f"^{f.pattern}$", f.rule) for f in METADATA_FIELDS if f.pattern),
+    *(_length(f.name, 0, f.max_chars, f.length_rule) for f in METADATA_FIELDS),
 )
 
 # What the contract (textmusic.contract) checks for each row after the table rules, in its own numbers.
@@ -335,7 +334,7 @@ def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None) -> Validat
         except ValidationError as exc:
             rejections.extend(_contract_rejections(row, track_id, exc))
             continue
-        metadata = {c: cells[c].replace("-", "") if c == "isrc" else cells[c] for c in METADATA_COLUMNS if cells[c]}
+        metadata = {f.name: f.carried(cells[f.name]) for f in METADATA_FIELDS if cells[f.name]}
         rows.append(BriefRow(row=row, track_id=track_id, name=cells["name"], request=request, metadata=metadata))
     rejections = sorted((replace(r, track_id=shown(r.track_id)) for r in rejections), key=lambda r: (r.row, r.column))
     validation = Validation(rows=rows, rejections=rejections)

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tasks.delivery.tagging import read_riff_info, read_tags, tag_and_verify
+from tasks.delivery.tagging import read_tags, tag_and_verify
+from tests.support.riff_info import read_riff_info
 
 SUBTYPES = ["PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE"]
 VALUES = {
