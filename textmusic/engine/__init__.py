@@ -160,14 +160,9 @@ class Engine:
 
         import numpy as np
 
-        from textmusic.engine.master import (
-            LOSSLESS_CEILING_DBTP,
-            bus_chain,
-            integrated_loudness,
-            master,
-            mix_stems,
-            true_peak_dbtp,
-        )
+        from textmusic.audio.loudness import integrated_loudness
+        from textmusic.audio.peaks import true_peak_dbtp
+        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, bus_chain, master, mix_stems
         from textmusic.engine.versions import LOOP_PASSES, ending_curve, wrap
 
         if request.seed is None:
@@ -243,7 +238,8 @@ class Engine:
 
     def _render_with_versions(self, request: TextToMusicRequest, out_path: Path,
                               version_path: Callable[[str], Path], ceiling: float) -> RenderResult:
-        from textmusic.engine.master import integrated_loudness, true_peak_dbtp
+        from textmusic.audio.loudness import integrated_loudness
+        from textmusic.audio.peaks import true_peak_dbtp
 
         assert request.versions is not None
         versions = self.render_versions(request, request.versions, ceiling)
@@ -263,7 +259,7 @@ class Engine:
     def _encode(self, audio: np.ndarray, request: TextToMusicRequest, out_path: Path) -> tuple[int, str | None]:
         """Mastered float audio to `out_path` as every render writes it (16-bit PCM into the request's format
         and bit rate); returns the frames written and the bit rate used."""
-        from textmusic.engine.encode import write_audio
+        from textmusic.audio.write import write_audio
         from textmusic.engine.master import to_pcm16
 
         pcm = to_pcm16(audio)

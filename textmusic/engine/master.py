@@ -11,9 +11,10 @@ lows) and applied to each ducked bus before the sum; the low-pass is a linear fi
 every share alike; vinyl crackle and hiss ride on the harmony bus (the "sample" a hip-hop producer
 would have lifted from a record), so the harmony stem carries them. All keep the stems adding up to the mix.
 
-Master: gain to MASTER_LUFS integrated (ITU-R BS.1770, measured with pyloudnorm), then a
-look-ahead brickwall limiter on the 4x-oversampled (true) peak, then the result is measured again
-and corrected, so the written file meets both targets by measurement, not by assumption.
+Master: gain to STREAMING_LUFS integrated (ITU-R BS.1770), then a look-ahead brickwall limiter on the
+4x-oversampled (true) peak, then the result is measured again and corrected, so the written file meets
+both targets by measurement, not by assumption. The meters and the limiter are the audio core's
+(`textmusic.audio`), the same the pipeline's delivery masters and QC use.
 ``pedalboard.Limiter`` is not used: it adds make-up gain and does not hold a ceiling.
 """
 
@@ -24,15 +25,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textmusic.audio.limiter import LIMITER_BLOCK, block_peaks, limiter_gain, to_samples
+from textmusic.audio.loudness import STREAMING_LUFS, gated_loudness, integrated_loudness, k_weighted
+from textmusic.audio.peaks import local_true_peak, peak_envelope, true_peak_dbtp
 from textmusic.engine.styles import Mix
 
-MASTER_LUFS = -14.0
 LOSSLESS_CEILING_DBTP = -1.3  # a margin for int16 rounding
 LOSSY_CEILING_DBTP = -2.2  # lossy encoders overshoot the source's peaks by up to ~0.8 dB
-OVERSAMPLE = 4
-LIMITER_WINDOW_SECONDS = 0.004  # half the gain-smoothing window: gain moves over 2x this
-RELEASE_WINDOW_SECONDS = 0.04
-LIMITER_BLOCK = 32  # samples per limiter gain block (0.7 ms at 44.1 kHz)
 LOUDNESS_TOLERANCE_DB = 0.15
 
 
@@ -223,18 +222,6 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     return Mixdown(np.asarray(mixed * glue, dtype=np.float64).T, shares)
 
 
-def block_peaks(signal: np.ndarray) -> np.ndarray:
-    """The peak of each LIMITER_BLOCK-sample block of a 1-D signal (the last block padded with zeros)."""
-    blocks = -(-len(signal) // LIMITER_BLOCK)
-    return np.pad(signal, (0, blocks * LIMITER_BLOCK - len(signal))).reshape(blocks, LIMITER_BLOCK).max(axis=1)
-
-
-def to_samples(per_block: np.ndarray, frames: int) -> np.ndarray:
-    """Per-block values back to `frames` samples, linearly between block centres."""
-    centres = (np.arange(len(per_block)) + 0.5) * LIMITER_BLOCK
-    return np.interp(np.arange(frames), centres, per_block)
-
-
 def ballistics(attack: float, release: float, sample_rate: int) -> tuple[float, float]:
     """`follow`'s coefficients for attack and release times (seconds) on LIMITER_BLOCK blocks."""
     block_rate = sample_rate / LIMITER_BLOCK
@@ -267,127 +254,6 @@ def glue_gain(audio: np.ndarray, sample_rate: int, ratio: float, threshold_db: f
     return to_samples(gain, audio.shape[1]).astype(np.float32)
 
 
-def k_weighted(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """The BS.1770 K-weighted signal, (channels, frames) float32, with pyloudnorm's filter coefficients."""
-    import pyloudnorm
-    from scipy.signal import sosfilt
-
-    stages = pyloudnorm.Meter(sample_rate)._filters.values()
-    sos = np.array([np.concatenate([stage.b, stage.a]) / stage.a[0] for stage in stages])
-    gain = float(np.prod([stage.passband_gain for stage in stages]))
-    return gain * sosfilt(sos, np.ascontiguousarray(np.asarray(audio).T, dtype=np.float32), axis=1)
-
-
-def _gated_loudness(weighted: np.ndarray, sample_rate: int) -> float:
-    """BS.1770-4 gating of 400 ms blocks every 100 ms (block energies summed from 100 ms hops)."""
-    hop = round(0.1 * sample_rate)
-    frames = weighted.shape[1]
-    if frames < 4 * hop + 1:  # shorter than one gating block: pad with silence
-        weighted = np.pad(weighted, ((0, 0), (0, 4 * hop + 1 - frames)))
-        frames = weighted.shape[1]
-    hops = frames // hop
-    squares = weighted[:, : hops * hop].astype(np.float64).reshape(weighted.shape[0], hops, hop)
-    hop_energy = np.einsum("chk,chk->h", squares, squares)  # stereo: both channel weights are 1
-    n_blocks = int(np.round((frames / sample_rate - 0.4) / 0.1)) + 1
-    padded = np.pad(hop_energy, (0, max(0, n_blocks + 3 - hops)))
-    z = (padded[:n_blocks] + padded[1 : n_blocks + 1] + padded[2 : n_blocks + 2] + padded[3 : n_blocks + 3])
-    z = z / (4 * hop)
-    with np.errstate(divide="ignore"):
-        block_lufs = -0.691 + 10 * np.log10(z)
-    gated = z[block_lufs >= -70.0]
-    if not len(gated):
-        return float("-inf")
-    relative = -0.691 + 10 * np.log10(gated.mean()) - 10.0
-    final = z[(block_lufs > relative) & (block_lufs > -70.0)]
-    return float(-0.691 + 10 * np.log10(final.mean())) if len(final) else float("-inf")
-
-
-def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
-    """Integrated loudness (LUFS) of (frames, 2) audio: pyloudnorm's BS.1770-4 algorithm, vectorised.
-
-    pyloudnorm loops over gating blocks in Python (about 2 s for 3 minutes of stereo); a test checks
-    that the two agree.
-    """
-    return _gated_loudness(k_weighted(audio, sample_rate), sample_rate)
-
-
-def _oversampling_filter() -> np.ndarray:
-    """Polyphase interpolation filter (Kaiser-windowed sinc, 12 taps per phase) like BS.1770's."""
-    taps = 12 * OVERSAMPLE
-    n = np.arange(taps) - (taps - 1) / 2
-    h = np.sinc(n / OVERSAMPLE) * np.kaiser(taps, 8.0)
-    return (OVERSAMPLE * h / h.sum()).astype(np.float32)
-
-
-def peak_envelope(audio: np.ndarray) -> np.ndarray:
-    """Per-sample true-peak magnitude: max over channels of the 4x-oversampled points at and after it."""
-    from scipy.signal import upfirdn
-
-    h = _oversampling_filter()
-    delay = (len(h) - 1) // 2
-    frames = len(audio)
-    env = np.zeros(frames, dtype=np.float32)
-    for channel in range(audio.shape[1]):
-        x = np.ascontiguousarray(audio[:, channel], dtype=np.float32)
-        up = upfirdn(h, x, up=OVERSAMPLE)[delay:]
-        usable = min(frames, len(up) // OVERSAMPLE)
-        phases = np.abs(up[: usable * OVERSAMPLE]).reshape(usable, OVERSAMPLE)
-        for phase in range(OVERSAMPLE):  # a reduction over a length-4 axis is slow in numpy
-            np.maximum(env[:usable], phases[:, phase], out=env[:usable])
-        np.maximum(env, np.abs(x), out=env)
-    return env
-
-
-def true_peak_dbtp(audio: np.ndarray) -> float:
-    peak = float(np.max(peak_envelope(audio))) if len(audio) else 0.0
-    return 20 * np.log10(max(peak, 1e-12))
-
-
-def _sliding_min(x: np.ndarray, radius: int) -> np.ndarray:
-    """Centred running minimum over 2*radius+1 samples in O(n) (van Herk / Gil-Werman)."""
-    if radius <= 0:
-        return x.copy()
-    width = 2 * radius + 1
-    padded = np.pad(x, (radius, radius + (-(len(x) + 2 * radius)) % width), constant_values=np.inf)
-    blocks = padded.reshape(-1, width)
-    prefix = np.minimum.accumulate(blocks, axis=1).ravel()
-    suffix = np.minimum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.minimum(suffix[: len(x)], prefix[width - 1 : width - 1 + len(x)])
-
-
-def _moving_average(x: np.ndarray, radius: int) -> np.ndarray:
-    width = 2 * radius + 1
-    cumulative = np.cumsum(np.pad(x, (radius + 1, radius), mode="edge"))
-    return (cumulative[width:] - cumulative[:-width]) / width
-
-
-def limiter_gain(envelope: np.ndarray, sample_rate: int, ceiling_dbtp: float) -> np.ndarray:
-    """Per-sample gain of a look-ahead brickwall limiter that keeps `envelope` under the ceiling.
-
-    Works on blocks of LIMITER_BLOCK samples (their peak) for speed. A running minimum of the
-    required gain followed by a moving average of the same radius is never above the requirement
-    (each averaged value is itself a minimum over a window holding that block); one extra block of
-    radius covers the linear interpolation back to samples. A slower second stage of the same form
-    is the release.
-    """
-    ceiling = 10 ** (ceiling_dbtp / 20)
-    frames = len(envelope)
-    peaks = block_peaks(envelope)
-    required = np.minimum(1.0, ceiling / np.maximum(peaks.astype(np.float64), 1e-12))
-    if float(required.min()) >= 1.0:
-        return np.ones(frames)
-    fast = max(1, round(LIMITER_WINDOW_SECONDS * sample_rate / LIMITER_BLOCK))
-    slow = max(fast, round(RELEASE_WINDOW_SECONDS * sample_rate / LIMITER_BLOCK))
-    gain = _moving_average(_sliding_min(required, fast + 1), fast)
-    gain = _moving_average(_sliding_min(gain, slow), slow)
-    return to_samples(gain, frames)
-
-
-def limit_true_peak(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float) -> np.ndarray:
-    """Brickwall limiting of `audio` to a true-peak ceiling (see `limiter_gain`)."""
-    return audio * limiter_gain(peak_envelope(audio), sample_rate, ceiling_dbtp)[:, None]
-
-
 @dataclass(frozen=True)
 class Mastered:
     audio: np.ndarray  # (frames, 2) float64
@@ -397,7 +263,7 @@ class Mastered:
 
 
 def master(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float = LOSSLESS_CEILING_DBTP,
-           target_lufs: float = MASTER_LUFS) -> Mastered:
+           target_lufs: float = STREAMING_LUFS) -> Mastered:
     """Loudness to `target_lufs` and true peak under `ceiling_dbtp`, both checked by measurement.
 
     The true-peak envelope is computed once: scaling the input scales it, and the limiter's gain
@@ -407,7 +273,7 @@ def master(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float = LOSSLESS_C
     """
     audio = np.asarray(audio, dtype=np.float64)
     weighted = k_weighted(audio, sample_rate)
-    loudness = _gated_loudness(weighted, sample_rate)
+    loudness = gated_loudness(weighted, sample_rate)
     if not np.isfinite(loudness):
         return Mastered(audio, loudness, true_peak_dbtp(audio), np.ones(len(audio)))
     envelope = peak_envelope(audio)
@@ -416,7 +282,7 @@ def master(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float = LOSSLESS_C
     for _ in range(6):  # limiting lowers loudness a little: push the input harder and limit again
         scale = 10 ** (gain_db / 20)
         gain = scale * limiter_gain(envelope * scale, sample_rate, ceiling_dbtp)
-        error = target_lufs - _gated_loudness(weighted * gain.astype(np.float32), sample_rate)
+        error = target_lufs - gated_loudness(weighted * gain.astype(np.float32), sample_rate)
         if abs(error) <= LOUDNESS_TOLERANCE_DB / 2:
             break
         gain_db += error
@@ -428,34 +294,6 @@ def master(audio: np.ndarray, sample_rate: int, ceiling_dbtp: float = LOSSLESS_C
         gain = gain * 10 ** (-(excess + 0.01) / 20)
         peak *= 10 ** (-(excess + 0.01) / 20)
     return Mastered(out, integrated_loudness(out, sample_rate), 20 * np.log10(max(peak, 1e-12)), gain)
-
-
-def local_true_peak(audio: np.ndarray, floor: float) -> float:
-    """True peak (linear) found by 4x interpolation around just the samples above `floor`.
-
-    Interpolated peaks sit next to large samples, so this equals the full measurement whenever the
-    true peak is above `floor` times about 2 (6 dB), and costs a fraction of it on a mastered mix.
-    """
-    h = _oversampling_filter().astype(np.float64)
-    taps = len(h) // OVERSAMPLE
-    phases = np.stack([h[p::OVERSAMPLE][::-1] for p in range(OVERSAMPLE)], axis=1)  # (taps, OVERSAMPLE)
-    half = (len(h) - 1) // 2
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-    for channel in range(audio.shape[1]):
-        x = audio[:, channel]
-        padded = np.pad(x, (taps, taps))
-        centres = np.flatnonzero(np.abs(x) > floor)
-        for start in range(0, len(centres), 262144):
-            idx = centres[start:start + 262144]
-            # Output sample OVERSAMPLE*n + k + half of upfirdn is the interpolation after input sample n.
-            for k in range(OVERSAMPLE):
-                m = OVERSAMPLE * idx + k + half
-                first = m // OVERSAMPLE - taps + 1  # input samples m//4 - taps + 1 .. m//4
-                phase = m % OVERSAMPLE
-                windows = padded[(first + taps)[:, None] + np.arange(taps)[None, :]]
-                values = np.einsum("ct,ct->c", windows, phases[:, phase].T)
-                peak = max(peak, float(np.max(np.abs(values))) if len(values) else 0.0)
-    return peak
 
 
 def to_pcm16(audio: np.ndarray) -> np.ndarray:

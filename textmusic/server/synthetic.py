@@ -5,7 +5,7 @@ no embedding model, no voice is loaded, so a worker starts at once and a track c
 of CPU. The audio is a click track at 44100 Hz stereo over a held tone: one short blip per beat at the request's
 BPM (120 when "auto"), on a tone whose pitch depends on the seed (the downbeat of each bar an octave
 up). Its length is the request's `duration_seconds`, or DEFAULT_SECONDS when absent. It goes through the
-engine's own encoders (textmusic/engine/encode.py), so every format, bit rate and container is the one a
+encoders every render uses (textmusic/audio/write.py), so every format, bit rate and container is the one a
 real render produces, and the track is settled exactly like one (same duration, bpm, price); only its
 `engine_version` says "synthetic-1".
 
@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from textmusic.audio.write import write_audio
 from textmusic.contract import (
     CUT_SECONDS,
     FORMATS,
@@ -35,7 +36,6 @@ from textmusic.contract import (
     version_name,
 )
 from textmusic.engine import RenderResult, VersionFile
-from textmusic.engine.encode import write_audio
 
 SYNTHETIC_VERSION = "synthetic-1"
 SAMPLE_RATE = 44100

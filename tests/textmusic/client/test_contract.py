@@ -117,8 +117,8 @@ def pcm() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def encoded(pcm: np.ndarray, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Every format of the table written by the engine's encoder at its default bit rate."""
-    from textmusic.engine.encode import write_audio
+    """Every format of the table written by the audio core's encoder at its default bit rate."""
+    from textmusic.audio.write import write_audio
 
     folder = tmp_path_factory.mktemp("formats")
     files = {}
@@ -133,7 +133,7 @@ def test_every_format_round_trips_through_the_encoder_and_the_audio_check(
     name: str, pcm: np.ndarray, encoded: dict[str, Path]
 ) -> None:
     """The table is the one source: what it says of a format is what the encoder writes and the check accepts."""
-    from textmusic.engine.encode import read_audio
+    from textmusic.audio.read import read_audio
 
     spec, path = FORMATS[name], encoded[name]
     info = check_audio(path, name, SECONDS, 0.1)
