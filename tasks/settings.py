@@ -9,16 +9,18 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, check_name_template
+from textmusic.settings import RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
 
 class PipelineSettings(BaseSettings):
     """One settings object for the pipeline; `for_provider` fills in what the provider's profile knows."""
     model_config = SettingsConfigDict(env_prefix="TRACKFOUNDRY_", extra="ignore")
 
-    # Provider metering, through Prefect's global concurrency limits (the hosted API allows ~100 per 10 s).
+    # Provider metering, through Prefect's global concurrency limits; a run meters at its provider profile's
+    # rate limit (`for_provider`) unless these are set.
     rate_limit_name: str = "textmusic-requests"
-    requests_per_window: int = 100
-    window_seconds: float = 10.0
+    requests_per_window: int = RATE_LIMIT_REQUESTS
+    window_seconds: float = RATE_LIMIT_WINDOW_SECONDS
     # Rows in flight: adaptive (grow per accepted submission, halve on 429/5xx) from `initial_in_flight`
     # up to this ceiling; unset = the provider's (its profile's, or the local service's own capacity).
     max_in_flight: int | None = None
@@ -45,8 +47,8 @@ class PipelineSettings(BaseSettings):
     interrupt_grace_seconds: float = 4.0
     # Rows per Prefect task (the rows themselves share the run's machinery; see produce_catalog.py).
     rows_per_task: int = 25
-    # A shipped profile name (verbatik, textmusic-local) or a TOML file; unset: the local service when
-    # TEXTMUSIC_API_URL is unset or TEXTMUSIC_LOCAL_EXTENSIONS is true, else verbatik.
+    # A shipped profile name (textmusic.providers.SHIPPED) or a TOML file; unset: the local service's when
+    # TEXTMUSIC_API_URL is unset or names a local service, else the hosted API's (tasks/provider/preflight.py).
     provider: str | None = None
     # The embedded local service in hosted-like mode (tests, benchmarks): `textmusic serve --latency`.
     embedded_latency: str | None = None

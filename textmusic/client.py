@@ -36,13 +36,15 @@ from tenacity import (
 
 from textmusic import redaction
 from textmusic.contract import (
+    FAILED,
     IDEMPOTENCY_HEADER,
     LOCAL_EXTENSION_FIELDS,
+    PENDING,
     TextToMusicRequest,
     TextToMusicResponse,
     Track,
 )
-from textmusic.providers import Profile, load_profile
+from textmusic.providers import Profile, default_profile_name, load_profile
 from textmusic.providers.reader import AnswerRefused, parse_answer, read_status, read_submission
 from textmusic.settings import TextMusicSettings
 
@@ -379,7 +381,7 @@ class TextMusicClient:
     ) -> None:
         self.settings = settings or TextMusicSettings()
         if profile is None:
-            profile = load_profile("textmusic-local" if local_extensions else "verbatik")
+            profile = load_profile(default_profile_name(local_extensions))
         self.base_url = base_url.rstrip("/")
         self.profile = profile.model_copy(update={"base_url": self.base_url})
         self.local_extensions = self.profile.local_extensions
@@ -527,7 +529,7 @@ class TextMusicClient:
         try:
             return read_status(self.profile, self._body(answer))
         except AnswerRefused as exc:
-            return Track(id=track_id, status="failed", error=str(exc))
+            return Track(id=track_id, status=FAILED, error=str(exc))
         except (ValueError, ValidationError) as exc:
             raise UnreadableStatus(f"unreadable status answer for {track_id}: {str(exc)[:200]}",
                                    status=answer.status_code) from None
@@ -577,13 +579,13 @@ class TextMusicClient:
         current = list(tracks)
         deadline = time.monotonic() + self.settings.poll_deadline_seconds
         interval = self.settings.poll_initial_seconds
-        while any(t.effective_status == "pending" for t in current):
+        while any(t.effective_status == PENDING for t in current):
             if time.monotonic() >= deadline:
-                pending = [t.id for t in current if t.effective_status == "pending"]
+                pending = [t.id for t in current if t.effective_status == PENDING]
                 raise PollTimeout(f"tracks still pending after {self.settings.poll_deadline_seconds:g} s: {pending}")
             sleep(interval)
             interval = min(interval * 1.5, self.settings.poll_max_interval_seconds)
-            current = [self.get_track(t.id) if t.effective_status == "pending" else t for t in current]
+            current = [self.get_track(t.id) if t.effective_status == PENDING else t for t in current]
         return current
 
     def download(self, track: Track, dest: Path, version: str | None = None,

@@ -10,7 +10,7 @@ import hashlib
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -78,12 +78,14 @@ BIT_RATE_FORMATS: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if
 BIT_RATES: tuple[str, ...] = tuple(sorted({kbps for f in FORMATS.values() for kbps in f.bit_rates}, key=int))
 LOSSLESS_FORMATS: tuple[str, ...] = tuple(name for name, f in FORMATS.items() if f.lossless)
 NUM_SONGS: tuple[int, ...] = (1, 2)
-TRACK_STATUSES: tuple[str, ...] = ("pending", "ready", "failed")
 
 # Literal types built from the table (runtime-checked by pydantic; the names live only in FORMATS).
 OutputFormat = Literal[OUTPUT_FORMATS]  # type: ignore[valid-type]
 BitRate = Literal[BIT_RATES]  # type: ignore[valid-type]
+# A track's state, the provider vocabulary every provider's own words are read into (textmusic/providers).
 TrackStatus = Literal["pending", "ready", "failed"]
+TRACK_STATUSES: tuple[TrackStatus, ...] = get_args(TrackStatus)
+PENDING, READY, FAILED = TRACK_STATUSES
 
 DEFAULT_PROMPT_STRENGTH = 2.0
 DEFAULT_BALANCE_STRENGTH = 0.7
@@ -328,7 +330,7 @@ class Track(BaseModel):
         """A missing status means ready when there is audio to fetch (the hosted service's reading)."""
         if self.status is not None:
             return self.status
-        return "ready" if self.audio_url else "pending"
+        return READY if self.audio_url else PENDING
 
 
 class TextToMusicResponse(BaseModel):

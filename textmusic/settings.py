@@ -7,6 +7,14 @@ from pathlib import Path
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# The hosted Text-to-Music API's rate limit (about 100 requests per 10 s, docs/api/text-to-music.md), which the
+# local service mirrors: the rate limit of a provider profile that states none, and the pipeline's default.
+RATE_LIMIT_REQUESTS = 100
+RATE_LIMIT_WINDOW_SECONDS = 10.0
+# The ceiling of rows in flight of a profile that states none (the local service reports a smaller capacity
+# at /healthz when it renders for real).
+MAX_IN_FLIGHT = 256
+
 
 class TextMusicSettings(BaseSettings):
     """`TEXTMUSIC_API_URL` unset means: use the embedded local service."""
@@ -15,7 +23,8 @@ class TextMusicSettings(BaseSettings):
 
     api_url: str | None = None
     api_key: SecretStr | None = None
-    # True when TEXTMUSIC_API_URL is a TrackFoundry local service (its profile is then the default).
+    # True when TEXTMUSIC_API_URL is a TrackFoundry local service (its profile is then the default:
+    # textmusic.providers.default_profile_name).
     local_extensions: bool = False
     request_timeout_seconds: float = 60.0
     connect_timeout_seconds: float = 10.0

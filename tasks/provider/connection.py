@@ -27,12 +27,12 @@ import httpx
 from pydantic import SecretStr
 
 from tasks.interrupt import die_with_parent
-from tasks.provider.preflight import LOCAL_PROVIDER, resolve_profile
+from tasks.provider.preflight import resolve_profile
 from tasks.run import Provider
 from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient
 from textmusic.contract import CAPACITY_HEADER
-from textmusic.providers import Profile, load_profile
+from textmusic.providers import LOCAL_PROFILE, Profile, load_profile
 from textmusic.settings import TextMusicSettings
 
 KEY_FILE = "embedded.key"
@@ -178,8 +178,8 @@ def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connec
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_healthy(service.process, base_url, settings.embedded_startup_seconds)
-            yield Connection(Provider(LOCAL_PROVIDER, base_url, local_extensions=True), key,
-                             load_profile(LOCAL_PROVIDER).model_copy(update={"base_url": base_url}),
+            yield Connection(Provider(LOCAL_PROFILE, base_url, local_extensions=True), key,
+                             load_profile(LOCAL_PROFILE).model_copy(update={"base_url": base_url}),
                              service_capacity(base_url))
         finally:
             service.stop()
@@ -203,7 +203,7 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
         raise ProviderError(f"provider {profile.name} ({profile.base_url}) needs a key: set TEXTMUSIC_API_KEY "
                             "or TRACKFOUNDRY_API_KEY_SECRET_BLOCK")
     host = httpx.URL(profile.base_url).host or profile.base_url
-    capacity = service_capacity(profile.base_url) if profile.name == LOCAL_PROVIDER else None
+    capacity = service_capacity(profile.base_url) if profile.name == LOCAL_PROFILE else None
     yield Connection(Provider(host, profile.base_url, local_extensions=profile.local_extensions), key, profile,
                      capacity)
 

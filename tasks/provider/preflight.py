@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient, TextMusicError, Unauthorized
-from textmusic.providers import Profile, load_profile
+from textmusic.providers import LOCAL_PROFILE, Profile, default_profile_name, load_profile
 from textmusic.settings import TextMusicSettings
-
-LOCAL_PROVIDER = "textmusic-local"
 
 
 class PreflightError(Exception):
@@ -21,8 +19,8 @@ def resolve_profile(settings: PipelineSettings, api: TextMusicSettings) -> tuple
     if settings.provider:
         profile = load_profile(settings.provider)
     else:
-        profile = load_profile(LOCAL_PROVIDER if (api.local_extensions or not api.api_url) else "verbatik")
-    embedded = not api.api_url and profile.name == LOCAL_PROVIDER
+        profile = load_profile(default_profile_name(api.local_extensions or not api.api_url))
+    embedded = not api.api_url and profile.name == LOCAL_PROFILE
     if api.api_url:
         profile = profile.model_copy(update={"base_url": api.api_url})
     return profile, embedded

@@ -10,22 +10,31 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from textmusic.contract import TrackStatus
+from textmusic.contract import FAILED, PENDING, READY, TrackStatus
+from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
 PROFILE_DIR = Path(__file__).resolve().parent
-SHIPPED: tuple[str, ...] = ("verbatik", "textmusic-local")
+HOSTED_PROFILE = "verbatik"  # the seed's hosted Text-to-Music API
+LOCAL_PROFILE = "textmusic-local"  # TrackFoundry's own local service
+SHIPPED: tuple[str, ...] = (HOSTED_PROFILE, LOCAL_PROFILE)
 
 # The words hosted music APIs use for a track's state; a profile's own `status_words` add to (or override) them.
 DEFAULT_STATUS_WORDS: dict[str, TrackStatus] = {
     **dict.fromkeys(("queued", "submitted", "processing", "running", "streaming", "in_progress", "pending",
-                     "generating", "started", "created"), "pending"),
-    **dict.fromkeys(("complete", "completed", "succeeded", "success", "done", "ready", "finished"), "ready"),
-    **dict.fromkeys(("error", "failed", "failure", "canceled", "cancelled", "expired"), "failed"),
+                     "generating", "started", "created"), PENDING),
+    **dict.fromkeys(("complete", "completed", "succeeded", "success", "done", "ready", "finished"), READY),
+    **dict.fromkeys(("error", "failed", "failure", "canceled", "cancelled", "expired"), FAILED),
 }
+
+
+def default_profile_name(local_service: bool) -> str:
+    """The shipped profile of a provider no profile is named for: the local service's when the provider is
+    a TrackFoundry local service, else the hosted API's."""
+    return LOCAL_PROFILE if local_service else HOSTED_PROFILE
 
 
 def _paths(value: Any) -> list[str]:
@@ -57,8 +66,8 @@ class AnswerPaths(BaseModel):
 class RateLimit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    requests: int = Field(100, gt=0)
-    window_seconds: float = Field(10.0, gt=0)
+    requests: int = Field(RATE_LIMIT_REQUESTS, gt=0)
+    window_seconds: float = Field(RATE_LIMIT_WINDOW_SECONDS, gt=0)
 
 
 class Profile(BaseModel):
@@ -78,10 +87,10 @@ class Profile(BaseModel):
     idempotency: bool = False  # the provider honours Idempotency-Key (implied by local_extensions)
     retention_seconds: float = Field(7 * 86400, gt=0)  # how long unstored audio stays downloadable
     expected_ready_seconds: float = Field(60.0, gt=0)  # prior for the time to ready, before any is observed
-    max_in_flight: int = Field(256, gt=0)
+    max_in_flight: int = Field(MAX_IN_FLIGHT, gt=0)
     rate_limit: RateLimit = RateLimit()
     answer: AnswerPaths = AnswerPaths()
-    status_words: dict[str, Literal["pending", "ready", "failed"]] = {}
+    status_words: dict[str, TrackStatus] = {}
 
     @property
     def vocabulary(self) -> dict[str, TrackStatus]:

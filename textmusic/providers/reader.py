@@ -21,7 +21,16 @@ import re
 import threading
 from typing import Any
 
-from textmusic.contract import BIT_RATES, OUTPUT_FORMATS, TextToMusicResponse, Track, TrackStatus
+from textmusic.contract import (
+    BIT_RATES,
+    FAILED,
+    OUTPUT_FORMATS,
+    PENDING,
+    READY,
+    TextToMusicResponse,
+    Track,
+    TrackStatus,
+)
 from textmusic.providers import Profile
 
 _MISSING = object()
@@ -158,9 +167,9 @@ def status_of(profile: Profile, word: str | None, audio_url: str | None) -> Trac
     """The contract status from the provider's word: unknown words and ready-without-audio are pending;
     no word at all means ready when there is audio (the documented hosted shape)."""
     if word is None:
-        return "ready" if audio_url else "pending"
-    status = profile.status_for(word) or "pending"
-    return "pending" if status == "ready" and not audio_url else status
+        return READY if audio_url else PENDING
+    status = profile.status_for(word) or PENDING
+    return PENDING if status == READY and not audio_url else status
 
 
 def read_track(profile: Profile, obj: Any) -> Track:
@@ -181,7 +190,7 @@ def read_track(profile: Profile, obj: Any) -> Track:
              "status_word": word, "duration_seconds": number["duration_seconds"],
              "cost_cents": round(cost) if cost is not None else None, "bpm": number["bpm"],
              "seed": int(seed) if seed is not None and seed == int(seed) else None}
-    if known["status"] == "failed":
+    if known["status"] == FAILED:
         known["error"] = _text(first(obj, paths.error)) or f"the provider says {word!r}"
     extras = {k: v for k, v in obj.items() if k not in Track.model_fields}
     contract = {k: obj[k] for k in ("name", "created_at", "expires_at", "engine_version")
