@@ -3,15 +3,56 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from textmusic.server.faults import FaultConfig
+    from textmusic.server.latency import LatencyConfig
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 keys_app = typer.Typer(add_completion=False, no_args_is_help=True, help="API keys of the local service.")
 app.add_typer(keys_app, name="keys")
 
 DataDir = Annotated[Path, typer.Option("--data", help="State folder of the local service.")]
+
+
+# The service's switches for testing against hostile or hosted-like conditions, each off by default.
+FaultsOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="TEXTMUSIC_FAULTS",
+        help=(
+            "Fault injection (off by default): a .json/.toml file or inline 'name=probability,...'. "
+            "Names: submit_429, submit_500, poll_500, track_failed, track_stuck, slow_response, "
+            "truncated_download; options: slow_seconds, stuck_seconds, seed."
+        ),
+    ),
+]
+LatencyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--latency", envvar="TEXTMUSIC_LATENCY", metavar="MIN-MAX",
+        help=(
+            "Hosted timing (off by default): each track stays pending for a time drawn uniformly in "
+            "[MIN, MAX] seconds from its submission, e.g. 15-25 (floats allowed), or one number for a "
+            "fixed time (20). Seeded per track id and --latency-seed; kept across restarts."
+        ),
+    ),
+]
+SyntheticAudioOption = Annotated[
+    bool,
+    typer.Option(
+        "--synthetic-audio", envvar="TEXTMUSIC_SYNTHETIC_AUDIO",
+        help=(
+            "Make a quiet click track (request's BPM, 120 when auto; 44100 Hz stereo; 10 s when "
+            "duration_seconds is absent) in the requested format instead of running the music engine: "
+            "milliseconds per track, no models loaded. Tracks report engine_version synthetic-1 and "
+            "are charged like real ones."
+        ),
+    ),
+]
 
 
 @app.command()
@@ -24,17 +65,7 @@ def serve(
     audio_ttl: Annotated[
         float, typer.Option("--audio-ttl", help="Seconds an unstored track's audio stays downloadable, then 410.")
     ] = 3600.0,
-    faults: Annotated[
-        str | None,
-        typer.Option(
-            envvar="TEXTMUSIC_FAULTS",
-            help=(
-                "Fault injection (off by default): a .json/.toml file or inline 'name=probability,...'. "
-                "Names: submit_429, submit_500, poll_500, track_failed, track_stuck, slow_response, "
-                "truncated_download; options: slow_seconds, stuck_seconds, seed."
-            ),
-        ),
-    ] = None,
+    faults: FaultsOption = None,
     faults_seed: Annotated[
         int | None, typer.Option(envvar="TEXTMUSIC_FAULTS_SEED", help="Seed of the faults (reproducible runs).")
     ] = None,
@@ -43,36 +74,36 @@ def serve(
         typer.Option("--request-log", envvar="TEXTMUSIC_REQUEST_LOG",
                      help="Append one line per request received (epoch, method, path, status) to this file."),
     ] = None,
-    latency: Annotated[
-        str | None,
-        typer.Option(
-            "--latency", envvar="TEXTMUSIC_LATENCY", metavar="MIN-MAX",
-            help=(
-                "Hosted timing (off by default): each track stays pending for a time drawn uniformly in "
-                "[MIN, MAX] seconds from its submission, e.g. 15-25 (floats allowed), or one number for a "
-                "fixed time (20). Seeded per track id and --latency-seed; kept across restarts."
-            ),
-        ),
-    ] = None,
+    latency: LatencyOption = None,
     latency_seed: Annotated[
         int, typer.Option("--latency-seed", envvar="TEXTMUSIC_LATENCY_SEED",
                           help="Seed of the per-track latencies (same track id and seed, same time).")
     ] = 0,
-    synthetic_audio: Annotated[
-        bool,
-        typer.Option(
-            "--synthetic-audio", envvar="TEXTMUSIC_SYNTHETIC_AUDIO",
-            help=(
-                "Make a quiet click track (request's BPM, 120 when auto; 44100 Hz stereo; 10 s when "
-                "duration_seconds is absent) in the requested format instead of running the music engine: "
-                "milliseconds per track, no models loaded. Tracks report engine_version synthetic-1 and "
-                "are charged like real ones."
-            ),
-        ),
-    ] = False,
+    synthetic_audio: SyntheticAudioOption = False,
 ) -> None:
     """Run the local Text-to-Music service over HTTP."""
     from textmusic.server.app import serve as run_server
+
+    fault_config, latency_config = _checked_conditions(rate_limit, audio_ttl, faults, faults_seed, latency,
+                                                       latency_seed)
+    run_server(
+        data_dir=data,
+        host=host,
+        port=port,
+        rate_limit=rate_limit,
+        workers=workers,
+        audio_ttl_seconds=audio_ttl,
+        faults=fault_config,
+        request_log=request_log,
+        latency=latency_config,
+        synthetic_audio=synthetic_audio,
+    )
+
+
+def _checked_conditions(rate_limit: str, audio_ttl: float, faults: str | None, faults_seed: int | None,
+                        latency: str | None, latency_seed: int) -> tuple[FaultConfig, LatencyConfig | None]:
+    """The service's conditions parsed before it starts, so a bad one is a usage error naming its option
+    rather than a traceback from a half-started server."""
     from textmusic.server.faults import parse_faults
     from textmusic.server.latency import parse_latency
     from textmusic.server.ratelimit import parse_rate_limit
@@ -88,18 +119,7 @@ def serve(
         raise typer.BadParameter(str(exc), param_hint="--latency") from exc
     if audio_ttl <= 0:
         raise typer.BadParameter("--audio-ttl must be positive")
-    run_server(
-        data_dir=data,
-        host=host,
-        port=port,
-        rate_limit=rate_limit,
-        workers=workers,
-        audio_ttl_seconds=audio_ttl,
-        faults=fault_config,
-        request_log=request_log,
-        latency=latency_config,
-        synthetic_audio=synthetic_audio,
-    )
+    return fault_config, latency_config
 
 
 @app.command()

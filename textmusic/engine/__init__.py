@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from textmusic.engine.compose import Score
     from textmusic.engine.embed import MiniLM
     from textmusic.engine.intent import Intent
+    from textmusic.engine.master import Mixdown
     from textmusic.engine.synth import SynthRenderer
     from textmusic.engine.versions import Version
     from textmusic.engine.vocals import Singer
@@ -156,19 +157,28 @@ class Engine:
         three times over, keeping the middle pass: every compressor, the reverb and the limiter then
         see the loop's own end before its start, as when it is played round.
         """
+        import numpy as np
+
+        if request.seed is None:
+            raise ValueError("the engine renders only requests with an explicit seed")
+        score = self.compose(request, form)
+        stems, mixdown = self._mixdown(score, request, separate)
+        if not keep_stems:
+            stems = {name: np.zeros((0, 2), np.float32) for name in stems}
+        return self._mastered(score, stems, mixdown, ceiling_dbtp)
+
+    def _mixdown(self, score: Score, request: TextToMusicRequest,
+                 separate: bool) -> tuple[dict[str, np.ndarray], Mixdown]:
+        """The stems (a loop's wrapped and played three times) and their mix. Buses render on two threads
+        and each bus's effects start as soon as it is rendered; the processed buses are let go on return."""
         from concurrent.futures import ThreadPoolExecutor
 
         import numpy as np
 
-        from textmusic.audio.loudness import integrated_loudness
-        from textmusic.audio.peaks import true_peak_dbtp
-        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, bus_chain, master, mix_stems
-        from textmusic.engine.versions import LOOP_PASSES, ending_curve, wrap
+        from textmusic.engine.master import bus_chain, mix_stems
+        from textmusic.engine.versions import LOOP_PASSES, wrap
 
-        if request.seed is None:
-            raise ValueError("the engine renders only requests with an explicit seed")
         sample_rate = self.settings.sample_rate
-        score = self.compose(request, form)
         mix = score.style.mix
         period = score.loop_frames
 
@@ -190,13 +200,22 @@ class Engine:
                 balance = float(request.balance_strength)
                 stems["vocal"] = balance_vocal(self.singer.sing(score, balance), sum(stems.values()), balance)
             processed = {bus: future.result() for bus, future in chains.items()}
-        mixdown = mix_stems(stems, mix, sample_rate, processed, separate)
-        del processed, chains, rendered  # the futures hold the arrays too
+        return stems, mix_stems(stems, mix, sample_rate, processed, separate)
+
+    def _mastered(self, score: Score, stems: dict[str, np.ndarray], mixdown: Mixdown,
+                  ceiling_dbtp: float | None) -> Rendered:
+        """The mix with its composed ending, mastered to the ceiling, each bus's share scaled by the same
+        gain; of a loop, only the middle pass, measured again (the master measured all three)."""
+        from textmusic.audio.loudness import integrated_loudness
+        from textmusic.audio.peaks import true_peak_dbtp
+        from textmusic.engine.master import LOSSLESS_CEILING_DBTP, master
+        from textmusic.engine.versions import ending_curve
+
+        sample_rate = self.settings.sample_rate
+        period = score.loop_frames
         curve = ending_curve(score, len(mixdown.mix))
         mixed = mixdown.mix
         mixed *= curve[:, None]
-        if not keep_stems:
-            stems = {name: np.zeros((0, 2), np.float32) for name in stems}
         ceiling = LOSSLESS_CEILING_DBTP if ceiling_dbtp is None else ceiling_dbtp
         mastered = master(mixed, sample_rate, ceiling)
         del mixed

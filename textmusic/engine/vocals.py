@@ -196,92 +196,139 @@ class Singer:
     def _sing_line(self, line: str, notes: list[VocalNote], score: Score, balance: float, detune_cents: float = 0.0,
                    consonant_gain: float = 1.0) -> tuple[int, np.ndarray, np.ndarray]:
         """Start sample, audio (engine rate, mono) and vowel envelope (0-1, same length) of one sung line;
-        `detune_cents` shifts the pitch (a doubled take), consonants sound at `consonant_gain`."""
+        `detune_cents` shifts the pitch (a doubled take), consonants sound at `consonant_gain`.
+
+        The spoken line (WORLD analysis) is re-timed onto the notes, given their pitch, its timbre
+        coloured for the voice, resynthesised, then gated (consonants) and brought to the engine's rate."""
+        _, syllables, (f0_src, sp, ap) = self.speech(line)
+        timeline = _line_timeline(notes, syllables, score.bpm, len(f0_src), consonant_gain)
+        index = np.rint(timeline.source).astype(int)
+        female = score.voice == "female"
+        f0 = _sung_f0(timeline, f0_src[index], balance, female, detune_cents)
+        new_sp, new_ap = _voice_colour(sp, ap, index, timeline.vowel, f0_src, female)
+        audio = _pyworld().synthesize(f0, new_sp, new_ap, VOICE_RATE, frame_period=FRAME_MS)
+        audio, envelope = self._gated(audio, timeline)
+        return int(round(timeline.line_start * self.sample_rate)), audio, envelope
+
+    def _gated(self, audio: np.ndarray, timeline: _Timeline) -> tuple[np.ndarray, np.ndarray]:
+        """The resynthesised line gated frame by frame (consonants at their gain, gaps silent, edges ramped)
+        and resampled to the engine's rate, with its vowel envelope (for the double-tracking) alongside."""
         from scipy.signal import resample_poly
 
-        pyworld = _pyworld()
-
-        _, syllables, (f0_src, sp, ap) = self.speech(line)
         frame = FRAME_MS / 1000.0
-        seconds = 60.0 / score.bpm
-
-        def time_of(beat: float) -> float:
-            return beat * seconds
-
-        line_start = time_of(notes[0].beat) - 0.2
-        line_end = time_of(notes[-1].beat + notes[-1].duration) + 0.1
-        n_frames = int(np.ceil((line_end - line_start) / frame)) + 1
-        source = np.zeros(n_frames, dtype=np.float64)  # source frame per output frame
-        pitch = np.zeros(n_frames)  # MIDI pitch of voiced frames, 0 = keep unvoiced / silent
-        vowel = np.zeros(n_frames, dtype=bool)
-        gate = np.zeros(n_frames)
-        last_src = len(f0_src) - 1
-        by_syllable: dict[int, list[VocalNote]] = {}
-        for note in notes:
-            by_syllable.setdefault(note.syllable, []).append(note)
-        for k, sung in by_syllable.items():
-            if not syllables:
-                break
-            syl = syllables[min(k, len(syllables) - 1)]
-            t0 = time_of(sung[0].beat) - line_start
-            t1 = time_of(sung[-1].beat + sung[-1].duration) - line_start
-            on = min((syl.onset[1] - syl.onset[0]) / VOICE_RATE, CONSONANT_MAX_SECONDS)
-            co = min((syl.coda[1] - syl.coda[0]) / VOICE_RATE, CONSONANT_MAX_SECONDS, 0.4 * (t1 - t0))
-            regions = ((t0 - on, t0, syl.onset, False), (t0, t1 - co, syl.nucleus, True),
-                       (t1 - co, t1, syl.coda, False))
-            for a, b, (s0, s1), is_vowel in regions:
-                fa, fb = max(0, int(round(a / frame))), min(n_frames, int(round(b / frame)))
-                if fb <= fa:
-                    continue
-                src = np.linspace(s0 / VOICE_RATE / frame, max(s0, s1 - 1) / VOICE_RATE / frame, fb - fa)
-                source[fa:fb] = np.clip(src, 0, last_src)
-                vowel[fa:fb] = is_vowel
-                gate[fa:fb] = 1.0 if is_vowel else consonant_gain
-            for note in sung:
-                fa = max(0, int(round((time_of(note.beat) - line_start - on) / frame)))
-                fb = min(n_frames, int(round((time_of(note.beat + note.duration) - line_start) / frame)))
-                pitch[fa:fb] = note.key
-        index = np.rint(source).astype(int)
-        src_f0 = f0_src[index]
-        voiced = (src_f0 > 0) | vowel
-        # Portamento: glide the pitch in the log domain; keep some of the speech's own pitch movement.
-        glide = max(1, int(round((0.03 + 0.07 * balance) / frame)))
-        held = np.where(pitch > 0, pitch, np.nan)
-        filled = _fill_nan(held)
-        kernel = np.hanning(2 * glide + 1)
-        smooth = np.convolve(np.pad(filled, glide, mode="edge"), kernel / kernel.sum(), "valid")
-        cents = np.zeros(n_frames)
-        voiced_src = src_f0 > 0
-        if voiced_src.any():
-            log_f0 = np.log2(np.where(voiced_src, src_f0, np.nan))
-            trend = _fill_nan(log_f0)
-            k = np.hanning(21)
-            trend = np.convolve(np.pad(trend, 10, mode="edge"), k / k.sum(), "valid")
-            cents = np.clip(np.nan_to_num(1200 * (log_f0 - trend)), -25, 25) * 0.6 * balance
-        female = score.voice == "female"
-        vibrato = _vibrato(pitch, frame, *(FEMALE_VIBRATO if female else (VIBRATO_HZ, VIBRATO_CENTS)))
-        midi = smooth + (cents + vibrato + detune_cents) / 100.0
-        f0 = np.where(voiced & (pitch > 0), 440.0 * 2 ** ((midi - 69) / 12), 0.0)
-        new_sp = np.ascontiguousarray(sp[index])
-        new_ap = np.ascontiguousarray(ap[index])
-        forced = vowel & ~voiced_src
-        if forced.any() and voiced_src.any():
-            new_ap[forced] = np.median(ap[f0_src > 0], axis=0)
-        if female:
-            new_sp = _shift_formants(new_sp, FEMALE_FORMANT_SHIFT)
-            hz = np.arange(new_ap.shape[1]) * VOICE_RATE / (2 * (new_ap.shape[1] - 1))
-            breath = FEMALE_BREATH * np.clip((hz - 2000.0) / 2000.0, 0.0, 1.0)
-            new_ap = np.ascontiguousarray(new_ap + (1.0 - new_ap) * breath)
-        audio = pyworld.synthesize(f0, new_sp, new_ap, VOICE_RATE, frame_period=FRAME_MS)
+        n_frames = len(timeline.gate)
         ramp = np.hanning(5)
         positions = np.arange(len(audio)) / VOICE_RATE / frame
-        gate = np.convolve(np.pad(gate, 2, mode="edge"), ramp / ramp.sum(), "valid")
+        gate = np.convolve(np.pad(timeline.gate, 2, mode="edge"), ramp / ramp.sum(), "valid")
         gate_samples = np.interp(positions, np.arange(n_frames), gate)
-        vowel_env = np.convolve(np.pad(vowel.astype(float), 2, mode="edge"), ramp / ramp.sum(), "valid")
+        vowel_env = np.convolve(np.pad(timeline.vowel.astype(float), 2, mode="edge"), ramp / ramp.sum(), "valid")
         audio = resample_poly(audio * gate_samples, self.sample_rate, VOICE_RATE)
         envelope = np.interp(np.arange(len(audio)) / self.sample_rate / frame,
                              np.arange(n_frames), vowel_env)
-        return int(round(line_start * self.sample_rate)), audio, envelope
+        return audio, envelope
+
+
+@dataclass(frozen=True)
+class _Timeline:
+    """A sung line frame by frame (FRAME_MS): which speech frame each one reads, the note it sings (MIDI,
+    0 where none), whether it is a vowel, and its gate (1 vowel, the consonant gain, 0 silence)."""
+
+    line_start: float  # seconds into the song of the line's first frame
+    source: np.ndarray
+    pitch: np.ndarray
+    vowel: np.ndarray
+    gate: np.ndarray
+
+
+def _line_timeline(notes: list[VocalNote], syllables: list[Syllable], bpm: float, source_frames: int,
+                   consonant_gain: float) -> _Timeline:
+    """Each syllable's onset, nucleus and coda stretched onto its notes: the vowel holds for the notes'
+    length, the consonants keep their spoken length (capped) just before and at the end of it."""
+    frame = FRAME_MS / 1000.0
+    seconds = 60.0 / bpm
+
+    def time_of(beat: float) -> float:
+        return beat * seconds
+
+    line_start = time_of(notes[0].beat) - 0.2
+    line_end = time_of(notes[-1].beat + notes[-1].duration) + 0.1
+    n_frames = int(np.ceil((line_end - line_start) / frame)) + 1
+    source = np.zeros(n_frames, dtype=np.float64)  # source frame per output frame
+    pitch = np.zeros(n_frames)  # MIDI pitch of voiced frames, 0 = keep unvoiced / silent
+    vowel = np.zeros(n_frames, dtype=bool)
+    gate = np.zeros(n_frames)
+    last_src = source_frames - 1
+    by_syllable: dict[int, list[VocalNote]] = {}
+    for note in notes:
+        by_syllable.setdefault(note.syllable, []).append(note)
+    for k, sung in by_syllable.items():
+        if not syllables:
+            break
+        syl = syllables[min(k, len(syllables) - 1)]
+        t0 = time_of(sung[0].beat) - line_start
+        t1 = time_of(sung[-1].beat + sung[-1].duration) - line_start
+        on = min((syl.onset[1] - syl.onset[0]) / VOICE_RATE, CONSONANT_MAX_SECONDS)
+        co = min((syl.coda[1] - syl.coda[0]) / VOICE_RATE, CONSONANT_MAX_SECONDS, 0.4 * (t1 - t0))
+        regions = ((t0 - on, t0, syl.onset, False), (t0, t1 - co, syl.nucleus, True),
+                   (t1 - co, t1, syl.coda, False))
+        for a, b, (s0, s1), is_vowel in regions:
+            fa, fb = max(0, int(round(a / frame))), min(n_frames, int(round(b / frame)))
+            if fb <= fa:
+                continue
+            src = np.linspace(s0 / VOICE_RATE / frame, max(s0, s1 - 1) / VOICE_RATE / frame, fb - fa)
+            source[fa:fb] = np.clip(src, 0, last_src)
+            vowel[fa:fb] = is_vowel
+            gate[fa:fb] = 1.0 if is_vowel else consonant_gain
+        for note in sung:
+            fa = max(0, int(round((time_of(note.beat) - line_start - on) / frame)))
+            fb = min(n_frames, int(round((time_of(note.beat + note.duration) - line_start) / frame)))
+            pitch[fa:fb] = note.key
+    return _Timeline(line_start, source, pitch, vowel, gate)
+
+
+def _sung_f0(timeline: _Timeline, src_f0: np.ndarray, balance: float, female: bool,
+             detune_cents: float) -> np.ndarray:
+    """The line's F0 (Hz, 0 unvoiced): the notes with portamento between them, some of the speech's own
+    pitch movement (more with `balance`), vibrato by voice, and the take's detune."""
+    frame = FRAME_MS / 1000.0
+    pitch = timeline.pitch
+    n_frames = len(pitch)
+    voiced = (src_f0 > 0) | timeline.vowel
+    # Portamento: glide the pitch in the log domain; keep some of the speech's own pitch movement.
+    glide = max(1, int(round((0.03 + 0.07 * balance) / frame)))
+    held = np.where(pitch > 0, pitch, np.nan)
+    filled = _fill_nan(held)
+    kernel = np.hanning(2 * glide + 1)
+    smooth = np.convolve(np.pad(filled, glide, mode="edge"), kernel / kernel.sum(), "valid")
+    cents = np.zeros(n_frames)
+    voiced_src = src_f0 > 0
+    if voiced_src.any():
+        log_f0 = np.log2(np.where(voiced_src, src_f0, np.nan))
+        trend = _fill_nan(log_f0)
+        k = np.hanning(21)
+        trend = np.convolve(np.pad(trend, 10, mode="edge"), k / k.sum(), "valid")
+        cents = np.clip(np.nan_to_num(1200 * (log_f0 - trend)), -25, 25) * 0.6 * balance
+    vibrato = _vibrato(pitch, frame, *(FEMALE_VIBRATO if female else (VIBRATO_HZ, VIBRATO_CENTS)))
+    midi = smooth + (cents + vibrato + detune_cents) / 100.0
+    return np.where(voiced & (pitch > 0), 440.0 * 2 ** ((midi - 69) / 12), 0.0)
+
+
+def _voice_colour(sp: np.ndarray, ap: np.ndarray, index: np.ndarray, vowel: np.ndarray, f0_src: np.ndarray,
+                  female: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The spectral envelope and aperiodicity re-timed onto the line: a vowel the speech left unvoiced gets
+    the speech's typical voiced aperiodicity (it must sing), and a female voice raised formants and breath."""
+    new_sp = np.ascontiguousarray(sp[index])
+    new_ap = np.ascontiguousarray(ap[index])
+    voiced_src = f0_src[index] > 0
+    forced = vowel & ~voiced_src
+    if forced.any() and voiced_src.any():
+        new_ap[forced] = np.median(ap[f0_src > 0], axis=0)
+    if female:
+        new_sp = _shift_formants(new_sp, FEMALE_FORMANT_SHIFT)
+        hz = np.arange(new_ap.shape[1]) * VOICE_RATE / (2 * (new_ap.shape[1] - 1))
+        breath = FEMALE_BREATH * np.clip((hz - 2000.0) / 2000.0, 0.0, 1.0)
+        new_ap = np.ascontiguousarray(new_ap + (1.0 - new_ap) * breath)
+    return new_sp, new_ap
 
 
 class VocalStem(np.ndarray):

@@ -75,15 +75,23 @@ def request_schema() -> dict[str, Any]:
     express the bit rate's number form or the bpm validator; a schema-driven client needs them all.
     """
     schema = copy.deepcopy(TextToMusicRequest.model_json_schema(mode="validation"))
-    props = schema["properties"]
+    _exact_hosted_fields(schema["properties"])
+    _local_extension_fields(schema["properties"])
+    schema["description"] = f"Body of `POST {SUBMIT_PATH}`. Unknown fields are refused. {_COMBINATIONS}"
+    return schema
 
-    def number(lo: float, hi: float) -> dict[str, Any]:
-        return {"type": "number", "minimum": lo, "maximum": hi}
 
+def _number(lo: float, hi: float) -> dict[str, Any]:
+    return {"type": "number", "minimum": lo, "maximum": hi}
+
+
+def _exact_hosted_fields(props: dict[str, Any]) -> None:
+    """The hosted API's fields whose rules pydantic exports loosely: number ranges, bpm's `auto`, the bit
+    rate as a string or a number, what an absent seed means."""
     for name, (lo, hi) in (("prompt_strength", PROMPT_STRENGTH_RANGE), ("balance_strength", BALANCE_STRENGTH_RANGE)):
-        props[name] = {**number(lo, hi), "default": props[name]["default"], "title": props[name]["title"]}
+        props[name] = {**_number(lo, hi), "default": props[name]["default"], "title": props[name]["title"]}
     props["bpm"] = {
-        "anyOf": [number(*BPM_RANGE), {"type": "string", "const": "auto"}],
+        "anyOf": [_number(*BPM_RANGE), {"type": "string", "const": "auto"}],
         "default": "auto",
         "title": "Bpm",
         "description": "Beats per minute, or auto.",
@@ -99,8 +107,12 @@ def request_schema() -> dict[str, Any]:
         "description": f"kbps, as a string or a number; only with output_format {' or '.join(BIT_RATE_FORMATS)}.",
     }
     props["seed"]["description"] = "Seed for reproducibility (32-bit); random when absent, returned in the track."
+
+
+def _local_extension_fields(props: dict[str, Any]) -> None:
+    """The local service's own fields, marked `x-extension` so a client sends them only to it."""
     props["duration_seconds"] = {
-        "anyOf": [number(*DURATION_RANGE), {"type": "null"}],
+        "anyOf": [_number(*DURATION_RANGE), {"type": "null"}],
         "default": None,
         "title": "Duration Seconds",
         "description": (
@@ -124,8 +136,6 @@ def request_schema() -> dict[str, Any]:
         ),
         "x-extension": "textmusic-local",
     }
-    schema["description"] = f"Body of `POST {SUBMIT_PATH}`. Unknown fields are refused. {_COMBINATIONS}"
-    return schema
 
 
 def install_openapi(app: FastAPI) -> None:

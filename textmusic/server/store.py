@@ -271,19 +271,9 @@ class Store:
                 raise KeyError("unknown key")
             balance = int(row["balance_cents"])
             if idempotency is not None:
-                seen = conn.execute(
-                    "SELECT request_sha256, track_ids FROM idempotency WHERE key_hash = ? AND idempotency_key = ?",
-                    (key_hash, idempotency[0]),
-                ).fetchone()
-                if seen is not None:
-                    if seen["request_sha256"] != idempotency[1]:
-                        raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
-                    return Submitted(balance, json.loads(seen["track_ids"]), replayed=True)
-                conn.execute(
-                    "INSERT INTO idempotency (key_hash, idempotency_key, request_sha256, track_ids, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (key_hash, idempotency[0], idempotency[1], json.dumps([t.id for t in tracks]), now),
-                )
+                replayed = self._replay_or_remember(conn, key_hash, tracks, idempotency, now)
+                if replayed is not None:
+                    return Submitted(balance, replayed, replayed=True)
             if balance < needed:
                 raise InsufficientBalance(balance, needed)
             conn.execute("UPDATE keys SET balance_cents = balance_cents - ? WHERE key_hash = ?", (needed, key_hash))
@@ -292,30 +282,51 @@ class Store:
                        output_format, output_bit_rate, store_audio, status, reserved_cents,
                        created_at, updated_at, expires_at, fault, ready_not_before)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
-                [
-                    (
-                        t.id,
-                        key_hash,
-                        t.request_json,
-                        t.song_index,
-                        t.seed,
-                        t.name,
-                        t.tags_json,
-                        t.output_format,
-                        t.output_bit_rate,
-                        int(t.store_audio),
-                        t.reserved_cents,
-                        now,
-                        now,
-                        # Provisional: the clock restarts when the audio is ready (mark_ready).
-                        None if t.store_audio else now + (t.latency_seconds or 0.0) + self.audio_ttl_seconds,
-                        t.fault,
-                        None if t.latency_seconds is None else now + t.latency_seconds,
-                    )
-                    for t in tracks
-                ],
+                [self._pending_row(key_hash, t, now) for t in tracks],
             )
         return Submitted(balance - needed, [t.id for t in tracks], replayed=False)
+
+    @staticmethod
+    def _replay_or_remember(conn: sqlite3.Connection, key_hash: str, tracks: list[NewTrack],
+                            idempotency: tuple[str, str], now: float) -> list[str] | None:
+        """The first submission's track ids when this Idempotency-Key was seen with the same digest; else
+        None, the key now remembered for these tracks (in the submission's transaction: both or neither)."""
+        seen = conn.execute(
+            "SELECT request_sha256, track_ids FROM idempotency WHERE key_hash = ? AND idempotency_key = ?",
+            (key_hash, idempotency[0]),
+        ).fetchone()
+        if seen is not None:
+            if seen["request_sha256"] != idempotency[1]:
+                raise IdempotencyConflict("this Idempotency-Key was already used for a different request")
+            return list(json.loads(seen["track_ids"]))
+        conn.execute(
+            "INSERT INTO idempotency (key_hash, idempotency_key, request_sha256, track_ids, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (key_hash, idempotency[0], idempotency[1], json.dumps([t.id for t in tracks]), now),
+        )
+        return None
+
+    def _pending_row(self, key_hash: str, t: NewTrack, now: float) -> tuple[object, ...]:
+        """A new track's row, in the INSERT's column order: pending, its funds reserved, its clocks set."""
+        return (
+            t.id,
+            key_hash,
+            t.request_json,
+            t.song_index,
+            t.seed,
+            t.name,
+            t.tags_json,
+            t.output_format,
+            t.output_bit_rate,
+            int(t.store_audio),
+            t.reserved_cents,
+            now,
+            now,
+            # Provisional: the clock restarts when the audio is ready (mark_ready).
+            None if t.store_audio else now + (t.latency_seconds or 0.0) + self.audio_ttl_seconds,
+            t.fault,
+            None if t.latency_seconds is None else now + t.latency_seconds,
+        )
 
     def get_track(self, track_id: str) -> sqlite3.Row | None:
         with self._read() as conn:
