@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import soundfile  # before pyfluidsynth: its libsndfile is then the one FluidSynth decodes .sf3 with
 
-from textmusic.engine.compose import Score
+from textmusic.engine.compose import Channel, Score
 
 SYNTH_GAIN = 0.2
 SYNTH_SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512}
@@ -184,40 +184,11 @@ class SynthRenderer:
         """Float32 stereo audio of shape (score.total_frames, 2), unnormalised; only `channels` if given."""
         if score.sample_rate != self.sample_rate:
             raise ValueError(f"score is at {score.sample_rate} Hz, the synth at {self.sample_rate} Hz")
-        messages = []
-        for event in score.events:
-            if channels is not None and event.channel not in channels:
-                continue
-            messages.append((score.onset_sample(event), 1, event.channel, event.key, event.velocity))
-            messages.append((score.offset_sample(event), 0, event.channel, event.key, 0))
-        messages.sort()  # note-offs before note-ons at the same sample, so repeated notes retrigger
+        messages = _messages(score, channels)
         out = np.zeros((score.total_frames, 2), dtype=np.float32)
         setup = [channel for channel in score.channels if channels is None or channel.channel in channels]
         with self._lock:  # creating, configuring and releasing synths touches shared state: one at a time
-            synth = self._fluidsynth.Synth(
-                gain=SYNTH_GAIN, samplerate=float(self.sample_rate), channels=16, **SYNTH_SETTINGS
-            )
-            # Only the fonts this render plays from, the default first. Adding a font re-selects every channel's
-            # program from the newest font; the channels are first moved to RESET_PROGRAM, a preset that is
-            # cheap to decode and kept pinned, so no render decodes (say) a 2 s piano it does not play.
-            fonts = {DEFAULT_FONT} | {route(channel.bank, channel.program)[0] for channel in setup}
-            ids = {DEFAULT_FONT: self._lib.fluid_synth_add_sfont(synth.synth, self._fonts[DEFAULT_FONT].sfont)}
-            for name in sorted(fonts - {DEFAULT_FONT}):
-                for index in range(16):
-                    if index != 9:
-                        synth.program_change(index, RESET_PROGRAM)
-                self._fonts[name].pin(0, RESET_PROGRAM)
-                self._fonts[name].pin(128, 0)
-                ids[name] = self._lib.fluid_synth_add_sfont(synth.synth, self._fonts[name].sfont)
-            for channel in setup:  # only this render's channels: selecting another preset would decode it
-                font, offset_db = route(channel.bank, channel.program)
-                self._fonts[font].pin(channel.bank, channel.program)  # first use: decoded here, once
-                synth.program_select(channel.channel, ids[font], channel.bank, channel.program)
-                if offset_db:
-                    self._lib.fluid_synth_set_gen(synth.synth, channel.channel, GEN_ATTENUATION,
-                                                  ctypes.c_float(-10.0 * offset_db))
-                synth.cc(channel.channel, 7, channel.volume)
-                synth.cc(channel.channel, 10, channel.pan)
+            synth, fonts = self._synth_for(setup)
         try:  # rendering only reads the loaded soundfont, so synths may run on several threads
             position = 0
             for sample, is_on, channel, key, velocity in messages:
@@ -235,6 +206,35 @@ class SynthRenderer:
             with self._lock:
                 self._release(synth, fonts)
         return out
+
+    def _synth_for(self, setup: list[Channel]) -> tuple[Any, set[str]]:
+        """A fresh synth with the render's channels set up (preset, font, level, pan), and the fonts it
+        borrowed (to release). Called under the lock."""
+        synth = self._fluidsynth.Synth(
+            gain=SYNTH_GAIN, samplerate=float(self.sample_rate), channels=16, **SYNTH_SETTINGS
+        )
+        # Only the fonts this render plays from, the default first. Adding a font re-selects every channel's
+        # program from the newest font; the channels are first moved to RESET_PROGRAM, a preset that is
+        # cheap to decode and kept pinned, so no render decodes (say) a 2 s piano it does not play.
+        fonts = {DEFAULT_FONT} | {route(channel.bank, channel.program)[0] for channel in setup}
+        ids = {DEFAULT_FONT: self._lib.fluid_synth_add_sfont(synth.synth, self._fonts[DEFAULT_FONT].sfont)}
+        for name in sorted(fonts - {DEFAULT_FONT}):
+            for index in range(16):
+                if index != 9:
+                    synth.program_change(index, RESET_PROGRAM)
+            self._fonts[name].pin(0, RESET_PROGRAM)
+            self._fonts[name].pin(128, 0)
+            ids[name] = self._lib.fluid_synth_add_sfont(synth.synth, self._fonts[name].sfont)
+        for channel in setup:  # only this render's channels: selecting another preset would decode it
+            font, offset_db = route(channel.bank, channel.program)
+            self._fonts[font].pin(channel.bank, channel.program)  # first use: decoded here, once
+            synth.program_select(channel.channel, ids[font], channel.bank, channel.program)
+            if offset_db:
+                self._lib.fluid_synth_set_gen(synth.synth, channel.channel, GEN_ATTENUATION,
+                                              ctypes.c_float(-10.0 * offset_db))
+            synth.cc(channel.channel, 7, channel.volume)
+            synth.cc(channel.channel, 10, channel.pan)
+        return synth, fonts
 
     def _pull(self, synth: Any, out: np.ndarray, start: int, stop: int) -> None:
         """Fill out[start:stop] (interleaved stereo rows) straight from the synth."""
@@ -257,3 +257,16 @@ class SynthRenderer:
         finally:
             self._lib.fluid_set_log_function(FLUID_WARN, previous, None)
         synth.delete()
+
+
+def _messages(score: Score, channels: Collection[int] | None) -> list[tuple[int, int, int, int, int]]:
+    """The score's notes as (sample, on, channel, key, velocity), in time order: note-offs before note-ons at
+    the same sample, so repeated notes retrigger."""
+    messages = []
+    for event in score.events:
+        if channels is not None and event.channel not in channels:
+            continue
+        messages.append((score.onset_sample(event), 1, event.channel, event.key, event.velocity))
+        messages.append((score.offset_sample(event), 0, event.channel, event.key, 0))
+    messages.sort()
+    return messages
