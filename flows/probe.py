@@ -34,7 +34,7 @@ from textmusic.client import (
     Unanswered,
     Unauthorized,
 )
-from textmusic.contract import BIT_RATE_FORMATS, TextToMusicRequest, Track, TrackStatus
+from textmusic.contract import BIT_RATE_FORMATS, FAILED, PENDING, READY, TextToMusicRequest, Track, TrackStatus
 from textmusic.providers import Profile
 from textmusic.settings import TextMusicSettings
 
@@ -269,7 +269,7 @@ class _Prober:
 
     def follow(self, track: Track, timeout: float, sleep: Callable[[float], None]) -> Track:
         interval = FIRST_POLL_SECONDS
-        while track.effective_status == "pending" and not self.stuck(track):
+        while track.effective_status == PENDING and not self.stuck(track):
             if time.monotonic() + interval > self.t0 + timeout:
                 self.fail(f"the track was not ready after {timeout:g} s")
                 break
@@ -386,13 +386,13 @@ def _judge_readings(p: _Prober, track: Track, check: Callable[..., None]) -> Non
     else:
         check("status words known", True, "" if report.words else "none sent: ready is read from the audio URL")
     status = track.effective_status
-    if status == "ready":
-        ready = next(r for r in report.readings if r.status == "ready")
+    if status == READY:
+        ready = next(r for r in report.readings if r.status == READY)
         pending = [r.seconds for r in report.readings if r.seconds < ready.seconds]
         report.ready_seconds = ready.seconds
         report.last_pending_seconds = pending[-1] if pending else None
         check("ready", True, f"after {ready.seconds:.1f} s")
-    elif status == "failed":
+    elif status == FAILED:
         check("ready", False, f"the provider says the track failed: {track.error or track.status_word}")
     else:
         check("ready", False, "never counted ready by the profile")

@@ -28,7 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tasks.catalog.decisions import REVIEW_CSV, ReviewEntry, load_decisions, record_decision
-from tasks.catalog.ledger import JOURNAL, LEDGER_PARQUET, LedgerRecord, load_ledger
+from tasks.catalog.ledger import JOURNAL, LEDGER_PARQUET, READY, LedgerRecord, load_ledger
 from tasks.catalog.page import render_page, write_page
 from tasks.catalog.page.waveform import WAVEFORM_DIR
 
@@ -88,7 +88,7 @@ class Takes:
     def current(self) -> list[LedgerRecord]:
         stamp = tuple(_mtime_ns(self.out_dir / name) for name in (LEDGER_PARQUET, JOURNAL))
         if stamp != self._stamp:
-            self._records = [r for r in load_ledger(self.out_dir) if r.status == "ready" and r.audio_path]
+            self._records = [r for r in load_ledger(self.out_dir) if r.status == READY and r.audio_path]
             self._stamp = stamp
         return self._records
 

@@ -12,7 +12,7 @@ import os
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import pandas as pd
 from pydantic import BaseModel, create_model
@@ -25,19 +25,19 @@ LEDGER_PARQUET = "ledger.parquet"
 LEDGER_CSV = "ledger.csv"
 REJECTS_CSV = "rejects.csv"
 SUPPORT_DIR = "support"
-# A row's outcome in the ledger. `unanswered`: the submission was sent and its answer lost; the provider
-# may have charged it, so it is not sent again without --resubmit-unanswered.
-# `replaced`: a take a reviewer rejected and `--regenerate-rejected` replaced by a take with a new seed; its
-# file moved to `rejected/`, its record (and cost) stays in the ledger.
-Status = Literal["ready", "failed", "rejected", "skipped", "unanswered", "replaced", "submitting", "submitted"]
-STATUSES: tuple[str, ...] = ("ready", "failed", "rejected", "skipped", "unanswered", "replaced")
-REPLACED: Status = "replaced"
-REJECTED_DIR = "rejected"
-# Journal-only: a request the provider accepted (and charged for) whose audio is not yet in the catalog.
-SUBMITTED: Status = "submitted"
-# Journal-only: a request about to be sent. If its answer never arrives, the next run sends the same
+# A row's outcome in the ledger, the ledger's own vocabulary (a provider's track states are the contract's).
+# `ready`: the file is delivered in the catalog (the page says "delivered"). `rejected`: the brief row was
+# refused. `unanswered`: the submission was sent and its answer lost; the provider may have charged it, so it
+# is not sent again without --resubmit-unanswered. `replaced`: a take a reviewer rejected and
+# `--regenerate-rejected` replaced by a take with a new seed; its file moved to `rejected/`, its record (and
+# cost) stays in the ledger.
+# Journal-only: `submitted`, a request the provider accepted (and charged for) whose audio is not yet in the
+# catalog; `submitting`, a request about to be sent. If its answer never arrives, the next run sends the same
 # Idempotency-Key again (providers that honour one), else records the row `unanswered`.
-SUBMITTING: Status = "submitting"
+Status = Literal["ready", "failed", "rejected", "skipped", "unanswered", "replaced", "submitting", "submitted"]
+READY, FAILED, REJECTED, SKIPPED, UNANSWERED, REPLACED, SUBMITTING, SUBMITTED = get_args(Status)
+STATUSES: tuple[Status, ...] = tuple(s for s in get_args(Status) if s not in (SUBMITTING, SUBMITTED))
+REJECTED_DIR = "rejected"
 # What a later run does with a row that did not end ready: a decision kept as data, never read from `error`.
 #   ""           nothing to resume: the row is generated anew (nothing was charged, or the generation failed)
 #   "poll"       the provider holds paid tracks (known ids): poll and download them, never pay again
@@ -246,8 +246,8 @@ def write_rejects(out_dir: Path, rejects: list[dict[str, object]]) -> None:
 def summarize(records: list[LedgerRecord]) -> dict[str, object]:
     counts = {status: sum(1 for r in records if r.status == status) for status in STATUSES}
     cents = sum(r.cost_cents for r in records)
-    minutes = sum((r.duration_seconds or 0.0) for r in records if r.status == "ready" and not r.parent) / 60
-    versions = sum(1 for r in records if r.status == "ready" and r.parent)
+    minutes = sum((r.duration_seconds or 0.0) for r in records if r.status == READY and not r.parent) / 60
+    versions = sum(1 for r in records if r.status == READY and r.parent)
     at_risk = sum(r.at_risk_cents for r in records)
     return {**counts, "versions": versions, "minutes": round(minutes, 2), "cost_cents": cents, "cost_usd": cents / 100,
             "at_risk_usd": at_risk / 100}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tasks.catalog.ledger import LedgerRecord
+from tasks.catalog.ledger import READY, LedgerRecord
 from tasks.intake.fields import METADATA_COLUMNS
 from tasks.intake.plan import PlannedRow, expected_cost_cents, max_cost_cents, request_fingerprint
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
@@ -16,7 +16,7 @@ from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, 
 def ready_originals(records: list[LedgerRecord], track_ids: list[str] | None = None) -> list[LedgerRecord]:
     """The ready songs (and their versions) a re-render regenerates: all, or those of `track_ids`."""
     wanted = set(track_ids or ())
-    return [r for r in records if r.status == "ready" and (not wanted or r.track_id in wanted)]
+    return [r for r in records if r.status == READY and (not wanted or r.track_id in wanted)]
 
 
 def rerender_cost_cents(rows: list[PlannedRow], settings: PipelineSettings, local_extensions: bool) -> tuple[int, int]:
@@ -121,7 +121,7 @@ def compare_to_originals(
     compared = []
     for rec, original in _with_originals(new, originals):
         identical = None
-        if rec.status == "ready" and original is not None and (
+        if rec.status == READY and original is not None and (
             original.output_format == rec.output_format
             or (original.output_format in LOSSLESS_FORMATS and rec.output_format in LOSSLESS_FORMATS)
         ):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.catalog.decisions import ReviewEntry, decision_for
-from tasks.catalog.ledger import REJECTED_DIR, REPLACED, LedgerRecord
+from tasks.catalog.ledger import READY, REJECTED_DIR, REPLACED, LedgerRecord
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def retire_rejected(out_dir: Path, records: list[LedgerRecord], entries: list[Re
     their files out of the delivered folder."""
     rows: dict[tuple[str, str], list[LedgerRecord]] = {}
     for record in records:
-        if record.status == "ready":
+        if record.status == READY:
             rows.setdefault((record.track_id, record.request_fingerprint), []).append(record)
     retired: list[LedgerRecord] = []
     kept: dict[str, str] = {}

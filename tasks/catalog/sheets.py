@@ -22,7 +22,7 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from tasks.catalog.decisions import ReviewEntry, decision_for, load_decisions
-from tasks.catalog.ledger import JOURNAL, LEDGER_PARQUET, LedgerRecord, load_ledger, spreadsheet_safe
+from tasks.catalog.ledger import JOURNAL, LEDGER_PARQUET, READY, LedgerRecord, load_ledger, spreadsheet_safe
 from tasks.intake.fields import FIELDS_BY_NAME, METADATA_FIELDS
 
 Cell = str | int | float
@@ -232,7 +232,7 @@ SHEETS: dict[str, Sheet] = {s.name: s for s in (GENERIC, HARVEST, SOURCEAUDIO)}
 
 def _release_date(records: Iterable[LedgerRecord]) -> str:
     """The day of the newest delivery: a catalog is released when its last file is in."""
-    stamps = [datetime.fromisoformat(r.finished_at) for r in records if r.status == "ready" and r.finished_at]
+    stamps = [datetime.fromisoformat(r.finished_at) for r in records if r.status == READY and r.finished_at]
     return max(stamps).date().isoformat() if stamps else ""
 
 
@@ -245,7 +245,7 @@ def _order(record: LedgerRecord) -> tuple[object, ...]:
 
 def takes_from(records: list[LedgerRecord], entries: list[ReviewEntry], approved_only: bool = False) -> list[Take]:
     """The delivered files (status ready) in sheet order, numbered, each with its review decision."""
-    delivered = sorted((r for r in records if r.status == "ready"), key=_order)
+    delivered = sorted((r for r in records if r.status == READY), key=_order)
     reviewed = [(r, decision_for(r, entries)) for r in delivered]
     if approved_only:
         reviewed = [(r, e) for r, e in reviewed if e is not None and e.decision == "approve"]

@@ -29,7 +29,7 @@ import av
 import librosa
 import numpy as np
 
-from tasks.catalog.ledger import LedgerRecord
+from tasks.catalog.ledger import READY, LedgerRecord
 from tasks.settings import PipelineSettings
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ def pairs_above(matrix: np.ndarray, threshold: float) -> Iterator[tuple[int, int
 def similar_pairs(out_dir: Path, records: list[LedgerRecord], threshold: float = DEFAULT_THRESHOLD
                   ) -> list[tuple[LedgerRecord, LedgerRecord, float]]:
     """Pairs of ready songs whose fingerprints score ≥ threshold, most similar first."""
-    ready = [r for r in records if r.status == "ready" and r.sha256 and r.audio_path]
+    ready = [r for r in records if r.status == READY and r.sha256 and r.audio_path]
     vectors = cached_fingerprints(out_dir, ready)
     ready = [r for r in ready if r.sha256 in vectors]
     if not ready:
@@ -206,7 +206,7 @@ def flag_similar(out_dir: Path, records: list[LedgerRecord], threshold: float = 
         matches.setdefault(id(b), []).append((a.audio_path, score))
     flagged = []
     for record in records:
-        if record.status != "ready":
+        if record.status != READY:
             flagged.append(record)
             continue
         found = matches.get(id(record), [])

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks.catalog.ledger import SUPPORT_DIR, LedgerRecord
+from tasks.catalog.ledger import READY, SUPPORT_DIR, LedgerRecord
 from tasks.delivery.check import check_audio, sha256_file
 from tasks.delivery.finish import Delivery, QcFailed, finish
 from tasks.delivery.tagging import tag_and_verify
@@ -109,7 +109,7 @@ def deliver(
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
         os.replace(tmp, inside(out_dir, file_name))
-        return record.model_copy(update={"status": "ready", "resume": "", "audio_path": file_name,
+        return record.model_copy(update={"status": READY, "resume": "", "audio_path": file_name,
                                          "sha256": digest, "error": ""})
     finally:
         tmp.unlink(missing_ok=True)

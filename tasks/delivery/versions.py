@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tasks.catalog.ledger import LedgerRecord, record_key, utc_now
+from tasks.catalog.ledger import FAILED, READY, SKIPPED, LedgerRecord, record_key, utc_now
 from tasks.delivery.check import check_audio, intact, sha256_file
 from tasks.delivery.edits import Edit, edit_versions, write_edit
 from tasks.delivery.finish import Delivery, QcFailed, finish, follows_parent
@@ -46,7 +46,7 @@ def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], pre
     records: list[LedgerRecord] = []
     for main in mains:
         row = rows.get(main.track_id)
-        if main.status != "ready" or main.parent or row is None or not row.request.versions:
+        if main.status != READY or main.parent or row is None or not row.request.versions:
             continue
         kept = _intact(main, previous, out_dir)
         if _covers(asked_kinds(row), kept):
@@ -65,7 +65,7 @@ def _intact(main: LedgerRecord, previous: list[LedgerRecord], out_dir: Path) -> 
     found = {}
     for record in previous:
         if (record.parent == main.audio_path and record.track_id == main.track_id
-                and record.request_fingerprint == main.request_fingerprint and record.status == "ready"
+                and record.request_fingerprint == main.request_fingerprint and record.status == READY
                 and intact(out_dir, record.audio_path, record.sha256)):
             found[record.version] = record
     return found
@@ -95,7 +95,7 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
     try:
         track = client.get_track(main.generation_id)
     except Exception as exc:
-        return [_version_record(main, version_name(k), status="failed", audio_path="", duration_seconds=None,
+        return [_version_record(main, version_name(k), status=FAILED, audio_path="", duration_seconds=None,
                                 error=f"versions not fetched: {client.redact(str(exc))}") for k in kinds]
     records = []
     for listed in track.versions:
@@ -107,7 +107,7 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
         record = _version_record(main, listed.name, duration_seconds=round(listed.duration_seconds, 3))
         records.append(place(record, functools.partial(_download, track, record, client, tolerance)))
     listed_names = {v.name for v in track.versions}
-    records += [_version_record(main, version_name(k), status="failed", audio_path="", duration_seconds=None,
+    records += [_version_record(main, version_name(k), status=FAILED, audio_path="", duration_seconds=None,
                                 error="the provider did not deliver this version")
                 for k in kinds if k != "stems" and version_name(k) not in listed_names]
     return records
@@ -121,7 +121,7 @@ def _download(track: Track, record: LedgerRecord, client: TextMusicClient, toler
 def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_dir: Path,
             kept: dict[str, LedgerRecord], place: Place) -> list[LedgerRecord]:
     """Cut-downs and loops edited from the delivered mix; stems and mixes reported as not offered."""
-    records = [_version_record(main, name, status="skipped", audio_path="", duration_seconds=None,
+    records = [_version_record(main, name, status=SKIPPED, audio_path="", duration_seconds=None,
                                error="not offered: a finished mix has no stems (the provider delivers none)")
                for name in _mix_names(kinds)]
     edits = [k for k in kinds if k not in MIXES and version_name(k) not in kept]
@@ -132,7 +132,7 @@ def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_d
     for kind, result in edit_versions(parent, tuple(edits), main.bpm or bpm_asked).items():
         record = _version_record(main, version_name(kind))
         if not isinstance(result, Edit):
-            records.append(record.model_copy(update={"status": "failed", "audio_path": "", "duration_seconds": None,
+            records.append(record.model_copy(update={"status": FAILED, "audio_path": "", "duration_seconds": None,
                                                      "error": f"version not made: {result.reason}"}))
             continue
         record = record.model_copy(update={"duration_seconds": round(result.seconds, 3)})
@@ -169,11 +169,11 @@ def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: Planned
         digest = sha256_file(tmp)
         tmp.chmod(FILE_MODE)
         os.replace(tmp, out_dir / name)
-        return record.model_copy(update={"status": "ready", "audio_path": name, "sha256": digest})
+        return record.model_copy(update={"status": READY, "audio_path": name, "sha256": digest})
     except QcFailed as exc:
-        return record.model_copy(update={**exc.fields, "status": "failed", "audio_path": "", "error": str(exc)})
+        return record.model_copy(update={**exc.fields, "status": FAILED, "audio_path": "", "error": str(exc)})
     except Exception as exc:
-        return record.model_copy(update={"status": "failed", "audio_path": "", "error": f"version not made: {exc}"})
+        return record.model_copy(update={"status": FAILED, "audio_path": "", "error": f"version not made: {exc}"})
     finally:
         tmp.unlink(missing_ok=True)
 

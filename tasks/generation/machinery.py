@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from tasks.catalog.ledger import SUBMITTED, SUBMITTING, LedgerRecord, utc_now
+from tasks.catalog.ledger import READY, SUBMITTED, SUBMITTING, LedgerRecord, utc_now
 from tasks.delivery.check import intact
 from tasks.delivery.finish import Delivery, QcFailed
 from tasks.delivery.place import deliver, keep_raw_answer
@@ -43,7 +43,7 @@ from tasks.provider.pacing import AdaptiveWindow, ProviderHealth, ReadyTiming
 from tasks.run import CatalogInfo, Journal, Provider, RunOptions
 from tasks.settings import PipelineSettings
 from textmusic.client import AcceptedUnread, TextMusicClient
-from textmusic.contract import Track, duration_upper_bound
+from textmusic.contract import FAILED, PENDING, Track, duration_upper_bound
 from textmusic.providers import Profile
 
 log = logging.getLogger(__name__)
@@ -194,10 +194,10 @@ class Generation:
             state.key, state.paid_by = decision.records[0].idempotency_key, decision.records[0].run_id
             state.expected = len(decision.records)
             for record in decision.records:
-                if record.status == "ready" and intact(self.out_dir, record.audio_path, record.sha256):
+                if record.status == READY and intact(self.out_dir, record.audio_path, record.sha256):
                     self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
                 else:
-                    job = TrackJob(state, record.song_index, Track(id=record.generation_id, status="pending"),
+                    job = TrackJob(state, record.song_index, Track(id=record.generation_id, status=PENDING),
                                    time.monotonic(), resumed=True)
                     self.poller.add(job, time.monotonic())
             return
@@ -301,14 +301,14 @@ class Generation:
             log.warning("provider status word %r is not in the profile's vocabulary: counted as pending until "
                         "the deadline", track.status_word)
         status = track.effective_status
-        if status != "pending":
+        if status != PENDING:
             self.poller.forget(job)
-        if status == "pending":
+        if status == PENDING:
             if now - job.submitted > self.client.settings.poll_deadline_seconds:
                 return self._track_done(job, error=f"timeout: still pending after "
                                         f"{self.client.settings.poll_deadline_seconds:g} s", resume="poll")
             return self.poller.schedule(job, now)
-        if status == "failed":
+        if status == FAILED:
             return self._track_done(job, error=f"generation failed: {track.error or 'no reason given'}")
         job.stage = "download"
         self._delivery.submit(self._deliver, job)
@@ -604,7 +604,7 @@ class Poller:
         now = time.monotonic()
         job.missing_polls, job.missing_since, job.unreadable_polls = 0, None, 0
         first, job.polls = job.polls == 0, job.polls + 1
-        ready = track.effective_status != "pending"
+        ready = track.effective_status != PENDING
         if first and not job.resumed and gen.timing.calibrated:
             # While rows wait for the rate limit, a poll costs a submission: aim later (fewer polls per
             # track); otherwise aim for latency.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from tasks.catalog.ledger import Resume, Status
+from tasks.catalog.ledger import FAILED, SKIPPED, UNANSWERED, Resume, Status
 from tasks.delivery.check import AudioCheckError
 from tasks.delivery.finish import QcFailed
 from tasks.delivery.tagging import TagMismatch
@@ -41,7 +41,7 @@ Action = Literal["stop_run", "end", "requeue", "retry", "confirm_missing", "back
 @dataclass(frozen=True)
 class Outcome:
     action: Action
-    status: Status = "failed"
+    status: Status = FAILED
     resume: Resume = ""
     reason: str = "{message}"  # the record's error, from the exception's message
     charged: bool = False  # the track was paid for: its cost (or worst case) is kept
@@ -61,10 +61,10 @@ RETRY = Outcome("retry")
 OUTCOMES: dict[Stage, tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], Outcome], ...]] = {
     "submit": (
         (Unauthorized, STOP),
-        (InsufficientBalance, Outcome("end", status="skipped", reason="insufficient balance: {message}",
+        (InsufficientBalance, Outcome("end", status=SKIPPED, reason="insufficient balance: {message}",
                                       out_of_funds=True)),
         (InvalidRequest, Outcome("end", reason="rejected by the provider: {message}")),
-        (Unanswered, Outcome("end", status="unanswered", resume="unanswered", at_risk=True)),
+        (Unanswered, Outcome("end", status=UNANSWERED, resume="unanswered", at_risk=True)),
         (AcceptedUnread, Outcome("end", resume="unanswered", at_risk=True, keeps_answer=True)),
         ((RateLimited, ServerError), Outcome("requeue")),
         (TextMusicError, Outcome("end")),

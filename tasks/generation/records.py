@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tasks.catalog.ledger import LedgerRecord
+from tasks.catalog.ledger import FAILED, LedgerRecord
 from tasks.intake.fields import METADATA_FIELDS
 from tasks.intake.plan import PlannedRow
 from tasks.run import CatalogInfo, Provider
@@ -16,7 +16,7 @@ def base_record(row: PlannedRow, catalog: CatalogInfo, provider: Provider, song_
         track_id=row.track_id,
         song_index=song_index,
         name=row.name,
-        status="failed",
+        status=FAILED,
         seed=request.for_song(song_index).seed,
         seed_source=row.seed_source,
         prompt=request.prompt or "",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tasks.catalog.ledger import HELD, SUBMITTED, SUBMITTING, LedgerRecord
+from tasks.catalog.ledger import HELD, READY, SUBMITTED, SUBMITTING, UNANSWERED, LedgerRecord
 from tasks.delivery.check import intact
 from tasks.intake.plan import PlannedRow
 from tasks.run import RunOptions
@@ -17,7 +17,7 @@ from tasks.run import RunOptions
 def finished_records(row: PlannedRow, previous: list[LedgerRecord], out_dir: Path) -> list[LedgerRecord] | None:
     """The previous run's records for this row if every song is done and its file is what was recorded."""
     songs = [r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint]
-    songs = [r for r in songs if r.status == "ready"]
+    songs = [r for r in songs if r.status == READY]
     if sorted(r.song_index for r in songs) != list(range(row.request.num_songs)):
         return None
     if not all(intact(out_dir, r.audio_path, r.sha256) for r in songs):
@@ -58,20 +58,20 @@ def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOption
     songs = [mine.get(i) for i in range(row.request.num_songs)]
     present = [s for s in songs if s is not None]
     # Paid tracks, known by id, not all in the catalog (the row would not be here otherwise): fetch them.
-    if present and all(s.generation_id and (s.status in (SUBMITTED, "ready") or s.resume == "poll")
+    if present and all(s.generation_id and (s.status in (SUBMITTED, READY) or s.resume == "poll")
                        for s in present):
         return Resumption("poll", present)
     first = songs[0]
     if first is None:
         return Resumption("new", [])
-    unanswered = first.status in (SUBMITTING, "unanswered") or first.resume in ("resend", "unanswered")
+    unanswered = first.status in (SUBMITTING, UNANSWERED) or first.resume in ("resend", "unanswered")
     if unanswered and not first.generation_id:
         if idempotent and first.idempotency_key:
             return Resumption("resend", [first], first.idempotency_key)
         if not options.resubmit_unanswered:
             note = "may have been charged; run with --resubmit-unanswered to send it again"
             return Resumption("hold", [first.model_copy(update={
-                "status": "unanswered" if first.status == SUBMITTING else first.status,
+                "status": UNANSWERED if first.status == SUBMITTING else first.status,
                 "resume": "unanswered", "row": row.row,
                 "error": first.error or f"the submission's answer never came: {note}"})])
     held = [s for s in songs if s is not None and s.resume in HELD]

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from tasks.catalog.decisions import ReviewEntry, decision_for
-from tasks.catalog.ledger import LedgerRecord, summarize
+from tasks.catalog.ledger import READY, LedgerRecord, summarize
 from textmusic.contract import FORMATS
 
 from .waveform import waveform_image
@@ -69,7 +69,7 @@ def build_cards(out_dir: Path, records: Iterable[LedgerRecord], decisions: list[
 
 def _card(out_dir: Path, takes: list[LedgerRecord], decisions: list[ReviewEntry]) -> Card:
     """A delivered song shows its ready files; a song never delivered shows its latest outcome."""
-    ready = [r for r in takes if r.status == "ready" and r.audio_path]
+    ready = [r for r in takes if r.status == READY and r.audio_path]
     if not ready:
         latest = max(takes, key=lambda r: r.finished_at or r.started_at)
         return Card(record=latest, tags=_tags(latest.tags), similar=_similar(latest))
