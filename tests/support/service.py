@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,18 @@ def start_server(data: Path, *extra: str, port: int | None = None) -> Server:
         time.sleep(0.2)
     server.stop()
     pytest.fail(f"server did not start within {STARTUP_TIMEOUT} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A local service of the module's own (its own data folder), stopped after the module's last test.
+
+    A fixture here, not in a conftest: the service's tests (tests/textmusic/server) and the pipeline's
+    (tests/tasks/generation) use it, and elsewhere `server` means the review server (tests/support/review.py).
+    """
+    srv = start_server(tmp_path_factory.mktemp("tm-service"))
+    yield srv
+    srv.stop()
 
 
 def create_key(data: Path, balance_usd: float) -> str:

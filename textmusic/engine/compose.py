@@ -139,9 +139,6 @@ class Score:
     def key_name(self) -> str:
         return f"{NOTE_NAMES[self.tonic % 12]} {self.mode}"
 
-    def events_for(self, role: str) -> list[NoteEvent]:
-        return [event for event in self.events if event.role == role]
-
 
 SyllableCounter = Callable[[str], int]
 

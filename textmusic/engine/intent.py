@@ -283,13 +283,4 @@ def build_style_cache(embed: Embedder, cache: Path = STYLE_CACHE) -> None:
     np.savez(cache, **{_digest(style.text): embed(style.text) for style in STYLES})
 
 
-def stale_styles(cache: Path = STYLE_CACHE) -> list[str]:
-    """Styles whose text has no stored embedding."""
-    if not cache.is_file():
-        return [style.name for style in STYLES]
-    with np.load(cache) as data:
-        keys = set(data.files)
-    return [style.name for style in STYLES if _digest(style.text) not in keys]
-
-
 __all__ = ["Intent", "MODES", "blend", "resolve_intent"]

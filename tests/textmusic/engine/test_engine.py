@@ -15,6 +15,7 @@ import pytest
 import soundfile
 
 from tests.support import ROOT
+from tests.support.scores import events_for
 from tests.support.tempo import onset_tempo
 from textmusic.contract import (
     DEFAULT_DURATION_MAX_SECONDS,
@@ -28,11 +29,6 @@ from textmusic.engine.compose import NoteEvent, compose, count_syllables, parse_
 from textmusic.engine.styles import FALLBACK_STYLE, STYLES, pick_style
 
 SR = 44100
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine()
 
 
 def decode(path: Path) -> tuple[np.ndarray, int]:
@@ -117,7 +113,7 @@ def test_seed_is_required(engine: Engine, tmp_path: Path) -> None:
 def test_drum_onsets_sit_on_the_exact_tempo_grid() -> None:
     bpm = 123.7
     score = compose(request(prompt="deep house", bpm=bpm, duration_seconds=30), SR)
-    drums = score.events_for("drums")
+    drums = events_for(score, "drums")
     assert score.bpm == bpm and len(drums) > 100
     for event in drums:
         assert score.onset_sample(event) == round(event.beat * 60 / bpm * SR)
@@ -127,7 +123,7 @@ def test_drum_onsets_sit_on_the_exact_tempo_grid() -> None:
 def test_rendered_kicks_land_on_their_samples_without_drift(engine: Engine) -> None:
     """FluidSynth starts voices on 64-frame block boundaries: each kick starts 0-63 frames late, never more."""
     score = compose(request(prompt="deep house", bpm=123.7, duration_seconds=20), SR)
-    kicks = tuple(e for e in score.events_for("drums") if e.key == 36)
+    kicks = tuple(e for e in events_for(score, "drums") if e.key == 36)
     reference = dataclasses.replace(score, events=(NoteEvent(0.0, 0.25, 9, 36, 100, "drums"),))
     ref = np.abs(engine.renderer.render(reference)[:4096, 0])
     attack = int(np.argmax(ref > 0.1 * ref.max()))
@@ -169,7 +165,7 @@ def test_styles_follow_prompt_and_tags() -> None:
     assert names == {"jazz trio": "jazz", "heavy rock": "rock", "ambient drone": "ambient"}
     programs = {tuple(c.program for c in s.channels if c.role != "drums") for s in scores.values()}
     assert len(programs) == 3
-    assert not scores["ambient drone"].events_for("drums")
+    assert not events_for(scores["ambient drone"], "drums")
     assert compose(request(prompt="a walk", tags=["synthwave"]), SR).style.name == "synthwave"
     assert pick_style("qwerty", None) is FALLBACK_STYLE
     assert len(STYLES) >= 36 and len({s.name for s in STYLES}) == len(STYLES)
@@ -179,15 +175,15 @@ def test_genre_markers_rock_metal_hip_hop() -> None:
     rock = compose(request(prompt="hard rock", seed=4, duration_seconds=40), SR)
     assert rock.style.chord_mode == "power" and rock.style.chord_program == 30
     for bar in range(4, 8):  # power chords: root and fifth only, no third
-        keys = {e.key for e in rock.events_for("chords") if bar * 4 <= e.beat < bar * 4 + 4}
+        keys = {e.key for e in events_for(rock, "chords") if bar * 4 <= e.beat < bar * 4 + 4}
         roots = {k for k in keys if (k + 7) in keys}
         assert keys <= roots | {k + 7 for k in roots} | {k + 12 for k in roots}, keys
     metal = compose(request(prompt="heavy metal", seed=4, duration_seconds=40), SR)
-    kicks = [e for e in metal.events_for("drums") if e.key == 36 and 16 <= e.beat < 20]
+    kicks = [e for e in events_for(metal, "drums") if e.key == 36 and 16 <= e.beat < 20]
     assert len(kicks) == 16  # the double kick: every sixteenth
-    assert sum(e.duration < 0.2 for e in metal.events_for("chords")) > 40  # palm-muted chugs
+    assert sum(e.duration < 0.2 for e in events_for(metal, "chords")) > 40  # palm-muted chugs
     trap = compose(request(prompt="trap", seed=4, duration_seconds=30), SR)
-    hats = sorted(e.beat for e in trap.events_for("drums") if e.key == 42)
+    hats = sorted(e.beat for e in events_for(trap, "drums") if e.key == 42)
     assert min(np.diff(hats)) == pytest.approx(0.125)  # hi-hat rolls in thirty-seconds
     boom = compose(request(prompt="boom bap", seed=4, duration_seconds=30), SR)
     assert boom.style.chord_mode == "chop" and boom.style.humanize < 0.5
@@ -203,12 +199,12 @@ def test_genre_markers_blues() -> None:
     for k in range(3):  # the 12-bar cycle runs on across sections: I at its top, IV in bar 5, V in bar 9
         assert (cycle[12 * k], cycle[12 * k + 8], cycle[12 * k + 10]) == (tonic, five, tonic)
         assert cycle[12 * k + 4] not in (tonic, five)
-    lead = blues.events_for("lead")
+    lead = events_for(blues, "lead")
     base = 67 + (blues.tonic - 67 + 6) % 12 - 6
     assert {(e.key - base) % 12 for e in lead} & {3, 6, 10}  # blue notes
     assert sum(e.duration <= 0.14 for e in lead) >= 3  # bends as grace notes
-    answers = [e for e in blues.events_for("chords") if e.velocity > 0 and e.duration < 2 and len(
-        [o for o in blues.events_for("chords") if o.beat == e.beat]) == 1]
+    answers = [e for e in events_for(blues, "chords") if e.velocity > 0 and e.duration < 2 and len(
+        [o for o in events_for(blues, "chords") if o.beat == e.beat]) == 1]
     assert answers  # single-note answers of the guitar (call and response)
 
 
@@ -216,12 +212,12 @@ def test_instrumental_form_and_harmony() -> None:
     score = compose(request(prompt="upbeat pop", seed=4, duration_seconds=60), SR)
     assert [s.name for s in score.sections] == ["intro", "A", "B", "A'", "outro"]
     for role in ("chords", "bass", "lead", "drums"):
-        assert score.events_for(role), role
-    strong = [e for e in score.events_for("lead") if e.beat < score.end_beat and e.beat % 2 == 0]
+        assert events_for(score, role), role
+    strong = [e for e in events_for(score, "lead") if e.beat < score.end_beat and e.beat % 2 == 0]
     assert strong
     for event in strong:  # chord tones on strong beats
         assert event.key % 12 in score.bar_chords[int(event.beat // 4)]
-    crashes = {e.beat for e in score.events_for("drums") if e.key == 49}
+    crashes = {e.beat for e in events_for(score, "drums") if e.key == 49}
     assert {s.start_bar * 4.0 for s in score.sections if s.energy >= 0.6} <= crashes
 
 
@@ -251,8 +247,8 @@ def test_lyrics_shape_sections_and_melody() -> None:
         assert sorted(set(syllables)) == list(range(count_syllables(line)))
         assert len(notes) - len(set(syllables)) <= 1
         assert all(a.beat + a.duration <= b.beat + 1e-9 for a, b in zip(notes, notes[1:], strict=False))
-    assert not score.events_for("lead") or all(e.beat >= score.end_beat or e.beat < score.sections[1].start_bar * 4
-                                               for e in score.events_for("lead"))
+    assert not events_for(score, "lead") or all(e.beat >= score.end_beat or e.beat < score.sections[1].start_bar * 4
+                                               for e in events_for(score, "lead"))
     assert score.duration_seconds <= DEFAULT_DURATION_MAX_SECONDS + RENDER_TAIL_MAX_SECONDS
 
 

@@ -6,6 +6,7 @@ import librosa
 import numpy as np
 import pytest
 
+from tests.support.scores import events_for
 from tests.support.tempo import onset_tempo
 from textmusic.contract import TextToMusicRequest
 from textmusic.engine import Engine
@@ -22,11 +23,6 @@ counting every light
 oh we sing tonight
 till the morning light
 """
-
-
-@pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +89,7 @@ def test_material_is_drawn_before_the_form() -> None:
     def hook_tune(score: object) -> list[tuple[float, int]]:
         hook = next(section for section in score.sections if section.name == "B")
         start = hook.start_bar * 4
-        return [(round(e.beat - start, 6), e.key) for e in score.events_for("lead") if start <= e.beat < start + 8]
+        return [(round(e.beat - start, 6), e.key) for e in events_for(score, "lead") if start <= e.beat < start + 8]
 
     assert hook_tune(full) and hook_tune(full) == hook_tune(cut)
 

@@ -29,11 +29,6 @@ oh we sing tonight
 
 
 @pytest.fixture(scope="module")
-def engine() -> Engine:
-    return Engine()
-
-
-@pytest.fixture(scope="module")
 def song(engine: Engine) -> Rendered:
     return engine.render_parts(TextToMusicRequest(prompt="upbeat pop", lyrics=LYRICS, seed=2))
 
