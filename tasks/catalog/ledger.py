@@ -47,7 +47,8 @@ REJECTED_DIR = "rejected"
 #   "qc"         paid and downloaded, but outside the delivery spec even after mastering (the file is held in
 #                qc-failed/): held like "lost", only --regenerate-lost generates it anew
 Resume = Literal["", "poll", "resend", "unanswered", "lost", "qc"]
-HELD: tuple[str, ...] = ("lost", "qc")  # resume values a run never regenerates without --regenerate-lost
+_, POLL, RESEND, RESUBMIT_UNANSWERED, LOST, QC_HELD = get_args(Resume)
+HELD: tuple[Resume, ...] = (LOST, QC_HELD)  # resume values a run never regenerates without --regenerate-lost
 QcVerdict = Literal["", "pass", "fail"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tasks.catalog.ledger import HELD, READY, SUBMITTED, SUBMITTING, UNANSWERED, LedgerRecord
+from tasks.catalog.ledger import (
+    HELD,
+    POLL,
+    READY,
+    RESEND,
+    RESUBMIT_UNANSWERED,
+    SUBMITTED,
+    SUBMITTING,
+    UNANSWERED,
+    LedgerRecord,
+)
 from tasks.delivery.check import intact
 from tasks.intake.plan import PlannedRow
 from tasks.run import RunOptions
@@ -58,13 +68,13 @@ def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOption
     songs = [mine.get(i) for i in range(row.request.num_songs)]
     present = [s for s in songs if s is not None]
     # Paid tracks, known by id, not all in the catalog (the row would not be here otherwise): fetch them.
-    if present and all(s.generation_id and (s.status in (SUBMITTED, READY) or s.resume == "poll")
+    if present and all(s.generation_id and (s.status in (SUBMITTED, READY) or s.resume == POLL)
                        for s in present):
         return Resumption("poll", present)
     first = songs[0]
     if first is None:
         return Resumption("new", [])
-    unanswered = first.status in (SUBMITTING, UNANSWERED) or first.resume in ("resend", "unanswered")
+    unanswered = first.status in (SUBMITTING, UNANSWERED) or first.resume in (RESEND, RESUBMIT_UNANSWERED)
     if unanswered and not first.generation_id:
         if idempotent and first.idempotency_key:
             return Resumption("resend", [first], first.idempotency_key)
@@ -77,6 +87,6 @@ def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOption
     held = [s for s in songs if s is not None and s.resume in HELD]
     if held and not options.regenerate_lost:
         return Resumption("hold", [s.model_copy(update={"row": row.row}) for s in songs if s is not None])
-    if any(s is not None and s.resume == "unanswered" for s in songs) and not options.resubmit_unanswered:
+    if any(s is not None and s.resume == RESUBMIT_UNANSWERED for s in songs) and not options.resubmit_unanswered:
         return Resumption("hold", [s.model_copy(update={"row": row.row}) for s in songs if s is not None])
     return Resumption("new", [])
