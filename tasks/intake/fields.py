@@ -40,7 +40,8 @@ class MetadataField:
     `pattern` (a full-match regex, with `rule` saying it in words) holds a non-empty cell to a format;
     `drop` lists characters taken out of the cell before it is carried (an ISRC's optional dashes);
     `from_catalog`: the catalog settings give the value of rows that leave the cell empty; `about` is what
-    the sheets' documentation says of it, and `sheets` maps the sheets that export it to their header."""
+    the sheets' documentation says of it, and `sheets` maps the sheets that export it to their header;
+    `on_card`: the catalog page shows it on each track's card."""
 
     name: str
     tag: Tag
@@ -50,6 +51,7 @@ class MetadataField:
     max_chars: int = MAX_METADATA_CHARS
     drop: str = ""
     from_catalog: bool = False
+    on_card: bool = False
     sheets: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -75,9 +77,9 @@ METADATA_FIELDS: tuple[MetadataField, ...] = (
                   sheets=_sheets("composer", "Composers")),
     MetadataField("publisher", Tag(mediafile="label"), "publisher credit", from_catalog=True,
                   sheets=_sheets("publisher", "Publishers")),
-    MetadataField("mood", Tag(custom="MOOD", id3_frame="TMOO"), "mood from the brief",
+    MetadataField("mood", Tag(custom="MOOD", id3_frame="TMOO"), "mood from the brief", on_card=True,
                   sheets=_sheets("mood", "Mood", "Mood")),
-    MetadataField("key", Tag(mediafile="initial_key"), "musical key from the brief, e.g. `F#m`",
+    MetadataField("key", Tag(mediafile="initial_key"), "musical key from the brief, e.g. `F#m`", on_card=True,
                   pattern=r"(?:[A-G][#b]?m?)?", rule="key is a musical key of at most 3 characters, e.g. C, F#m, Dbm",
                   sheets=_sheets("key", "Key", "Key")),
     MetadataField("isrc", Tag(mediafile="isrc"), "ISRC from the brief",

@@ -15,12 +15,17 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from tasks.catalog.decisions import DECISIONS, MAX_NOTE_CHARS, load_decisions
-from tasks.catalog.ledger import STATUSES, LedgerRecord, load_ledger
+from tasks.catalog.ledger import READY, REPLACED, STATUSES, LedgerRecord, load_ledger
+from tasks.intake.fields import METADATA_FIELDS
 
 from .cards import Card, build_cards, summary
 from .files import write_atomically
 
 PAGE = "index.html"
+# The summary counts rows by status (a replaced take is counted in its replacement's); a card shows the metadata
+# fields that declare it.
+_SUMMARY_STATUSES = tuple(s for s in STATUSES if s != REPLACED)
+_CARD_FIELDS = tuple(f.name for f in METADATA_FIELDS if f.on_card)
 _HERE = Path(__file__).parent
 
 
@@ -47,7 +52,8 @@ def render_page(out_dir: Path, review_token: str | None = None, *, budget_usd: f
     cards = build_cards(out_dir, records, load_decisions(out_dir))
     return _environment().get_template("template.html").render(
         catalog=_catalog_name(records, out_dir), generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        summary=summary(records, budget_usd, run_cost_usd), cards=cards, choices=_choices(cards),
+        summary=summary(records, budget_usd, run_cost_usd), summary_statuses=_SUMMARY_STATUSES, delivered=READY,
+        card_fields=_CARD_FIELDS, cards=cards, choices=_choices(cards),
         review=review_token is not None, max_note=MAX_NOTE_CHARS,
         config={"review": review_token is not None, "token": review_token or ""},
         style=_inline("page.css"), script=_inline("page.js"),
