@@ -9,7 +9,7 @@
    peak of the written WAV. librosa runs at 22.05 kHz with a 128-sample hop: its default 512-sample
    hop can only report tempi ~2.5% apart near 140 BPM, coarser than the 2% being measured.
 3. Style confusion (`--styles-only` for this alone): every style in the library classified by the
-   nearest profile of spectral/rhythmic features measured from renders (tests/support/style_profile.py); then
+   nearest profile of spectral/rhythmic features measured from renders (textmusic/testing/style_profile.py); then
    the prompts issue 12 reported as heard wrong, in plain text (nothing forced): the style the text chose
    and the style whose profile the render is nearest to.
 """
@@ -126,12 +126,12 @@ def versions_cost(engine: Engine) -> None:
 def style_confusion(engine: Engine, duration: float = 16.0, reference_seeds: tuple[int, ...] = (101, 202),
                     report: Path | None = None) -> float:
     """Style identity by measurement (issue 12): every style's profile is the mean standardized feature
-    vector (tests/support/style_profile.py) of renders forced to that style with reference seeds; a held-out
+    vector (textmusic/testing/style_profile.py) of renders forced to that style with reference seeds; a held-out
     render per style (seed 7; the benchmark prompt whose text picks that style, else the style's own
     description, the style forced by its keywords as tags) is classified by the nearest profile.
     Prints the confusion table and returns the share of styles classified as themselves."""
-    from tests.support.style_profile import Profiles, confusion_table, render_features, style_request
     from textmusic.engine.styles import STYLES, pick_style
+    from textmusic.testing.style_profile import Profiles, confusion_table, render_features, style_request
 
     names = [style.name for style in STYLES]  # read at run time: the library grows
     own_prompt = {}

@@ -1,7 +1,7 @@
 """What hostile answers cost a run (a script, not a test): prints figures measured in one run.
 
 Each case runs two rows through the run's generation machinery (tasks/generation/machinery.py) against the hostile
-stand-in (tests/support/hostile.py) on loopback, with the default limits, and prints how the rows ended, the run's
+stand-in (textmusic/testing/hostile.py) on loopback, with the default limits, and prints how the rows ended, the run's
 time, the peak size of the catalog's `.partial/` folder and the process's RSS growth (sampled every 20 ms):
 1. a gzip bomb: a 2 MB body that decodes to 2 GiB of zeros (Content-Encoding: gzip), as a WAV;
 2. a declared Content-Length of 5 GiB (counts the GETs: a limit breach is not retried);
@@ -20,7 +20,6 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -28,8 +27,36 @@ import psutil
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.generation import run_rows  # noqa: E402
-from tests.support.hostile import SETTINGS, Hostile, Play, Reply, Song, client_for, rows  # noqa: E402
+from tasks.catalog.ledger import LedgerRecord  # noqa: E402 - after sys.path is set
+from tasks.generation.machinery import Generation  # noqa: E402
+from tasks.intake.plan import PlannedRow, plan_rows  # noqa: E402
+from tasks.intake.validate import BriefRow  # noqa: E402
+from tasks.run import CatalogInfo, Provider, RunOptions  # noqa: E402
+from tasks.settings import PipelineSettings  # noqa: E402
+from textmusic.client import TextMusicClient  # noqa: E402
+from textmusic.contract import TextToMusicRequest  # noqa: E402
+from textmusic.testing.hostile import Hostile, Play, Reply, Song, client_for  # noqa: E402
+
+CATALOG = CatalogInfo(name="demo", artist="TF", date="2026-11-23")
+# Quick outage probes and loss confirmation (the reliability tests' own), so every case ends in seconds.
+SETTINGS = PipelineSettings(outage_probe_seconds=0.2, outage_budget_seconds=2.0, initial_in_flight=8,
+                            lost_confirm_polls=3, lost_confirm_seconds=0.6)
+
+
+def planned(fmt: str, *prompts: str) -> list[PlannedRow]:
+    """The rows a brief of these prompts plans to (seeds 1, 2, ...), asking for `fmt`."""
+    briefs = [BriefRow(i + 1, f"t{i + 1}", f"Song {i + 1}", TextToMusicRequest(prompt=p, seed=i + 1, output_format=fmt))
+              for i, p in enumerate(prompts)]
+    return plan_rows(briefs, CATALOG.name, "hostile", False)
+
+
+def run(rows: list[PlannedRow], client: TextMusicClient, out: Path) -> list[LedgerRecord]:
+    """The rows through the run's generation machinery, as `trackfoundry run` drives it; its own few lines
+    rather than the tests' helper, so that a benchmark imports no test code."""
+    provider = Provider(client.profile.name, client.base_url, client.profile.local_extensions)
+    with Generation(client, out, CATALOG, provider, client.profile, SETTINGS, RunOptions(), lambda records: None,
+                    SETTINGS.duration_tolerance_seconds) as generation:
+        return generation.run(rows, {})
 
 
 def _bomb() -> bytes:
@@ -96,9 +123,7 @@ class DeepStatus(Play):
 def measure(name: str, play: Play, fmt: str = "wav", deadline: float = 6.0) -> None:
     process = psutil.Process()
     with tempfile.TemporaryDirectory() as tmp, Hostile(play) as api:
-        out = Path(tmp)
-        planned = [replace(r, request=r.request.model_copy(update={"output_format": fmt}))
-                   for r in rows("calm a", "calm b")]
+        out, rows = Path(tmp), planned(fmt, "calm a", "calm b")
         base, peak_rss, peak_partial, done = process.memory_info().rss, [0], [0], threading.Event()
 
         def sample() -> None:
@@ -110,7 +135,7 @@ def measure(name: str, play: Play, fmt: str = "wav", deadline: float = 6.0) -> N
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         started = time.monotonic()
-        records, _ = run_rows(planned, client_for(api, poll_deadline_seconds=deadline), out, settings=SETTINGS)
+        records = run(rows, client_for(api, poll_deadline_seconds=deadline), out)
         elapsed = time.monotonic() - started
         done.set()
         sampler.join()

@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from tests.support import ROOT
 from tests.support.service import create_key, start_server
-from tests.support.standins import Shape, StandIn, song_price_cents
 from textmusic.providers import load_profile
+from textmusic.testing.standins import Shape, StandIn, song_price_cents
 
 CLEAR = {"TEXTMUSIC_API_URL": None, "TEXTMUSIC_API_KEY": None, "TRACKFOUNDRY_PROVIDER": None,
          "TEXTMUSIC_LOCAL_EXTENSIONS": None}

@@ -17,7 +17,7 @@ from tasks.intake.plan import max_cost_cents
 from tasks.settings import PipelineSettings
 from tests.support import ROOT
 from tests.support.runs import brief, trackfoundry, write_profile
-from tests.support.standins import Shape, StandIn
+from textmusic.testing.standins import Shape, StandIn
 
 
 def test_rerender_says_its_cost_first_keeps_to_the_budget_and_prints_what_it_cost(tmp_path: Path) -> None:

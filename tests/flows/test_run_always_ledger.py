@@ -19,7 +19,7 @@ import pytest
 
 from tests.support import ROOT
 from tests.support.runs import brief, trackfoundry, write_profile
-from tests.support.standins import Shape, StandIn
+from textmusic.testing.standins import Shape, StandIn
 
 # The run as `trackfoundry run` starts it, with the flow's generation broken before it sends anything.
 BROKEN_RUN = """

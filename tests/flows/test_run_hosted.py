@@ -17,9 +17,9 @@ from tasks.run import RunOptions
 from tasks.settings import PipelineSettings
 from tests.support.generation import CATALOG
 from tests.support.runs import brief, trackfoundry
-from tests.support.standins import Shape, StandIn
 from textmusic.client import TextMusicClient
 from textmusic.contract import TextToMusicRequest
+from textmusic.testing.standins import Shape, StandIn
 
 
 def test_the_run_cannot_start_says_so_in_one_line_before_prefect_boots(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from tasks.catalog.ledger import load_ledger
 from tasks.delivery.tagging import read_tags
 from tests.support import ROOT
 from tests.support.runs import trackfoundry
-from tests.support.standins import Shape, StandIn
+from textmusic.testing.standins import Shape, StandIn
 
 BPM = 124
 

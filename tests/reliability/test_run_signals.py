@@ -25,8 +25,8 @@ from tasks.interrupt import MESSAGE
 from tests.support import ROOT
 from tests.support.figures import FIGURES
 from tests.support.runs import brief, write_profile
-from tests.support.standins import Shape, StandIn
 from tests.support.usage import service_charges
+from textmusic.testing.standins import Shape, StandIn
 
 ROWS = 40
 DEADLINE_SECONDS = 10.0

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from tests.support import ROOT
-from tests.support.standins import StandIn
+from textmusic.testing.standins import StandIn
 
 
 def write_profile(tmp_path: Path, api: StandIn) -> Path:

@@ -13,7 +13,7 @@ from tasks.catalog.retake import retire_rejected
 from tasks.delivery.check import sha256_file
 from tasks.intake.plan import retake_seed
 from tests.support.runs import brief, trackfoundry
-from tests.support.standins import Shape, StandIn
+from textmusic.testing.standins import Shape, StandIn
 
 
 def _decide(out: Path, record: LedgerRecord, decision: str, note: str = "") -> None:

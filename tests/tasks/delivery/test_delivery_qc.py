@@ -21,7 +21,7 @@ from tasks.delivery.mastering import SPECS
 from tasks.delivery.qc import true_peak_dbtp
 from tasks.naming import check_name_template, fill_name
 from tests.support.runs import trackfoundry
-from tests.support.standins import Shape, StandIn
+from textmusic.testing.standins import Shape, StandIn
 
 RATE = 44100
 

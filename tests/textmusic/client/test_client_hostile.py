@@ -23,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.support.standins import _Loopback
 from textmusic.client import (
     DownloadLimit,
     Gone,
@@ -38,6 +37,7 @@ from textmusic.client import (
 from textmusic.contract import TextToMusicRequest, Track
 from textmusic.providers import load_profile
 from textmusic.settings import TextMusicSettings
+from textmusic.testing.standins import Loopback
 
 KEY = "vbt+hostile/key=0123456789abcdef"
 SPELLINGS = (KEY, quote(KEY, safe=""), quote(KEY, safe="").lower(), quote_plus(KEY))
@@ -55,7 +55,7 @@ class Origin:
         self.endpoint = endpoint
         self.seen: list[tuple[str, str, bool]] = []
         methods = ["GET", "POST"]
-        self._server = _Loopback(Starlette(routes=[Route("/{path:path}", self._answer, methods=methods)]))
+        self._server = Loopback(Starlette(routes=[Route("/{path:path}", self._answer, methods=methods)]))
 
     async def _answer(self, request: Request) -> Response:
         raw = request.scope["raw_path"].decode() + (f"?{request.url.query}" if request.url.query else "")

@@ -1,5 +1,5 @@
 """The pipeline's generation against hosted providers we did not write: stand-ins on loopback answering in
-the shapes the hosted docs allow (tests/support/standins.py). For every shape each row is POSTed (accepted) once
+the shapes the hosted docs allow (textmusic/testing/standins.py). For every shape each row is POSTed (accepted) once
 and every song is delivered; the shapes that cannot be read are POSTed once and reported, never paid twice."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from tasks.intake.plan import plan_rows
 from tasks.intake.validate import BriefRow
 from tasks.run import RunOptions
 from tests.support.generation import QUICK, quick_profile, run_rows
-from tests.support.standins import Shape, StandIn
 from textmusic.client import TextMusicClient
 from textmusic.contract import TextToMusicRequest
 from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
+from textmusic.testing.standins import Shape, StandIn
 
 API = TextMusicSettings(max_attempts=4, poll_deadline_seconds=60)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.support.standins import Shape, StandIn
+from textmusic.testing.standins import Shape, StandIn
 
 BODY = {"prompt": "an upbeat synth-pop instrumental", "seed": 12, "name": "row-1", "output_format": "wav"}
 SUBMIT = "/api/v1/text-to-music"

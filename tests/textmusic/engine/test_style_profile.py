@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.support.style_profile import FEATURES, measure, render_features, style_request, swing_ratio
 from textmusic.engine import Engine
+from textmusic.testing.style_profile import FEATURES, measure, render_features, style_request, swing_ratio
 
 STYLES = ("boom-bap", "trap", "jazz", "blues", "rock", "punk", "metal", "country", "acoustic-folk")
 DURATION = 10.0

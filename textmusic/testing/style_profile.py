@@ -1,6 +1,7 @@
 """Style profile features measured from rendered audio and its per-bus stems, and a nearest-profile classifier.
 
-Measurement code shared by `tests/textmusic/engine/test_style_profile.py` and `benchmarks/engine.py` (not engine code).
+Measurement code shared by `tests/textmusic/engine/test_style_profile.py` and `benchmarks/engine.py`: not
+engine code (the engine never measures itself), kept in textmusic.testing so neither imports the other.
 Every feature is measured from audio; the only score fact used is the tempo (to place onsets on the
 beat grid for the swing ratio and to count per beat/bar), so no feature is the tempo itself except
 `tempo`, which is one feature among many.

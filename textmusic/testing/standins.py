@@ -168,7 +168,7 @@ class _Song:
     created: float = field(default_factory=time.monotonic)
 
 
-class _Loopback:
+class Loopback:
     """A uvicorn server in a daemon thread on 127.0.0.1; `port` is kept across stop/start."""
 
     def __init__(self, app: Any, port: int = 0) -> None:
@@ -222,8 +222,8 @@ class StandIn:
         self._reopen: threading.Timer | None = None
         self._cdn_secret = secrets.token_bytes(16)
         methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
-        self._api = _Loopback(Starlette(routes=[Route("/{path:path}", self._api_endpoint, methods=methods)]))
-        self._cdn = _Loopback(Starlette(routes=[Route("/{path:path}", self._cdn_endpoint, methods=methods)]))
+        self._api = Loopback(Starlette(routes=[Route("/{path:path}", self._api_endpoint, methods=methods)]))
+        self._cdn = Loopback(Starlette(routes=[Route("/{path:path}", self._cdn_endpoint, methods=methods)]))
 
     # --- lifecycle -------------------------------------------------------------------------------
 
