@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.delivery.mastering import MASTER_FORMATS, PCM_CONTAINERS, SPECS, master_file  # noqa: E402
+from tasks.delivery.mastering import SPECS, master_file  # noqa: E402
 from tasks.delivery.qc import check, measure  # noqa: E402
+from textmusic.contract import FORMATS  # noqa: E402
 
 
 def render(out: Path, seconds: float) -> Path:
@@ -41,8 +42,8 @@ def main() -> None:
               f"{source.loudness_lufs:.2f} LUFS, {source.true_peak_dbtp:.2f} dBTP, LRA {source.lra_lu:.1f} LU")
         print("spec       fmt   seconds  passes  LUFS     dBTP    LRA   gain dB  ceiling  qc")
         for name in ("streaming", "broadcast"):
-            for fmt in MASTER_FORMATS:
-                pcm = {"sample_rate": 48000, "bit_depth": 24} if fmt in PCM_CONTAINERS else {}
+            for fmt, spec in FORMATS.items():
+                pcm = {"sample_rate": 48000, "bit_depth": 24} if spec.lossless else {}
                 result = master_file(src, Path(tmp) / f"{name}.{fmt}", SPECS[name], fmt=fmt, **pcm)
                 f = result.figures
                 verdict = "; ".join(check(f, SPECS[name])) or "pass"

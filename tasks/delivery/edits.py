@@ -10,24 +10,22 @@ version cannot be made well it is a `Failure` with a reason, never a blind fade.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import soundfile
 
 from tasks.delivery.beats import BeatGrid, analyse, mono
-from textmusic.contract import CUT_SECONDS, LOOP_BARS
+from textmusic.audio.read import audio_format, bit_depth, probe, read_audio
+from textmusic.audio.write import write_audio
+from textmusic.contract import CUT_SECONDS, FORMATS, LOOP_BARS
 
 # The kinds an edit can make (the contract declares them); stems and alternative mixes cannot be edited
 # out of a finished mix.
 VERSION_KINDS: tuple[str, ...] = (*CUT_SECONDS, *LOOP_BARS)
 
 FailureCode = Literal["no_steady_beat", "too_short", "no_bar_fit", "format"]
-EDITABLE_FORMATS = ("wav", "flac", "ogg")  # written back with soundfile in the parent's own format
 
 LENGTH_TOLERANCE = 0.5  # seconds a cut-down may be off its target
 FADE_SECONDS = 0.04  # equal-power crossfade at a join or a loop's wrap
@@ -59,12 +57,12 @@ class Failure:
 
 
 def edit_versions(path: Path, kinds: tuple[str, ...], bpm_prior: float | None) -> dict[str, Edit | Failure]:
-    """Every asked version of the track at `path` (cut-downs and loops; other kinds are not edits)."""
-    fmt = path.suffix.lower().lstrip(".")
-    if fmt not in EDITABLE_FORMATS:
-        refusal = Failure("format", f"{fmt} is not supported for editing yet (only {', '.join(EDITABLE_FORMATS)})")
+    """Every asked version of the track at `path` (cut-downs and loops; other kinds are not edits), in any of
+    the contract's formats (an edit is written back in its parent's)."""
+    if audio_format(path) is None:
+        refusal = Failure("format", f"{path.suffix} is not an output format (one of {', '.join(FORMATS)})")
         return {kind: refusal for kind in kinds}
-    samples, sr = soundfile.read(path, dtype="float64", always_2d=True)
+    samples, sr = read_audio(path)
     grid = analyse(samples, sr, bpm_prior)
     return {kind: make_version(samples, sr, grid, kind) for kind in kinds}
 
@@ -76,17 +74,23 @@ def make_version(samples: np.ndarray, sr: int, grid: BeatGrid, kind: str) -> Edi
 
 
 def write_edit(edit: Edit, parent: Path, out: Path) -> Path:
-    """Write `edit` in the parent's own container and sample format (a 24-bit WAV stays 24-bit), atomically."""
-    info = soundfile.info(parent)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        soundfile.write(tmp, edit.samples, edit.sr, format=info.format, subtype=info.subtype)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """Write `edit` in the parent's own format, atomically: a lossless parent's bit depth (a 24-bit WAV stays
+    24-bit; no dither, the copied samples are already on its grid), a lossy parent's bit rate where its format
+    offers it (else the format's default)."""
+    spec = audio_format(parent)
+    if spec is None:
+        raise ValueError(f"{parent.name}: not an output format")
+    write_audio(edit.samples, edit.sr, out, spec.name, _bit_rate(parent, spec.bit_rates),
+                bit_depth=bit_depth(parent), dither=False)
     return out
+
+
+def _bit_rate(parent: Path, offered: tuple[str, ...]) -> int | None:
+    """The offered bit rate (kbps) nearest the parent's own; None when the format offers none."""
+    if not offered:
+        return None
+    measured = (probe(parent).bit_rate or 0) / 1000
+    return min((int(kbps) for kbps in offered), key=lambda kbps: abs(kbps - measured))
 
 
 # --- cut-downs ---------------------------------------------------------------------------------------------

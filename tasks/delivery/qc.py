@@ -2,7 +2,8 @@
 master must meet, the reasons a file misses them, and `qc.csv`.
 
 Everything is measured on the decoded file, after encoding, because that is what a library ingests: a lossy
-encoder moves peaks (and, a little, loudness) after the master was levelled.
+encoder moves peaks (and, a little, loudness) after the master was levelled. The reader and the meters are the
+audio core's (`textmusic.audio`): a delivery master is measured as the engine measures its own.
 """
 
 from __future__ import annotations
@@ -14,23 +15,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
-import pyloudnorm
-import soundfile
-import soxr
-from scipy.ndimage import maximum_filter1d
 
 from tasks.catalog.ledger import LedgerRecord, spreadsheet_safe
+from textmusic.audio.loudness import STREAMING_LUFS, integrated_loudness, loudness_range
+from textmusic.audio.peaks import true_peak_dbtp
+from textmusic.audio.read import bit_depth, read_audio
 
 QC_CSV = "qc.csv"
-OVERSAMPLING = 4  # true peak per ITU-R BS.1770: 4x oversampled sample peak
 SILENCE_DBFS = -60.0  # head/tail silence: samples below this level
 # A full-scale sample is a legitimate peak; a run of at least this many in a row is a flat top: clipping.
 CLIP_RUN = 2
 CLIP_LEVEL = 32766 / 32768  # within one 16-bit step of full scale (decoded lossy audio may exceed 1.0)
-PYAV_SUFFIXES = (".mp3", ".m4a", ".mp4", ".aac")
-_SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+LOUDNESS_MIN_SECONDS = 0.4  # one BS.1770 gating block: shorter files have no integrated loudness
 
 
 @dataclass(frozen=True)
@@ -48,7 +45,7 @@ class MasterSpec:
 
 
 SPECS: dict[str, MasterSpec] = {
-    "streaming": MasterSpec("streaming", lufs=-14.0, true_peak_dbtp=-1.0),
+    "streaming": MasterSpec("streaming", lufs=STREAMING_LUFS, true_peak_dbtp=-1.0),
     "broadcast": MasterSpec("broadcast", lufs=-23.0, true_peak_dbtp=-1.0),  # EBU R128
     "none": MasterSpec("none", lufs=None, true_peak_dbtp=None),
 }
@@ -73,65 +70,6 @@ class QcFigures:
     duration_s: float
 
 
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Decode to float64 (frames, channels): soundfile for wav/flac/ogg, PyAV for mp3/m4a."""
-    path = Path(path)
-    if path.suffix.lower() not in PYAV_SUFFIXES:
-        data, rate = soundfile.read(path, dtype="float64", always_2d=True)
-        return data, int(rate)
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        rate = stream.codec_context.sample_rate
-        channels = stream.codec_context.channels
-        chunks = [_frame_array(frame, channels) for frame in container.decode(stream)]
-    data = np.concatenate(chunks) if chunks else np.zeros((0, channels))
-    return data.astype(np.float64), rate
-
-
-def _frame_array(frame: av.AudioFrame, channels: int) -> np.ndarray:
-    array = frame.to_ndarray()
-    return array.T if frame.format.is_planar else array.reshape(-1, channels)
-
-
-def peak_envelope(data: np.ndarray, rate: int) -> np.ndarray:
-    """Per sample, the largest |value| of any channel over the 4x oversampled signal around that sample —
-    the inter-sample peaks a DAC reconstructs, which sample peaks miss. (Strided maxima: numpy's max along
-    a short axis is ~10x slower.)"""
-    frames = len(data)
-    envelope = np.zeros(frames, dtype=np.float32)
-    for channel in data.T:
-        up = np.abs(soxr.resample(channel.astype(np.float32), rate, OVERSAMPLING * rate, quality="HQ"))
-        up = np.pad(up[: OVERSAMPLING * frames], (0, max(0, OVERSAMPLING * frames - len(up))))
-        np.maximum(envelope, np.abs(channel), out=envelope, casting="unsafe")
-        for phase in range(OVERSAMPLING):
-            np.maximum(envelope, up[phase::OVERSAMPLING], out=envelope)
-    # the resampler's alignment is good to a sample; widen by one each side so no peak falls between
-    return maximum_filter1d(envelope, size=3, mode="nearest").astype(np.float64)
-
-
-def true_peak_dbtp(data: np.ndarray, rate: int) -> float | None:
-    if len(data) == 0:
-        return None
-    peak = float(peak_envelope(data, rate).max())
-    return 20 * np.log10(peak) if peak > 0 else None
-
-
-def integrated_lufs(data: np.ndarray, rate: int) -> float | None:
-    """BS.1770-4 gated integrated loudness (pyloudnorm); None for silence or < 0.4 s."""
-    if len(data) < 0.4 * rate:
-        return None
-    value = pyloudnorm.Meter(rate).integrated_loudness(data)
-    return float(value) if np.isfinite(value) else None
-
-
-def loudness_range(data: np.ndarray, rate: int) -> float | None:
-    """EBU Tech 3342 LRA (pyloudnorm: 3 s short-term loudness at 10 Hz, gated -70 LUFS / -20 LU, P95 - P10)."""
-    if len(data) < 3.0 * rate:
-        return None
-    value = pyloudnorm.Meter(rate).loudness_range(data)
-    return float(value) if np.isfinite(value) else None
-
-
 def _silence(data: np.ndarray, rate: int) -> tuple[float, float]:
     """Seconds before the first and after the last sample above -60 dBFS (all of it if none is)."""
     loud = np.flatnonzero(np.abs(data).max(axis=1) > 10 ** (SILENCE_DBFS / 20))
@@ -152,11 +90,17 @@ def _clipping(data: np.ndarray) -> tuple[int, int]:
     return samples, runs
 
 
-def bit_depth(path: Path) -> int | None:
-    """Bits per sample from the file's subtype (PCM/float); None for lossy codecs."""
-    if Path(path).suffix.lower() in PYAV_SUFFIXES:
+def integrated_lufs(data: np.ndarray, rate: int) -> float | None:
+    """BS.1770-4 gated integrated loudness; None for silence or shorter than one gating block."""
+    if len(data) < LOUDNESS_MIN_SECONDS * rate:
         return None
-    return _SUBTYPE_BITS.get(soundfile.info(str(path)).subtype)
+    value = integrated_loudness(data, rate)
+    return value if np.isfinite(value) else None
+
+
+def _true_peak(data: np.ndarray) -> float | None:
+    """The true peak in dBTP; None for a file with no samples or only zeros."""
+    return true_peak_dbtp(data) if len(data) and np.any(data) else None
 
 
 def measure(path: Path) -> QcFigures:
@@ -166,7 +110,7 @@ def measure(path: Path) -> QcFigures:
     clipped, runs = _clipping(data)
     return QcFigures(
         loudness_lufs=integrated_lufs(data, rate),
-        true_peak_dbtp=true_peak_dbtp(data, rate),
+        true_peak_dbtp=_true_peak(data),
         lra_lu=loudness_range(data, rate),
         head_silence_s=head,
         tail_silence_s=tail,

@@ -6,14 +6,12 @@ catalog decodes only the files it has not seen (a re-rendered file has a new che
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
-import soundfile as sf
 
-from tasks.delivery.check import sha256_file
+from textmusic.audio.identity import sha256_file
+from textmusic.audio.read import UnreadableAudio, read_chunks
 
 from .files import write_atomically
 
@@ -21,7 +19,6 @@ WAVEFORM_DIR = ".waveforms"
 COLUMNS = 200
 HEIGHT = 48
 COLOUR = "#5b6bd6"
-_SOUNDFILE_SUFFIXES = (".wav", ".flac", ".ogg")  # libsndfile reads these without FFmpeg's overhead
 _BLOCK = 256  # samples reduced to one min/max pair while streaming: memory stays small for long songs
 
 
@@ -34,7 +31,7 @@ def waveform_image(out_dir: Path, audio_path: str, sha256: str = "") -> str | No
     if not (out_dir / name).exists():
         try:
             lows, highs = envelope(source)
-        except (sf.LibsndfileError, av.error.FFmpegError, IndexError, ValueError):
+        except UnreadableAudio:
             return None
         write_atomically(out_dir / name, svg(lows, highs))
     return name
@@ -43,7 +40,8 @@ def waveform_image(out_dir: Path, audio_path: str, sha256: str = "") -> str | No
 def envelope(path: Path, columns: int = COLUMNS) -> tuple[np.ndarray, np.ndarray]:
     """Lowest and highest sample (mono mix, -1..1) in each of `columns` equal slices of the file's time."""
     lows, highs, sizes = [], [], []
-    for chunk in _mono_chunks(path):
+    for block in read_chunks(path):  # streamed: never the whole song in memory
+        chunk = block.mean(axis=1)
         whole = len(chunk) // _BLOCK * _BLOCK
         for part in (chunk[:whole].reshape(-1, _BLOCK), chunk[whole:].reshape(1, -1)):
             if part.size:
@@ -71,18 +69,3 @@ def svg(lows: np.ndarray, highs: np.ndarray) -> str:
     outline = "M" + "L".join(top + bottom) + "Z"
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {len(highs) - 1} {HEIGHT}" '
             f'preserveAspectRatio="none"><path fill="{COLOUR}" d="{outline}"/></svg>\n')
-
-
-def _mono_chunks(path: Path) -> Iterator[np.ndarray]:
-    """The file's samples as float mono chunks, streamed (never the whole song in memory)."""
-    if path.suffix.lower() in _SOUNDFILE_SUFFIXES:
-        with sf.SoundFile(path) as handle:
-            for block in handle.blocks(blocksize=1 << 16, dtype="float32", always_2d=True):
-                yield block.mean(axis=1)
-        return
-    with av.open(str(path)) as container:
-        stream = container.streams.audio[0]
-        mixer = av.AudioResampler(format="flt", layout="mono")
-        for frame in [*container.decode(stream), None]:  # None flushes what the resampler still holds
-            for mixed in mixer.resample(frame):
-                yield mixed.to_ndarray().reshape(-1)

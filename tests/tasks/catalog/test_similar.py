@@ -12,8 +12,8 @@ import soundfile
 from tasks.catalog import similar
 from tasks.catalog.ledger import LedgerRecord, load_ledger, write_ledger
 from tasks.catalog.similar import DEFAULT_THRESHOLD, fingerprint, flag_similar, similar_pairs
-from tasks.delivery.check import same_audio
 from tasks.intake.brief import BRIEF_COLUMNS
+from textmusic.audio.identity import same_audio
 
 LOFI = "Chill lo-fi hip hop beat with mellow piano for studying"
 COLUMNS = ["track_id", "name", "prompt", "tags", "lyrics", "seed", "num_songs", "output_format",

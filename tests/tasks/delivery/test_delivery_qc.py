@@ -18,10 +18,10 @@ import soundfile
 
 from tasks.delivery.finish import QC_FAILED_DIR, Delivery, QcFailed, finish, health_only
 from tasks.delivery.mastering import SPECS
-from tasks.delivery.qc import true_peak_dbtp
 from tasks.naming import check_name_template, fill_name
 from tests.support.runs import trackfoundry
-from textmusic.testing.standins import Shape, StandIn
+from tests.support.standins import Shape, StandIn
+from textmusic.audio.peaks import true_peak_dbtp
 
 RATE = 44100
 
@@ -59,7 +59,7 @@ def test_a_broadcast_catalog_is_delivered_at_r128_as_48k_24_bit_wav(tmp_path: Pa
     assert (info.samplerate, info.subtype) == (48000, "PCM_24")  # read back as delivered
     data, rate = soundfile.read(out / song.audio_path, always_2d=True)
     assert pyloudnorm.Meter(rate).integrated_loudness(data) == pytest.approx(-23.0, abs=0.5)
-    assert true_peak_dbtp(data, rate) <= -1.0
+    assert true_peak_dbtp(data) <= -1.0
     assert (song.master, song.qc, song.sample_rate, song.bit_depth) == ("broadcast", "pass", 48000, 24)
     assert song.loudness_lufs == pytest.approx(-23.0, abs=0.5) and song.master_gain_db < -1  # turned down
     with (out / "qc.csv").open(newline="", encoding="utf-8") as handle:

@@ -15,9 +15,13 @@ from scipy.signal import butter, sosfilt
 
 from tasks.catalog.ledger import LedgerRecord
 from tasks.delivery.finish import qc_fields
-from tasks.delivery.mastering import SPECS, limiter_gain, master_file
-from tasks.delivery.qc import QC_COLUMNS, check, loudness_range, measure, peak_envelope, true_peak_dbtp, write_qc_csv
+from tasks.delivery.mastering import SPECS, master_file
+from tasks.delivery.qc import QC_COLUMNS, check, measure, write_qc_csv
 from tests.support import ROOT
+from textmusic.audio.limiter import limiter_gain
+from textmusic.audio.loudness import loudness_range
+from textmusic.audio.peaks import peak_envelope, true_peak_dbtp
+from textmusic.audio.read import read_audio
 
 RATE = 44100
 SECONDS = 20.0
@@ -70,10 +74,10 @@ def test_broadcast_master_meets_r128_after_encoding(song: Path, tmp_path: Path, 
 
 @pytest.mark.parametrize("fmt", ["wav", "mp3", "m4a"])
 def test_streaming_master_limits_true_peak_after_encoding(song: Path, tmp_path: Path, fmt: str) -> None:
-    data, rate = soundfile.read(song, always_2d=True)
+    data, _ = read_audio(song)
     source_lufs = measure(song).loudness_lufs
     # the plain gain to -14 LUFS would put the peaks above the ceiling: the limiter has work to do
-    assert true_peak_dbtp(data, rate) + (-14.0 - source_lufs) > 0.0
+    assert true_peak_dbtp(data) + (-14.0 - source_lufs) > 0.0
     result = master_file(song, tmp_path / f"out.{fmt}", SPECS["streaming"], fmt=fmt)
     figures = measure(result.path)
     assert abs(figures.loudness_lufs + 14.0) <= 0.5, figures
@@ -116,7 +120,7 @@ def test_faulty_file_is_measured_and_named(tmp_path: Path) -> None:
     figures = measure(src)
     assert abs(figures.head_silence_s - 3.0) < 0.001
     assert (figures.clipped_runs, figures.clipped_samples) == (10, 200)  # 5 per channel
-    expected_dc = soundfile.read(src, always_2d=True)[0].mean(axis=0)
+    expected_dc = read_audio(src)[0].mean(axis=0)
     assert np.allclose(figures.dc_offset, expected_dc, atol=1e-9) and min(figures.dc_offset) > 0.015
     assert (figures.sample_rate, figures.bit_depth, figures.channels) == (RATE, 16, 2)
     reasons = check(figures, SPECS["broadcast"])
@@ -135,7 +139,7 @@ def test_true_peak_sees_intersample_peaks() -> None:
     n = np.arange(RATE)
     sine = np.sin(np.pi / 2 * n + np.pi / 4)[:, None]
     assert 20 * np.log10(np.abs(sine).max()) == pytest.approx(-3.01, abs=0.01)
-    assert true_peak_dbtp(sine, RATE) == pytest.approx(0.0, abs=0.1)
+    assert true_peak_dbtp(sine) == pytest.approx(0.0, abs=0.1)
 
 
 def test_limiter_holds_the_ceiling_and_lets_the_rest_through() -> None:
@@ -143,9 +147,9 @@ def test_limiter_holds_the_ceiling_and_lets_the_rest_through() -> None:
     quiet = 0.1 * np.sin(2 * np.pi * 440 * t)
     quiet[2 * RATE:2 * RATE + 30] += 0.8  # a click 11 dB over a -7 dBTP ceiling
     data = np.stack([quiet, quiet], axis=1)
-    gain = limiter_gain(20 * np.log10(peak_envelope(data, RATE)), RATE, -7.0)
+    gain = limiter_gain(peak_envelope(data), RATE, -7.0)
     out = data * gain[:, None]
-    assert true_peak_dbtp(out, RATE) <= -7.0 + 0.05
+    assert true_peak_dbtp(out) <= -7.0 + 0.05
     assert np.all(gain[: int(1.9 * RATE)] == 1.0) and np.all(gain[int(2.6 * RATE):] == 1.0)  # transparent elsewhere
 
 

@@ -137,6 +137,6 @@ def test_no_steady_beat_fails_cut_and_loop(signal: str) -> None:
         assert result.reason.startswith("no steady beat")
 
 
-def test_lossy_parents_are_refused_not_faked(tmp_path: Path) -> None:
-    results = edit_versions(tmp_path / "track.mp3", ("30", "loop8"), 120.0)
-    assert all(isinstance(r, Failure) and r.code == "format" and "mp3" in r.reason for r in results.values())
+def test_files_of_no_output_format_are_refused_not_faked(tmp_path: Path) -> None:
+    results = edit_versions(tmp_path / "track.aiff", ("30", "loop8"), 120.0)
+    assert all(isinstance(r, Failure) and r.code == "format" and ".aiff" in r.reason for r in results.values())
