@@ -20,8 +20,8 @@ from tasks.delivery.finish import QC_FAILED_DIR, Delivery, QcFailed, finish, hea
 from tasks.delivery.mastering import SPECS
 from tasks.naming import check_name_template, fill_name
 from tests.support.runs import trackfoundry
-from tests.support.standins import Shape, StandIn
 from textmusic.audio.peaks import true_peak_dbtp
+from textmusic.testing.standins import Shape, StandIn
 
 RATE = 44100
 
