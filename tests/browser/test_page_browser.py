@@ -24,7 +24,7 @@ from starlette.routing import Route
 from tasks.catalog.ledger import LedgerRecord, load_ledger
 from tasks.catalog.page import render_page, write_page
 from tests.support import ROOT
-from tests.support.browser import browser, serving, severe_messages, wait_for  # noqa: F401 - the `browser` fixture
+from tests.support.browser import serving, severe_messages, wait_for
 from tests.support.service import create_key, start_server
 
 HOSTILE = 'Morning <script>window.hacked = 1</script><img src=x onerror="window.hacked = 2">'

@@ -4,7 +4,6 @@ prints, listen to a take, reject another with a note, and find the decision in r
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,24 +11,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 
-from flows.review import ReviewServer, serve
+from flows.review import ReviewServer
 from tasks.catalog.decisions import ReviewEntry, decision_for, load_decisions
 from tasks.catalog.ledger import LedgerRecord
-from tests.support.browser import browser, severe_messages, wait_for  # noqa: F401 - a fixture
-from tests.support.catalogs import build_catalog, takes
+from tests.support.browser import severe_messages, wait_for
+from tests.support.catalogs import takes
 
 NOTE = "drums too loud <b>at 0:05</b>"
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_catalog(tmp_path_factory.mktemp("review-browser"))
-
-
-@pytest.fixture(scope="module")
-def server(catalog: Path) -> Iterator[ReviewServer]:
-    with serve(catalog) as running:
-        yield running
 
 
 def card(driver: WebDriver, record: LedgerRecord) -> WebElement:

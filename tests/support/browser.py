@@ -1,7 +1,7 @@
 """A real browser for tests: Debian's headless Chromium driven through its own ChromeDriver (nothing is
 downloaded; Selenium Manager is never asked), plus a loopback HTTP server for a folder of files.
 
-To use the `browser` fixture in a test module, import it: `from tests.support.browser import browser  # noqa: F401`.
+The `browser` fixture (one Chromium per module) is tests/browser/conftest.py's.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
 import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -46,13 +45,6 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[WebDriver]:
             yield driver
         finally:
             driver.quit()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[WebDriver]:
-    """One Chromium per test module (starting one takes about a second)."""
-    with chromium() as driver:
-        yield driver
 
 
 @contextmanager

@@ -7,7 +7,6 @@ import http.client
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,24 +16,13 @@ from flows.review import MAX_BODY_BYTES, ReviewServer, cookie_name, serve
 from tasks.catalog.decisions import MAX_NOTE_CHARS, REVIEW_CSV, decision_for, load_decisions
 from tasks.catalog.ledger import LedgerRecord
 from tests.support import ROOT
-from tests.support.catalogs import build_catalog, takes
+from tests.support.catalogs import takes
 
 
 def decision_body(record: LedgerRecord, decision: str = "reject", note: str = "") -> dict[str, object]:
     """What the page's JS posts for a card."""
     return {"track_id": record.track_id, "song_index": record.song_index, "seed": record.seed,
             "file": record.audio_path, "decision": decision, "note": note}
-
-
-@pytest.fixture(scope="module")
-def catalog(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_catalog(tmp_path_factory.mktemp("review"))
-
-
-@pytest.fixture(scope="module")
-def server(catalog: Path) -> Iterator[ReviewServer]:
-    with serve(catalog) as running:
-        yield running
 
 
 def base(server: ReviewServer) -> str:

@@ -3,7 +3,6 @@ extension, over real HTTP, from the client's retry and from a run killed before 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +13,7 @@ from tasks.intake.plan import plan_rows
 from tasks.intake.validate import BriefRow
 from tasks.run import Provider
 from tests.support.generation import CATALOG, run_rows
-from tests.support.service import Server, create_key, key_id, start_server, usage_json, wait_ready
+from tests.support.service import Server, create_key, key_id, usage_json, wait_ready
 from textmusic.client import TextMusicClient, TextMusicError
 from textmusic.contract import SUBMIT_PATH, TextToMusicRequest
 from textmusic.settings import TextMusicSettings
@@ -39,13 +38,6 @@ class LoseFirstAnswer(httpx.HTTPTransport):
                 response.close()
                 raise httpx.ReadError("connection reset after the request was sent", request=request)
         return response
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("tm-idem"))
-    yield srv
-    srv.stop()
 
 
 def charged_tracks(server: Server, key: str) -> list[str]:
