@@ -2,10 +2,13 @@
 
 A field is a brief column carried, unchanged in name, into the ledger and the tags of every file, and
 perhaps into the metadata sheets. Everything about it lives in its `MetadataField` below: how its cell is
-validated, how each tag format stores it, which sheets export it under which header. The brief's columns,
-the validation rules, the ledger's columns, the tags written and read back, and the sheets' columns are
-derived from `METADATA_FIELDS`, so adding a field is one entry here (and its line in the README's brief
-table).
+validated, how each tag format stores it, which sheets export it under which header, whether the catalog
+page shows it. The brief's columns, the validation rules, the ledger's columns, the tags written and read
+back, the sheets' columns and the page's cards are derived from `METADATA_FIELDS`, so adding a field is one
+entry here (then its line in the README's brief table; CONTRIBUTING.md "Add a metadata field").
+
+The sheet names in `sheets` are the keys of `tasks.catalog.sheets.SHEETS` (a layer above this one, so they
+are spelled here; tests/tasks/intake/test_fields.py checks each names a sheet).
 
 Standard library only: the brief reader imports this before any heavy import.
 """
