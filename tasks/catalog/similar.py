@@ -25,12 +25,12 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import librosa
 import numpy as np
 
 from tasks.catalog.ledger import READY, LedgerRecord
 from tasks.settings import PipelineSettings
+from textmusic.audio.read import UnreadableAudio, read_mono
 
 log = logging.getLogger(__name__)
 
@@ -54,23 +54,6 @@ CACHE_FILE = ".fingerprints.npz"
 FINGERPRINT_VERSION = "1"  # bump when the features change: cached fingerprints are then recomputed
 _STEPS = int(FINGERPRINT_SECONDS / STEP_SECONDS)
 _BLOCK_ROWS = 1024  # all-pairs scores are computed this many rows at a time (10,000 tracks: 40 MB per block)
-
-
-def _decode(path: Path) -> np.ndarray:
-    """Mono float32 at SAMPLE_RATE, stopping once the fingerprint's span (and a lead-in) is decoded."""
-    limit = int((FINGERPRINT_SECONDS + LEAD_IN_SECONDS) * SAMPLE_RATE)
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
-    chunks: list[np.ndarray] = []
-    decoded = 0
-    with av.open(str(path)) as container:
-        for frame in container.decode(container.streams.audio[0]):
-            for out in resampler.resample(frame):
-                chunks.append(out.to_ndarray().reshape(-1))
-                decoded += chunks[-1].size
-            if decoded >= limit:
-                break
-        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
-    return np.concatenate(chunks)[:limit] if chunks else np.zeros(0, np.float32)
 
 
 def _steps(frames: np.ndarray) -> np.ndarray:
@@ -106,7 +89,7 @@ def _texture(mel: np.ndarray, active: np.ndarray) -> np.ndarray:
 def fingerprint(path: Path) -> np.ndarray:
     """The file's unit-length fingerprint (float32): harmony and texture over time (see the module doc). A
     file silent or shorter than one step gets zeros, which score 0 against anything."""
-    audio = _decode(path)
+    audio = read_mono(path, SAMPLE_RATE, FINGERPRINT_SECONDS + LEAD_IN_SECONDS)
     start = librosa.effects.trim(audio, top_db=SILENCE_DB)[1][0] if audio.any() else audio.size
     audio = audio[start: start + int(FINGERPRINT_SECONDS * SAMPLE_RATE)]
     if audio.size < STEP_SECONDS * SAMPLE_RATE:
@@ -160,7 +143,7 @@ def cached_fingerprints(out_dir: Path, records: list[LedgerRecord]) -> dict[str,
             continue
         try:
             vectors[record.sha256] = fingerprint(out_dir / record.audio_path)
-        except (OSError, av.error.FFmpegError, IndexError, ValueError) as exc:
+        except (UnreadableAudio, ValueError) as exc:
             log.warning("no fingerprint for %s: %s", record.audio_path, exc)
     if vectors.keys() != cached.keys():
         _save_cache(out_dir, vectors)

@@ -13,12 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tasks.catalog.ledger import READY, SUPPORT_DIR, LedgerRecord
-from tasks.delivery.check import check_audio, sha256_file
+from tasks.delivery.check import check_audio
 from tasks.delivery.finish import Delivery, QcFailed, finish
 from tasks.delivery.tagging import tag_and_verify
 from tasks.intake.fields import METADATA_FIELDS
 from tasks.naming import hashed_stem, inside
 from tasks.run import CatalogInfo
+from textmusic.audio.identity import sha256_file
 from textmusic.client import TextMusicClient
 from textmusic.contract import Track, price_cents
 from textmusic.redaction import redact

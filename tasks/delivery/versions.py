@@ -16,13 +16,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tasks.catalog.ledger import FAILED, READY, SKIPPED, LedgerRecord, record_key, utc_now
-from tasks.delivery.check import check_audio, intact, sha256_file
+from tasks.delivery.check import check_audio, intact
 from tasks.delivery.edits import Edit, edit_versions, write_edit
 from tasks.delivery.finish import Delivery, QcFailed, finish, follows_parent
 from tasks.delivery.place import FILE_MODE, PARTIAL_DIR, named_bpm, tag_values
 from tasks.delivery.tagging import tag_and_verify
 from tasks.intake.plan import PlannedRow
 from tasks.run import CatalogInfo
+from textmusic.audio.identity import sha256_file
 from textmusic.client import TextMusicClient
 from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, stem_name, version_file_tag, version_name
 

@@ -1,4 +1,5 @@
-"""Decoding any file the catalog holds: whole at a dtype, streamed in chunks, probed, its bit depth.
+"""Decoding any file the catalog holds: whole at a dtype, streamed in chunks, its opening as mono at a
+rate, probed, its bit depth.
 
 Which library reads a file is the contract's: formats that soundfile writes (`FORMATS[...].encoder`) are
 read by libsndfile, without FFmpeg's overhead; every other file, of a listed format or not, by PyAV
@@ -104,6 +105,27 @@ def _decoded(container: InputContainer) -> Iterator[np.ndarray]:
         for converted in planar.resample(frame):
             if converted is not None:  # a pass-through hands the flush's None back
                 yield converted.to_ndarray().T
+
+
+def read_mono(path: Path, sample_rate: int, seconds: float) -> np.ndarray:
+    """The file's first `seconds` as mono float32 at `sample_rate`, decoding no further than that (a
+    fingerprint of a long song costs its first minute, not the whole file); FFmpeg's resampler for every
+    format, so a file and its re-encode are resampled alike."""
+    import av
+
+    limit = int(seconds * sample_rate)
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+    chunks: list[np.ndarray] = []
+    decoded = 0
+    with _decoding(path), av.open(str(path)) as container:
+        for frame in container.decode(container.streams.audio[0]):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+                decoded += chunks[-1].size
+            if decoded >= limit:
+                break
+        chunks += [out.to_ndarray().reshape(-1) for out in resampler.resample(None)]
+    return np.concatenate(chunks)[:limit] if chunks else np.zeros(0, np.float32)
 
 
 def probe(path: Path) -> AudioInfo:

@@ -17,7 +17,7 @@ from tasks.catalog.ledger import LedgerRecord, load_ledger, write_ledger
 from tasks.catalog.page import render_page, write_page
 from tasks.catalog.page import waveform as waveform_module
 from tasks.catalog.page.cards import build_cards
-from tasks.delivery.check import sha256_file
+from textmusic.audio.identity import sha256_file
 
 HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(1)>'
 

@@ -10,9 +10,9 @@ import pandas as pd
 from tasks.catalog.decisions import ReviewEntry, load_decisions, record_decision
 from tasks.catalog.ledger import REPLACED, LedgerRecord, load_ledger
 from tasks.catalog.retake import retire_rejected
-from tasks.delivery.check import sha256_file
 from tasks.intake.plan import retake_seed
 from tests.support.runs import brief, trackfoundry
+from textmusic.audio.identity import sha256_file
 from textmusic.testing.standins import Shape, StandIn
 
 

@@ -4,13 +4,14 @@ import pandas as pd
 import pytest
 
 from tasks.catalog.ledger import LedgerRecord, append_journal, load_ledger, write_ledger
-from tasks.delivery.check import AudioCheckError, check_audio, sha256_file
+from tasks.delivery.check import AudioCheckError, check_audio
 from tasks.delivery.tagging import read_tags, tag_and_verify
 from tasks.generation.resume import split_done
 from tasks.intake.plan import derive_seed, plan_rows, request_fingerprint, safe_stem
 from tasks.intake.validate import BriefRow
 from tests.support.audio_files import make_audio
 from tests.support.riff_info import read_riff_info
+from textmusic.audio.identity import sha256_file
 from textmusic.contract import OUTPUT_FORMATS, TextToMusicRequest
 
 VALUES = {
