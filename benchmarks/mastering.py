@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tasks.delivery.mastering import SPECS, master_file  # noqa: E402
+from tasks.delivery.mastering import master_file  # noqa: E402
 from tasks.delivery.qc import check, measure  # noqa: E402
+from tasks.settings import SPECS  # noqa: E402
 from textmusic.contract import FORMATS  # noqa: E402
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, get_args
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from tasks.settings import BIT_DEPTHS, SAMPLE_RATES, SPECS, TASK_RUNNERS, MasterSpec, PipelineSettings
 
 if TYPE_CHECKING:
     from tasks.run import RunOptions
@@ -24,6 +26,26 @@ EXIT_ROWS_FAILED = 3
 # The command line prints the brief's warnings itself, before Prefect boots; without a handler of its own,
 # the brief's logger would print each once more through logging's last resort.
 logging.getLogger("tasks.intake.brief").addHandler(logging.NullHandler())
+
+
+def _either(choices: tuple[object, ...]) -> str:
+    """'a, b or c': a setting's choices as the help lists them."""
+    said = [str(choice) for choice in choices]
+    return ", ".join(said[:-1]) + f" or {said[-1]}" if len(said) > 1 else "".join(said)
+
+
+def _default(setting: str) -> object:
+    return PipelineSettings.model_fields[setting].default
+
+
+def _spec_choices() -> str:
+    """The master specs as the help lists them, from their one declaration, with the settings' default."""
+    def said(spec: MasterSpec) -> str:
+        if spec.lufs is None:
+            return f"{spec.name} (health checks only)"
+        return f"{spec.name} ({spec.lufs:g} LUFS, {spec.true_peak_dbtp:g} dBTP)"
+
+    return f"{_either(tuple(said(spec) for spec in SPECS.values()))}; default {_default('master')}"
 
 
 def _fail(message: str) -> typer.Exit:
@@ -51,8 +73,9 @@ def run(
     budget: Annotated[float | None, typer.Option(help="Hard cap in USD on what this run may spend.")] = None,
     task_runner: Annotated[
         str | None,
-        typer.Option("--task-runner", help="threads (default) or dask: Dask processes when PREFECT_API_URL is "
-                                           "set, else Dask threads (TRACKFOUNDRY_TASK_RUNNER)."),
+        typer.Option("--task-runner", help=f"{_either(TASK_RUNNERS)} (default {_default('task_runner')}); dask: "
+                                           "Dask processes when PREFECT_API_URL is set, else Dask threads "
+                                           "(TRACKFOUNDRY_TASK_RUNNER)."),
     ] = None,
     resubmit_unanswered: Annotated[bool, typer.Option(
         "--resubmit-unanswered", help="Send again rows whose earlier submission may have been charged "
@@ -70,13 +93,14 @@ def run(
     ] = False,
     master: Annotated[str | None, typer.Option(
         "--master", metavar="SPEC",
-        help="Delivery loudness of every file: streaming (-14 LUFS, -1 dBTP; the default), broadcast (EBU R128: "
-             "-23 LUFS, -1 dBTP) or none (health checks only). Measured after encoding; a file outside it "
+        help=f"Delivery loudness of every file: {_spec_choices()}. Measured after encoding; a file outside it "
              "fails QC (TRACKFOUNDRY_MASTER).")] = None,
     sample_rate: Annotated[int | None, typer.Option(
-        "--sample-rate", metavar="HZ", help="WAV/FLAC files at 44100 or 48000 Hz (soxr VHQ resampling).")] = None,
+        "--sample-rate", metavar="HZ",
+        help=f"WAV/FLAC files at {_either(SAMPLE_RATES)} Hz (soxr VHQ resampling).")] = None,
     bit_depth: Annotated[int | None, typer.Option(
-        "--bit-depth", metavar="BITS", help="WAV/FLAC files at 16 (TPDF dither) or 24 bits.")] = None,
+        "--bit-depth", metavar="BITS",
+        help=f"WAV/FLAC files at {_either(BIT_DEPTHS)} bits (TPDF dither at 16).")] = None,
 ) -> None:
     """Produce the catalog. Exit 0 when every valid row is delivered (or skipped by the budget), 3 when rows
     failed or went unanswered, 130 (Ctrl-C) or 143 (SIGTERM) when interrupted (run it again to resume), 1 when
@@ -95,12 +119,8 @@ def run(
 
 def check_options(options: RunOptions) -> None:
     """A choice no stage knows fails now, as a usage error naming its option, before anything is read or
-    started. The choices are read where each is declared (master specs, bit depths, the settings' sample
-    rates, the task runners), so the command line never offers one the pipeline lacks."""
-    from flows.produce_catalog import TASK_RUNNERS
-    from tasks.delivery.mastering import BIT_DEPTHS
-    from tasks.delivery.qc import SPECS
-    from tasks.settings import PipelineSettings
+    started. The choices are the settings' (tasks/settings.py declares each once), so the command line never
+    offers one the pipeline lacks."""
     from textmusic.contract import check_version_kinds
 
     if options.versions:
@@ -108,21 +128,12 @@ def check_options(options: RunOptions) -> None:
             check_version_kinds(v.strip().lower() for v in options.versions.split("|") if v.strip())
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--versions") from None
-    sample_rates = literal_values(PipelineSettings.model_fields["sample_rate"].annotation)
     for value, allowed, hint in ((options.master, tuple(SPECS), "--master"),
-                                 (options.sample_rate, sample_rates, "--sample-rate"),
+                                 (options.sample_rate, SAMPLE_RATES, "--sample-rate"),
                                  (options.bit_depth, BIT_DEPTHS, "--bit-depth"),
                                  (options.task_runner, TASK_RUNNERS, "--task-runner")):
         if value is not None and value not in allowed:
             raise typer.BadParameter(f"use one of {', '.join(map(str, allowed))}", param_hint=hint)
-
-
-def literal_values(annotation: object) -> tuple[object, ...]:
-    """The values a `Literal[...]` annotation (optional or not) allows: a setting's choices, read from it."""
-    values: list[object] = []
-    for arg in get_args(annotation):
-        values += literal_values(arg) if get_args(arg) else [] if arg is type(None) else [arg]
-    return tuple(values)
 
 
 def check_can_start(brief: Path, out: Path) -> None:

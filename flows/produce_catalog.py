@@ -61,14 +61,13 @@ from tasks.progress import report_progress
 from tasks.provider.connection import Connection, metered_by, open_provider
 from tasks.provider.metering import ensure_rate_limit
 from tasks.run import CatalogInfo, Provider, RunOptions
-from tasks.settings import PipelineSettings
+from tasks.settings import TASK_RUNNERS, PipelineSettings
 from textmusic.providers import Profile
 from textmusic.redaction import redact
 from textmusic.settings import TextMusicSettings
 
 T = TypeVar("T")
 VALIDATION_REPORT_DIR = "validation-report"
-TASK_RUNNERS = ("threads", "dask")
 
 
 def task_slots(settings: PipelineSettings) -> int:

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, check_name_template
+from textmusic.audio import STREAMING_LUFS
 from textmusic.settings import RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
+
+
+@dataclass(frozen=True)
+class MasterSpec:
+    """A delivery target. `lufs` None: the loudness is left alone (and only the file's health is checked);
+    `true_peak_dbtp` None: no ceiling. The silence/DC limits are the same for every spec unless given."""
+
+    name: str
+    lufs: float | None
+    true_peak_dbtp: float | None
+    lufs_tolerance: float = 0.5
+    max_head_silence_s: float = 1.0
+    max_tail_silence_s: float = 4.0
+    max_dc_offset: float = 0.001  # -60 dBFS of constant offset per channel
+
+
+SPECS: dict[str, MasterSpec] = {  # the choices of `master` (and --master): their one declaration
+    "streaming": MasterSpec("streaming", lufs=STREAMING_LUFS, true_peak_dbtp=-1.0),
+    "broadcast": MasterSpec("broadcast", lufs=-23.0, true_peak_dbtp=-1.0),  # EBU R128
+    "none": MasterSpec("none", lufs=None, true_peak_dbtp=None),
+}
+
+# The choices of the settings below, each declared here once: the command line offers and checks these.
+MasterName = Literal[tuple(SPECS)]  # type: ignore[valid-type]
+SampleRate = Literal[44100, 48000]
+BitDepth = Literal[16, 24]  # of a lossless master
+TaskRunner = Literal["threads", "dask"]
+SAMPLE_RATES: tuple[int, ...] = get_args(SampleRate)
+BIT_DEPTHS: tuple[int, ...] = get_args(BitDepth)
+TASK_RUNNERS: tuple[str, ...] = get_args(TaskRunner)
 
 
 class PipelineSettings(BaseSettings):
@@ -53,8 +85,8 @@ class PipelineSettings(BaseSettings):
     # The embedded local service in hosted-like mode (tests, benchmarks): `textmusic serve --latency`.
     embedded_latency: str | None = None
     embedded_synthetic_audio: bool = False
-    # "threads" or "dask" (prefect-dask: processes when PREFECT_API_URL names a real server).
-    task_runner: str = "threads"
+    # Dask (prefect-dask) runs processes when PREFECT_API_URL names a real server.
+    task_runner: TaskRunner = "threads"
     # Slots are taken from Prefect in batches of up to this many (at most a tenth of the window's allowance).
     metering_batch_max: int = 10
     # A batch's slots lapse this long after they were taken; the limit's decay is derated by it (metering.py).
@@ -83,12 +115,11 @@ class PipelineSettings(BaseSettings):
     # flagged. The same audio in any format scores >= 0.998; other seeds of one prompt at most ~0.975.
     similarity_threshold: float = 0.99
     # Delivery masters (tasks/delivery/finish.py): every delivered file is measured after encoding against `master`
-    # (streaming -14 LUFS / -1 dBTP, broadcast EBU R128 -23 LUFS / -1 dBTP, none: health checks only) and
-    # mastered when outside it; WAV/FLAC files also to `sample_rate` (44100|48000) and `bit_depth` (16|24)
-    # when set. A file that still misses its spec is held as `failed` (qc), never delivered silently.
-    master: Literal["streaming", "broadcast", "none"] = "streaming"
-    sample_rate: Literal[44100, 48000] | None = None
-    bit_depth: Literal[16, 24] | None = None
+    # (one of SPECS) and mastered when outside it; WAV/FLAC files also to `sample_rate` and `bit_depth` when set.
+    # A file that still misses its spec is held as `failed` (qc), never delivered silently.
+    master: MasterName = "streaming"
+    sample_rate: SampleRate | None = None
+    bit_depth: BitDepth | None = None
     # File names (tasks/naming.py): fields {catalog} {track} {title} {version} {bpm}; see docs/catalog.md.
     file_name_template: str = DEFAULT_FILE_NAME_TEMPLATE
 

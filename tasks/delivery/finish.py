@@ -17,9 +17,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tasks.delivery.mastering import SPECS, master_file
-from tasks.delivery.qc import MasterSpec, QcFigures, check, measure
-from tasks.settings import PipelineSettings
+from tasks.delivery.mastering import master_file
+from tasks.delivery.qc import QcFigures, check, measure
+from tasks.settings import SPECS, MasterSpec, PipelineSettings
 from textmusic.contract import FORMATS, LOSSLESS_FORMATS, MIXES
 
 QC_FAILED_DIR = "qc-failed"

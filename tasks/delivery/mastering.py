@@ -25,16 +25,14 @@ import numpy as np
 import soxr
 from scipy.signal import butter, sosfiltfilt
 
-from tasks.delivery.qc import SPECS, MasterSpec, QcFigures, integrated_lufs, measure
+from tasks.delivery.qc import QcFigures, integrated_lufs, measure
+from tasks.settings import BIT_DEPTHS, MasterSpec
 from textmusic.audio.limiter import limiter_gain
 from textmusic.audio.peaks import peak_envelope
 from textmusic.audio.read import bit_depth, read_audio
 from textmusic.audio.write import write_audio
 from textmusic.contract import BIT_RATE_FORMATS, FORMATS, LOSSLESS_FORMATS
 
-__all__ = ["SPECS", "MasterResult", "MasterSpec", "master_file"]
-
-BIT_DEPTHS = (16, 24)  # of a lossless master
 DEFAULT_BIT_DEPTH = 24
 # Ceiling below the spec before the first pass: lossless files move only by the dither; lossy encoders
 # overshoot by a fraction of a dB to a dB, and re-measuring lowers the ceiling further where needed.

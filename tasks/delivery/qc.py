@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from tasks.catalog.ledger import LedgerRecord, spreadsheet_safe
-from textmusic.audio.loudness import STREAMING_LUFS, integrated_loudness, loudness_range
+from tasks.settings import MasterSpec
+from textmusic.audio.loudness import integrated_loudness, loudness_range
 from textmusic.audio.peaks import true_peak_dbtp
 from textmusic.audio.read import bit_depth, read_audio
 
@@ -28,27 +29,6 @@ SILENCE_DBFS = -60.0  # head/tail silence: samples below this level
 CLIP_RUN = 2
 CLIP_LEVEL = 32766 / 32768  # within one 16-bit step of full scale (decoded lossy audio may exceed 1.0)
 LOUDNESS_MIN_SECONDS = 0.4  # one BS.1770 gating block: shorter files have no integrated loudness
-
-
-@dataclass(frozen=True)
-class MasterSpec:
-    """A delivery target. `lufs` None: the loudness is left alone (and only the file's health is checked);
-    `true_peak_dbtp` None: no ceiling. The silence/DC limits are the same for every spec unless given."""
-
-    name: str
-    lufs: float | None
-    true_peak_dbtp: float | None
-    lufs_tolerance: float = 0.5
-    max_head_silence_s: float = 1.0
-    max_tail_silence_s: float = 4.0
-    max_dc_offset: float = 0.001  # -60 dBFS of constant offset per channel
-
-
-SPECS: dict[str, MasterSpec] = {
-    "streaming": MasterSpec("streaming", lufs=STREAMING_LUFS, true_peak_dbtp=-1.0),
-    "broadcast": MasterSpec("broadcast", lufs=-23.0, true_peak_dbtp=-1.0),  # EBU R128
-    "none": MasterSpec("none", lufs=None, true_peak_dbtp=None),
-}
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-# The level streaming services normalise to: the engine masters to it and the pipeline's "streaming" spec asks it.
-STREAMING_LUFS = -14.0
 ABSOLUTE_GATE_LUFS = -70.0
 BLOCK_SECONDS = 0.4  # a gating block, every HOP_SECONDS
 HOP_SECONDS = 0.1

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textmusic.audio import STREAMING_LUFS
 from textmusic.audio.limiter import LIMITER_BLOCK, block_peaks, limiter_gain, to_samples
-from textmusic.audio.loudness import STREAMING_LUFS, gated_loudness, integrated_loudness, k_weighted
+from textmusic.audio.loudness import gated_loudness, integrated_loudness, k_weighted
 from textmusic.audio.peaks import local_true_peak, peak_envelope, true_peak_dbtp
 from textmusic.engine.styles import Mix
 

@@ -17,8 +17,8 @@ import pytest
 import soundfile
 
 from tasks.delivery.finish import QC_FAILED_DIR, Delivery, QcFailed, finish, health_only
-from tasks.delivery.mastering import SPECS
 from tasks.naming import check_name_template, fill_name
+from tasks.settings import SPECS
 from tests.support.runs import trackfoundry
 from textmusic.audio.peaks import true_peak_dbtp
 from textmusic.testing.standins import Shape, StandIn

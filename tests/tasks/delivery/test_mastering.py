@@ -15,8 +15,9 @@ from scipy.signal import butter, sosfilt
 
 from tasks.catalog.ledger import LedgerRecord
 from tasks.delivery.finish import qc_fields
-from tasks.delivery.mastering import SPECS, master_file
+from tasks.delivery.mastering import master_file
 from tasks.delivery.qc import QC_COLUMNS, check, measure, write_qc_csv
+from tasks.settings import SPECS
 from tests.support import ROOT
 from textmusic.audio.limiter import limiter_gain
 from textmusic.audio.loudness import loudness_range

@@ -7,8 +7,9 @@ import numpy as np
 import pyloudnorm
 import pytest
 
+from textmusic.audio import STREAMING_LUFS
 from textmusic.audio.limiter import limiter_gain
-from textmusic.audio.loudness import STREAMING_LUFS, integrated_loudness, loudness_range
+from textmusic.audio.loudness import integrated_loudness, loudness_range
 from textmusic.audio.peaks import local_true_peak, peak_envelope, true_peak_dbtp
 from textmusic.engine.master import master
 
