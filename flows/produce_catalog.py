@@ -28,6 +28,11 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from tasks import interrupt
 from tasks.catalog.decisions import load_decisions
 from tasks.catalog.ledger import (
+    FAILED,
+    POLL,
+    READY,
+    REJECTED,
+    SKIPPED,
     SUBMITTED,
     SUBMITTING,
     LedgerRecord,
@@ -101,7 +106,7 @@ def rejected_records(validation: Validation, catalog: str, names: dict[int, str]
         ids[r.row] = r.track_id
     now = utc_now()
     return [
-        LedgerRecord(catalog=catalog, track_id=ids[row], name=names.get(row, ""), status="rejected",
+        LedgerRecord(catalog=catalog, track_id=ids[row], name=names.get(row, ""), status=REJECTED,
                      error="; ".join(why), row=row, started_at=now, finished_at=now)
         for row, why in sorted(reasons.items())
     ]
@@ -121,7 +126,7 @@ def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, provider: 
         keep = next((r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
                      and r.song_index == 0 and r.idempotency_key and not r.generation_id), None)
         records.append(base_record(row, catalog, provider).model_copy(update={
-            "status": "skipped", "started_at": now, "finished_at": now,
+            "status": SKIPPED, "started_at": now, "finished_at": now,
             "idempotency_key": keep.idempotency_key if keep else "", "resume": "resend" if keep else "",
             "error": f"over budget: up to ${max_cost_cents(row.request, settings, provider.local_extensions) / 100:.2f}"
                      f" would exceed the ${budget_usd:.2f} budget",
@@ -154,7 +159,7 @@ def carried_over(previous: list[LedgerRecord], records: list[LedgerRecord]) -> l
         if (record.track_id, record.song_index, record.request_fingerprint) in covered or not record.generation_id:
             continue
         if record.status in (SUBMITTED, SUBMITTING):
-            record = record.model_copy(update={"status": "failed", "resume": "poll",
+            record = record.model_copy(update={"status": FAILED, "resume": POLL,
                                                "error": "paid track not delivered: its row is not in this brief"})
         kept.append(record)
     return kept
@@ -212,9 +217,9 @@ def run_summary(records: list[LedgerRecord], run_cents: int, budget_usd: float |
     songs = [r for r in records if not r.parent]
     rows = {(r.row, r.track_id) for r in songs}
     return {**summarize(records), "rows": len(rows),
-            "songs": sum(1 for r in songs if r.status == "ready"),
-            "rejected": len({(r.row, r.track_id) for r in songs if r.status == "rejected"}),
-            "skipped": len({(r.row, r.track_id) for r in songs if r.status == "skipped"}),
+            "songs": sum(1 for r in songs if r.status == READY),
+            "rejected": len({(r.row, r.track_id) for r in songs if r.status == REJECTED}),
+            "skipped": len({(r.row, r.track_id) for r in songs if r.status == SKIPPED}),
             "run_cost_usd": run_cents / 100,
             "budget_left_usd": None if budget_usd is None else round(budget_usd - run_cents / 100, 2)}
 
@@ -275,7 +280,7 @@ def settled(record: LedgerRecord, why: str, worst_cents: int = 0) -> LedgerRecor
     """A journal-only record as the ledger keeps it: a paid track (submitted) is failed and polled by the next
     run, never paid again; a submission whose answer never came is unanswered (resent only with its key)."""
     if record.status == SUBMITTED:
-        return record.model_copy(update={"status": "failed", "resume": "poll", "finished_at": utc_now(),
+        return record.model_copy(update={"status": FAILED, "resume": POLL, "finished_at": utc_now(),
                                          "error": f"{why}: paid track not delivered, the next run polls it"})
     if record.status == SUBMITTING:
         return record.model_copy(update={
@@ -302,7 +307,7 @@ def open_row_records(known: Known, rows: list[PlannedRow], journal: list[LedgerR
             continue
         now = utc_now()
         records.append(base_record(row, known.info, known.provider).model_copy(update={
-            "status": "skipped", "started_at": now, "finished_at": now, "error": f"{why} before it was sent"}))
+            "status": SKIPPED, "started_at": now, "finished_at": now, "error": f"{why} before it was sent"}))
     return records
 
 

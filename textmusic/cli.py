@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from textmusic.settings import RATE_LIMIT
+
 if TYPE_CHECKING:
     from textmusic.server.faults import FaultConfig
     from textmusic.server.latency import LatencyConfig
@@ -60,7 +62,7 @@ def serve(
     data: DataDir,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8765,
-    rate_limit: Annotated[str, typer.Option(help="Per-key limit, e.g. 100/10s.")] = "100/10s",
+    rate_limit: Annotated[str, typer.Option(help="Per-key limit: N/Ws (N requests per W seconds).")] = RATE_LIMIT,
     workers: Annotated[int | None, typer.Option(help="Generation processes (default: usable CPUs).")] = None,
     audio_ttl: Annotated[
         float, typer.Option("--audio-ttl", help="Seconds an unstored track's audio stays downloadable, then 410.")

@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # local service mirrors: the rate limit of a provider profile that states none, and the pipeline's default.
 RATE_LIMIT_REQUESTS = 100
 RATE_LIMIT_WINDOW_SECONDS = 10.0
+RATE_LIMIT = f"{RATE_LIMIT_REQUESTS}/{RATE_LIMIT_WINDOW_SECONDS:g}s"  # the local service's short form: 100/10s
 # The ceiling of rows in flight of a profile that states none (the local service reports a smaller capacity
 # at /healthz when it renders for real).
 MAX_IN_FLIGHT = 256

@@ -31,6 +31,7 @@ from textmusic.server.routes import ROUTERS
 from textmusic.server.store import UNSTORED_TTL_SECONDS, Store
 from textmusic.server.views import STUCK_ERROR, stuck_overdue
 from textmusic.server.workers import EngineFactory, GenerationPool
+from textmusic.settings import RATE_LIMIT
 
 SYNTHETIC_CAPACITY = 1000
 _DESCRIPTION = (
@@ -41,7 +42,7 @@ _DESCRIPTION = (
 
 def create_app(
     data_dir: Path,
-    rate_limit: str = "100/10s",
+    rate_limit: str = RATE_LIMIT,
     workers: int | None = None,
     engine_factory: EngineFactory | None = None,
     audio_ttl_seconds: float = UNSTORED_TTL_SECONDS,

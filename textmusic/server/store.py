@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from textmusic.contract import price_cents
+from textmusic.contract import FAILED, PENDING, READY, TRACK_STATUSES, price_cents
 
 DB_NAME = "textmusic.db"
 AUDIO_DIR = "audio"
@@ -27,7 +27,7 @@ KEY_PREFIX = "tm_"
 UNSTORED_TTL_SECONDS = 3600.0
 KEY_ID_CHARS = 12  # how much of a key's hash `textmusic usage` shows: enough to tell keys apart
 
-_SCHEMA = """
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS keys (
     key_hash TEXT PRIMARY KEY,
     balance_cents INTEGER NOT NULL,
@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS tracks (
     output_format TEXT NOT NULL,
     output_bit_rate TEXT,
     store_audio INTEGER NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'failed')),
+    status TEXT NOT NULL CHECK (status IN ({', '.join(repr(s) for s in TRACK_STATUSES)})),
     error TEXT,
     duration_seconds REAL,
     bpm REAL,
@@ -281,7 +281,7 @@ class Store:
                 """INSERT INTO tracks (id, key_hash, request_json, song_index, seed, name, tags_json,
                        output_format, output_bit_rate, store_audio, status, reserved_cents,
                        created_at, updated_at, expires_at, fault, ready_not_before)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 [self._pending_row(key_hash, t, now) for t in tracks],
             )
         return Submitted(balance - needed, [t.id for t in tracks], replayed=False)
@@ -319,6 +319,7 @@ class Store:
             t.output_format,
             t.output_bit_rate,
             int(t.store_audio),
+            PENDING,
             t.reserved_cents,
             now,
             now,
@@ -336,7 +337,7 @@ class Store:
         """Tracks to (re-)queue at start-up, oldest first."""
         with self._read() as conn:
             return conn.execute(
-                "SELECT * FROM tracks WHERE status = 'pending' ORDER BY created_at, song_index"
+                "SELECT * FROM tracks WHERE status = ? ORDER BY created_at, song_index", (PENDING,)
             ).fetchall()
 
     def mark_ready(
@@ -363,17 +364,17 @@ class Store:
                 "SELECT status, key_hash, reserved_cents, store_audio, ready_not_before FROM tracks WHERE id = ?",
                 (track_id,),
             ).fetchone()
-            if row is None or row["status"] != "pending":
+            if row is None or row["status"] != PENDING:
                 return False
             cost = price_cents(duration_seconds)
             shown_at = max(now, row["ready_not_before"] or 0.0)
             expires_at = None if row["store_audio"] else shown_at + self.audio_ttl_seconds
             conn.execute(
-                """UPDATE tracks SET status = 'ready', duration_seconds = ?, bpm = ?, output_bit_rate = ?,
+                """UPDATE tracks SET status = ?, duration_seconds = ?, bpm = ?, output_bit_rate = ?,
                        file_path = ?, cost_cents = ?, updated_at = ?, expires_at = ?, engine_version = ?,
                        versions_json = ?
                    WHERE id = ?""",
-                (duration_seconds, bpm, output_bit_rate, file_path, cost, now, expires_at, engine_version,
+                (READY, duration_seconds, bpm, output_bit_rate, file_path, cost, now, expires_at, engine_version,
                  json.dumps([asdict(v) for v in versions]) if versions else None, track_id),
             )
             conn.execute(
@@ -393,11 +394,11 @@ class Store:
             row = conn.execute(
                 "SELECT status, key_hash, reserved_cents FROM tracks WHERE id = ?", (track_id,)
             ).fetchone()
-            if row is None or row["status"] != "pending":
+            if row is None or row["status"] != PENDING:
                 return False
             conn.execute(
-                "UPDATE tracks SET status = 'failed', error = ?, cost_cents = 0, updated_at = ? WHERE id = ?",
-                (error, now, track_id),
+                "UPDATE tracks SET status = ?, error = ?, cost_cents = 0, updated_at = ? WHERE id = ?",
+                (FAILED, error, now, track_id),
             )
             conn.execute(
                 "UPDATE keys SET balance_cents = balance_cents + ? WHERE key_hash = ?",
@@ -426,8 +427,8 @@ class Store:
             charges = conn.execute("SELECT * FROM charges ORDER BY at, id").fetchall()
             counts = conn.execute(
                 """SELECT key_hash, status, COUNT(*) AS n,
-                          SUM(CASE WHEN status = 'pending' THEN reserved_cents ELSE 0 END) AS held
-                   FROM tracks GROUP BY key_hash, status"""
+                          SUM(CASE WHEN status = ? THEN reserved_cents ELSE 0 END) AS held
+                   FROM tracks GROUP BY key_hash, status""", (PENDING,)
             ).fetchall()
         finally:
             conn.close()
@@ -447,10 +448,10 @@ class Store:
                     initial_cents=k["initial_cents"],
                     balance_cents=int(k["balance_cents"]),
                     charged_cents=sum(c.cents for c in own),
-                    reserved_cents=tally.get((h, "pending"), (0, 0))[1],
-                    tracks_ready=tally.get((h, "ready"), (0, 0))[0],
-                    tracks_pending=tally.get((h, "pending"), (0, 0))[0],
-                    tracks_failed=tally.get((h, "failed"), (0, 0))[0],
+                    reserved_cents=tally.get((h, PENDING), (0, 0))[1],
+                    tracks_ready=tally.get((h, READY), (0, 0))[0],
+                    tracks_pending=tally.get((h, PENDING), (0, 0))[0],
+                    tracks_failed=tally.get((h, FAILED), (0, 0))[0],
                     charges=own,
                 )
             )

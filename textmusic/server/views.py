@@ -8,7 +8,7 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
-from textmusic.contract import FORMATS, Track, TrackVersion, version_file_tag
+from textmusic.contract import FORMATS, PENDING, READY, Track, TrackVersion, version_file_tag
 from textmusic.server.faults import TRACK_STUCK
 from textmusic.server.store import stored_versions
 
@@ -32,7 +32,7 @@ def expired(row: sqlite3.Row, now: float | None = None) -> bool:
 def stuck_overdue(row: sqlite3.Row, stuck_seconds: float, now: float | None = None) -> bool:
     """An injected stuck track whose time is up: it fails (refunded) when next seen, as a hosted timeout."""
     return (
-        row["status"] == "pending"
+        row["status"] == PENDING
         and row["fault"] == TRACK_STUCK
         and (time.time() if now is None else now) >= row["created_at"] + stuck_seconds
     )
@@ -43,7 +43,7 @@ def held_back(row: sqlite3.Row, now: float | None = None) -> bool:
     not_before = row["ready_not_before"]
     return (
         not_before is not None
-        and row["status"] != "pending"
+        and row["status"] != PENDING
         and (time.time() if now is None else now) < not_before
     )
 
@@ -54,18 +54,18 @@ def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Tra
     A track held back by hosted timing looks exactly like a pending one: no audio_url, no duration,
     the amount held as its cost, whatever the store already settled."""
     held = held_back(row, now)
-    status = "pending" if held else row["status"]
+    status = PENDING if held else row["status"]
     audio_url = None
     versions = []
     request = json.loads(row["request_json"])
-    if status == "ready":
+    if status == READY:
         audio_url = audio_url_of(row, base_url)
         if request.get("versions"):  # the song itself is the full version, then each version made with it
             full = TrackVersion(name="full", audio_url=audio_url, duration_seconds=row["duration_seconds"])
             versions = [full] + [TrackVersion(name=v.name, audio_url=audio_url_of(row, base_url, v.name),
                                               duration_seconds=v.duration_seconds) for v in stored_versions(row)]
     bpm = None if held else row["bpm"]
-    if bpm is None and status != "ready":
+    if bpm is None and status != READY:
         requested = request.get("bpm")
         bpm = requested if isinstance(requested, int | float) else None
     settled = not held and row["cost_cents"] is not None

@@ -7,7 +7,7 @@ import re
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
-from textmusic.contract import FORMATS, version_file_tag
+from textmusic.contract import FORMATS, READY, version_file_tag
 from textmusic.server.errors import ApiError
 from textmusic.server.faults import TruncatedFileResponse
 from textmusic.server.openapi import AUDIO_CONTENT, errors
@@ -43,7 +43,7 @@ def audio(filename: str, request: Request) -> Response:
         raise ApiError(404, "no such audio")
     if held_back(row):
         raise ApiError(404, "the track is pending; no audio")
-    if row["status"] != "ready" or not row["file_path"]:
+    if row["status"] != READY or not row["file_path"]:
         raise ApiError(404, f"the track is {row['status']}; no audio")
     file_path = row["file_path"]
     if match.group(2) is not None:
