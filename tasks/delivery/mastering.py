@@ -1,6 +1,6 @@
 """Delivery masters: one decoded file in, one file at the catalog's loudness and true-peak ceiling out.
 
-Steps: decode; resample with soxr (VHQ) when the rate changes; a DC-blocking high-pass; gain to the
+Steps: decode; resample (soxr VHQ, the core's) when the rate changes; a DC-blocking high-pass; gain to the
 integrated-loudness target (BS.1770); a look-ahead true-peak limiter driven by the 4x oversampled peak
 envelope; TPDF dither when writing 16-bit; encode into a temp file beside the target; measure the decoded
 temp file; and, when an encoder pushed the peak (or the loudness) out of the spec, lower the ceiling (or
@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import soxr
 from scipy.signal import butter, sosfiltfilt
 
 from tasks.delivery.qc import QcFigures, integrated_lufs, measure
@@ -30,6 +29,7 @@ from tasks.settings import BIT_DEPTHS, MasterSpec
 from textmusic.audio.limiter import limiter_gain
 from textmusic.audio.peaks import peak_envelope
 from textmusic.audio.read import bit_depth, read_audio
+from textmusic.audio.resample import resample
 from textmusic.audio.write import write_audio
 from textmusic.contract import BIT_RATE_FORMATS, FORMATS, LOSSLESS_FORMATS
 
@@ -65,7 +65,7 @@ def master_file(src: Path, dst: Path, spec: MasterSpec, *, sample_rate: int | No
     depth = _depth(src, fmt, bit_depth, bit_rate)
     data, rate = read_audio(src)
     if sample_rate and sample_rate != rate:
-        data, rate = soxr.resample(data, rate, sample_rate, quality="VHQ"), sample_rate
+        data, rate = resample(data, rate, sample_rate), sample_rate
     data = remove_dc(data, rate)
     target = spec if gain_db is None else dataclasses.replace(spec, lufs=None)  # a fixed gain has no loudness to meet
     aim = target.lufs

@@ -1,4 +1,5 @@
-"""One audio core for the engine and the pipeline: decoding, loudness, true peak, limiting and encoding.
+"""One audio core for the engine and the pipeline: decoding, loudness, true peak, limiting, resampling and
+encoding.
 
 Both sides read and write the same files and promise the same targets, so they measure with the same
 meters and write with the same encoders; which library reads or writes a format is `contract.FORMATS`'s.
