@@ -22,27 +22,18 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pandas as pd
-import uvicorn
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.remote.webdriver import WebDriver
-from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tasks.catalog.page import write_page  # noqa: E402 - after sys.path is set
 from tasks.catalog.page.waveform import WAVEFORM_DIR  # noqa: E402
+from textmusic.testing.browser import chromium, serving  # noqa: E402
 
 FORMATS = ("mp3", "flac", "ogg", "m4a", "wav")
 GENRES = ("lofi|chill", "house|electronic", "ambient|calm", "folk|acoustic", "jazz|trio", "rock|anthem")
@@ -138,50 +129,6 @@ return [performance.now() - t, document.querySelectorAll('article.card:not([hidd
 SORT = """const select = document.getElementById('sort'); const t = performance.now();
 select.value = arguments[0]; select.dispatchEvent(new Event('change', {bubbles: true})); document.body.offsetHeight;
 return [performance.now() - t, document.querySelector('article.card').dataset.trackId];"""
-
-
-# Debian's Chromium and its own ChromeDriver (Selenium Manager is never asked to download one), the flags the
-# browser tests use, so the figures here and there come from the same browser.
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--autoplay-policy=no-user-gesture-required", "--window-size=1280,900")
-
-
-@contextmanager
-def chromium() -> Iterator[WebDriver]:
-    """A headless Chromium with a throwaway profile (the benchmark's own: it imports no test code)."""
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
-        options = webdriver.ChromeOptions()
-        options.binary_location = CHROMIUM
-        for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-            options.add_argument(flag)
-        driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-        try:
-            yield driver
-        finally:
-            driver.quit()
-
-
-@contextmanager
-def serving(folder: Path) -> Iterator[str]:
-    """`folder` over loopback HTTP; yields its URL. Starlette's static files answer byte ranges, which Chromium
-    needs to read an Ogg file's duration (from its last page), as a real host would."""
-    app = Starlette(routes=[Mount("/", StaticFiles(directory=folder, html=True))])
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the static file server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def measure_browser(catalog: Path) -> None:
