@@ -9,7 +9,8 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tasks.catalog.ledger import READY, SUPPORT_DIR, LedgerRecord
@@ -81,12 +82,7 @@ def deliver(
 ) -> LedgerRecord:
     """Download (at most `max_bytes`), verify, bring to the delivery spec (or raise QcFailed), tag, then rename
     into the catalog under the name `name_for` gives the track's BPM."""
-    partial = out_dir / PARTIAL_DIR
-    partial.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=f".{record.output_format}")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with partial_file(out_dir, f".{record.output_format}") as tmp:
         client.download(track, tmp, max_bytes=max_bytes)
         info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
         duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
@@ -99,21 +95,41 @@ def deliver(
             "cost_usd": cost / 100,
         }
         record = record.model_copy(update=paid)
-        file_name = name_for(named_bpm(record))
         try:
-            record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
-                                                     out_dir, file_name))
+            placed = place_file(tmp, record, out_dir, name_for(named_bpm(record)), catalog, delivery)
         except QcFailed as exc:  # what was paid and what came travels with the figures
             exc.fields.update(paid)
             raise
-        tag_and_verify(tmp, tag_values(record, catalog))
-        digest = sha256_file(tmp)
-        tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
-        os.replace(tmp, inside(out_dir, file_name))
-        return record.model_copy(update={"status": READY, "resume": "", "audio_path": file_name,
-                                         "sha256": digest, "error": ""})
+        return placed.model_copy(update={"resume": "", "error": ""})
+
+
+@contextmanager
+def partial_file(out_dir: Path, suffix: str) -> Iterator[Path]:
+    """A fresh file in the catalog's `.partial/` folder (the same file system, so the final rename is atomic),
+    removed on the way out unless it was renamed into place."""
+    partial = out_dir / PARTIAL_DIR
+    partial.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=suffix)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def place_file(tmp: Path, record: LedgerRecord, out_dir: Path, file_name: str, catalog: CatalogInfo,
+               delivery: Delivery, parent_gain_db: float | None = None) -> LedgerRecord:
+    """The one path every delivered file takes, a song or a version: bring it to the delivery spec (or raise
+    QcFailed), tag it and read the tags back, hash it, and rename it into the catalog at `file_name`, proven
+    inside it. Returns the record as delivered."""
+    record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery, out_dir,
+                                             file_name, parent_gain_db=parent_gain_db))
+    tag_and_verify(tmp, tag_values(record, catalog))
+    digest = sha256_file(tmp)
+    tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
+    os.replace(tmp, inside(out_dir, file_name))
+    return record.model_copy(update={"status": READY, "audio_path": file_name, "sha256": digest})
 
 
 def keep_raw_answer(out_dir: Path, track_id: str, raw: str) -> str:

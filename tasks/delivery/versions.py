@@ -10,20 +10,16 @@ generation carries the cost. A version file reaches its name only complete and t
 from __future__ import annotations
 
 import functools
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from tasks.catalog.ledger import FAILED, READY, SKIPPED, LedgerRecord, record_key, utc_now
 from tasks.delivery.check import check_audio, intact
 from tasks.delivery.edits import Edit, edit_versions, write_edit
-from tasks.delivery.finish import Delivery, QcFailed, finish, follows_parent
-from tasks.delivery.place import FILE_MODE, PARTIAL_DIR, named_bpm, tag_values
-from tasks.delivery.tagging import tag_and_verify
+from tasks.delivery.finish import Delivery, QcFailed, follows_parent
+from tasks.delivery.place import named_bpm, partial_file, place_file
 from tasks.intake.plan import PlannedRow
 from tasks.run import CatalogInfo
-from textmusic.audio.identity import sha256_file
 from textmusic.client import TextMusicClient
 from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, stem_name, version_file_tag, version_name
 
@@ -156,27 +152,15 @@ def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: Planned
     """Make the file in `.partial/`, bring it to the delivery spec (a stem or alternative mix at its song's
     gain), tag it, and rename it into the catalog."""
     name = version_file(row, record)
-    partial = out_dir / PARTIAL_DIR
-    partial.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=partial, suffix=Path(name).suffix)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    gain = (main.master_gain_db or 0.0) if follows_parent(record.version) else None
     try:
-        make(tmp)
-        gain = (main.master_gain_db or 0.0) if follows_parent(record.version) else None
-        record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery,
-                                                 out_dir, name, parent_gain_db=gain))
-        tag_and_verify(tmp, tag_values(record, catalog))
-        digest = sha256_file(tmp)
-        tmp.chmod(FILE_MODE)
-        os.replace(tmp, out_dir / name)
-        return record.model_copy(update={"status": READY, "audio_path": name, "sha256": digest})
+        with partial_file(out_dir, Path(name).suffix) as tmp:
+            make(tmp)
+            return place_file(tmp, record, out_dir, name, catalog, delivery, parent_gain_db=gain)
     except QcFailed as exc:
         return record.model_copy(update={**exc.fields, "status": FAILED, "audio_path": "", "error": str(exc)})
     except Exception as exc:
         return record.model_copy(update={"status": FAILED, "audio_path": "", "error": f"version not made: {exc}"})
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def superseded_not(earlier: list[LedgerRecord], records: list[LedgerRecord]) -> list[LedgerRecord]:
