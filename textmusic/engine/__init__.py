@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from textmusic.engine.arrange import Form
     from textmusic.engine.compose import Score
-    from textmusic.engine.embed import MiniLM
+    from textmusic.embed import MiniLM
     from textmusic.engine.intent import Intent
     from textmusic.engine.master import Mixdown
     from textmusic.engine.synth import SynthRenderer
@@ -105,7 +105,7 @@ class Engine:
         """The embedding model and the style embedding matrix, loaded on first use."""
         with self._lock:
             if self._model is None:
-                from textmusic.engine.embed import MiniLM
+                from textmusic.embed import MiniLM
                 from textmusic.engine.intent import load_style_matrix
 
                 model = MiniLM()

@@ -12,7 +12,7 @@ from tests.support.scores import events_for
 from textmusic.contract import TextToMusicRequest
 from textmusic.engine import BUSES, Engine
 from textmusic.engine.compose import compose
-from textmusic.engine.embed import MiniLM, model_dir
+from textmusic.embed import MiniLM, model_dir
 from textmusic.engine.intent import (
     blend,
     explicit_instruments,
