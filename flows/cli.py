@@ -1,4 +1,4 @@
-"""`trackfoundry` command line: validate, estimate, produce, re-render, review and export catalogs."""
+"""`trackfoundry` command line: plan a brief, validate, estimate, produce, re-render, review and export catalogs."""
 
 from __future__ import annotations
 
@@ -268,7 +268,7 @@ def validate(
 def estimate(brief: BriefArg) -> None:
     """Estimate what a brief costs (valid rows only) before anything is requested."""
     from tasks.intake.brief import BriefError, load_brief
-    from tasks.intake.plan import expected_cost_cents, max_cost_cents
+    from tasks.intake.plan import brief_cost_cents
     from tasks.intake.validate import validate_brief
     from tasks.provider.preflight import resolve_profile
     from tasks.settings import PipelineSettings
@@ -280,12 +280,59 @@ def estimate(brief: BriefArg) -> None:
         validation = validate_brief(load_brief(brief))
     except BriefError as exc:
         raise _fail(str(exc)) from None
-    expected = sum(expected_cost_cents(r.request, settings, local) for r in validation.rows)
-    worst = sum(max_cost_cents(r.request, settings, local) for r in validation.rows)
+    expected, worst = brief_cost_cents(validation.rows, settings, local)
     songs = sum(r.request.num_songs for r in validation.rows)
     summary = {"valid rows": len(validation.rows), "songs": songs, "rejected rows": len(validation.rejected_rows),
                "expected_usd": expected / 100, "at most_usd": worst / 100}
     Console().print(_summary_table(f"estimate for {brief}", summary, tuple(summary)))
+
+
+@app.command()
+def plan(
+    spec: Annotated[Path, typer.Argument(help="Plan spec (TOML), e.g. catalogs/plans/corporate.toml.")],
+    out: Annotated[Path, typer.Option(help="The brief to write (CSV); the preview goes beside it.")],
+    seed: Annotated[int | None, typer.Option(min=0, help="Plan seed (default: the spec's).")] = None,
+    count: Annotated[int | None, typer.Option(min=1, max=5000, help="Rows (default: the spec's count).")] = None,
+) -> None:
+    """Write a brief from a plan spec: rows spread over style × mood × tempo band, prompts held apart, titles
+    unique. Prints the coverage, the prompt distances, the validation and the estimate; exit 1 when the spec
+    cannot be planned, 2 when the brief it wrote is not valid."""
+    from tasks.intake.planning.outcome import plan_brief
+    from tasks.intake.planning.planner import PlanError
+    from tasks.intake.planning.spec import SpecError
+    from textmusic.embed import MiniLM
+
+    try:
+        outcome = plan_brief(spec, out, MiniLM().embed, seed=seed, count=count)
+    except (SpecError, PlanError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"{out} cannot be written: {exc.strerror or exc}") from None
+    table = Table(title=f"{out}: {len(outcome.tracks)} rows planned in {outcome.seconds:.1f} s")
+    for column in ("dimension", "value", "rows"):
+        table.add_column(column, justify="right" if column == "rows" else "left")
+    for dimension, counts in outcome.coverage.items():
+        for value, rows in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+            table.add_row(dimension, value, str(rows))
+    Console().print(table)
+    if outcome.distances:
+        d = outcome.distances
+        spread = ", ".join(f"p{p} {v:.3f}" for p, v in d.percentiles.items())
+        typer.echo(f"prompt distances (MiniLM cosine): minimum {d.minimum:.3f} ({' and '.join(d.nearest_pair)}); "
+                   f"{spread}")
+    typer.echo(f"tempo clashes (same style, mood, key, BPM within the spec's bpm_apart): {len(outcome.tempo_clashes)}")
+    e = outcome.estimate
+    budget = "no budget" if e.budget_usd is None else f"budget ${e.budget_usd:.2f}"
+    typer.echo(f"estimate ({e.provider}): expected ${e.expected_usd:.2f}, at most ${e.at_most_usd:.2f}; {budget}")
+    if e.budget_usd is not None and e.at_most_usd > e.budget_usd:
+        console.print("warning: the worst case exceeds the spec's budget: a run with it would skip rows",
+                      style="yellow", markup=False)
+    typer.echo(f"preview: {outcome.preview}")
+    if outcome.rejections:
+        for r in outcome.rejections:
+            console.print(f"row {r.row} {r.track_id} {r.column}: {r.reason}", style="red", markup=False)
+        raise typer.Exit(2)
+    typer.echo(f"{out}: all {len(outcome.tracks)} rows are valid")
 
 
 @app.command()

@@ -120,6 +120,12 @@ def max_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, loca
     return request.num_songs * price_cents(settings.max_minutes_per_song * 60)
 
 
+def brief_cost_cents(rows: list[BriefRow], settings: PipelineSettings, local_extensions: bool) -> tuple[int, int]:
+    """(expected, worst case) of valid rows: what `trackfoundry estimate` and `trackfoundry plan` report."""
+    return (sum(expected_cost_cents(r.request, settings, local_extensions) for r in rows),
+            sum(max_cost_cents(r.request, settings, local_extensions) for r in rows))
+
+
 def within_budget(
     planned: list[PlannedRow], budget_cents: int | None, settings: PipelineSettings, local_extensions: bool
 ) -> tuple[list[PlannedRow], list[PlannedRow]]:

@@ -18,9 +18,9 @@ from textmusic.settings import TextMusicSettings, load_settings
 if TYPE_CHECKING:
     import numpy as np
 
+    from textmusic.embed import MiniLM
     from textmusic.engine.arrange import Form
     from textmusic.engine.compose import Score
-    from textmusic.embed import MiniLM
     from textmusic.engine.intent import Intent
     from textmusic.engine.master import Mixdown
     from textmusic.engine.synth import SynthRenderer
