@@ -10,9 +10,9 @@ import pytest
 
 from tests.support.scores import events_for
 from textmusic.contract import TextToMusicRequest
+from textmusic.embed import MiniLM, model_dir
 from textmusic.engine import BUSES, Engine
 from textmusic.engine.compose import compose
-from textmusic.embed import MiniLM, model_dir
 from textmusic.engine.intent import (
     blend,
     explicit_instruments,
