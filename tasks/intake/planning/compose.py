@@ -8,6 +8,7 @@ words are as reproducible as the seed.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -31,6 +32,7 @@ class Words:
     description: str
     tags: tuple[str, ...]
     keywords: str
+    picks: tuple[str, ...] = ()  # the vocabulary words chosen, as `owner:word` (what `used` counts)
 
 
 def tempo_feel(bpm: int) -> tuple[str, str]:
@@ -51,15 +53,31 @@ def title_candidates(mood: Mood, style: Style, rng: np.random.Generator) -> Iter
         yield f"{word} {noun}"
 
 
-def _choose(rng: np.random.Generator, options: tuple[str, ...], k: int = 1) -> list[str]:
-    return [options[int(i)] for i in rng.choice(len(options), size=k, replace=False)]
+class _Chooser:
+    """Picks the words the plan has used least so far (`used`, by `owner:word`), ties broken at random. A
+    later `attempt` (the earlier wording was too near another prompt) weighs chance more than use, so
+    every draw can differ; `picks` records what was chosen, for the plan to count once the wording is kept."""
+
+    def __init__(self, rng: np.random.Generator, used: Counter[str], attempt: int) -> None:
+        self.rng, self.used, self.attempt = rng, used, attempt
+        self.picks: list[str] = []
+
+    def __call__(self, owner: str, options: tuple[str, ...], k: int = 1) -> list[str]:
+        noise = self.rng.random(len(options)) * (1 + self.attempt)
+        order = sorted(range(len(options)), key=lambda i: (self.used[f"{owner}:{options[i]}"] + noise[i], i))
+        chosen = [options[i] for i in order[:k]]
+        self.picks += [f"{owner}:{word}" for word in chosen]
+        return chosen
 
 
-def compose(style: Style, mood: Mood, bpm: int, key: str, voice: str | None, rng: np.random.Generator) -> Words:
-    """One draw of a row's words; drawing again from the same generator gives another wording."""
-    first, second, third = _choose(rng, mood.adjectives, 3)
-    instruments = _choose(rng, style.instruments, 3)
-    texture, use = _choose(rng, style.textures)[0], _choose(rng, style.uses)[0]
+def compose(style: Style, mood: Mood, bpm: int, key: str, voice: str | None, rng: np.random.Generator,
+            used: Counter[str], attempt: int = 0) -> Words:
+    """One draw of a row's words, favouring what the plan has used least (`used`); drawing again from the
+    same generator with a later `attempt` gives another wording."""
+    choose = _Chooser(rng, used, attempt)
+    first, second, third = choose(mood.name, mood.adjectives, 3)
+    instruments = choose(style.name, style.instruments, 3)
+    texture, use = choose(style.name, style.textures)[0], choose(style.name, style.uses)[0]
     feel, tempo_tag = tempo_feel(bpm)
     played = f"{instruments[0]}, {instruments[1]} and {instruments[2]}"
     sung = f"sung by {VOICES[voice]}" if voice else "instrumental, no vocals"
@@ -68,4 +86,4 @@ def compose(style: Style, mood: Mood, bpm: int, key: str, voice: str | None, rng
     description = f"{first.capitalize()} {style.genre} with {instruments[0]} and {instruments[1]}, for {use}."
     tags = (*style.tags, mood.name, tempo_tag)
     keywords = ", ".join(dict.fromkeys((*style.tags, *mood.keywords, *instruments, use.split(" ", 1)[1])))
-    return Words(prompt=prompt, description=description, tags=tags, keywords=keywords)
+    return Words(prompt=prompt, description=description, tags=tags, keywords=keywords, picks=tuple(choose.picks))

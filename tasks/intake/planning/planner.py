@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import product
@@ -89,39 +90,46 @@ class _Planner:
     def __init__(self, spec: PlanSpec, sheets: tuple[str, ...], embed: Embed | None) -> None:
         self.spec, self.sheets, self.embed = spec, sheets, embed
         self.titles: set[str] = set()
+        self.title_words: Counter[str] = Counter()
+        self.used: Counter[str] = Counter()  # vocabulary words the kept prompts chose (compose's `picks`)
         self.prompts: set[str] = set()
         self.tempos: dict[tuple[str, str, str], list[int]] = {}
         self.vectors: list[np.ndarray] = []
 
     def key_and_bpm(self, index: int, cell: Cell, rng: np.random.Generator) -> tuple[str, int]:
+        """A key and a BPM in the band, more than `bpm_apart` from every row of the same style, mood and key:
+        within the style's natural tempo when the band reaches it, else (or when that part is full) anywhere
+        in the band, since the spec's band is what was ordered."""
         style, mood = STYLES[cell.style], MOODS[cell.mood]
-        low, high = max(cell.band[0], style.tempo[0]), min(cell.band[1], style.tempo[1])
-        if low > high:  # the band lies outside the style's natural tempo: the spec's band wins
-            low, high = cell.band
-        choices = [(key, bpm) for key in mood.keys for bpm in range(low, high + 1)]
+        natural = (max(cell.band[0], style.tempo[0]), min(cell.band[1], style.tempo[1]))
         apart = self.spec.diversity.bpm_apart
-        for pick in rng.permutation(len(choices)):
-            key, bpm = choices[int(pick)]
-            held = self.tempos.get((cell.style, cell.mood, key), [])
-            if all(abs(bpm - other) > apart for other in held):
-                self.tempos.setdefault((cell.style, cell.mood, key), []).append(bpm)
-                return key, bpm
+        for low, high in (natural, cell.band):
+            choices = [(key, bpm) for key in mood.keys for bpm in range(low, high + 1)]
+            for pick in rng.permutation(len(choices)):
+                key, bpm = choices[int(pick)]
+                held = self.tempos.setdefault((cell.style, cell.mood, key), [])
+                if all(abs(bpm - other) > apart for other in held):
+                    held.append(bpm)
+                    return key, bpm
         raise PlanError(f"row {index + 1}: every key and BPM of {cell.style}, {cell.mood}, {cell.band_label} BPM "
                         f"is within {apart} BPM of another row's: widen the BPM range or add styles or moods")
 
     def title(self, index: int, cell: Cell, rng: np.random.Generator) -> str:
-        for title in title_candidates(MOODS[cell.mood], STYLES[cell.style], rng):
-            if title.lower() not in self.titles:
-                self.titles.add(title.lower())
-                return title
+        """A title no row has, of the words the plan has used least (ties in the row's random order)."""
+        free = [t for t in title_candidates(MOODS[cell.mood], STYLES[cell.style], rng) if t.lower() not in self.titles]
+        if free:
+            title = min(free, key=lambda t: sum(self.title_words[word] for word in t.split()))
+            self.titles.add(title.lower())
+            self.title_words.update(title.split())
+            return title
         raise PlanError(f"row {index + 1}: every {cell.mood} {cell.style} title is taken: add styles or moods")
 
     def words(self, index: int, cell: Cell, bpm: int, key: str, voice: str | None,
               rng: np.random.Generator) -> Words:
         """A wording no earlier prompt equals or lies nearer to than the spec's minimum distance."""
         nearest = 0.0
-        for _ in range(DRAWS_PER_ROW):
-            words = compose(STYLES[cell.style], MOODS[cell.mood], bpm, key, voice, rng)
+        for attempt in range(DRAWS_PER_ROW):
+            words = compose(STYLES[cell.style], MOODS[cell.mood], bpm, key, voice, rng, self.used, attempt)
             if words.prompt in self.prompts:
                 continue
             vector = self.embed(words.prompt) if self.embed else None
@@ -132,6 +140,7 @@ class _Planner:
             if vector is not None:
                 self.vectors.append(vector)
             self.prompts.add(words.prompt)
+            self.used.update(words.picks)
             return words
         raise PlanError(f"row {index + 1}: no wording of {cell.style}, {cell.mood} in {DRAWS_PER_ROW} draws is "
                         f"{self.spec.diversity.min_prompt_distance} from every earlier prompt (last: {nearest:.3f}): "

@@ -29,7 +29,9 @@ def _validated(tmp_path, spec, tracks):
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(count=st.integers(1, 60), low=st.integers(40, 200), width=st.integers(12, 40), bands=st.integers(1, 3),
+# Always plannable: each row keeps at most 9 BPM of its style, mood and key from the rows after it, so a band of
+# L BPM holds at least ceil(L / 9) rows per key; every mood has 12 keys or more; 12 × ceil(31 / 9) > 40 rows.
+@given(count=st.integers(1, 40), low=st.integers(40, 200), width=st.integers(30, 40), bands=st.integers(1, 3),
        moods=st.lists(st.sampled_from(sorted(MOODS)), min_size=1, max_size=4, unique=True),
        shares=st.lists(st.floats(0.05, 5), min_size=4, max_size=4),
        styles=st.one_of(st.just("varied"), st.lists(st.sampled_from(sorted(STYLES)), min_size=1, max_size=3,
