@@ -87,8 +87,8 @@ def grid(spec: PlanSpec) -> list[Cell]:
 class _Planner:
     """What rows 0 … i-1 hold that row i must keep clear of."""
 
-    def __init__(self, spec: PlanSpec, sheets: tuple[str, ...], embed: Embed | None) -> None:
-        self.spec, self.sheets, self.embed = spec, sheets, embed
+    def __init__(self, spec: PlanSpec, embed: Embed | None) -> None:
+        self.spec, self.embed = spec, embed
         self.titles: set[str] = set()
         self.title_words: Counter[str] = Counter()
         self.used: Counter[str] = Counter()  # vocabulary words the kept prompts chose (compose's `picks`)
@@ -159,7 +159,7 @@ def plan_tracks(spec: PlanSpec, sheets: tuple[str, ...] = (), embed: Embed | Non
     vocal = sequence(exact_shares([spec.vocals.share, 1 - spec.vocals.share]), count) if sheets else [1] * count
     durations = spec.audio.durations
     duration_of = sequence(exact_shares([1.0] * len(durations)), count)
-    planner = _Planner(spec, sheets, embed)
+    planner = _Planner(spec, embed)
     tracks, sung = [], 0
     for i in range(count):
         cell = cells[cell_of[i]]

@@ -133,9 +133,9 @@ class Provider(_Strict):
 
 class Diversity(_Strict):
     """`min_prompt_distance`: no two prompts nearer (cosine distance of their MiniLM embeddings); rows of one
-    style, mood and key are at least `bpm_apart` BPM apart."""
+    style, mood and key are more than `bpm_apart` BPM apart."""
 
-    min_prompt_distance: Annotated[float, Field(ge=0, lt=1)] = 0.04
+    min_prompt_distance: Annotated[float, Field(ge=0, lt=1)] = 0.05
     bpm_apart: Annotated[int, Field(ge=1, le=20)] = 4
 
 
