@@ -5,6 +5,10 @@ Why numpy: importing PyTorch and sentence-transformers costs seconds of start-up
 products. The result is the sentence-transformers pipeline: WordPiece tokens (the shipped
 ``tokenizer.json`` via `tokenizers`), BERT forward pass, mean pooling over the attention mask, L2
 normalisation. A test checks it against sentence-transformers itself.
+
+It lives beside the contract, not in the engine, because two sides use it: the engine matches a prompt to
+its styles, and the pipeline's planner (`trackfoundry plan`) holds a brief's prompts apart; the pipeline may
+not import the engine. It imports nothing of ours (an import contract in pyproject.toml).
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ _STYLES = (
           ("building to a confident chorus", "with a clean intro and a clear ending",
            "layered arpeggios over a steady groove", "sparse verses opening into a full chorus"),
           ("Horizon", "Momentum", "Milestone", "Skyline", "Blueprint", "Pathway", "Summit", "Venture", "Network",
-           "Forward", "Daybreak", "Compass", "Framework", "Ascent", "Harbor", "Lighthouse", "Bridges", "Outlook")),
+           "Keystone", "Daybreak", "Compass", "Framework", "Ascent", "Harbor", "Lighthouse", "Bridges", "Outlook")),
     Style("tech", "modern tech electronica", ("tech", "electronic", "innovation"),
           ("pulsing synth arpeggios", "glitchy percussion", "deep sub bass", "airy pads", "digital plucks",
            "processed vocal chops", "tight electronic drums", "filtered synth stabs"),
