@@ -67,7 +67,9 @@ def _summary_table(title: str, summary: dict[str, object], columns: tuple[str, .
 
 @app.command()
 def run(
-    brief: BriefArg,
+    brief: Annotated[Path, typer.Argument(
+        help="CSV or Parquet brief, or a plan spec (TOML): planned into OUT/brief.csv first, its budget the run's "
+             "unless --budget is given.")],
     catalog: Annotated[str, typer.Option(help="Catalog name (album tag, seed derivation).")],
     out: Annotated[Path, typer.Option(help="Catalog folder.")],
     budget: Annotated[float | None, typer.Option(help="Hard cap in USD on what this run may spend.")] = None,
@@ -140,12 +142,18 @@ def check_can_start(brief: Path, out: Path) -> None:
     """Fail (exit 1) when the run cannot start: an unreadable brief, an unusable folder, an unreachable or
     refusing provider. The brief's warnings are printed once it is known to be readable."""
     from tasks.intake.brief import BriefError, check_brief
+    from tasks.intake.planning.outcome import is_plan_spec
+    from tasks.intake.planning.spec import SpecError, load_spec
     from tasks.provider.preflight import PreflightError, check_provider
 
     try:
-        check_brief(brief)
-        warnings = column_warnings(brief)
-    except BriefError as exc:
+        if is_plan_spec(brief):  # planned into the catalog folder by the flow, then run like a brief
+            load_spec(brief)
+            warnings = []
+        else:
+            check_brief(brief)
+            warnings = column_warnings(brief)
+    except (BriefError, SpecError) as exc:
         raise _fail(f"the run cannot start: {exc}") from None
     unusable = unusable_folder(out)
     if unusable:

@@ -54,12 +54,14 @@ from tasks.generation.records import base_record
 from tasks.generation.resume import resumption, split_done
 from tasks.intake.brief import with_default_versions
 from tasks.intake.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
+from tasks.intake.planning.outcome import is_plan_spec
 from tasks.intake.validate import Validation
 from tasks.prefect_tasks import (
     deliver_versions_task,
     generate_rows_task,
     load_brief_task,
     open_generation,
+    plan_brief_task,
     validate_task,
 )
 from tasks.progress import report_progress
@@ -402,9 +404,24 @@ def produce_catalog(brief: str, catalog: str, out: str, options: RunOptions | No
     return Completed(message="every valid row delivered or skipped by the budget", data=summary)
 
 
+def brief_of_plan(known: Known, spec: Path) -> Path:
+    """A plan spec given for a brief: its brief is planned into the catalog folder, and its budget is the run's
+    unless the run was given one."""
+    outcome = plan_brief_task(spec, known.out_dir)
+    if outcome.rejections:  # the planner writes valid rows; a rejection is a planner bug, not a row to skip
+        raise ValueError(f"the plan {spec} wrote {len(outcome.rejections)} invalid rows: {outcome.rejections[0]}")
+    if known.options.budget_usd is None and outcome.estimate.budget_usd is not None:
+        known.options = replace(known.options, budget_usd=outcome.estimate.budget_usd)
+    known.logger.info("plan %s: %d rows into %s (budget %s)", spec, len(outcome.tracks), outcome.brief,
+                      known.options.budget_usd)
+    return outcome.brief
+
+
 def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
     """Brief → plan → generation → versions, each step kept in `known` as it ends. The provider is left
     open on `stack` until the ledger is written (the embedded service must outlive the run's last word)."""
+    if is_plan_spec(brief):
+        brief = brief_of_plan(known, brief)
     logger, out_dir, options = known.logger, known.out_dir, known.options
     clear_partials(out_dir)
     table = with_default_versions(load_brief_task(brief), options.versions)

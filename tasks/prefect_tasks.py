@@ -17,6 +17,7 @@ from tasks.delivery.versions import deliver_versions
 from tasks.generation.machinery import Generation
 from tasks.intake.brief import load_brief
 from tasks.intake.plan import PlannedRow
+from tasks.intake.planning.outcome import PLANNED_BRIEF, PlanOutcome, plan_brief
 from tasks.intake.validate import Validation, validate_brief
 from tasks.provider.connection import Connection, connect
 from tasks.provider.metering import BatchedThrottle, prefect_throttle
@@ -28,6 +29,15 @@ from textmusic.settings import TextMusicSettings
 @task(name="load-brief", cache_policy=NO_CACHE)
 def load_brief_task(path: Path) -> pd.DataFrame:
     return load_brief(path)
+
+
+@task(name="plan-brief", cache_policy=NO_CACHE)
+def plan_brief_task(spec: Path, out_dir: Path) -> PlanOutcome:
+    """A plan spec's brief, written into the catalog folder: the same spec and seed give the same bytes, so a
+    scheduled or repeated run resumes the catalog instead of planning another."""
+    from textmusic.embed import MiniLM
+
+    return plan_brief(spec, out_dir / PLANNED_BRIEF, MiniLM().embed)
 
 
 @task(name="validate-brief", cache_policy=NO_CACHE)

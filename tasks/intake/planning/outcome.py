@@ -23,6 +23,8 @@ from tasks.settings import PipelineSettings
 from textmusic.providers import ProfileError, load_profile
 
 PREVIEW_SUFFIX = ".preview.html"
+SPEC_SUFFIX = ".toml"  # what `run` takes for a plan spec rather than a brief
+PLANNED_BRIEF = "brief.csv"  # where a run that is given a plan spec writes its brief, in the catalog folder
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,11 @@ class PlanOutcome:
     tempo_clashes: list[tuple[str, str]]
     rejections: list[Rejection]
     estimate: Estimate
+
+
+def is_plan_spec(path: Path) -> bool:
+    """Whether `run` was given a plan spec (planned into the catalog folder first) rather than a brief."""
+    return Path(path).suffix.lower() == SPEC_SUFFIX
 
 
 def preview_path(brief: Path) -> Path:
