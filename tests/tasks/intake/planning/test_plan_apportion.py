@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from tasks.intake.planning.apportion import exact_shares, sequence
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(st.floats(min_value=0.001, max_value=50), min_size=1, max_size=40), st.integers(1, 250))
 def test_every_prefix_is_within_one_row_of_its_quota(weights, count):
     shares = exact_shares(weights)
