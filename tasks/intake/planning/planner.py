@@ -94,7 +94,19 @@ class _Planner:
         self.used: Counter[str] = Counter()  # vocabulary words the kept prompts chose (compose's `picks`)
         self.prompts: set[str] = set()
         self.tempos: dict[tuple[str, str, str], list[int]] = {}
-        self.vectors: list[np.ndarray] = []
+        self.vectors = np.zeros((0, 0), np.float32)  # the kept prompts' embeddings, rows [:kept] (grown by doubling)
+        self.kept = 0
+
+    def _keep(self, vector: np.ndarray) -> None:
+        """Remember a kept prompt's embedding; the matrix doubles when full, so each draw compares against one
+        array instead of stacking every earlier vector again."""
+        if self.kept == len(self.vectors):
+            grown = np.zeros((max(64, 2 * self.kept), len(vector)), np.float32)
+            if self.kept:
+                grown[:self.kept] = self.vectors[:self.kept]
+            self.vectors = grown
+        self.vectors[self.kept] = vector
+        self.kept += 1
 
     def key_and_bpm(self, index: int, cell: Cell, rng: np.random.Generator) -> tuple[str, int]:
         """A key and a BPM in the band, more than `bpm_apart` from every row of the same style, mood and key:
@@ -133,12 +145,12 @@ class _Planner:
             if words.prompt in self.prompts:
                 continue
             vector = self.embed(words.prompt) if self.embed else None
-            if vector is not None and self.vectors:
-                nearest = 1.0 - float(np.max(np.stack(self.vectors) @ vector))
+            if vector is not None and self.kept:
+                nearest = 1.0 - float(np.max(self.vectors[:self.kept] @ vector))
                 if nearest < self.spec.diversity.min_prompt_distance:
                     continue
             if vector is not None:
-                self.vectors.append(vector)
+                self._keep(vector)
             self.prompts.add(words.prompt)
             self.used.update(words.picks)
             return words
