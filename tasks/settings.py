@@ -122,6 +122,16 @@ class PipelineSettings(BaseSettings):
     bit_depth: BitDepth | None = None
     # File names (tasks/naming.py): fields {catalog} {track} {title} {version} {bpm}; see docs/catalog.md.
     file_name_template: str = DEFAULT_FILE_NAME_TEMPLATE
+    # Content Credentials (C2PA; tasks/delivery/credentials.py, signing.py): every delivered file is signed as
+    # AI-generated (EU AI Act Art. 50(2)) when `content_credentials`. The studio's identity: a PEM certificate
+    # chain (leaf first) and its private key, from a file or a Prefect Secret block (like api_key_secret_block);
+    # without a certificate, a development identity made once under state_dir/signing (valid, but untrusted).
+    # `signing_timestamp_url`: an RFC 3161 timestamp authority for the studio's signatures (none offline).
+    content_credentials: bool = True
+    signing_cert_file: Path | None = None
+    signing_key_file: Path | None = None
+    signing_key_secret_block: str | None = None
+    signing_timestamp_url: str | None = None
 
     @field_validator("file_name_template")
     @classmethod
