@@ -39,6 +39,7 @@ from textmusic.contract import (
     FAILED,
     IDEMPOTENCY_HEADER,
     LOCAL_EXTENSION_FIELDS,
+    MIDI_VERSION,
     PENDING,
     TextToMusicRequest,
     TextToMusicResponse,
@@ -543,6 +544,8 @@ class TextMusicClient:
         if not self.local_extensions:
             for name in LOCAL_EXTENSION_FIELDS:
                 body.pop(name, None)
+        elif not self.profile.offers_midi and MIDI_VERSION in body.get("versions", ()):
+            body["versions"].remove(MIDI_VERSION)  # a service that renders no MIDI would refuse the whole request
         return body
 
     def submit(self, request: TextToMusicRequest, idempotency_key: str | None = None) -> TextToMusicResponse:

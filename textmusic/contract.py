@@ -115,7 +115,14 @@ DEFAULT_DURATION_MAX_SECONDS = 240.0
 CUT_SECONDS: dict[str, int] = {"60": 60, "30": 30, "15": 15}
 LOOP_BARS: dict[str, int] = {"loop4": 4, "loop8": 8, "loop16": 16}
 MIXES: tuple[str, ...] = ("stems", "underscore", "nodrums")  # made from the full render's own parts
-VERSION_KINDS: tuple[str, ...] = ("full", *CUT_SECONDS, *LOOP_BARS, *MIXES)
+# Symbolic versions: the composition itself, not audio. "midi" is the score the song was rendered from, as a
+# Standard MIDI File (type 1, tempo, time and key signature, one track per part, sung lyrics as lyric events).
+MIDI_VERSION = "midi"
+SYMBOLIC_VERSIONS: tuple[str, ...] = (MIDI_VERSION,)
+VERSION_KINDS: tuple[str, ...] = ("full", *CUT_SECONDS, *LOOP_BARS, *MIXES, *SYMBOLIC_VERSIONS)
+MIDI_EXTENSION = "mid"
+MIDI_MEDIA_TYPE = "audio/midi"
+MAX_MIDI_BYTES = 4 * 1024 * 1024  # far above any score (a 10-minute song is ~0.2 MB): more is not a score
 STEM_PARTS: tuple[str, ...] = ("drums", "bass", "harmony", "lead", "vocals")  # as present in the song
 # The request fields a hosted provider does not know: a client sends them only to the local service.
 LOCAL_EXTENSION_FIELDS: tuple[str, ...] = ("duration_seconds", "versions")
@@ -177,6 +184,22 @@ def stem_name(part: str) -> str:
 def version_file_tag(name: str) -> str:
     """A version's name as it may appear in a file name or URL ("stem:drums" → "stem-drums")."""
     return name.replace(":", "-")
+
+
+def version_media(name: str) -> Literal["audio", "midi"]:
+    """What a version's file holds: audio (in the track's output format) or a MIDI file (whatever the format).
+    Every reader of versions asks here, so a MIDI version is never decoded, measured or mastered as audio."""
+    return "midi" if name in SYMBOLIC_VERSIONS else "audio"
+
+
+def version_extension(name: str, output_format: str) -> str:
+    """The file extension (no dot) of a version of a track in `output_format`: the format's, or ``mid``."""
+    return MIDI_EXTENSION if version_media(name) == "midi" else FORMATS[output_format].extension
+
+
+def version_media_type(name: str, output_format: str) -> str:
+    """The Content-Type a version of a track in `output_format` is served with."""
+    return MIDI_MEDIA_TYPE if version_media(name) == "midi" else FORMATS[output_format].media_type
 
 
 def song_seed(seed: int, song_index: int) -> int:
@@ -292,9 +315,11 @@ class TrackVersion(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    name: str  # full, 60s, 30s, 15s, loop4, loop8, loop16, stem:drums …, underscore, nodrums
-    audio_url: str
+    name: str  # full, 60s, 30s, 15s, loop4, loop8, loop16, stem:drums …, underscore, nodrums, midi
+    audio_url: str  # the file's URL (for `midi`, the MIDI file's)
     duration_seconds: float
+    # The file's format when it is not the track's output_format: "mid" for the MIDI version (see version_media).
+    format: str | None = None
 
 
 class Track(BaseModel):

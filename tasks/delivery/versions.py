@@ -3,25 +3,54 @@
 A provider that renders versions (the local service's `versions` extension) lists each with its own audio:
 they are downloaded, checked and tagged like the song. A hosted track arrives as one finished mix, so
 cut-downs and loops are edited from it on its own beats (`tasks.delivery.edits`); stems and alternative mixes
-cannot be made from a mix and are reported `skipped: not offered`, never faked. Versions cost nothing: the
+cannot be made from a mix and are reported `skipped: not offered`, never faked. The `midi` version (the
+composition as a Standard MIDI File) comes only from a provider whose profile offers it (`offers_midi`: the
+local service's `versions` list carries it); it is checked and tagged as MIDI (`tasks.delivery.midi`), never
+measured or mastered as audio; from a hosted mix it is `skipped: not offered`. Versions cost nothing: the
 generation carries the cost. A version file reaches its name only complete and tagged (`.partial/` + rename).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from tasks.catalog.ledger import FAILED, READY, SKIPPED, LedgerRecord, record_key, utc_now
 from tasks.delivery.check import check_audio, intact
 from tasks.delivery.edits import Edit, edit_versions, write_edit
 from tasks.delivery.finish import Delivery, QcFailed, follows_parent
-from tasks.delivery.place import named_bpm, partial_file, place_file
+from tasks.delivery.midi import check_midi, tag_midi, tag_texts
+from tasks.delivery.place import FILE_MODE, named_bpm, partial_file, place_file
 from tasks.intake.plan import PlannedRow
+from tasks.naming import inside
 from tasks.run import CatalogInfo
+from textmusic.audio.identity import sha256_file
 from textmusic.client import TextMusicClient
-from textmusic.contract import MIXES, STEM_PARTS, Track, check_version_kinds, stem_name, version_file_tag, version_name
+from textmusic.contract import (
+    MAX_MIDI_BYTES,
+    MIDI_EXTENSION,
+    MIXES,
+    STEM_PARTS,
+    SYMBOLIC_VERSIONS,
+    Track,
+    check_version_kinds,
+    stem_name,
+    version_file_tag,
+    version_media,
+    version_name,
+)
+
+# What a MIDI version's record does not inherit from its song's: the audio's delivery QC, processing and
+# content credentials describe the song's audio file, not the score.
+NOT_AUDIO: dict[str, object] = {
+    "output_format": MIDI_EXTENSION, "output_bit_rate": "", "master": "", "master_gain_db": None,
+    "loudness_lufs": None, "true_peak_dbtp": None, "lra_lu": None, "head_silence_s": None, "tail_silence_s": None,
+    "clipped_samples": None, "dc_offset": None, "sample_rate": None, "bit_depth": None, "qc": "", "held_file": "",
+    "processing": "", "credentials": "", "signer": "", "credentials_file": "",
+}
+NOT_OFFERED_MIDI = "not offered: the provider delivers no MIDI (a finished mix has no score)"
 
 
 def asked_kinds(row: PlannedRow) -> list[str]:
@@ -31,8 +60,11 @@ def asked_kinds(row: PlannedRow) -> list[str]:
 
 def version_file(row: PlannedRow, record: LedgerRecord) -> str:
     """A version's file name: the catalog's template with the version's tag and the song's BPM (libraries ask
-    for the BPM in the name)."""
-    return row.file_name(record.song_index, named_bpm(record), version_file_tag(record.version))
+    for the BPM in the name); a MIDI version's ends in `.mid`."""
+    name = row.file_name(record.song_index, named_bpm(record), version_file_tag(record.version))
+    if version_media(record.version) == "midi":
+        return str(PurePosixPath(name).with_suffix(f".{MIDI_EXTENSION}"))
+    return name
 
 
 def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], previous: list[LedgerRecord],
@@ -50,6 +82,9 @@ def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], pre
             records += kept.values()
             continue
         place = functools.partial(_place, row=row, main=main, out_dir=out_dir, catalog=catalog, delivery=delivery)
+        if client is not None:
+            place = functools.partial(_place_any, audio=place, midi=functools.partial(
+                _place_midi, row=row, out_dir=out_dir, catalog=catalog))
         made = _from_provider(main, asked_kinds(row), client, tolerance, kept, place) \
             if client is not None else _edited(main, asked_kinds(row), _requested_bpm(row), out_dir, kept, place)
         journal(made)
@@ -76,10 +111,13 @@ def _covers(kinds: list[str], kept: dict[str, LedgerRecord]) -> bool:
 
 
 def _version_record(main: LedgerRecord, name: str, **update: object) -> LedgerRecord:
+    """A version's record from its song's: free, not yet made; a MIDI version's without the audio's fields."""
     now = utc_now()
+    symbolic = NOT_AUDIO if version_media(name) == "midi" else {}
     return main.model_copy(update={
         "version": name, "parent": main.audio_path, "cost_cents": 0, "cost_usd": 0.0, "at_risk_cents": 0,
-        "similar_to": "", "similarity": None, "started_at": now, "finished_at": now, "error": "", **update})
+        "similar_to": "", "similarity": None, "started_at": now, "finished_at": now, "error": "", **symbolic,
+        **update})
 
 
 Place = Callable[[LedgerRecord, Callable[[Path], object]], LedgerRecord]
@@ -88,15 +126,20 @@ Place = Callable[[LedgerRecord, Callable[[Path], object]], LedgerRecord]
 def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient, tolerance: float,
                    kept: dict[str, LedgerRecord], place: Place) -> list[LedgerRecord]:
     """Download every version the provider lists for the song's track; an asked one it does not list is
-    reported failed (stems are listed as the song has them: no vocals stem in an instrumental)."""
+    reported failed (stems are listed as the song has them: no vocals stem in an instrumental); `midi` from a
+    provider whose profile does not offer it is reported not offered (the request did not ask it there)."""
+    skipped = [] if client.profile.offers_midi else \
+        [_version_record(main, k, status=SKIPPED, audio_path="", duration_seconds=None, error=NOT_OFFERED_MIDI)
+         for k in kinds if k in SYMBOLIC_VERSIONS]
+    kinds = [k for k in kinds if client.profile.offers_midi or k not in SYMBOLIC_VERSIONS]
     try:
         track = client.get_track(main.generation_id)
     except Exception as exc:
-        return [_version_record(main, version_name(k), status=FAILED, audio_path="", duration_seconds=None,
-                                error=f"versions not fetched: {client.redact(str(exc))}") for k in kinds]
-    records = []
+        return skipped + [_version_record(main, version_name(k), status=FAILED, audio_path="", duration_seconds=None,
+                                          error=f"versions not fetched: {client.redact(str(exc))}") for k in kinds]
+    records = skipped
     for listed in track.versions:
-        if listed.name == "full":
+        if listed.name == "full" or (listed.name in SYMBOLIC_VERSIONS and listed.name not in kinds):
             continue
         if listed.name in kept:
             records.append(kept[listed.name])
@@ -111,18 +154,27 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
 
 
 def _download(track: Track, record: LedgerRecord, client: TextMusicClient, tolerance: float, tmp: Path) -> None:
+    """The listed version's file into `tmp`, checked as what it is: audio of its length, or a MIDI file
+    (bounded to MAX_MIDI_BYTES on the wire: a score is small)."""
+    if version_media(record.version) == "midi":
+        client.download(track, tmp, version=record.version, max_bytes=MAX_MIDI_BYTES)
+        check_midi(tmp)
+        return
     client.download(track, tmp, version=record.version)
     check_audio(tmp, record.output_format, record.duration_seconds, tolerance)
 
 
 def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_dir: Path,
             kept: dict[str, LedgerRecord], place: Place) -> list[LedgerRecord]:
-    """Cut-downs and loops edited from the delivered mix; stems and mixes reported as not offered."""
+    """Cut-downs and loops edited from the delivered mix; stems, mixes and MIDI reported as not offered."""
     records = [_version_record(main, name, status=SKIPPED, audio_path="", duration_seconds=None,
                                error="not offered: a finished mix has no stems (the provider delivers none)")
                for name in _mix_names(kinds)]
-    edits = [k for k in kinds if k not in MIXES and version_name(k) not in kept]
-    records += [kept[version_name(k)] for k in kinds if k not in MIXES and version_name(k) in kept]
+    records += [_version_record(main, k, status=SKIPPED, audio_path="", duration_seconds=None, error=NOT_OFFERED_MIDI)
+                for k in kinds if k in SYMBOLIC_VERSIONS]
+    editable = [k for k in kinds if k not in MIXES and k not in SYMBOLIC_VERSIONS]
+    edits = [k for k in editable if version_name(k) not in kept]
+    records += [kept[version_name(k)] for k in editable if version_name(k) in kept]
     if not edits:
         return records
     parent = out_dir / main.audio_path
@@ -161,6 +213,39 @@ def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: Planned
         return record.model_copy(update={**exc.fields, "status": FAILED, "audio_path": "", "error": str(exc)})
     except Exception as exc:
         return record.model_copy(update={"status": FAILED, "audio_path": "", "error": f"version not made: {exc}"})
+
+
+def _place_any(record: LedgerRecord, make: Callable[[Path], object], *, audio: Place, midi: Place) -> LedgerRecord:
+    """A provider's version placed as what it is: audio to the delivery spec, MIDI as MIDI."""
+    return (midi if version_media(record.version) == "midi" else audio)(record, make)
+
+
+def _place_midi(record: LedgerRecord, make: Callable[[Path], object], *, row: PlannedRow, out_dir: Path,
+                catalog: CatalogInfo) -> LedgerRecord:
+    """Make the MIDI file in `.partial/` (downloaded and checked), tag it with MIDI meta events (title, copyright,
+    provenance), hash it and rename it into the catalog: no loudness QC or mastering, it is not audio. Any
+    failure fails this version's record only."""
+    name = version_file(row, record)
+    try:
+        with partial_file(out_dir, f".{MIDI_EXTENSION}") as tmp:
+            make(tmp)
+            tag_midi(tmp, midi_tags(record, catalog))
+            digest = sha256_file(tmp)
+            tmp.chmod(FILE_MODE)
+            os.replace(tmp, inside(out_dir, name))
+    except Exception as exc:
+        return record.model_copy(update={"status": FAILED, "audio_path": "", "error": f"version not made: {exc}"})
+    return record.model_copy(update={"status": READY, "audio_path": name, "sha256": digest})
+
+
+def midi_tags(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
+    """A MIDI version's tags, from its ledger record as the audio files' are: the title, the copyright of the
+    publisher (else the catalog), and the provenance a reader needs to trace or re-render it."""
+    owner = record.publisher or catalog.publisher or catalog.name
+    year = (catalog.date or record.finished_at)[:4]
+    provenance = (f"AI-generated. catalog={catalog.name}; provider={record.provider}; "
+                  f"generation_id={record.generation_id}; seed={record.seed}; parent={record.parent}")
+    return tag_texts(record.name, f"(C) {year} {owner}".replace("  ", " ").strip(), provenance)
 
 
 def superseded_not(earlier: list[LedgerRecord], records: list[LedgerRecord]) -> list[LedgerRecord]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from textmusic.contract import FORMATS, TextToMusicRequest
+from textmusic.contract import FORMATS, MAX_MIDI_BYTES, MIDI_VERSION, TextToMusicRequest
 from textmusic.settings import TextMusicSettings, load_settings
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     from textmusic.embed import MiniLM
     from textmusic.engine.arrange import Form
-    from textmusic.engine.compose import Score
+    from textmusic.engine.compose import Score, SyllableCounter
     from textmusic.engine.intent import Intent
     from textmusic.engine.master import Mixdown
     from textmusic.engine.synth import SynthRenderer
@@ -141,9 +141,24 @@ class Engine:
     def compose(self, request: TextToMusicRequest, form: Form | None = None) -> Score:
         from textmusic.engine.compose import FULL, compose
 
+        return compose(request, self.settings.sample_rate, self.intent(request), self.syllable_counter(request),
+                       form or FULL)
+
+    def syllable_counter(self, request: TextToMusicRequest) -> SyllableCounter | None:
+        """How the composition counts a lyric line's sung syllables: the singer's count when it sings, else
+        compose's spelling-based count (None)."""
         sings = not request.is_instrumental and self.settings.engine_vocals
-        counter = self.singer.count_syllables if sings else None
-        return compose(request, self.settings.sample_rate, self.intent(request), counter, form or FULL)
+        return self.singer.count_syllables if sings else None
+
+    def midi(self, request: TextToMusicRequest, score: Score | None = None) -> bytes:
+        """The song's composition as a Standard MIDI File (`engine.midi`): the very Score its audio is
+        rendered from (`score`, when the caller composed it already), so tempo, bars and notes match."""
+        from textmusic.engine.midi import score_midi
+
+        data = score_midi(score or self.compose(request), self.syllable_counter(request))
+        if len(data) > MAX_MIDI_BYTES:  # no song's score comes near: a file this big is a fault, not a score
+            raise ValueError(f"the MIDI file would be {len(data)} bytes (more than {MAX_MIDI_BYTES})")
+        return data
 
     def render_parts(self, request: TextToMusicRequest, ceiling_dbtp: float | None = None,
                      keep_stems: bool = True, form: Form | None = None, separate: bool = False) -> Rendered:
@@ -270,6 +285,10 @@ class Engine:
             files.append(VersionFile(name, path, self._encode(version.audio, request, path)[0] / version.sample_rate))
         del versions
         score = self.compose(request)  # render_versions hands back audio only; the metadata is the score's
+        if MIDI_VERSION in request.versions:
+            path = version_path(MIDI_VERSION)
+            path.write_bytes(self.midi(request, score))
+            files.append(VersionFile(MIDI_VERSION, path, score.duration_seconds))
         sample_rate = self.settings.sample_rate
         result = self._result(request, score, frames, bit_rate, integrated_loudness(full, sample_rate),
                               true_peak_dbtp(full), has_vocals=bool(score.vocal) and self.settings.engine_vocals)

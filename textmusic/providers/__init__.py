@@ -85,6 +85,10 @@ class Profile(BaseModel):
     # A TrackFoundry local service: send `duration_seconds` and the Idempotency-Key header.
     local_extensions: bool = False
     idempotency: bool = False  # the provider honours Idempotency-Key (implied by local_extensions)
+    # The provider renders the `midi` version (the composition as a MIDI file). It is delivered through the
+    # track's `versions` list, which only a local service answers (`local_extensions`): no hosted answer maps a
+    # MIDI URL yet, so a hosted profile that sets it still has its `midi` asks reported not offered.
+    offers_midi: bool = False
     retention_seconds: float = Field(7 * 86400, gt=0)  # how long unstored audio stays downloadable
     expected_ready_seconds: float = Field(60.0, gt=0)  # prior for the time to ready, before any is observed
     max_in_flight: int = Field(MAX_IN_FLIGHT, gt=0)

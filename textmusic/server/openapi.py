@@ -17,6 +17,7 @@ from textmusic.contract import (
     BPM_RANGE,
     DURATION_RANGE,
     FORMATS,
+    MIDI_MEDIA_TYPE,
     PROMPT_STRENGTH_RANGE,
     SUBMIT_PATH,
     VERSION_KINDS,
@@ -59,7 +60,7 @@ def errors(*statuses: int, rate_headers: bool = True) -> dict[int | str, dict[st
 
 
 AUDIO_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}}
-                  for m in sorted({f.media_type for f in FORMATS.values()})}
+                  for m in sorted({f.media_type for f in FORMATS.values()} | {MIDI_MEDIA_TYPE})}
 _COMBINATIONS = (
     "At least one of prompt, tags, lyrics must be given (present and not empty). Allowed: prompt only, "
     "prompt + tags, prompt + lyrics, tags + lyrics; refused: lyrics only, tags only, all three. "
@@ -129,7 +130,9 @@ def _local_extension_fields(props: dict[str, Any]) -> None:
             "EXTENSION of the local service, not in the hosted API: library versions to render with each song, "
             "natively from the same composition: cut-downs of 60, 30 or 15 s with a composed ending, seamless "
             "loops of 4, 8 or 16 bars, `stems` (drums, bass, harmony, lead, vocals as present, summing to the "
-            "full mix), `underscore` (no lead, no vocals), `nodrums`. `full` (the song) is always delivered. "
+            "full mix), `underscore` (no lead, no vocals), `nodrums`, and `midi`: the composition itself as a "
+            "Standard MIDI File (`.mid`, `audio/midi`, listed with `format: \"mid\"`), tempo and bars as the "
+            "render's. `full` (the song) is always delivered. "
             "The ready track lists each under `versions` with its own `audio_url` and `duration_seconds`. "
             "Versions cost nothing extra: a song is charged its own length only. Send it only to the local "
             "provider."

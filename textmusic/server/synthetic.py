@@ -11,7 +11,9 @@ real render produces, and the track is settled exactly like one (same duration, 
 
 Versions (the local extension) are click tracks too, of the lengths the engine's would have: a cut-down
 its seconds, a loop its bars at the track's BPM (to the sample), each stem (drums, bass, harmony, lead,
-vocals when there are lyrics) and the alt mixes the full length; a stem clicks on its own tone.
+vocals when there are lyrics) and the alt mixes the full length; a stem clicks on its own tone. The `midi`
+version is the click track as a Standard MIDI File (one rim-shot per beat on the drum channel, the tempo
+set), the full length.
 
 m4a only: FFmpeg's AAC encoder spends bits on content, not on the rate it is given, so a bare click
 track would come out at ~25 kbps whatever was asked; a hiss at -40 dBFS under the clicks makes the file
@@ -20,9 +22,11 @@ reach the requested bit rate, as music does (LAME's mp3 is constant bit rate any
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
+import mido
 import numpy as np
 
 from textmusic.audio.write import write_audio
@@ -30,6 +34,7 @@ from textmusic.contract import (
     CUT_SECONDS,
     FORMATS,
     LOOP_BARS,
+    MIDI_VERSION,
     STEM_PARTS,
     TextToMusicRequest,
     stem_name,
@@ -53,6 +58,25 @@ _LOWEST_HZ = 220.0  # A3; the seed picks one of 24 semitones up from it
 HISS_DBFS = -40.0
 _HISS_FRAMES = 1 << 16  # one block of seeded noise, repeated: generating it per track would cost more
 _hiss_block: np.ndarray | None = None
+CLICK_KEY = 37  # GM side stick, on the drum channel (index 9)
+TICKS_PER_BEAT = 480
+
+
+def click_midi(seconds: float, bpm: float) -> bytes:
+    """The click track as a type-1 MIDI file: a conductor track (tempo, 4/4) and one note per beat, so the
+    pipeline's MIDI delivery is exercised without composing (the engine's `midi` is the real score)."""
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    midi.tracks.append(mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)),
+                                       mido.MetaMessage("time_signature", numerator=BEATS_PER_BAR, denominator=4)]))
+    clicks = mido.MidiTrack([mido.MetaMessage("track_name", name="click")])
+    for beat in range(max(1, int(seconds * bpm / 60.0))):
+        velocity = 110 if beat % BEATS_PER_BAR == 0 else 80
+        clicks.append(mido.Message("note_on", channel=9, note=CLICK_KEY, velocity=velocity, time=0))
+        clicks.append(mido.Message("note_off", channel=9, note=CLICK_KEY, velocity=0, time=TICKS_PER_BEAT))
+    midi.tracks.append(clicks)
+    out = io.BytesIO()
+    midi.save(file=out)
+    return out.getvalue()
 
 
 def tone_hz(seed: int) -> float:
@@ -111,7 +135,7 @@ def version_tracks(request: TextToMusicRequest, seconds: float, bpm: float) -> d
             parts = STEM_PARTS if not request.is_instrumental else tuple(p for p in STEM_PARTS if p != "vocals")
             for i, part in enumerate(parts, start=1):
                 out[stem_name(part)] = click_track(seconds, bpm, seed + i)
-        elif kind != "full":
+        elif kind not in ("full", MIDI_VERSION):
             out[version_name(kind)] = click_track(seconds, bpm, seed)
     return out
 
@@ -137,6 +161,10 @@ class SyntheticEngine:
                 path = version_path(name)
                 _write(audio, path, fmt, bit_rate)
                 files.append(VersionFile(name, path, len(audio) / SAMPLE_RATE))
+            if MIDI_VERSION in (request.versions or ()):
+                path = version_path(MIDI_VERSION)
+                path.write_bytes(click_midi(seconds, bpm))
+                files.append(VersionFile(MIDI_VERSION, path, seconds))
         return RenderResult(
             duration_seconds=len(pcm) / SAMPLE_RATE,
             bpm=bpm,
@@ -157,5 +185,5 @@ def _write(pcm: np.ndarray, path: Path, fmt: str, bit_rate: str | None) -> None:
     write_audio(pcm, SAMPLE_RATE, Path(path), fmt, int(bit_rate) if bit_rate else None)
 
 
-__all__ = ["DEFAULT_SECONDS", "SYNTHETIC_VERSION", "SyntheticEngine", "click_track", "tone_hz", "version_tracks",
-           "with_hiss"]
+__all__ = ["DEFAULT_SECONDS", "SYNTHETIC_VERSION", "SyntheticEngine", "click_midi", "click_track", "tone_hz",
+           "version_tracks", "with_hiss"]

@@ -8,7 +8,16 @@ import sqlite3
 import time
 from datetime import UTC, datetime
 
-from textmusic.contract import FORMATS, PENDING, READY, Track, TrackVersion, version_file_tag
+from textmusic.contract import (
+    FORMATS,
+    PENDING,
+    READY,
+    Track,
+    TrackVersion,
+    version_extension,
+    version_file_tag,
+    version_media,
+)
 from textmusic.server.faults import TRACK_STUCK
 from textmusic.server.store import stored_versions
 
@@ -63,7 +72,10 @@ def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Tra
         if request.get("versions"):  # the song itself is the full version, then each version made with it
             full = TrackVersion(name="full", audio_url=audio_url, duration_seconds=row["duration_seconds"])
             versions = [full] + [TrackVersion(name=v.name, audio_url=audio_url_of(row, base_url, v.name),
-                                              duration_seconds=v.duration_seconds) for v in stored_versions(row)]
+                                              duration_seconds=v.duration_seconds,
+                                              format=version_extension(v.name, row["output_format"])
+                                              if version_media(v.name) != "audio" else None)
+                                 for v in stored_versions(row)]
     bpm = None if held else row["bpm"]
     if bpm is None and status != READY:
         requested = request.get("bpm")
@@ -93,5 +105,6 @@ def track_view(row: sqlite3.Row, base_url: str, now: float | None = None) -> Tra
 def audio_url_of(row: sqlite3.Row, base_url: str, version: str | None = None) -> str:
     """The URL of a track's audio, or of one of its versions (`<id>.<version tag>.<ext>`)."""
     tag = f".{version_file_tag(version)}" if version else ""
-    filename = f"{row['id']}{tag}.{FORMATS[row['output_format']].extension}"
+    extension = version_extension(version, row["output_format"]) if version else FORMATS[row["output_format"]].extension
+    filename = f"{row['id']}{tag}.{extension}"
     return base_url.rstrip("/") + AUDIO_PATH.format(filename=filename)

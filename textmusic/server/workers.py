@@ -23,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Protocol, TypeVar
 
-from textmusic.contract import FORMATS, TextToMusicRequest, version_file_tag
+from textmusic.contract import FORMATS, MIDI_EXTENSION, TextToMusicRequest, version_file_tag, version_media
 from textmusic.engine import Engine, RenderResult
 from textmusic.server.faults import TRACK_FAIL, TRACK_STUCK
 from textmusic.server.store import AUDIO_DIR, Store, StoredVersion
@@ -130,8 +130,10 @@ P = TypeVar("P", bound=PurePath)
 
 
 def beside(path: P, version: str) -> P:
-    """Where a version of the song at `path` lives: `<id>.<version tag>.<ext>` in the same folder."""
-    return path.with_name(f"{path.stem}.{version_file_tag(version)}{path.suffix}")
+    """Where a version of the song at `path` lives: `<id>.<version tag>.<ext>` in the same folder, the
+    song's extension for audio, ``.mid`` for the MIDI version (contract.version_media)."""
+    suffix = f".{MIDI_EXTENSION}" if version_media(version) == "midi" else path.suffix
+    return path.with_name(f"{path.stem}.{version_file_tag(version)}{suffix}")
 
 
 class GenerationPool:

@@ -7,7 +7,7 @@ import re
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse
 
-from textmusic.contract import FORMATS, READY, version_file_tag
+from textmusic.contract import FORMATS, READY, version_extension, version_file_tag, version_media_type
 from textmusic.server.errors import ApiError
 from textmusic.server.faults import TruncatedFileResponse
 from textmusic.server.openapi import AUDIO_CONTENT, errors
@@ -39,25 +39,28 @@ def audio(filename: str, request: Request) -> Response:
     store, injector = request.app.state.store, request.app.state.faults
     match = _AUDIO_NAME.match(filename)
     row = store.get_track(match.group(1)) if match else None
-    if row is None or match is None or match.group(3) != FORMATS[row["output_format"]].extension:
+    if row is None or match is None:
+        raise ApiError(404, "no such audio")
+    versions = {version_file_tag(v.name): v for v in stored_versions(row)}
+    listed = versions.get(match.group(2)) if match.group(2) is not None else None
+    fmt = row["output_format"]
+    extension = version_extension(listed.name, fmt) if listed else FORMATS[fmt].extension
+    if match.group(3) != extension:
         raise ApiError(404, "no such audio")
     if held_back(row):
         raise ApiError(404, "the track is pending; no audio")
     if row["status"] != READY or not row["file_path"]:
         raise ApiError(404, f"the track is {row['status']}; no audio")
-    file_path = row["file_path"]
-    if match.group(2) is not None:
-        tagged = {version_file_tag(v.name): v.file_path for v in stored_versions(row)}
-        if match.group(2) not in tagged:
-            raise ApiError(404, "no such version of the track")
-        file_path = tagged[match.group(2)]
+    if match.group(2) is not None and listed is None:
+        raise ApiError(404, "no such version of the track")
+    file_path = listed.file_path if listed else row["file_path"]
     path = (store.data_dir / file_path).resolve()
     if expired(row):
         path.unlink(missing_ok=True)
         raise ApiError(410, "the audio has expired (store_audio was false)")
     if not path.is_relative_to(store.audio_dir.resolve()) or not path.is_file():
         raise ApiError(404, "the audio file is missing")
-    media_type = FORMATS[row["output_format"]].media_type
+    media_type = version_media_type(listed.name, fmt) if listed else FORMATS[fmt].media_type
     if injector.fires("truncated_download"):
         return TruncatedFileResponse(path, media_type)
     return FileResponse(path, media_type=media_type)
