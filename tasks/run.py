@@ -3,13 +3,30 @@ what the user decided about money already spent, and where finished records are 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
 
 from tasks.catalog.ledger import LedgerRecord
 
 Journal = Callable[[list[LedgerRecord]], None]
+
+
+@cache
+def pipeline_version() -> str:
+    """The TrackFoundry release, as installed: the provenance of every file names it."""
+    try:
+        return version("trackfoundry")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
+def prompt_sha256(prompt: str) -> str:
+    """The digest the provenance names a prompt by (the ledger keeps the prompt itself)."""
+    return hashlib.sha256(prompt.encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ Resume = Literal["", "poll", "resend", "unanswered", "lost", "qc"]
 _, POLL, RESEND, RESUBMIT_UNANSWERED, LOST, QC_HELD = get_args(Resume)
 HELD: tuple[Resume, ...] = (LOST, QC_HELD)  # resume values a run never regenerates without --regenerate-lost
 QcVerdict = Literal["", "pass", "fail"]
+CredentialsKind = Literal["", "embedded", "sidecar"]  # where a file's C2PA manifest is ("": not signed)
+SignerKind = Literal["", "studio", "development"]  # whose certificate signed it
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -92,6 +94,8 @@ class _Request(BaseModel):
     request_fingerprint: str = ""
     sha256: str = ""
     provider: str = ""
+    prompt_sha256: str = ""  # the prompt's SHA-256: the provenance names the prompt without repeating it
+    pipeline_version: str = ""  # the TrackFoundry release that made the record
     attempts: int = 0
     delivery_attempts: int = 0  # runs that tried and failed to deliver this paid track
     run_id: str = ""  # the run that paid for the generation (this run's cost is what its run_id paid)
@@ -140,6 +144,15 @@ class LedgerRecord(_WithMetadata):  # type: ignore[misc,valid-type]
     bit_depth: int | None = None
     qc: QcVerdict = ""
     held_file: str = ""  # a paid file kept out of the catalog because it failed QC (qc-failed/…)
+    # Provenance, also carried by the file itself (its tags and its C2PA manifest, tasks/delivery/credentials.py):
+    # the IPTC digital source type, what was done to the audio after generation (`|`-separated steps, e.g.
+    # `mastered:streaming:+1.20dB|cut:30s`), and the content credentials: embedded in the file or in a sidecar
+    # manifest (`credentials_file`), signed by the studio's certificate or the development one.
+    digital_source_type: str = ""
+    processing: str = ""
+    credentials: CredentialsKind = ""
+    signer: SignerKind = ""
+    credentials_file: str = ""
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)

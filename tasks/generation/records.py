@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from tasks.catalog.ledger import FAILED, LedgerRecord
-from tasks.intake.fields import METADATA_FIELDS
+from tasks.intake.fields import METADATA_FIELDS, disclosure_defaults
 from tasks.intake.plan import PlannedRow
-from tasks.run import CatalogInfo, Provider
+from tasks.run import CatalogInfo, Provider, pipeline_version, prompt_sha256
 
 
 def base_record(row: PlannedRow, catalog: CatalogInfo, provider: Provider, song_index: int = 0) -> LedgerRecord:
@@ -33,5 +33,7 @@ def base_record(row: PlannedRow, catalog: CatalogInfo, provider: Provider, song_
         row=row.row,
         request_fingerprint=row.fingerprint,
         provider=provider.name,
-        **{**credits, **row.metadata},
+        prompt_sha256=prompt_sha256(request.prompt or ""),
+        pipeline_version=pipeline_version(),
+        **{**credits, **disclosure_defaults(not request.is_instrumental), **row.metadata},
     )

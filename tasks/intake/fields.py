@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Literal
 
 MAX_METADATA_CHARS = 500  # the length a metadata cell may have unless its field says otherwise
 
@@ -72,6 +73,17 @@ def _sheets(generic: str = "", harvest: str = "", sourceaudio: str = "") -> Mapp
     return MappingProxyType({sheet: header for sheet, header in headers.items() if header})
 
 
+Contribution = Literal["ai", "human", "none"]  # who made a part of a track
+_AI_PARTS: tuple[tuple[str, str, str], ...] = (  # (part, in words, what the sheets' documentation says)
+    ("composition", "composition", "`ai` (default), `human` or `none`"),
+    ("lyrics", "lyrics", "`human` (default for lyrics in the brief), `ai`, or `none` (default: no lyrics)"),
+    ("vocals", "vocals", "`ai` (default when the row has lyrics), `human`, or `none` (default: instrumental)"),
+    ("instrumentation", "instrumentation", "`ai` (default), `human` or `none`"),
+    ("post_production", "post-production", "`none` (default: automatic mastering and edits are signal "
+     "processing, not generative), `ai` or `human`"),
+)
+DISCLOSURE_FIELDS: tuple[str, ...] = tuple(f"ai_{part}" for part, _, _ in _AI_PARTS)
+
 # Library-music conventions; the order is the brief's and the ledger's column order.
 METADATA_FIELDS: tuple[MetadataField, ...] = (
     MetadataField("artist", Tag(mediafile="artist", riff_info="IART"), "artist credit", from_catalog=True,
@@ -95,6 +107,22 @@ METADATA_FIELDS: tuple[MetadataField, ...] = (
                   sheets=_sheets("description")),
     MetadataField("keywords", Tag(custom="KEYWORDS"), "keywords from the brief",
                   sheets=_sheets("keywords", "Keywords", "Keywords")),
+    # AI disclosure (DDEX's AI-contribution credits): what of the track a generative model made, per part of
+    # `_AI_PARTS`; `disclosure_defaults` gives each part's value when the brief leaves it empty.
+    *(MetadataField(f"ai_{part}", Tag(custom=f"AI_{part.upper()}"), f"AI contribution to the {words}: {about}",
+                    pattern=r"(?:ai|human|none)?", rule=f"ai_{part} is ai, human or none",
+                    sheets=_sheets(f"ai_{part}", f"AI {words.title()}", f"AI {words.title()}"))
+      for part, words, about in _AI_PARTS),
 )
 METADATA_COLUMNS: tuple[str, ...] = tuple(f.name for f in METADATA_FIELDS)
 FIELDS_BY_NAME: Mapping[str, MetadataField] = MappingProxyType({f.name: f for f in METADATA_FIELDS})
+
+
+def disclosure_defaults(has_lyrics: bool) -> dict[str, Contribution]:
+    """What a row discloses when its brief leaves the AI-contribution cells empty. The model composes,
+    arranges and plays every track; lyrics a brief carries were written by a person (nothing in the pipeline
+    writes lyrics), and the model sings them; an instrumental has neither. Mastering and cut-downs are
+    deterministic signal processing, no generative model: `none` unless the brief says otherwise."""
+    sung = "ai" if has_lyrics else "none"
+    return {"ai_composition": "ai", "ai_lyrics": "human" if has_lyrics else "none", "ai_vocals": sung,
+            "ai_instrumentation": "ai", "ai_post_production": "none"}

@@ -13,6 +13,8 @@ from urllib.parse import quote
 
 from tasks.catalog.decisions import ReviewEntry, decision_for
 from tasks.catalog.ledger import READY, LedgerRecord, summarize
+from tasks.catalog.verification import FileVerdict
+from tasks.intake.fields import DISCLOSURE_FIELDS
 from textmusic.contract import FORMATS
 
 from .waveform import waveform_image
@@ -33,10 +35,19 @@ class Player:
     media_type: str
     duration_seconds: float | None
     format: str  # what the download link says: "MP3 192k"
+    credentials: str = ""  # whether its content credentials verify, in words (`credential_status`)
+    credentials_ok: bool = False
+    sidecar: str = ""  # the URL of its sidecar manifest, if its credentials are not embedded
+    provenance: tuple[tuple[str, str], ...] = ()  # (what, value): how the file was made
 
     @property
     def label(self) -> str:
         return self.version or "full"
+
+    @property
+    def playable(self) -> bool:
+        """Whether a browser's `<audio>` can play it (a MIDI version is only downloaded)."""
+        return bool(self.media_type)
 
 
 @dataclass(frozen=True)
@@ -56,43 +67,79 @@ class Card:
     def versions(self) -> tuple[str, ...]:
         return tuple(p.label for p in self.players)
 
+    @property
+    def disclosure(self) -> tuple[tuple[str, str], ...]:
+        """(part, who made it) for each AI-contribution field the record carries."""
+        return tuple((name.removeprefix("ai_").replace("_", "-"), getattr(self.record, name))
+                     for name in DISCLOSURE_FIELDS if getattr(self.record, name))
 
-def build_cards(out_dir: Path, records: Iterable[LedgerRecord], decisions: list[ReviewEntry]) -> list[Card]:
-    """Cards in brief order (rows without a row number, if any, last)."""
+
+def build_cards(out_dir: Path, records: Iterable[LedgerRecord], decisions: list[ReviewEntry],
+                verdicts: dict[str, FileVerdict] | None = None) -> list[Card]:
+    """Cards in brief order (rows without a row number, if any, last); `verdicts`: the latest verification of
+    each file, by its path."""
     songs: dict[tuple[int, str, int], list[LedgerRecord]] = {}
     for record in records:
         songs.setdefault((record.row or 0, record.track_id, record.song_index), []).append(record)
-    cards = [_card(out_dir, takes, decisions) for takes in songs.values()]
+    cards = [_card(out_dir, takes, decisions, verdicts or {}) for takes in songs.values()]
     return sorted(cards, key=lambda c: (c.record.row is None, c.record.row or 0, c.record.track_id,
                                         c.record.song_index))
 
 
-def _card(out_dir: Path, takes: list[LedgerRecord], decisions: list[ReviewEntry]) -> Card:
+def _card(out_dir: Path, takes: list[LedgerRecord], decisions: list[ReviewEntry],
+          verdicts: dict[str, FileVerdict]) -> Card:
     """A delivered song shows its ready files; a song never delivered shows its latest outcome."""
     ready = [r for r in takes if r.status == READY and r.audio_path]
     if not ready:
         latest = max(takes, key=lambda r: r.finished_at or r.started_at)
         return Card(record=latest, tags=_tags(latest.tags), similar=_similar(latest))
-    players = _players(ready)
+    players = _players(ready, verdicts)
     main = next(r for r in ready if r.audio_path == players[0].file)
     return Card(record=main, players=players, waveform=waveform_image(out_dir, main.audio_path, main.sha256),
                 decision=decision_for(main, decisions), similar=_similar(main), tags=_tags(main.tags))
 
 
-def _players(ready: list[LedgerRecord]) -> tuple[Player, ...]:
+def _players(ready: list[LedgerRecord], verdicts: dict[str, FileVerdict]) -> tuple[Player, ...]:
     """One player per file (the latest record of each: an older ledger row may name a file rewritten since)."""
     latest: dict[str, LedgerRecord] = {}
     for record in sorted(ready, key=lambda r: r.finished_at):
         latest[record.audio_path] = record
     ordered = sorted(latest.values(), key=lambda r: (bool(r.parent), r.version.lower() not in _FULL, r.version.lower()))
-    return tuple(_player(r) for r in ordered)
+    return tuple(_player(r, verdicts.get(r.audio_path)) for r in ordered)
 
 
-def _player(record: LedgerRecord) -> Player:
+def _player(record: LedgerRecord, verdict: FileVerdict | None) -> Player:
     bit_rate = f"{record.output_bit_rate}k" if record.output_bit_rate else ""
+    status, ok = credential_status(record, verdict)
     return Player(version=record.version, file=record.audio_path, url=quote(record.audio_path),
                   media_type=MEDIA_TYPES.get(record.output_format, ""), duration_seconds=record.duration_seconds,
-                  format=f"{record.output_format.upper()} {bit_rate}".strip())
+                  format=f"{record.output_format.upper()} {bit_rate}".strip(), credentials=status,
+                  credentials_ok=ok, sidecar=quote(record.credentials_file), provenance=provenance(record))
+
+
+def credential_status(record: LedgerRecord, verdict: FileVerdict | None) -> tuple[str, bool]:
+    """What the page says of a file's content credentials, and whether that is good news: verified as of the
+    latest verification of this very file (same SHA-256), or why not."""
+    if not record.credentials:
+        return "no content credentials", False
+    if verdict is None or verdict.sha256 != record.sha256:
+        return f"signed ({record.credentials}), not verified since delivered", False
+    if verdict.problems:
+        return f"verification failed: {', '.join(k for k, v in verdict.checks.items() if v != 'ok')}", False
+    if record.signer == "development":
+        return "credentials verified · development certificate, not trusted by others", True
+    return "credentials verified", True
+
+
+def provenance(record: LedgerRecord) -> tuple[tuple[str, str], ...]:
+    """How a file was made, as its provenance record (and C2PA manifest) says it."""
+    facts = (("provider", record.provider), ("engine", record.engine_version), ("generation", record.generation_id),
+             ("seed", "" if record.seed is None else str(record.seed)), ("prompt SHA-256", record.prompt_sha256),
+             ("request", record.request_fingerprint), ("source type", record.digital_source_type.rsplit("/", 1)[-1]),
+             ("after generation", record.processing.replace("|", ", ") or "nothing"),
+             ("made", record.finished_at), ("TrackFoundry", record.pipeline_version),
+             ("signed by", record.signer and f"{record.signer} certificate ({record.credentials})"))
+    return tuple((what, value) for what, value in facts if value)
 
 
 def _tags(text: str) -> tuple[str, ...]:

@@ -14,12 +14,13 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from tasks.catalog.atomic import write_atomically
 from tasks.catalog.decisions import DECISIONS, MAX_NOTE_CHARS, load_decisions
 from tasks.catalog.ledger import READY, REPLACED, STATUSES, LedgerRecord, load_ledger
+from tasks.catalog.verification import load_verification
 from tasks.intake.fields import METADATA_FIELDS
 
 from .cards import Card, build_cards, summary
-from .files import write_atomically
 
 PAGE = "index.html"
 # The summary counts rows by status (a replaced take is counted in its replacement's); a card shows the metadata
@@ -49,11 +50,14 @@ def render_page(out_dir: Path, review_token: str | None = None, *, budget_usd: f
     """The page's HTML. With `review_token`, delivered cards get Approve/Reject buttons that post to the
     review server (`api/decisions`, relative); without it the page shows recorded decisions read-only."""
     records = load_ledger(out_dir)
-    cards = build_cards(out_dir, records, load_decisions(out_dir))
+    verification = load_verification(out_dir)
+    verdicts = {v.audio_path: v for v in verification.files} if verification else {}
+    cards = build_cards(out_dir, records, load_decisions(out_dir), verdicts)
     return _environment().get_template("template.html").render(
         catalog=_catalog_name(records, out_dir), generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         summary=summary(records, budget_usd, run_cost_usd), summary_statuses=_SUMMARY_STATUSES, delivered=READY,
-        card_fields=_CARD_FIELDS, cards=cards, choices=_choices(cards),
+        card_fields=_CARD_FIELDS, cards=cards, choices=_choices(cards), verification=verification,
+        development_signed=any(r.signer == "development" for r in records if r.status == READY),
         review=review_token is not None, max_note=MAX_NOTE_CHARS,
         config={"review": review_token is not None, "token": review_token or ""},
         style=_inline("page.css"), script=_inline("page.js"),

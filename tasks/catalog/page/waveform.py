@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from tasks.catalog.atomic import write_atomically
 from textmusic.audio.identity import sha256_file
 from textmusic.audio.read import UnreadableAudio, read_chunks
-
-from .files import write_atomically
 
 WAVEFORM_DIR = ".waveforms"
 COLUMNS = 200

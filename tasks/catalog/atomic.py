@@ -1,4 +1,4 @@
-"""Writing the page's files so that a reader (a browser, another page writer) never sees half of one."""
+"""Writing the catalog's text files (page, waveforms, verification) so that a reader never sees half of one."""
 
 from __future__ import annotations
 
