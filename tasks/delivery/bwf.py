@@ -173,8 +173,11 @@ def _even(payload: bytes, pad: bytes) -> bytes:
 def bext_payload(broadcast: Broadcast) -> bytes:
     """The `bext` chunk payload, version 2 (loudness fields; momentary and short-term maxima unknown)."""
     when = _utc(broadcast.origination)
-    rows = [row for row in broadcast.coding_history.replace("\r\n", "\n").split("\n") if row.strip()]
-    history = "".join(ascii_text(row).strip() + "\r\n" for row in rows)[:_CODING_HISTORY_MAX]
+    history = ""
+    for row in broadcast.coding_history.replace("\r\n", "\n").split("\n"):  # whole CR/LF rows, up to the bound
+        line = ascii_text(row).strip()[: _CODING_HISTORY_MAX - 2] + "\r\n"
+        if row.strip() and len(history) + len(line) <= _CODING_HISTORY_MAX:
+            history += line
     fixed = _BEXT.pack(
         _fixed(broadcast.description, 256), _fixed(broadcast.originator, 32),
         _fixed(broadcast.originator_reference, 32), when.strftime("%Y-%m-%d").encode("ascii"),

@@ -240,3 +240,23 @@ def test_any_text_reads_back(tmp_path_factory, description, value, key):
         assert ours["note"] == xml(description)
     if value:
         assert ours["ixml." + xml(key)[:64]] == xml(value)
+
+
+def test_c2pa_signing_after_the_chunks_keeps_them_and_validates(tmp_path):
+    """The delivery order: ID3 + LIST-INFO, then these chunks, then the C2PA signature over all of it."""
+    from tasks.delivery.credentials import Provenance, check_credentials, sign_file, signing_identity
+    from tasks.settings import PipelineSettings
+
+    path = make_wav(tmp_path / "a.wav", frames=4410)
+    tag_and_verify(path, TAGS)
+    write_broadcast(path, broadcast())
+    dev = signing_identity(PipelineSettings(state_dir=tmp_path / "state"))
+    sign_file(path, "wav", Provenance(
+        title="Harbour Lights", provider="textmusic-local", model="engine-7", generation_id="gen-123",
+        request_fingerprint="ab12cd34", seed=7, prompt_sha256="ab" * 32, created="2026-12-04T09:30:05+00:00",
+        pipeline_version="0.1.0", processing=("tagged",), disclosure={}, digital_source_type=AI_SOURCE_TYPE), dev)
+    assert check_credentials(path, "wav", trust_anchors=dev.root_pem).state == "valid"
+    assert b"C2PA" in chunk_ids(path)
+    assert wavinfo.WavInfoReader(str(path)).bext.originator_ref == originator_reference("gen-123")
+    assert read_broadcast(path)["digital_source_type"] == AI_SOURCE_TYPE
+    assert {k: v for k, v in read_tags(path).items() if k in TAGS} == TAGS
