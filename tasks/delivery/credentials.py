@@ -57,6 +57,9 @@ SIDECAR_SUFFIX = ".c2pa"
 _PARENT_ID = "parent"
 # processing step prefix ("mastered:streaming:+1.20dB" → "mastered") → C2PA action; anything else: c2pa.edited
 _STEP_ACTIONS = {"mastered": "c2pa.filtered", "tagged": "c2pa.edited.metadata"}
+# The library's validation_state → ours ("Invalid", or anything unknown: invalid). c2pa-rs says "Valid" when the
+# signature and hard binding verify but the signer chains to no trust anchor, "Trusted" when it does.
+_STATES: dict[str, Literal["valid", "untrusted"]] = {"Trusted": "valid", "Valid": "untrusted"}
 # No network while signing or reading: no remote manifests, no OCSP; audio has no thumbnail.
 _BASE_SETTINGS: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
                                   "builder": {"thumbnail": {"enabled": False}}}
@@ -134,7 +137,9 @@ def embeds(fmt: str) -> bool:
 def sign_file(path: Path, fmt: str, provenance: Provenance, signing: Signing) -> Credentials:
     """Sign `path` (of `fmt`, a key of textmusic.contract.FORMATS) in place: embed the manifest where the format
     allows, else write the sidecar beside it. The file is replaced atomically (a reader never sees half a
-    file); it must not be written again afterwards, since its hash is in the signature."""
+    file); it must not be written again afterwards, since its hash is in the signature. A file signed before is
+    signed anew (its old manifest replaced). Raises c2pa.C2paError when the library refuses (e.g. a certificate
+    it will not sign with)."""
     path = Path(path)
     media_type = _media_type(fmt)
     builder = c2pa.Builder(_manifest(provenance, media_type), context=_context())
@@ -165,9 +170,7 @@ def check_credentials(path: Path, fmt: str, trust_anchors: str | None = None) ->
     """Read and validate `path`'s manifest store (embedded, else its sidecar) with the C2PA library; a signer is
     trusted only when it chains to one of `trust_anchors` (PEM roots), so without them the best is `untrusted`."""
     path = Path(path)
-    settings = json.loads(json.dumps(_BASE_SETTINGS))
-    if trust_anchors:
-        settings["trust"] = {"trust_anchors": trust_anchors}
+    settings = {**_BASE_SETTINGS, "trust": {"trust_anchors": trust_anchors}} if trust_anchors else _BASE_SETTINGS
     with c2pa.Context.from_dict(settings) as context:
         try:
             store = _read_store(path, _media_type(fmt), context)
@@ -305,11 +308,11 @@ def _check(store: Mapping[str, Any]) -> CredentialCheck:
     problems = [status["code"] for status in results.get("activeManifest", {}).get("failure", [])]
     for delta in results.get("ingredientDeltas", []):
         problems += [status["code"] for status in delta.get("validationDeltas", {}).get("failure", [])]
-    state = {"Trusted": "valid", "Valid": "untrusted"}.get(str(store.get("validation_state")), "invalid")
+    state = _STATES.get(str(store.get("validation_state")), "invalid")
     info = active.get("signature_info", {})
     generator = " ".join(filter(None, ((active.get("claim_generator_info") or [{}])[0].get(k, "")
                                        for k in ("name", "version"))))
-    return CredentialCheck(state, str(info.get("common_name") or info.get("issuer") or ""),  # type: ignore[arg-type]
+    return CredentialCheck(state, str(info.get("common_name") or info.get("issuer") or ""),
                            tuple(dict.fromkeys(problems)), generator, _source_type(manifests, active),
                            manifest=active)
 

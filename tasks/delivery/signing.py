@@ -30,8 +30,8 @@ DEV_DIR_NAME = "development"  # state_dir/signing/development/{chain,key,root}.p
 DEV_ROOT_NAME = "TrackFoundry development root - not trusted"
 DEV_SIGNER_NAME = "TrackFoundry development signer"
 _DEV_ORG = "TrackFoundry (development)"
-# emailProtection is in the C2PA default EKU list that c2pa-rs checks (it refused documentSigning alone, by
-# itself, in 0.91); documentSigning (RFC 9336) is what the C2PA profile names for new certificates.
+# emailProtection is in the default EKU list c2pa-rs checks (0.91 refuses a leaf with documentSigning alone:
+# "certificate missing required EKU"); documentSigning (RFC 9336) is the EKU the C2PA profile names.
 _EKUS = (ExtendedKeyUsageOID.EMAIL_PROTECTION, ObjectIdentifier("1.3.6.1.5.5.7.3.36"))
 _ROOT_YEARS, _LEAF_YEARS = 30, 25  # no timestamp authority offline: the signature is valid while the leaf is
 
