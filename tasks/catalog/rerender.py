@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import mido
+
 from tasks.catalog.ledger import READY, LedgerRecord
 from tasks.intake.fields import METADATA_COLUMNS
 from tasks.intake.plan import PlannedRow, expected_cost_cents, max_cost_cents, request_fingerprint
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
 from tasks.settings import PipelineSettings
 from textmusic.audio.identity import same_audio
-from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, TextToMusicRequest
+from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, MIDI_EXTENSION, TextToMusicRequest
+
+# A MIDI file's texts that name its generation (title, copyright, provenance), not the music: a re-render's differ.
+MIDI_TAG_EVENTS = frozenset({"track_name", "copyright", "text"})
 
 
 def ready_originals(records: list[LedgerRecord], track_ids: list[str] | None = None) -> list[LedgerRecord]:
@@ -115,16 +120,42 @@ def engine_changed(new: list[LedgerRecord], originals: list[LedgerRecord]) -> di
 def compare_to_originals(
     new: list[LedgerRecord], originals: list[LedgerRecord], catalog_dir: Path, rerender_dir: Path
 ) -> list[LedgerRecord]:
-    """Mark each re-rendered song identical or not to its original, by decoded samples.
+    """Mark each re-rendered song identical or not to its original, by decoded samples (a MIDI version: by its
+    score, see `same_score`).
 
     Across formats only lossless pairs can be equal sample for sample; other pairs are left unknown."""
     compared = []
     for rec, original in _with_originals(new, originals):
         identical = None
-        if rec.status == READY and original is not None and (
+        if rec.status == READY and original is not None and MIDI_EXTENSION in (rec.output_format,
+                                                                               original.output_format):
+            identical = rec.output_format == original.output_format and \
+                same_score(catalog_dir / original.audio_path, rerender_dir / rec.audio_path)
+        elif rec.status == READY and original is not None and (
             original.output_format == rec.output_format
             or (original.output_format in LOSSLESS_FORMATS and rec.output_format in LOSSLESS_FORMATS)
         ):
             identical = same_audio(catalog_dir / original.audio_path, rerender_dir / rec.audio_path)
         compared.append(rec.model_copy(update={"identical_to_original": identical}))
     return compared
+
+
+def same_score(a: Path, b: Path) -> bool:
+    """Whether two MIDI files hold the same music: every track's events at the same ticks, the texts that name
+    the generation (MIDI_TAG_EVENTS) aside. An unreadable file is not the same as anything."""
+    def events(path: Path) -> list[list[tuple[int, object]]]:
+        midi = mido.MidiFile(path, charset="utf-8")
+        tracks = []
+        for track in midi.tracks:
+            tick, kept = 0, []
+            for message in track:
+                tick += message.time
+                if message.type not in MIDI_TAG_EVENTS:
+                    kept.append((tick, message.copy(time=0)))
+            tracks.append(kept)
+        return [[(midi.type, midi.ticks_per_beat)], *tracks]
+
+    try:
+        return events(a) == events(b)
+    except (OSError, EOFError, ValueError, KeyError, IndexError, TypeError):
+        return False

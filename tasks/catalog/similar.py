@@ -31,6 +31,7 @@ import numpy as np
 from tasks.catalog.ledger import READY, LedgerRecord
 from tasks.settings import PipelineSettings
 from textmusic.audio.read import UnreadableAudio, read_mono
+from textmusic.contract import FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +167,9 @@ def pairs_above(matrix: np.ndarray, threshold: float) -> Iterator[tuple[int, int
 
 def similar_pairs(out_dir: Path, records: list[LedgerRecord], threshold: float = DEFAULT_THRESHOLD
                   ) -> list[tuple[LedgerRecord, LedgerRecord, float]]:
-    """Pairs of ready songs whose fingerprints score ≥ threshold, most similar first."""
-    ready = [r for r in records if r.status == READY and r.sha256 and r.audio_path]
+    """Pairs of ready songs whose fingerprints score ≥ threshold, most similar first. Only audio files are
+    fingerprinted: a MIDI version (output_format "mid", no audio format of the contract) is a score, not sound."""
+    ready = [r for r in records if r.status == READY and r.sha256 and r.audio_path and r.output_format in FORMATS]
     vectors = cached_fingerprints(out_dir, ready)
     ready = [r for r in ready if r.sha256 in vectors]
     if not ready:
