@@ -14,6 +14,7 @@ from rich.table import Table
 from tasks.settings import BIT_DEPTHS, SAMPLE_RATES, SPECS, TASK_RUNNERS, MasterSpec, PipelineSettings
 
 if TYPE_CHECKING:
+    from tasks.catalog.verification import Verification
     from tasks.run import RunOptions
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
@@ -211,6 +212,16 @@ def print_summary(summary: dict[str, object], catalog: str, out: Path, why: str)
                       markup=False)
     if summary["rejected"]:
         console.print(f"rejected rows are listed with their reasons in {out / 'rejects.csv'}")
+    if "verified" in summary:
+        console.print(f"verified: {summary['verified']} files (checksum, decode, tags, AI disclosure, content "
+                      f"credentials; `trackfoundry verify {out}` checks again)", soft_wrap=True, markup=False)
+    for problem in summary.get("verification_problems", []):  # type: ignore[attr-defined]
+        console.print(f"verification: {problem}", style="red", soft_wrap=True, markup=False)
+    if summary.get("development_signed"):
+        console.print(f"{summary['development_signed']} files carry content credentials signed with a development "
+                      "certificate made on this machine: they verify, but no one else trusts that certificate; "
+                      "set TRACKFOUNDRY_SIGNING_CERT_FILE and TRACKFOUNDRY_SIGNING_KEY_FILE to sign with the "
+                      "studio's (docs/provenance.md)", style="yellow", soft_wrap=True, markup=False)
     if float(summary["at_risk_usd"]):  # type: ignore[arg-type]
         console.print(f"up to ${float(summary['at_risk_usd']):.2f} more may have been charged (answers lost or "  # type: ignore[arg-type]
                       "unreadable, costs not reported): those rows are not sent again without "
@@ -458,6 +469,44 @@ def export(
     except FileNotFoundError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{path}: {len(delivered_takes(catalog_dir, approved_only))} rows")
+
+
+@app.command()
+def verify(
+    catalog_dir: Annotated[Path, typer.Argument(help="A catalog folder holding ledger.parquet.")],
+    trust_anchors: Annotated[Path | None, typer.Option(
+        "--trust-anchors", metavar="PEM", help="Root certificates the credentials must chain to (default: "
+        "TRACKFOUNDRY_SIGNING_TRUST_ANCHORS; none: a valid signature by any root passes).")] = None,
+) -> None:
+    """Check every file of a catalog against its ledger: checksum, decode, tags, AI disclosure, content
+    credentials, broadcast-WAV chunks; and that no other file lies in it. Exit 1 on any problem."""
+    from flows.verify import verify_and_record
+    from tasks.catalog.ledger import LEDGER_PARQUET
+
+    if not (catalog_dir / LEDGER_PARQUET).is_file():
+        raise _fail(f"{catalog_dir} holds no {LEDGER_PARQUET}: not a catalog folder")
+    anchors = trust_anchors or PipelineSettings().signing_trust_anchors
+    verification = verify_and_record(catalog_dir, anchors)
+    Console().print(verification_table(verification))  # the command's output: stdout
+    problems = [p for f in verification.files for p in f.problems]
+    for problem in problems:
+        console.print(problem, style="red", markup=False, soft_wrap=True)
+    console.print(f"{len(verification.files) - sum(1 for f in verification.files if f.problems)} of "
+                  f"{len(verification.files)} files verified", style="red" if problems else "green")
+    raise typer.Exit(1 if problems else 0)
+
+
+def verification_table(verification: Verification) -> Table:
+    from tasks.delivery.verify import CHECKS
+
+    table = Table(title=f"verification of {len(verification.files)} files")
+    table.add_column("file", overflow="fold")
+    for check in CHECKS:
+        table.add_column(check)
+    for verdict in verification.files:
+        table.add_row(verdict.audio_path, *(verdict.checks.get(check, "") for check in CHECKS),
+                      style="red" if verdict.problems else None)
+    return table
 
 
 def main() -> None:

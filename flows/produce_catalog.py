@@ -25,6 +25,7 @@ from prefect.context import FlowRunContext
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
+from flows.verify import verify_and_record
 from tasks import interrupt
 from tasks.catalog.decisions import load_decisions
 from tasks.catalog.ledger import (
@@ -47,6 +48,7 @@ from tasks.catalog.ledger import (
 from tasks.catalog.page import write_page
 from tasks.catalog.retake import replaced_takes, retire_rejected
 from tasks.catalog.similar import flag_similar
+from tasks.catalog.verification import Verification
 from tasks.delivery.place import clear_partials
 from tasks.delivery.qc import write_qc_csv
 from tasks.delivery.versions import superseded_not
@@ -223,7 +225,18 @@ def run_summary(records: list[LedgerRecord], run_cents: int, budget_usd: float |
             "rejected": len({(r.row, r.track_id) for r in songs if r.status == REJECTED}),
             "skipped": len({(r.row, r.track_id) for r in songs if r.status == SKIPPED}),
             "run_cost_usd": run_cents / 100,
-            "budget_left_usd": None if budget_usd is None else round(budget_usd - run_cents / 100, 2)}
+            "budget_left_usd": None if budget_usd is None else round(budget_usd - run_cents / 100, 2),
+            "development_signed": sum(1 for r in records if r.status == READY and r.signer == "development")}
+
+
+def verification_summary(verification: Verification | None) -> dict[str, object]:
+    """What the summary says of the catalog's verification: files verified of all, and whose certificate
+    signed them, plainly when it is the development one."""
+    if verification is None:
+        return {}
+    files = verification.files
+    return {"verified": f"{sum(1 for f in files if f.ok)} of {len(files)}",
+            "verification_problems": [p for f in files for p in f.problems]}
 
 
 SUMMARY_COLUMNS = ("rows", "songs", "versions", "failed", "unanswered", "rejected", "skipped", "replaced",
@@ -344,6 +357,10 @@ def write_outputs(known: Known, publish: bool = True) -> dict[str, object]:
     _logged(logger, "QC sheet", write_qc_csv, known.out_dir, records)
     run_cents = sum(r.cost_cents for r in records if r.run_id == known.options.run_id)
     summary = run_summary(records, run_cents, known.options.budget_usd)
+    if not known.ended_by:  # an interrupted run ends within its deadline: `trackfoundry verify` checks it later
+        verification = _logged(logger, "verification", verify_and_record, known.out_dir,
+                               known.settings.signing_trust_anchors)
+        summary |= verification_summary(verification)
     logger.info("ledger: %s", summary)
     if publish:
         _logged(logger, "Prefect summary", publish_summary, summary, known.info.name, known.out_dir)

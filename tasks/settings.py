@@ -132,6 +132,9 @@ class PipelineSettings(BaseSettings):
     signing_key_file: Path | None = None
     signing_key_secret_block: str | None = None
     signing_timestamp_url: str | None = None
+    # Roots (PEM) the studio's credentials must chain to when a catalog is verified (`trackfoundry verify`, the end
+    # of a run); unset: a valid signature by any root passes, and development-signed files read as untrusted.
+    signing_trust_anchors: Path | None = None
 
     @field_validator("file_name_template")
     @classmethod

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tasks.delivery.mastering import master_file
 from tasks.delivery.qc import QcFigures, check, measure
+from tasks.delivery.signing import Signing, signing_identity
 from tasks.settings import SPECS, MasterSpec, PipelineSettings
 from textmusic.contract import FORMATS, LOSSLESS_FORMATS, MIXES
 
@@ -35,15 +36,20 @@ class QcFailed(Exception):
 
 @dataclass(frozen=True)
 class Delivery:
-    """The catalog's delivery spec: a master spec, and for WAV/FLAC a sample rate and bit depth (None: as is)."""
+    """The catalog's delivery spec: a master spec, for WAV/FLAC a sample rate and bit depth (None: as is), and
+    who signs every file's content credentials (None: no credentials)."""
 
     spec: MasterSpec
     sample_rate: int | None = None
     bit_depth: int | None = None
+    signing: Signing | None = None
 
     @classmethod
     def from_settings(cls, settings: PipelineSettings) -> Delivery:
-        return cls(SPECS[settings.master], settings.sample_rate, settings.bit_depth)
+        """Loads the signing identity at once: a studio certificate that cannot be used stops the run before any
+        row is paid for (SigningError), not at its first delivery."""
+        signing = signing_identity(settings) if settings.content_credentials else None
+        return cls(SPECS[settings.master], settings.sample_rate, settings.bit_depth, signing)
 
 
 def follows_parent(version: str) -> bool:
@@ -58,19 +64,21 @@ def health_only(spec: MasterSpec) -> MasterSpec:
 
 def finish(path: Path, fmt: str, bit_rate: str, delivery: Delivery, out_dir: Path, file_name: str,
            parent_gain_db: float | None = None) -> dict[str, object]:
-    """Bring the file at `path` to the delivery spec in place; its QC ledger fields, or QcFailed (the file then
-    moved to `qc-failed/<file_name>`). `parent_gain_db`: the gain of a stem's or alternative mix's full mix."""
+    """Bring the file at `path` to the delivery spec in place; its QC ledger fields and the processing steps it
+    took (`processing`), or QcFailed (the file then moved to `qc-failed/<file_name>`). `parent_gain_db`:
+    the gain of a stem's or alternative mix's full mix."""
     target = delivery.spec if parent_gain_db is None else health_only(delivery.spec)
     rate, depth = (delivery.sample_rate, delivery.bit_depth) if fmt in LOSSLESS_FORMATS else (None, None)
-    figures, gain = measure(path), 0.0
+    figures, gain, steps = measure(path), 0.0, ""
     conforms = (rate in (None, figures.sample_rate)) and (depth in (None, figures.bit_depth))
     if not conforms or parent_gain_db or (check(figures, target) and _can_master(target)):
         result = master_file(path, path, delivery.spec, sample_rate=rate, bit_depth=depth, fmt=fmt,
                              bit_rate=FORMATS[fmt].bit_rate_for(bit_rate),
                              gain_db=parent_gain_db)
         figures, gain = result.figures, result.gain_db
+        steps = f"mastered:{delivery.spec.name}:{gain:+.2f}dB"
     reasons = check(figures, target)
-    fields = qc_fields(figures, delivery.spec.name, gain, "fail" if reasons else "pass")
+    fields = {**qc_fields(figures, delivery.spec.name, gain, "fail" if reasons else "pass"), "processing": steps}
     if reasons:
         held = Path(QC_FAILED_DIR) / file_name
         (out_dir / held).parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from tasks.catalog.ledger import READY, SUPPORT_DIR, LedgerRecord
 from tasks.delivery.check import check_audio
+from tasks.delivery.credentials import sidecar_path
 from tasks.delivery.finish import Delivery, QcFailed, finish
+from tasks.delivery.provenance import mark, processing_steps, provenance_tags, source_type
 from tasks.delivery.tagging import tag_and_verify
 from tasks.intake.fields import METADATA_FIELDS
 from tasks.naming import hashed_stem, inside
@@ -55,6 +57,7 @@ def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
         "provider": record.provider,
         "request_fingerprint": record.request_fingerprint,
         "parent": record.parent,
+        **provenance_tags(record),
         **{f.name: getattr(record, f.name) for f in METADATA_FIELDS},
     }
 
@@ -116,17 +119,32 @@ def partial_file(out_dir: Path, suffix: str) -> Iterator[Path]:
         yield tmp
     finally:
         tmp.unlink(missing_ok=True)
+        sidecar_path(tmp).unlink(missing_ok=True)
 
 
 def place_file(tmp: Path, record: LedgerRecord, out_dir: Path, file_name: str, catalog: CatalogInfo,
-               delivery: Delivery, parent_gain_db: float | None = None) -> LedgerRecord:
+               delivery: Delivery, parent_gain_db: float | None = None, parent: Path | None = None,
+               edits: tuple[str, ...] = ()) -> LedgerRecord:
     """The one path every delivered file takes, a song or a version: bring it to the delivery spec (or raise
-    QcFailed), tag it and read the tags back, hash it, and rename it into the catalog at `file_name`, proven
-    inside it. Returns the record as delivered."""
-    record = record.model_copy(update=finish(tmp, record.output_format, record.output_bit_rate, delivery, out_dir,
-                                             file_name, parent_gain_db=parent_gain_db))
-    tag_and_verify(tmp, tag_values(record, catalog))
+    QcFailed), tag it and read the tags back, mark it (broadcast chunks, content credentials: the last write),
+    hash it, and rename it into the catalog at `file_name`, proven inside it (a sidecar manifest first, so the
+    file never lies in the catalog without its credentials). `parent`: a version's song, as delivered; `edits`:
+    what the pipeline did to make this file from another (a cut, a loop). Returns the record as delivered."""
+    qc = finish(tmp, record.output_format, record.output_bit_rate, delivery, out_dir, file_name,
+                parent_gain_db=parent_gain_db)
+    steps = tuple(s for s in (*edits, qc.pop("processing")) if s)
+    record = record.model_copy(update=qc)
+    record = record.model_copy(update={"digital_source_type": source_type(record),
+                                       "processing": processing_steps(record, steps)})
+    tags = tag_values(record, catalog)
+    tag_and_verify(tmp, tags)
+    record = record.model_copy(update=mark(tmp, record, catalog, tags, delivery.signing, parent))
     digest = sha256_file(tmp)
+    if record.credentials_file:
+        sidecar = sidecar_path(tmp)
+        record = record.model_copy(update={"credentials_file": sidecar_path(Path(file_name)).name})
+        sidecar.chmod(FILE_MODE)
+        os.replace(sidecar, inside(out_dir, record.credentials_file))
     tmp.chmod(FILE_MODE)  # mkstemp makes files private; catalog files are meant to be shared
     os.replace(tmp, inside(out_dir, file_name))
     return record.model_copy(update={"status": READY, "audio_path": file_name, "sha256": digest})

@@ -42,6 +42,12 @@ RECORD_TAGS: dict[str, Tag] = {
     "provider": Tag(custom="PROVIDER"),
     "request_fingerprint": Tag(custom="REQUEST_FINGERPRINT"),
     "parent": Tag(custom="PARENT"),
+    # Provenance (tasks/delivery/provenance.py): the AI marks for readers that speak neither C2PA nor XMP.
+    "digital_source_type": Tag(custom="DIGITAL_SOURCE_TYPE"),  # the IPTC term, as in the C2PA manifest
+    "ai_statement": Tag(custom="AI_GENERATED"),
+    "processing": Tag(custom="PROCESSING"),
+    "pipeline_version": Tag(custom="TRACKFOUNDRY_VERSION"),
+    "prompt_sha256": Tag(custom="PROMPT_SHA256"),
 }
 # Every tag a file gets, by our name: the record's, then the metadata fields.
 TAGS: dict[str, Tag] = {**RECORD_TAGS, **{f.name: f.tag for f in METADATA_FIELDS}}
@@ -69,7 +75,7 @@ def _as_stored(name: str, value: str) -> Any:
     return value
 
 
-def _as_text(name: str, value: str) -> str:
+def tag_text(name: str, value: str) -> str:
     """How a value reads back: BPM as a whole number, dates in ISO form, the rest verbatim."""
     stored = _as_stored(name, value)
     return stored.isoformat() if isinstance(stored, dt.date) else str(stored)
@@ -112,7 +118,7 @@ def tag_and_verify(path: Path, values: dict[str, str]) -> None:
     """Write, read back, and fail on any difference: a file whose tags did not stick is not done."""
     write_tags(path, values)
     back = read_tags(path)
-    wrong = [k for k, v in values.items() if v and back.get(k) != _as_text(k, v)]
+    wrong = [k for k, v in values.items() if v and back.get(k) != tag_text(k, v)]
     if wrong:
         raise TagMismatch(f"{path.name}: tags {wrong} did not read back as written")
 

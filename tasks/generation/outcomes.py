@@ -15,6 +15,7 @@ from typing import Literal
 from tasks.catalog.ledger import FAILED, SKIPPED, UNANSWERED, Resume, Status
 from tasks.delivery.check import AudioCheckError
 from tasks.delivery.finish import QcFailed
+from tasks.delivery.provenance import MarkingError
 from tasks.delivery.tagging import TagMismatch
 from textmusic.client import (
     AcceptedUnread,
@@ -80,7 +81,7 @@ OUTCOMES: dict[Stage, tuple[tuple[type[BaseException] | tuple[type[BaseException
         (QcFailed, Outcome("hold_qc", resume="qc")),
         (Gone, Outcome("end", resume="lost", reason="audio gone: {message}", charged=True)),
         ((RateLimited, ServerError), RETRY),
-        ((TextMusicError, AudioCheckError, TagMismatch, OSError),
+        ((TextMusicError, AudioCheckError, TagMismatch, MarkingError, OSError),
          Outcome("end", resume="poll", charged=True, counts_delivery=True)),
     ),
 }

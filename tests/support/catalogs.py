@@ -21,9 +21,14 @@ ROWS = [  # track_id, name, prompt, seed, num_songs, output_format
 
 def build_catalog(root: Path) -> Path:
     """A three-row catalog (four takes) from `trackfoundry run`, with the embedded service's synthetic audio."""
+    return build_catalog_of(root, ROWS)
+
+
+def build_catalog_of(root: Path, rows: list[tuple[str, str, str, int, int, str]]) -> Path:
+    """A catalog of `rows` (as ROWS) from `trackfoundry run`, with the embedded service's synthetic audio."""
     brief = root / "brief.csv"
     columns = ["track_id", "name", "prompt", "seed", "num_songs", "output_format"]
-    pd.DataFrame(ROWS, columns=columns).assign(duration_seconds=10).to_csv(brief, index=False)
+    pd.DataFrame(rows, columns=columns).assign(duration_seconds=10).to_csv(brief, index=False)
     out = root / "catalog"
     env = {**os.environ, "TRACKFOUNDRY_EMBEDDED_SYNTHETIC_AUDIO": "1", "TRACKFOUNDRY_STATE_DIR": str(root / "state")}
     run = subprocess.run([sys.executable, "-m", "flows", "run", str(brief), "--catalog", "review", "--out", str(out)],

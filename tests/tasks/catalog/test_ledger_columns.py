@@ -16,7 +16,8 @@ LEDGER_COLUMNS = (
     "ai_composition", "ai_lyrics", "ai_vocals", "ai_instrumentation", "ai_post_production",
     "parent", "identical_to_original", "similar_to", "similarity", "master", "master_gain_db", "loudness_lufs",
     "true_peak_dbtp", "lra_lu", "head_silence_s", "tail_silence_s", "clipped_samples", "dc_offset", "sample_rate",
-    "bit_depth", "qc", "held_file", "digital_source_type", "processing", "credentials", "signer", "credentials_file",
+    "bit_depth", "qc", "held_file", "digital_source_type", "processing", "credentials", "signer",
+    "credentials_file",
 )
 
 

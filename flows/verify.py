@@ -1,0 +1,17 @@
+"""Verifying a catalog and recording what was found, for `trackfoundry verify` and the end of every run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tasks.catalog.verification import Verification, save_verification
+from tasks.delivery.verify import verify_catalog
+
+
+def verify_and_record(out_dir: Path, trust_anchors: Path | None = None) -> Verification:
+    """Verify every file of the catalog at `out_dir` (credentials against the PEM roots at `trust_anchors`, if
+    given) and keep the outcome beside the ledger, where the page reads it."""
+    anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors is not None else None
+    verification = verify_catalog(out_dir, anchors)
+    save_verification(out_dir, verification)
+    return verification
