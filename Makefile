@@ -26,6 +26,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
 run: system-deps $(VENV)/.installed
 	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
+	$(VENV)/bin/trackfoundry verify catalogs/example
 
 # Everything but the long forms of the reliability tests (marker `slow`): each has a short form here.
 test: test-system-deps $(VENV)/.installed-dev

@@ -118,14 +118,15 @@ def _player(record: LedgerRecord, verdict: FileVerdict | None) -> Player:
 
 
 def credential_status(record: LedgerRecord, verdict: FileVerdict | None) -> tuple[str, bool]:
-    """What the page says of a file's content credentials, and whether that is good news: verified as of the
-    latest verification of this very file (same SHA-256), or why not."""
+    """What the page says of a file's content credentials, and whether that is good news: what the latest
+    verification found wrong, else verified if it checked this very file (the SHA-256 delivered), else why not."""
     if not record.credentials:
         return "no content credentials", False
-    if verdict is None or verdict.sha256 != record.sha256:
+    if verdict is not None and verdict.problems:
+        failed = (k for k, v in verdict.checks.items() if not v.startswith("ok"))
+        return f"verification failed: {', '.join(failed)}", False
+    if verdict is None or verdict.sha256 != record.sha256:  # a file delivered again after the verification
         return f"signed ({record.credentials}), not verified since delivered", False
-    if verdict.problems:
-        return f"verification failed: {', '.join(k for k, v in verdict.checks.items() if v != 'ok')}", False
     if record.signer == "development":
         return "credentials verified · development certificate, not trusted by others", True
     return "credentials verified", True
