@@ -82,9 +82,6 @@ def deliver_versions(mains: list[LedgerRecord], rows: dict[str, PlannedRow], pre
             records += kept.values()
             continue
         place = functools.partial(_place, row=row, main=main, out_dir=out_dir, catalog=catalog, delivery=delivery)
-        if client is not None:
-            place = functools.partial(_place_any, audio=place, midi=functools.partial(
-                _place_midi, row=row, out_dir=out_dir, catalog=catalog))
         made = _from_provider(main, asked_kinds(row), client, tolerance, kept, place) \
             if client is not None else _edited(main, asked_kinds(row), _requested_bpm(row), out_dir, kept, place)
         journal(made)
@@ -129,8 +126,8 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
     reported failed (stems are listed as the song has them: no vocals stem in an instrumental); `midi` from a
     provider whose profile does not offer it is reported not offered (the request did not ask it there)."""
     skipped = [] if client.profile.offers_midi else \
-        [_version_record(main, k, status=SKIPPED, audio_path="", duration_seconds=None, error=NOT_OFFERED_MIDI)
-         for k in kinds if k in SYMBOLIC_VERSIONS]
+        [_version_record(main, version_name(k), status=SKIPPED, audio_path="", duration_seconds=None,
+                         error=NOT_OFFERED_MIDI) for k in kinds if k in SYMBOLIC_VERSIONS]
     kinds = [k for k in kinds if client.profile.offers_midi or k not in SYMBOLIC_VERSIONS]
     try:
         track = client.get_track(main.generation_id)
@@ -170,8 +167,8 @@ def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_d
     records = [_version_record(main, name, status=SKIPPED, audio_path="", duration_seconds=None,
                                error="not offered: a finished mix has no stems (the provider delivers none)")
                for name in _mix_names(kinds)]
-    records += [_version_record(main, k, status=SKIPPED, audio_path="", duration_seconds=None, error=NOT_OFFERED_MIDI)
-                for k in kinds if k in SYMBOLIC_VERSIONS]
+    records += [_version_record(main, version_name(k), status=SKIPPED, audio_path="", duration_seconds=None,
+                                error=NOT_OFFERED_MIDI) for k in kinds if k in SYMBOLIC_VERSIONS]
     editable = [k for k in kinds if k not in MIXES and k not in SYMBOLIC_VERSIONS]
     edits = [k for k in editable if version_name(k) not in kept]
     records += [kept[version_name(k)] for k in editable if version_name(k) in kept]
@@ -202,7 +199,9 @@ def _requested_bpm(row: PlannedRow) -> float | None:
 def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: PlannedRow, main: LedgerRecord,
            out_dir: Path, catalog: CatalogInfo, delivery: Delivery) -> LedgerRecord:
     """Make the file in `.partial/`, bring it to the delivery spec (a stem or alternative mix at its song's
-    gain), tag it, and rename it into the catalog."""
+    gain), tag it, and rename it into the catalog; a MIDI version is placed as MIDI (`_place_midi`)."""
+    if version_media(record.version) == "midi":
+        return _place_midi(record, make, row=row, out_dir=out_dir, catalog=catalog)
     name = version_file(row, record)
     gain = (main.master_gain_db or 0.0) if follows_parent(record.version) else None
     try:
@@ -213,11 +212,6 @@ def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: Planned
         return record.model_copy(update={**exc.fields, "status": FAILED, "audio_path": "", "error": str(exc)})
     except Exception as exc:
         return record.model_copy(update={"status": FAILED, "audio_path": "", "error": f"version not made: {exc}"})
-
-
-def _place_any(record: LedgerRecord, make: Callable[[Path], object], *, audio: Place, midi: Place) -> LedgerRecord:
-    """A provider's version placed as what it is: audio to the delivery spec, MIDI as MIDI."""
-    return (midi if version_media(record.version) == "midi" else audio)(record, make)
 
 
 def _place_midi(record: LedgerRecord, make: Callable[[Path], object], *, row: PlannedRow, out_dir: Path,
@@ -245,7 +239,7 @@ def midi_tags(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
     year = (catalog.date or record.finished_at)[:4]
     provenance = (f"AI-generated. catalog={catalog.name}; provider={record.provider}; "
                   f"generation_id={record.generation_id}; seed={record.seed}; parent={record.parent}")
-    return tag_texts(record.name, f"(C) {year} {owner}".replace("  ", " ").strip(), provenance)
+    return tag_texts(record.name, " ".join(part for part in ("(C)", year, owner) if part), provenance)
 
 
 def superseded_not(earlier: list[LedgerRecord], records: list[LedgerRecord]) -> list[LedgerRecord]:
