@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -89,7 +90,8 @@ def run(
     versions: Annotated[str | None, typer.Option(
         "--versions", metavar="KINDS",
         help="Library versions for every row whose own `versions` cell is empty, |-separated: 60|30|15 "
-             "(seconds), loop4|loop8|loop16 (bars), stems, underscore, nodrums.")] = None,
+             "(seconds), loop4|loop8|loop16 (bars), stems, underscore, nodrums, midi (the score, from the "
+             "local engine).")] = None,
     regenerate_rejected: Annotated[bool, typer.Option(
         "--regenerate-rejected", help="Replace takes rejected in review (review.csv) by new takes with new seeds; "
                                       "rejected takes move to DIR/rejected/, approved ones are never touched.")
@@ -487,7 +489,8 @@ def verify(
         raise _fail(f"{catalog_dir} holds no {LEDGER_PARQUET}: not a catalog folder")
     anchors = trust_anchors or PipelineSettings().signing_trust_anchors
     verification = verify_and_record(catalog_dir, anchors)
-    Console().print(verification_table(verification))  # the command's output: stdout
+    # The command's output, on stdout: wide enough for file names when piped (rich assumes 80 columns).
+    Console(width=None if sys.stdout.isatty() else 200).print(verification_table(verification))
     problems = [p for f in verification.files for p in f.problems]
     for problem in problems:
         console.print(problem, style="red", markup=False, soft_wrap=True)
@@ -504,7 +507,7 @@ def verification_table(verification: Verification) -> Table:
     for check in CHECKS:
         table.add_column(check)
     for verdict in verification.files:
-        table.add_row(verdict.audio_path, *(verdict.checks.get(check, "") for check in CHECKS),
+        table.add_row(verdict.audio_path, *(verdict.checks.get(check, "–") for check in CHECKS),
                       style="red" if verdict.problems else None)
     return table
 

@@ -41,7 +41,7 @@ from typing import Any, BinaryIO, Literal
 import c2pa
 
 from tasks.delivery.signing import Signing, SigningError, development_identity, signing_identity
-from textmusic.contract import FORMATS
+from textmusic.contract import FORMATS, MIDI_EXTENSION, MIDI_MEDIA_TYPE
 
 __all__ = ["ALGORITHMIC_MEDIA", "COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA", "GENERATION_LABEL",
            "TRAINED_ALGORITHMIC_MEDIA", "CredentialCheck", "Credentials", "Provenance", "Signing", "SigningError",
@@ -185,8 +185,11 @@ def check_credentials(path: Path, fmt: str, trust_anchors: str | None = None) ->
 
 
 def _media_type(fmt: str) -> str:
+    """The media type of a delivered file's format: an audio format, or a MIDI version (signed in a sidecar)."""
+    if fmt == MIDI_EXTENSION:
+        return MIDI_MEDIA_TYPE
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)}")
+        raise ValueError(f"unknown format {fmt!r}: one of {', '.join(FORMATS)} or {MIDI_EXTENSION}")
     return FORMATS[fmt].media_type
 
 

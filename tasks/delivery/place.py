@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tasks.catalog.ledger import READY, SUPPORT_DIR, LedgerRecord
 from tasks.delivery.check import check_audio
-from tasks.delivery.credentials import sidecar_path
+from tasks.delivery.credentials import Signing, sidecar_path
 from tasks.delivery.finish import Delivery, QcFailed, finish
 from tasks.delivery.provenance import mark, processing_steps, provenance_tags, source_type
 from tasks.delivery.tagging import tag_and_verify
@@ -123,22 +123,28 @@ def partial_file(out_dir: Path, suffix: str) -> Iterator[Path]:
 
 
 def place_file(tmp: Path, record: LedgerRecord, out_dir: Path, file_name: str, catalog: CatalogInfo,
-               delivery: Delivery, parent_gain_db: float | None = None, parent: Path | None = None,
-               edits: tuple[str, ...] = ()) -> LedgerRecord:
-    """The one path every delivered file takes, a song or a version: bring it to the delivery spec (or raise
-    QcFailed), tag it and read the tags back, mark it (broadcast chunks, content credentials: the last write),
-    hash it, and rename it into the catalog at `file_name`, proven inside it (a sidecar manifest first, so the
-    file never lies in the catalog without its credentials). `parent`: a version's song, as delivered; `edits`:
-    what the pipeline did to make this file from another (a cut, a loop). Returns the record as delivered."""
+               delivery: Delivery, parent_gain_db: float | None = None, parent: Path | None = None) -> LedgerRecord:
+    """The one path every delivered audio file takes, a song or a version: bring it to the delivery spec (or
+    raise QcFailed), tag it and read the tags back, then `settle` it. `record.processing`: what was already done
+    to make the file (a cut of its parent); `parent`: a version's song, as delivered. Returns the record as
+    delivered."""
     qc = finish(tmp, record.output_format, record.output_bit_rate, delivery, out_dir, file_name,
                 parent_gain_db=parent_gain_db)
-    steps = tuple(s for s in (*edits, qc.pop("processing")) if s)
+    steps = tuple(s for s in (record.processing, qc.pop("processing")) if s)
     record = record.model_copy(update=qc)
     record = record.model_copy(update={"digital_source_type": source_type(record),
                                        "processing": processing_steps(record, steps)})
     tags = tag_values(record, catalog)
     tag_and_verify(tmp, tags)
-    record = record.model_copy(update=mark(tmp, record, catalog, tags, delivery.signing, parent))
+    return settle(tmp, record, out_dir, file_name, catalog, tags, delivery.signing, parent)
+
+
+def settle(tmp: Path, record: LedgerRecord, out_dir: Path, file_name: str, catalog: CatalogInfo,
+           tags: dict[str, str], signing: Signing | None, parent: Path | None) -> LedgerRecord:
+    """A tagged file's last steps, audio or MIDI: mark it (broadcast chunks, content credentials: the last
+    write), hash it, and rename it into the catalog at `file_name`, proven inside it; a sidecar manifest first,
+    so the file never lies in the catalog without its credentials."""
+    record = record.model_copy(update=mark(tmp, record, catalog, tags, signing, parent))
     digest = sha256_file(tmp)
     if record.credentials_file:
         sidecar = sidecar_path(tmp)

@@ -19,6 +19,7 @@ from tasks.delivery.credentials import Provenance, Signing, digital_source_type,
 from tasks.delivery.riff import RiffError
 from tasks.intake.fields import DISCLOSURE_FIELDS
 from tasks.run import CatalogInfo
+from textmusic.contract import version_media
 from textmusic.providers import LOCAL_PROFILE
 
 TAGGED = "tagged"  # the last processing step of every file: its tags and marks were written
@@ -31,7 +32,7 @@ class MarkingError(Exception):
 
 def sings(record: LedgerRecord) -> bool:
     """Whether the file holds the sung voice: a song with lyrics, unless it is a stem or mix without it."""
-    if not record.lyrics:
+    if not record.lyrics or version_media(record.version) == "midi":  # a score holds no voice
         return False
     if record.version.startswith("stem:"):
         return record.version == "stem:vocals"

@@ -27,12 +27,12 @@ from tasks.intake.fields import DISCLOSURE_FIELDS
 from tasks.naming import inside
 from tasks.run import CatalogInfo
 from textmusic.audio.identity import sha256_file
-from textmusic.contract import FORMATS
+from textmusic.contract import FORMATS, MIDI_EXTENSION
 
 CHECKS = ("checksum", "decode", "tags", "disclosure", "credentials", "broadcast")
 _SKIPPED_TAGS = ("date",)  # the run's date: not in the record (a ledger row may be finished the next day)
 _DURATION_TOLERANCE_SECONDS = 0.25
-_DELIVERED_SUFFIXES = {f".{name}" for name in FORMATS} | {".mid", ".c2pa"}
+_DELIVERED_SUFFIXES = {f".{name}" for name in FORMATS} | {f".{MIDI_EXTENSION}", ".c2pa"}
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,10 @@ Check = Callable[[Path, LedgerRecord, "str | None"], Outcome]
 
 
 def _checks(record: LedgerRecord) -> dict[str, Check]:
-    """The checks a file's kind takes: MIDI has no audio, tags or C2PA support; only WAV has bext/iXML."""
-    if record.output_format == "mid":
-        return {"decode": _decodes_midi}
+    """The checks a file's kind takes: MIDI has no audio or audio tags (its credentials are a sidecar); only WAV
+    has bext/iXML."""
+    if record.output_format == MIDI_EXTENSION:
+        return {"decode": _decodes_midi, "credentials": _credentials}
     checks: dict[str, Check] = {"decode": _decodes, "tags": _tags, "disclosure": _disclosure,
                                 "credentials": _credentials}
     if record.output_format == "wav":

@@ -13,7 +13,6 @@ generation carries the cost. A version file reaches its name only complete and t
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -22,11 +21,11 @@ from tasks.delivery.check import check_audio, intact
 from tasks.delivery.edits import Edit, edit_versions, write_edit
 from tasks.delivery.finish import Delivery, QcFailed, follows_parent
 from tasks.delivery.midi import check_midi, tag_midi, tag_texts
-from tasks.delivery.place import FILE_MODE, named_bpm, partial_file, place_file
+from tasks.delivery.place import named_bpm, partial_file, place_file, settle
+from tasks.delivery.provenance import processing_steps, source_type
 from tasks.intake.plan import PlannedRow
 from tasks.naming import inside
 from tasks.run import CatalogInfo
-from textmusic.audio.identity import sha256_file
 from textmusic.client import TextMusicClient
 from textmusic.contract import (
     MAX_MIDI_BYTES,
@@ -42,13 +41,12 @@ from textmusic.contract import (
     version_name,
 )
 
-# What a MIDI version's record does not inherit from its song's: the audio's delivery QC, processing and
-# content credentials describe the song's audio file, not the score.
+# What a MIDI version's record does not inherit from its song's: the audio's delivery QC describes the song's
+# audio file, not the score. (No version inherits the song's processing or credentials: `_version_record`.)
 NOT_AUDIO: dict[str, object] = {
     "output_format": MIDI_EXTENSION, "output_bit_rate": "", "master": "", "master_gain_db": None,
     "loudness_lufs": None, "true_peak_dbtp": None, "lra_lu": None, "head_silence_s": None, "tail_silence_s": None,
     "clipped_samples": None, "dc_offset": None, "sample_rate": None, "bit_depth": None, "qc": "", "held_file": "",
-    "processing": "", "credentials": "", "signer": "", "credentials_file": "",
 }
 NOT_OFFERED_MIDI = "not offered: the provider delivers no MIDI (a finished mix has no score)"
 
@@ -113,7 +111,8 @@ def _version_record(main: LedgerRecord, name: str, **update: object) -> LedgerRe
     symbolic = NOT_AUDIO if version_media(name) == "midi" else {}
     return main.model_copy(update={
         "version": name, "parent": main.audio_path, "cost_cents": 0, "cost_usd": 0.0, "at_risk_cents": 0,
-        "similar_to": "", "similarity": None, "started_at": now, "finished_at": now, "error": "", **symbolic,
+        "similar_to": "", "similarity": None, "started_at": now, "finished_at": now, "error": "",
+        "processing": "", "credentials": "", "signer": "", "credentials_file": "", **symbolic,
         **update})
 
 
@@ -181,7 +180,8 @@ def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_d
             records.append(record.model_copy(update={"status": FAILED, "audio_path": "", "duration_seconds": None,
                                                      "error": f"version not made: {result.reason}"}))
             continue
-        record = record.model_copy(update={"duration_seconds": round(result.seconds, 3)})
+        record = record.model_copy(update={"duration_seconds": round(result.seconds, 3),
+                                           "processing": f"edited:{record.version}"})  # cut from the song's mix
         records.append(place(record, lambda tmp, edit=result: write_edit(edit, parent, tmp)))
     return records
 
@@ -200,14 +200,15 @@ def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: Planned
            out_dir: Path, catalog: CatalogInfo, delivery: Delivery) -> LedgerRecord:
     """Make the file in `.partial/`, bring it to the delivery spec (a stem or alternative mix at its song's
     gain), tag it, and rename it into the catalog; a MIDI version is placed as MIDI (`_place_midi`)."""
+    song = inside(out_dir, main.audio_path)  # the parent of the version's credentials
     if version_media(record.version) == "midi":
-        return _place_midi(record, make, row=row, out_dir=out_dir, catalog=catalog)
+        return _place_midi(record, make, row=row, out_dir=out_dir, catalog=catalog, delivery=delivery, song=song)
     name = version_file(row, record)
     gain = (main.master_gain_db or 0.0) if follows_parent(record.version) else None
     try:
         with partial_file(out_dir, Path(name).suffix) as tmp:
             make(tmp)
-            return place_file(tmp, record, out_dir, name, catalog, delivery, parent_gain_db=gain)
+            return place_file(tmp, record, out_dir, name, catalog, delivery, parent_gain_db=gain, parent=song)
     except QcFailed as exc:
         return record.model_copy(update={**exc.fields, "status": FAILED, "audio_path": "", "error": str(exc)})
     except Exception as exc:
@@ -215,21 +216,20 @@ def _place(record: LedgerRecord, make: Callable[[Path], object], *, row: Planned
 
 
 def _place_midi(record: LedgerRecord, make: Callable[[Path], object], *, row: PlannedRow, out_dir: Path,
-                catalog: CatalogInfo) -> LedgerRecord:
+                catalog: CatalogInfo, delivery: Delivery, song: Path) -> LedgerRecord:
     """Make the MIDI file in `.partial/` (downloaded and checked), tag it with MIDI meta events (title, copyright,
-    provenance), hash it and rename it into the catalog: no loudness QC or mastering, it is not audio. Any
-    failure fails this version's record only."""
+    provenance), then settle it like audio (its credentials in a sidecar: C2PA cannot embed in MIDI): no
+    loudness QC or mastering, it is not audio. Any failure fails this version's record only."""
     name = version_file(row, record)
+    record = record.model_copy(update={"digital_source_type": source_type(record),
+                                       "processing": processing_steps(record, ())})
     try:
         with partial_file(out_dir, f".{MIDI_EXTENSION}") as tmp:
             make(tmp)
             tag_midi(tmp, midi_tags(record, catalog))
-            digest = sha256_file(tmp)
-            tmp.chmod(FILE_MODE)
-            os.replace(tmp, inside(out_dir, name))
+            return settle(tmp, record, out_dir, name, catalog, {}, delivery.signing, song)
     except Exception as exc:
         return record.model_copy(update={"status": FAILED, "audio_path": "", "error": f"version not made: {exc}"})
-    return record.model_copy(update={"status": READY, "audio_path": name, "sha256": digest})
 
 
 def midi_tags(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:

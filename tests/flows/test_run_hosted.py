@@ -10,6 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from tasks.catalog.ledger import JOURNAL, SUBMITTED
+from tasks.delivery.credentials import TRAINED_ALGORITHMIC_MEDIA, check_credentials
+from tasks.delivery.tagging import read_tags
 from tasks.generation.records import base_record
 from tasks.intake.plan import max_cost_cents, plan_rows
 from tasks.intake.validate import BriefRow
@@ -45,6 +47,13 @@ def test_exit_codes_all_delivered_then_rows_unanswered_with_the_money_at_risk(tm
         done = trackfoundry(tmp_path, api, brief(tmp_path, ["a", "b"]))
         assert done.returncode == 0, done.stderr[-3000:]
         assert len(api.posts) == 2 and api.cdn_auth_seen == []
+        # A hosted provider's songs come from a trained model: so say the ledger, the tags and the credentials.
+        delivered = pd.read_csv(tmp_path / "out" / "ledger.csv")
+        assert set(delivered.digital_source_type) == {TRAINED_ALGORITHMIC_MEDIA}
+        assert set(delivered.credentials) == {"embedded"} and "verified: 2 of 2 files" in done.stderr
+        found = check_credentials(tmp_path / "out" / delivered.audio_path[0], "flac")
+        assert found.state == "untrusted" and found.digital_source_type == TRAINED_ALGORITHMIC_MEDIA
+        assert read_tags(tmp_path / "out" / delivered.audio_path[0])["digital_source_type"] == TRAINED_ALGORITHMIC_MEDIA
     with StandIn(Shape(unreadable_submit="html")) as api:
         out = tmp_path / "second"
         out.mkdir()

@@ -15,7 +15,7 @@ from tasks.catalog.decisions import ReviewEntry, decision_for
 from tasks.catalog.ledger import READY, LedgerRecord, summarize
 from tasks.catalog.verification import FileVerdict
 from tasks.intake.fields import DISCLOSURE_FIELDS
-from textmusic.contract import FORMATS
+from textmusic.contract import FORMATS, MIDI_EXTENSION
 
 from .waveform import waveform_image
 
@@ -127,9 +127,10 @@ def credential_status(record: LedgerRecord, verdict: FileVerdict | None) -> tupl
         return f"verification failed: {', '.join(failed)}", False
     if verdict is None or verdict.sha256 != record.sha256:  # a file delivered again after the verification
         return f"signed ({record.credentials}), not verified since delivered", False
+    score = "MIDI score · " if record.output_format == MIDI_EXTENSION else ""
     if record.signer == "development":
-        return "credentials verified · development certificate, not trusted by others", True
-    return "credentials verified", True
+        return f"{score}credentials verified · development certificate, not trusted by others", True
+    return f"{score}credentials verified", True
 
 
 def provenance(record: LedgerRecord) -> tuple[tuple[str, str], ...]:
