@@ -53,22 +53,26 @@ def retire_rejected(out_dir: Path, records: list[LedgerRecord], entries: list[Re
         note = "; ".join(d.note for d in rejects if d.note)
         retired += [song.model_copy(update={
             "status": REPLACED, "audio_path": _rejected_path(song),
+            "credentials_file": _rejected_path(song, song.credentials_file) if song.credentials_file else "",
             "error": f"rejected in review{': ' + note if note else ''}"}) for song in songs]
     if retired:
         journal(retired)
-        moves = {(r.track_id, r.song_index, r.request_fingerprint): r.audio_path for r in retired}
+        moves = {(r.track_id, r.song_index, r.request_fingerprint, r.version): r for r in retired}
         for record in records:
-            target = moves.get((record.track_id, record.song_index, record.request_fingerprint))
+            target = moves.get((record.track_id, record.song_index, record.request_fingerprint, record.version))
             if target:
-                _move_out(out_dir / record.audio_path, out_dir / target)
+                _move_out(out_dir / record.audio_path, out_dir / target.audio_path)
+                if record.credentials_file:  # a sidecar manifest goes with its file
+                    _move_out(out_dir / record.credentials_file, out_dir / target.credentials_file)
     done = {(r.track_id, r.song_index, r.request_fingerprint): r for r in retired}
     merged = [done.get((r.track_id, r.song_index, r.request_fingerprint), r) for r in records]
     return Retirement(merged, retired, kept)
 
 
-def _rejected_path(record: LedgerRecord) -> str:
-    """Where a rejected take goes: named by its seed, so a row rejected twice keeps both takes."""
-    path = Path(record.audio_path)
+def _rejected_path(record: LedgerRecord, name: str = "") -> str:
+    """Where a rejected take's file (`name`, by default its audio) goes: named by its seed, so a row rejected
+    twice keeps both takes."""
+    path = Path(name or record.audio_path)
     return f"{REJECTED_DIR}/{path.stem}-seed{record.seed}{path.suffix}"
 
 

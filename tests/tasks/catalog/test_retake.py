@@ -120,3 +120,22 @@ def test_decisions_read_back_as_written_latest_per_take(tmp_path: Path) -> None:
     kept = load_decisions(tmp_path)[0]  # a note on an approved take keeps the approval
     assert kept.decision == "approve" and kept.note.startswith("=HYPERLINK") and kept.note.endswith("\nsecond line")
     assert not list(tmp_path.glob(".review.csv*"))  # no temporary file left behind
+
+
+def test_a_rejected_take_leaves_with_its_versions_and_sidecars(tmp_path: Path) -> None:
+    """Each file of the take goes to its own place in rejected/ (the song, its cut-down, the OGG's credentials
+    sidecar): none is left behind as a stray file, none overwrites another."""
+    song = _take("solo", 0, 7, tmp_path).model_copy(update={"credentials_file": "solo-0.c2pa"})
+    (tmp_path / "solo-0.c2pa").write_bytes(b"manifest")
+    cut = song.model_copy(update={"version": "30s", "parent": song.audio_path, "audio_path": "solo-0-30s.ogg",
+                                  "credentials_file": "solo-0-30s.c2pa"})
+    (tmp_path / cut.audio_path).write_bytes(b"cut")
+    (tmp_path / cut.credentials_file).write_bytes(b"cut manifest")
+    _decide(tmp_path, song, "reject")
+    retired = retire_rejected(tmp_path, [song, cut], load_decisions(tmp_path), lambda _: None).retired
+    moved = {r.version: r for r in retired}
+    assert (tmp_path / moved[""].audio_path).read_bytes() == b"solo0"
+    assert (tmp_path / moved["30s"].audio_path).read_bytes() == b"cut"
+    assert (tmp_path / moved[""].credentials_file).read_bytes() == b"manifest"
+    assert (tmp_path / moved["30s"].credentials_file).read_bytes() == b"cut manifest"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file() and not p.name.startswith(".")) == ["review.csv"]
