@@ -144,6 +144,7 @@ def check_options(options: RunOptions) -> None:
 def check_can_start(brief: Path, out: Path) -> None:
     """Fail (exit 1) when the run cannot start: an unreadable brief, an unusable folder, an unreachable or
     refusing provider. The brief's warnings are printed once it is known to be readable."""
+    from tasks.delivery.signing import SigningError
     from tasks.intake.brief import BriefError, check_brief
     from tasks.intake.planning.outcome import is_plan_spec
     from tasks.intake.planning.spec import SpecError, load_spec
@@ -164,8 +165,18 @@ def check_can_start(brief: Path, out: Path) -> None:
     _warn(warnings)
     try:
         check_provider()
-    except PreflightError as exc:
+        check_signing(PipelineSettings())
+    except (PreflightError, SigningError) as exc:
         raise _fail(f"the run cannot start: {exc}") from None
+
+
+def check_signing(settings: PipelineSettings) -> None:
+    """The signing identity loads (a certificate without its key, an unreadable file, a key C2PA cannot sign with:
+    SigningError), unless its key is in a Prefect Secret block, which only the flow reads."""
+    from tasks.delivery.signing import signing_identity
+
+    if settings.content_credentials and not settings.signing_key_secret_block:
+        signing_identity(settings)
 
 
 def run_and_report(brief: Path, catalog: str, out: Path, options: RunOptions) -> int:

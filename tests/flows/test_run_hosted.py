@@ -92,3 +92,13 @@ def test_budget_never_skips_tracks_already_paid_and_the_run_cost_counts_this_run
         assert list(ledger.status) == ["ready", "ready"] and ledger.generation_id["paid"] == track.id
         assert json.dumps(RunOptions().regenerate_lost) == "false"
         assert f"{ledger.cost_usd['new']:.2f}" in run.stderr.split("run_cost_usd")[-1]
+
+
+def test_a_signing_certificate_without_its_key_stops_the_run_before_anything_is_paid(tmp_path: Path) -> None:
+    with StandIn(Shape()) as api:
+        cert = tmp_path / "studio.pem"
+        cert.write_text("-----BEGIN CERTIFICATE-----\n")
+        refused = trackfoundry(tmp_path, api, brief(tmp_path, ["a"]), TRACKFOUNDRY_SIGNING_CERT_FILE=str(cert))
+        assert refused.returncode == 1, refused.stderr[-3000:]
+        assert "the run cannot start" in refused.stderr and "without its key" in refused.stderr
+        assert "Starting temporary server" not in refused.stderr and not api.posts
