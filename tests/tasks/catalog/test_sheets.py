@@ -188,3 +188,21 @@ def test_docs_list_every_column_and_are_in_sync():
     for sheet in SHEETS.values():
         for header in sheet.headers:
             assert f"| {header} |" in doc
+
+
+@pytest.mark.parametrize("sheet", list(SHEETS))
+def test_every_sheet_discloses_each_part_as_the_ledger_does(tmp_path, sheet):
+    sung = {"ai_composition": "ai", "ai_lyrics": "human", "ai_vocals": "ai", "ai_instrumentation": "ai",
+            "ai_post_production": "none"}
+    records = [_record("sung", row=1, lyrics="[verse]\nla", **sung),
+               _record("human", row=2, **{**sung, "ai_composition": "human", "ai_lyrics": "none"})]
+    write_ledger(tmp_path, records)
+    frame = _read(export_sheet(tmp_path, sheet))
+    headers = {f"ai_{p}": h for p, h in (("composition", "AI Composition"), ("lyrics", "AI Lyrics"),
+                                          ("vocals", "AI Vocals"), ("instrumentation", "AI Instrumentation"),
+                                          ("post_production", "AI Post-Production"))}
+    by_file = frame.set_index(FILE_COLUMN[sheet])
+    for record in records:
+        for field, header in headers.items():
+            column = field if sheet == "generic" else header
+            assert by_file.loc[record.audio_path, column] == getattr(record, field)
