@@ -256,9 +256,18 @@ def publish_summary(summary: dict[str, object], catalog: str, out_dir: Path) -> 
                   f"| {summary['songs']} | {summary['versions']} | {summary['failed']} | {summary['unanswered']} | "
                   f"{summary['rejected']} | {summary['skipped']} | {summary['minutes']} | "
                   f"${float(summary['run_cost_usd']):.2f} | {budget_left} |\n\n"  # type: ignore[arg-type]
-                  f"Ledger: `{out_dir / 'ledger.csv'}`\n"),
+                  f"Ledger: `{out_dir / 'ledger.csv'}`\n{_credentials_line(summary)}"),
         description=f"Run report of catalog {catalog}",
     )
+
+
+def _credentials_line(summary: dict[str, object]) -> str:
+    """The report's word on the files' verification and who signed them, plainly for the development identity."""
+    line = f"\nFiles verified: {summary['verified']}.\n" if "verified" in summary else ""
+    if summary.get("development_signed"):
+        line += (f"\n{summary['development_signed']} files are signed with a development certificate made on this "
+                 "machine: their content credentials verify, but no one else trusts that certificate.\n")
+    return line
 
 
 class RunEnded(Exception):
