@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
@@ -124,8 +125,13 @@ MIDI_EXTENSION = "mid"
 MIDI_MEDIA_TYPE = "audio/midi"
 MAX_MIDI_BYTES = 4 * 1024 * 1024  # far above any score (a 10-minute song is ~0.2 MB): more is not a score
 STEM_PARTS: tuple[str, ...] = ("drums", "bass", "harmony", "lead", "vocals")  # as present in the song
+# Local-service extension: the musical key a song is composed in ("C", "F#m", "Bbm": a tonic letter, a sharp
+# or flat, `m` for minor), as a brief's `key` column spells it. It overrides the key the prompt implies.
+KEY_PATTERN = r"[A-G][#b]?m?"
+_KEY = re.compile(KEY_PATTERN)
+_NOTE_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 # The request fields a hosted provider does not know: a client sends them only to the local service.
-LOCAL_EXTENSION_FIELDS: tuple[str, ...] = ("duration_seconds", "versions")
+LOCAL_EXTENSION_FIELDS: tuple[str, ...] = ("duration_seconds", "versions", "key")
 
 PRICE_CENTS_PER_MINUTE = 20
 
@@ -202,6 +208,15 @@ def version_media_type(name: str, output_format: str) -> str:
     return MIDI_MEDIA_TYPE if version_media(name) == "midi" else FORMATS[output_format].media_type
 
 
+def parse_key(key: str) -> tuple[int, Literal["major", "minor"]]:
+    """(tonic pitch class, mode) of a key spelled as KEY_PATTERN ("F#m" → (6, "minor")), so the engine and
+    the pipeline's key check read one spelling the same way; a ValueError for anything else."""
+    if not _KEY.fullmatch(key):
+        raise ValueError(f"key must be a musical key like C, F#m or Bbm (got {key!r})")
+    shift = {"#": 1, "b": -1}.get(key[1:2], 0)
+    return (_NOTE_CLASSES[key[0]] + shift) % 12, "minor" if key.endswith("m") else "major"
+
+
 def song_seed(seed: int, song_index: int) -> int:
     """Seed of the song at `song_index` of a request: song 0 keeps the request's seed.
 
@@ -250,6 +265,7 @@ class TextToMusicRequest(BaseModel):
         None, ge=DURATION_RANGE[0], le=DURATION_RANGE[1], description="Local-service extension."
     )
     versions: list[str] | None = Field(None, description="Local-service extension: VERSION_KINDS.")
+    key: str | None = Field(None, description="Local-service extension: the key, e.g. C, F#m, Bbm.")
 
     @field_validator("output_bit_rate", mode="before")
     @classmethod
@@ -264,6 +280,13 @@ class TextToMusicRequest(BaseModel):
         # Canonical (full first, each once, the table's order), so equal asks are equal requests;
         # an empty list asks for nothing beyond the song itself.
         return list(check_version_kinds(value)) if value else None
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_a_key(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_key(value)
+        return value
 
     @field_validator("num_songs", mode="before")
     @classmethod

@@ -153,6 +153,14 @@ class LedgerRecord(_WithMetadata):  # type: ignore[misc,valid-type]
     credentials: CredentialsKind = ""
     signer: SignerKind = ""
     credentials_file: str = ""
+    # Key (tasks/delivery/key.py): the key the provider was asked to compose in (`key_requested`: the local
+    # service's extension, empty when none was sent: a hosted provider, or a brief without a key), the key a
+    # delivered song, cut-down or loop is heard in and the correlation that says how sure (stems, mixes and MIDI:
+    # empty), and a warning when that is not the brief's `key` (a warning: QC still passes).
+    key_requested: str = ""
+    key_measured: str = ""
+    key_confidence: float | None = None
+    key_warning: str = ""
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)

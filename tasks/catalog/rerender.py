@@ -68,6 +68,7 @@ def rerender_rows(
             name=rec.name,
             duration_seconds=rec.duration_requested,
             versions=version_kinds(rec, records),
+            key=rec.key_requested or None,  # the key it was composed in, if one was sent: the same audio again
         )
         rows.append(PlannedRow(
             row=rec.row or 0,

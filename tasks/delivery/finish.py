@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from tasks.delivery.key import measure_key
 from tasks.delivery.mastering import master_file
 from tasks.delivery.qc import QcFigures, check, measure
 from tasks.delivery.signing import Signing, signing_identity
@@ -79,6 +80,8 @@ def finish(path: Path, fmt: str, bit_rate: str, delivery: Delivery, out_dir: Pat
         steps = f"mastered:{delivery.spec.name}:{gain:+.2f}dB"
     reasons = check(figures, target)
     fields = {**qc_fields(figures, delivery.spec.name, gain, "fail" if reasons else "pass"), "processing": steps}
+    if parent_gain_db is None:  # a song, a cut-down or a loop: its key as heard (a stem or a mix is a part)
+        fields.update(measure_key(path))
     if reasons:
         held = Path(QC_FAILED_DIR) / file_name
         (out_dir / held).parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from tasks.catalog.ledger import READY, SUPPORT_DIR, LedgerRecord
 from tasks.delivery.check import check_audio
 from tasks.delivery.credentials import Signing, sidecar_path
 from tasks.delivery.finish import Delivery, QcFailed, finish
+from tasks.delivery.key import key_warning, tagged_key
 from tasks.delivery.provenance import mark, processing_steps, provenance_tags, source_type
 from tasks.delivery.tagging import tag_and_verify
 from tasks.intake.fields import METADATA_FIELDS
@@ -59,6 +60,7 @@ def tag_values(record: LedgerRecord, catalog: CatalogInfo) -> dict[str, str]:
         "parent": record.parent,
         **provenance_tags(record),
         **{f.name: getattr(record, f.name) for f in METADATA_FIELDS},
+        "key": tagged_key(record.key, record.key_measured, record.key_confidence),  # as heard, when sure
     }
 
 
@@ -133,7 +135,9 @@ def place_file(tmp: Path, record: LedgerRecord, out_dir: Path, file_name: str, c
     steps = tuple(s for s in (record.processing, qc.pop("processing")) if s)
     record = record.model_copy(update=qc)
     record = record.model_copy(update={"digital_source_type": source_type(record),
-                                       "processing": processing_steps(record, steps)})
+                                       "processing": processing_steps(record, steps),
+                                       "key_warning": key_warning(record.key, record.key_measured,
+                                                                  record.key_confidence)})
     tags = tag_values(record, catalog)
     tag_and_verify(tmp, tags)
     return settle(tmp, record, out_dir, file_name, catalog, tags, delivery.signing, parent)

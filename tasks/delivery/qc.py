@@ -129,7 +129,7 @@ def check(figures: QcFigures, spec: MasterSpec) -> list[str]:
 
 QC_COLUMNS = ("file", "version", "parent", "master", "loudness_lufs", "true_peak_dbtp", "lra_lu", "head_silence_s",
               "tail_silence_s", "clipped_samples", "dc_offset", "sample_rate", "bit_depth", "duration_s",
-              "master_gain_db", "qc", "reasons")
+              "master_gain_db", "qc", "reasons", "key", "key_measured", "key_confidence", "key_warning")
 
 
 def qc_record(record: LedgerRecord) -> dict[str, object]:

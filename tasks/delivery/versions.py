@@ -112,7 +112,8 @@ def _version_record(main: LedgerRecord, name: str, **update: object) -> LedgerRe
     return main.model_copy(update={
         "version": name, "parent": main.audio_path, "cost_cents": 0, "cost_usd": 0.0, "at_risk_cents": 0,
         "similar_to": "", "similarity": None, "started_at": now, "finished_at": now, "error": "",
-        "processing": "", "credentials": "", "signer": "", "credentials_file": "", **symbolic,
+        "processing": "", "credentials": "", "signer": "", "credentials_file": "",
+        "key_measured": "", "key_confidence": None, "key_warning": "", **symbolic,  # measured on its own file
         **update})
 
 

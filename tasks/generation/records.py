@@ -30,6 +30,7 @@ def base_record(row: PlannedRow, catalog: CatalogInfo, provider: Provider, song_
         bpm_requested=str(request.bpm),
         duration_requested=float(request.duration_seconds) if request.duration_seconds else None,
         store_audio=request.store_audio,
+        key_requested=(request.key or "") if provider.local_extensions else "",
         row=row.row,
         request_fingerprint=row.fingerprint,
         provider=provider.name,

@@ -53,11 +53,13 @@ def retake_seed(seed: int) -> int:
 
 def request_fingerprint(request: TextToMusicRequest, provider: str, local_extensions: bool) -> str:
     """Hash of everything that shapes the audio (and its name), so a changed row is generated anew. What a
-    provider is not sent (local extensions to a hosted one: duration, versions) is left out, so asking a
+    provider is not sent (local extensions to a hosted one: duration, versions, key) is left out, so asking a
     hosted catalog for versions later edits them from the delivered songs instead of paying for new ones."""
     fields = request.model_dump(mode="json", exclude={"store_audio"})
     if not fields.get("versions"):
         fields.pop("versions", None)  # a request without versions keeps the fingerprint it had before they existed
+    if fields.get("key") is None:
+        fields.pop("key", None)  # likewise a request without a key
     if not local_extensions:
         for name in LOCAL_EXTENSION_FIELDS:
             fields.pop(name, None)

@@ -288,6 +288,10 @@ def _request_fields(cells: dict[str, str]) -> dict[str, Any]:
     versions = [v.strip().lower() for v in cells["versions"].split(TAG_SEPARATOR) if v.strip()]
     if versions:
         fields["versions"] = versions
+    if cells.get("key"):
+        # The brief's key asks the local service to compose in it (a local extension: a hosted provider is not
+        # sent it, and the pipeline only measures what it delivers).
+        fields["key"] = cells["key"]
     if cells["store_audio"]:
         fields["store_audio"] = cells["store_audio"].lower() in TRUE_WORDS
     return fields

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from textmusic.contract import BPM_RANGE, TextToMusicRequest
+from textmusic.contract import BPM_RANGE, TextToMusicRequest, parse_key
 from textmusic.engine.styles import FALLBACK_STYLE, MODES, STYLES, STYLES_BY_NAME, Style, style_scores
 
 Embedder = Callable[[str], np.ndarray]
@@ -207,7 +207,9 @@ def resolve_intent(request: TextToMusicRequest, embed: Embedder | None = None,
         scores = scores + style_matrix @ query
     elif not scores.any():
         scores = np.array([1.0 if s is FALLBACK_STYLE else 0.0 for s in STYLES])
-    key = explicit_key(text)
+    # The request's own key (a local-service extension, from a brief's `key` column) wins over the prompt's
+    # words: it is what the catalog's tags will claim. Without it the prompt's "in D minor" applies, as before.
+    key = parse_key(request.key) if request.key else explicit_key(text)
     weights = style_weights(scores, request.prompt_strength)
     return Intent(
         weights=weights,

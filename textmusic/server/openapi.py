@@ -17,6 +17,7 @@ from textmusic.contract import (
     BPM_RANGE,
     DURATION_RANGE,
     FORMATS,
+    KEY_PATTERN,
     MIDI_MEDIA_TYPE,
     PROMPT_STRENGTH_RANGE,
     SUBMIT_PATH,
@@ -136,6 +137,18 @@ def _local_extension_fields(props: dict[str, Any]) -> None:
             "The ready track lists each under `versions` with its own `audio_url` and `duration_seconds`. "
             "Versions cost nothing extra: a song is charged its own length only. Send it only to the local "
             "provider."
+        ),
+        "x-extension": "textmusic-local",
+    }
+    props["key"] = {
+        "anyOf": [{"type": "string", "pattern": f"^{KEY_PATTERN}$"}, {"type": "null"}],
+        "default": None,
+        "title": "Key",
+        "description": (
+            "EXTENSION of the local service, not in the hosted API: the musical key of each song, a tonic "
+            "letter with an optional sharp or flat and `m` for minor (`C`, `F#m`, `Bbm`). It overrides the key "
+            "the prompt implies (\"in D minor\"); absent, the prompt and the style choose. Send it only to the "
+            "local provider."
         ),
         "x-extension": "textmusic-local",
     }

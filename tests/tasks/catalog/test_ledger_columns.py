@@ -11,13 +11,14 @@ LEDGER_COLUMNS = (
     "lyrics", "prompt_strength", "balance_strength", "num_songs", "output_format", "output_bit_rate", "bpm",
     "bpm_requested", "duration_requested", "store_audio", "generation_id", "engine_version", "idempotency_key",
     "audio_path", "duration_seconds", "cost_cents", "cost_usd", "error", "row", "request_fingerprint", "sha256",
-    "provider", "prompt_sha256", "pipeline_version", "attempts", "delivery_attempts", "run_id", "support_file", "at_risk_cents", "started_at",
-    "finished_at", "artist", "composer", "publisher", "mood", "key", "isrc", "version", "description", "keywords",
+    "provider", "prompt_sha256", "pipeline_version", "attempts", "delivery_attempts", "run_id", "support_file",
+    "at_risk_cents", "started_at", "finished_at", "artist", "composer", "publisher", "mood", "key", "isrc",
+    "version", "description", "keywords",
     "ai_composition", "ai_lyrics", "ai_vocals", "ai_instrumentation", "ai_post_production",
     "parent", "identical_to_original", "similar_to", "similarity", "master", "master_gain_db", "loudness_lufs",
     "true_peak_dbtp", "lra_lu", "head_silence_s", "tail_silence_s", "clipped_samples", "dc_offset", "sample_rate",
     "bit_depth", "qc", "held_file", "digital_source_type", "processing", "credentials", "signer",
-    "credentials_file",
+    "credentials_file", "key_requested", "key_measured", "key_confidence", "key_warning",
 )
 
 
