@@ -22,7 +22,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test test-reliability scale-demo lint system-deps test-system-deps apt-install clean-example
+.PHONY: run test test-reliability scale-demo lint system-deps test-system-deps apt-install clean-example judge
 
 run: system-deps $(VENV)/.installed
 	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
@@ -44,6 +44,23 @@ scale-demo: system-deps $(VENV)/.installed
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; }
 	$(PY) benchmarks/scale.py demo
+
+# The independent judge (issue 21; not part of `make test`): musicnn (MSD/MTT taggers, weights in its wheel) and
+# pocketsphinx (en-us model in its wheel) in their own venv, as musicnn needs TensorFlow 2.15 and numpy<2.
+# musicnn 0.1.0 declares numpy<1.17, which no TensorFlow for Python 3.11 accepts: it goes in with --no-deps
+# (its code uses tf.compat.v1 and runs on 2.15; 2.16+ brings Keras 3, where tf.compat.v1.layers fails).
+# JUDGE_ARGS: e.g. --quick, --families hiphop,blues, --seeds 1 2.
+JUDGE_VENV := .venv-judge
+JUDGE_PKGS := 'tensorflow-cpu==2.15.1' 'numpy==1.26.4' 'librosa==0.10.2.post1' 'pocketsphinx==5.1.1' 'soundfile>=0.12'
+
+$(JUDGE_VENV)/.installed: | $(UV)
+	python3.11 -m venv $(JUDGE_VENV)
+	$(UV) pip install --quiet --python $(JUDGE_VENV)/bin/python $(JUDGE_PKGS)
+	$(UV) pip install --quiet --python $(JUDGE_VENV)/bin/python --no-deps 'musicnn==0.1.0'
+	touch $@
+
+judge: system-deps $(VENV)/.installed $(JUDGE_VENV)/.installed
+	$(PY) benchmarks/judge.py $(JUDGE_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .
