@@ -275,10 +275,15 @@ def report(families: list[Family], jobs: list[Job]) -> dict[str, Any]:
     figures: dict[str, Any] = {"families": {}, "vocal": [], "recall": []}
     print("\n== Genre: MSD top 5 (family's tags marked *) and MTT top 5, per render ==")
     hits: dict[str, list[bool]] = {}
+    first_with: dict[str, Job] = {}  # audio digest → the first render that sounded so
+    distinct: dict[str, set[str]] = {}
     for job in (j for j in jobs if j.kind == "genre"):
         family = by_name[job.family]
         tags = tags_of(job)
         style = json.loads(job.meta.read_text())["style"]
+        digest = hashlib.sha1(job.mix.read_bytes()).hexdigest()
+        same = first_with.setdefault(digest, job)
+        distinct.setdefault(family.name, set()).add(digest)
         top_checked = [label for label, _ in top(tags[family.model])]
         hit = bool(set(top_checked) & set(family.tags))
         if family.tags:
@@ -288,22 +293,25 @@ def report(families: list[Family], jobs: list[Job]) -> dict[str, Any]:
                         for label, score in top(tags["MSD_musicnn"]))
         mtt = ", ".join(f"{'*' if family.model == 'MTT_musicnn' and label in family.tags else ''}{label} {score:.2f}"
                         for label, score in top(tags["MTT_musicnn"]))
-        print(f"{mark} {family.name:<10} s{job.seed} {job.prompt[:44]:<44} [{style}]")
+        twin = f" = same audio as {same.prompt[:30]!r} s{same.seed}" if same is not job else ""
+        print(f"{mark} {family.name:<10} s{job.seed} {job.prompt[:44]:<44} [{style}]{twin}")
         print(f"      MSD: {msd}\n      MTT: {mtt}")
     print("\n== Recognised per family (genre in the top 5) ==")
     total_hits = total = 0
     for family in families:
         got = hits.get(family.name, [])
         if not family.tags:
-            print(f"  {family.label:<32} not scored (no tag for it in MSD or MTT)")
+            print(f"  {family.label:<32} not scored (no tag for it in MSD or MTT); "
+                  f"{len(distinct.get(family.name, ()))} distinct audio")
             continue
         if not got:
             continue
         total_hits += sum(got)
         total += len(got)
-        figures["families"][family.name] = [sum(got), len(got)]
-        print(f"  {family.label:<32} {sum(got)} of {len(got)}")
-    print(f"  {'overall':<32} {total_hits} of {total} renders ({100 * total_hits / max(total, 1):.0f} %)")
+        figures["families"][family.name] = [sum(got), len(got), len(distinct[family.name])]
+        print(f"  {family.label:<32} {sum(got)} of {len(got)}  ({len(distinct[family.name])} distinct audio)")
+    print(f"  {'overall':<32} {total_hits} of {total} renders ({100 * total_hits / max(total, 1):.0f} %); "
+          f"renders with the same audio as another are marked '= same audio as' above")
     figures["overall"] = [total_hits, total]
 
     songs = [job for job in jobs if job.kind == "song"]
