@@ -115,3 +115,18 @@ def test_the_briefs_key_reaches_the_request_for_the_local_service_only() -> None
 def test_a_key_the_brief_rule_refuses_the_contract_refuses(bad: str) -> None:
     with pytest.raises(ValueError, match="key"):
         TextToMusicRequest(prompt="x", key=bad)
+
+
+def test_a_rerender_asks_for_the_key_the_song_was_composed_in_and_no_other() -> None:
+    from tasks.catalog.ledger import LedgerRecord
+    from tasks.catalog.rerender import rerender_rows
+
+    def song(track_id: str, key_requested: str) -> LedgerRecord:
+        return LedgerRecord(catalog="c", track_id=track_id, status="ready", name="T", prompt="calm piano", seed=1,
+                            prompt_strength=2.0, balance_strength=0.7,
+                            output_format="wav", bpm_requested="auto", audio_path=f"{track_id}.wav", key="Dm",
+                            key_requested=key_requested)
+
+    # Rendered in the key asked; rendered before the key was sent (or by a hosted provider): not asked now either.
+    rows = rerender_rows([song("keyed", "Dm"), song("older", "")], "textmusic-local", True)
+    assert [row.request.key for row in rows] == ["Dm", None]
