@@ -130,7 +130,7 @@ def test_fingerprints_are_cached_by_sha256(catalog, monkeypatch):
     copy = out / "dup-a-again.wav"
     shutil.copyfile(out / next(r.audio_path for r in records if r.track_id == "dup-a"), copy)
     extra = LedgerRecord(catalog="similar", track_id="dup-again", status="ready", audio_path=copy.name,
-                         sha256="0" * 64)
+                         output_format="wav", sha256="0" * 64)
     third = flag_similar(out, [*records, extra])
     assert calls == [copy.name]  # only the new file
     assert third[-1].similarity >= 0.999 and "dup-a" in third[-1].similar_to
