@@ -69,6 +69,16 @@ class NoteEvent:
 
 
 @dataclass(frozen=True)
+class Bend:
+    """A pitch-wheel position of one channel from `beat` on, in semitones (within synth.BEND_RANGE): the
+    slides, bends, vibrato and 808 glides GM presets cannot play by themselves."""
+
+    beat: float
+    channel: int
+    semitones: float
+
+
+@dataclass(frozen=True)
 class Section:
     name: str
     start_bar: int
@@ -120,6 +130,7 @@ class Score:
     weights: tuple[tuple[str, float], ...] = ()  # the style blend the text asked for
     kind: str = "full"  # the arrangement: full, cut (a cut-down) or loop
     loop_frames: int = 0  # a loop's exact length: audio past it wraps onto the start
+    bends: tuple[Bend, ...] = ()  # pitch-wheel moves, in time order
 
     def beat_to_sample(self, beat: float) -> int:
         """Sample position of an absolute beat: computed afresh each time, so no error accumulates."""
@@ -182,6 +193,7 @@ class _Composer:
         self.bar_chords: list[int] = []
         self.lines: list[str] = []
         self.vocal: list[VocalNote] = []
+        self.bends: list[Bend] = []
 
     def compose(self, sample_rate: int) -> Score:
         arrangement = self.arrangement
@@ -194,9 +206,11 @@ class _Composer:
             self.events = [dataclasses.replace(e, duration=min(e.duration, end_beat - e.beat))
                            for e in self.events if e.beat < end_beat - 1e-9]
             self.vocal = [note for note in self.vocal if note.beat + note.duration <= end_beat + 1e-9]
+            self.bends = [bend for bend in self.bends if bend.beat < end_beat - 1e-9]
         if arrangement.ring_beats > 0:
             self._ending(end_beat, arrangement.ring_beats, crash=arrangement.kind == "full")
         self.events.sort(key=lambda e: (e.beat, e.channel, e.key))
+        self.bends.sort(key=lambda b: (b.beat, b.channel))
         return Score(
             style=self.style, bpm=self.bpm, sample_rate=sample_rate, tonic=self.tonic, mode=self.mode,
             sections=tuple(sections), channels=self._channels(), events=tuple(self.events),
@@ -204,7 +218,7 @@ class _Composer:
             bar_chords=tuple(self._pitch_classes(root) for root in self.bar_chords),
             lines=tuple(self.lines), vocal=tuple(self.vocal), voice=self.voice, weights=self.weights,
             kind=arrangement.kind,
-            loop_frames=arrangement.loop_frames,
+            loop_frames=arrangement.loop_frames, bends=tuple(self.bends),
         )
 
     def _place(self, plan: Sequence[tuple[str, int, tuple[str, ...]]]) -> list[Section]:
@@ -250,6 +264,23 @@ class _Composer:
         while key < 24:
             key += 12
         self.events.append(NoteEvent(round(beat, 9), round(max(duration, 0.05), 9), channel, key, velocity, role))
+
+    def _glide(self, beat: float, duration: float, channel: int, start: float, end: float, steps: int = 6) -> None:
+        """The pitch wheel from `start` to `end` semitones over `duration` beats, in `steps` moves (a slide)."""
+        for index in range(steps + 1):
+            fraction = index / steps
+            self.bends.append(Bend(round(beat + duration * fraction, 9), channel,
+                                   round(start + (end - start) * fraction, 4)))
+
+    def _vibrato(self, beat: float, duration: float, channel: int, depth: float, delay: float = 0.3) -> None:
+        """A singer's or player's vibrato (~5.5 Hz, +-`depth` semitones) after `delay` of the note, back to 0."""
+        period = self.bpm / 60.0 / 5.5  # beats per cycle
+        start = beat + min(delay, duration / 2)
+        steps = int((beat + duration - start) / (period / 8))
+        for index in range(1, steps):
+            value = depth * math.sin(2 * math.pi * index / 8) * min(1.0, index / 8)
+            self.bends.append(Bend(round(start + index * period / 8, 9), channel, round(value, 4)))
+        self.bends.append(Bend(round(beat + duration, 9), channel, 0.0))
 
     def _jitter(self, amount: int = 5) -> int:
         amount = round(amount * self.style.humanize)
@@ -414,13 +445,21 @@ class _Composer:
         pattern = self.style.bass_pattern
         if section.energy < LOW_ENERGY or pattern == "walk":
             pattern = "r" + "-" * 15
-        for step, length, symbol in self._hits(pattern):
-            kind = symbol.lower()
-            key = {"r": root, "f": root + 7, "o": root + 12, "t": third, "a": next_root - 1}.get(kind, root)
+        hits = self._hits(pattern)
+        keys = [{"r": root, "f": root + 7, "o": root + 12, "t": third, "a": next_root - 1}.get(symbol.lower(), root)
+                for _, _, symbol in hits]
+        for index, (step, length, symbol) in enumerate(hits):
+            key = keys[index]
             beat = self._step_beat(bar, step)
             duration = (self._step_beat(bar, step + length) - beat) * 0.9
             velocity = (104 if symbol.isupper() else 90) * scale + self._jitter()
             self._note(beat, duration, BASS, key, velocity, "bass")
+            target = keys[index + 1] if index + 1 < len(hits) else next_root
+            if self.style.bass_glide and duration >= 1.0 and target != key and abs(target - key) <= 12:
+                # the 808 slide: the held note bends into the next one over its last quarter beat
+                glide = min(0.25, duration / 4)
+                self._glide(beat + duration - glide, glide, BASS, 0.0, float(target - key), steps=8)
+                self.bends.append(Bend(round(beat + duration, 9), BASS, 0.0))
 
     def _fill_step(self, bar: int) -> int:
         """Where a fill starts: the bar's last beat, or the last whole beat before a cut-down's final hit."""
@@ -531,10 +570,17 @@ class _Composer:
             key += table[rel] - rel
             rel = table[rel]
             bend = rel in ((3, 6, 10) if scale == "blues" else (4,))
-            if bend and duration >= 0.45 and self.rng.random() < 0.7:  # a bend: up into the note from below
-                grace = min(0.14, duration / 3)
-                self._note(beat, grace, channel, key + shift - (1 if rel != 10 else 2), velocity - 10, role)
-                beat, duration = beat + grace, duration - grace
+            if bend and duration >= 0.45 and self.rng.random() < 0.7:  # up into the note from below
+                if channel != LEAD:  # the chord instrument (a piano answering) cannot bend: a crushed grace note
+                    grace = min(0.14, duration / 3)
+                    self._note(beat, grace, channel, key + shift - (1 if rel != 10 else 2), velocity - 10, role)
+                    beat, duration = beat + grace, duration - grace
+                else:  # the pitch wheel, as a player bends a string or a harmonica reed: a semitone (a whole
+                    # tone into the flat seventh, a slide from a whole tone below into the country third)
+                    depth = 2.0 if rel == 10 or scale == "pentatonic" else 1.0
+                    self._glide(beat, min(0.2, duration / 3), channel, -depth, 0.0)
+            if duration >= 0.9 and channel == LEAD:  # a long note sings: vibrato (a harp's hand, a finger)
+                self._vibrato(beat, duration, channel, 0.18 if scale == "blues" else 0.12)
         self._note(beat, duration, channel, key + shift, velocity, role)
 
     def _answering(self, section: Section, offset: int) -> bool:

@@ -46,6 +46,9 @@ BUS_COMPRESSION: Mapping[str, tuple[float, float, float, float]] = {  # threshol
 }
 
 
+BED_BUSES = ("harmony", "lead")  # the "sample" of a hip-hop beat: Mix.bed_lowpass_hz and bed_drive
+
+
 def bus_chain(bus: str, audio: np.ndarray, mix: Mix, sample_rate: int) -> np.ndarray:
     """One bus through its effects, (2, frames) float32: the style's tape saturation, a high-pass (subsonic
     for drums and bass), compression where it evens out the part, then the recipe's gain (each plugin pass
@@ -63,8 +66,13 @@ def bus_chain(bus: str, audio: np.ndarray, mix: Mix, sample_rate: int) -> np.nda
     out = np.ascontiguousarray(np.asarray(audio).T, dtype=np.float32)
     if mix.tape_drive > 0:  # before the high-pass: rounding asymmetric peaks adds DC, which the filter removes
         out = tape(out, mix.tape_drive)
+    bed = bus in BED_BUSES
+    if bed and mix.bed_drive > 0:
+        out = tape(out, mix.bed_drive)
     if chain and np.any(out):
         out = pb.Pedalboard(chain)(out, sample_rate)
+    if bed and mix.bed_lowpass_hz > 0 and np.any(out):
+        out = lowpass(out, mix.bed_lowpass_hz, sample_rate)
     return out * np.float32(10 ** (mix.gain(bus) / 20))
 
 

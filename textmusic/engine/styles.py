@@ -81,9 +81,14 @@ class Mix:
     tape_drive: float = 0.0  # tape saturation on every bus (0 off, ~1-3 audible)
     lowpass_hz: float = 0.0  # master low-pass, 12 dB/octave (0 off)
     vinyl_db: float = 0.0  # vinyl crackle: its loudest click in dB below the dry mix's peak (0 off), hiss under it
+    # The music bed (harmony and lead buses) as a sampled loop: its own low-pass (12 dB/octave, 0 off) and
+    # saturation (like tape_drive), the drums and bass left full-range and clean (hip hop's dusty sample).
+    bed_lowpass_hz: float = 0.0
+    bed_drive: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.duck_db < 0 or self.duck_release <= 0 or self.tape_drive < 0 or self.lowpass_hz < 0:
+        if (self.duck_db < 0 or self.duck_release <= 0 or self.tape_drive < 0 or self.lowpass_hz < 0
+                or self.bed_lowpass_hz < 0 or self.bed_drive < 0):
             raise ValueError(f"mix: duck_db, tape_drive and lowpass_hz must be >= 0 and duck_release > 0: {self}")
         if self.vinyl_db > 0:
             raise ValueError(f"mix: vinyl_db is a level below the mix (negative dB, 0 off): {self}")
@@ -126,6 +131,7 @@ class Style:
     lead_scale: str = ""  # see LEAD_SCALES ("": the mode's own scale)
     call_response: bool = False  # instrumental answers played by the chord instrument, the comping resting
     continuous: bool = False  # the progression runs on across sections (a 12-bar blues)
+    bass_glide: bool = False  # an 808: a long bass note glides (pitch wheel) into the next note's pitch
     sevenths: bool = False
     bars_per_chord: int = 1
     swing: float = 0.0  # fraction of a swing unit the off-beats are delayed by

@@ -41,6 +41,7 @@ SYNTH_GAIN = 0.2
 SYNTH_SETTINGS = {"synth.reverb.active": 0, "synth.chorus.active": 0, "synth.polyphony": 512}
 FLUID_WARN = 2
 RESET_PROGRAM = 80  # a GM preset with few, short samples (see `render`)
+BEND_RANGE = 12  # pitch-wheel range of every melodic channel, semitones (RPN 0), so an 808 can glide an octave
 GEN_ATTENUATION = 48  # SoundFont generator: attenuation in centibels, offset per channel
 
 
@@ -191,16 +192,18 @@ class SynthRenderer:
             synth, fonts = self._synth_for(setup)
         try:  # rendering only reads the loaded soundfont, so synths may run on several threads
             position = 0
-            for sample, is_on, channel, key, velocity in messages:
+            for sample, kind, channel, key, velocity in messages:
                 if sample >= score.total_frames:
                     break
                 if sample > position:
                     self._pull(synth, out, position, sample)
                     position = sample
-                if is_on:
+                if kind == NOTE_ON:
                     synth.noteon(channel, key, velocity)
-                else:
+                elif kind == NOTE_OFF:
                     synth.noteoff(channel, key)
+                else:
+                    synth.pitch_bend(channel, key)
             self._pull(synth, out, position, score.total_frames)
         finally:
             with self._lock:
@@ -234,6 +237,9 @@ class SynthRenderer:
                                               ctypes.c_float(-10.0 * offset_db))
             synth.cc(channel.channel, 7, channel.volume)
             synth.cc(channel.channel, 10, channel.pan)
+            if channel.bank == 0:  # RPN 0 (pitch-bend sensitivity) to BEND_RANGE semitones, then RPN null
+                for number, value in ((101, 0), (100, 0), (6, BEND_RANGE), (38, 0), (101, 127), (100, 127)):
+                    synth.cc(channel.channel, number, value)
         return synth, fonts
 
     def _pull(self, synth: Any, out: np.ndarray, start: int, stop: int) -> None:
@@ -259,14 +265,23 @@ class SynthRenderer:
         synth.delete()
 
 
+NOTE_OFF, BEND, NOTE_ON = 0, 1, 2  # message kinds, in their order at one sample
+
+
 def _messages(score: Score, channels: Collection[int] | None) -> list[tuple[int, int, int, int, int]]:
-    """The score's notes as (sample, on, channel, key, velocity), in time order: note-offs before note-ons at
-    the same sample, so repeated notes retrigger."""
+    """The score's notes and bends as (sample, kind, channel, key or wheel value, velocity), in time order:
+    note-offs first at the same sample, so repeated notes retrigger, then bends, so a note bent into starts
+    at the bent pitch."""
     messages = []
     for event in score.events:
         if channels is not None and event.channel not in channels:
             continue
-        messages.append((score.onset_sample(event), 1, event.channel, event.key, event.velocity))
-        messages.append((score.offset_sample(event), 0, event.channel, event.key, 0))
+        messages.append((score.onset_sample(event), NOTE_ON, event.channel, event.key, event.velocity))
+        messages.append((score.offset_sample(event), NOTE_OFF, event.channel, event.key, 0))
+    for bend in score.bends:
+        if channels is not None and bend.channel not in channels:
+            continue
+        value = max(-8192, min(8191, round(bend.semitones / BEND_RANGE * 8192)))
+        messages.append((score.beat_to_sample(bend.beat), BEND, bend.channel, value, 0))
     messages.sort()
     return messages
