@@ -230,8 +230,7 @@ def run_summary(records: list[LedgerRecord], run_cents: int, budget_usd: float |
 
 
 def verification_summary(verification: Verification | None) -> dict[str, object]:
-    """What the summary says of the catalog's verification: files verified of all, and whose certificate
-    signed them, plainly when it is the development one."""
+    """What the summary says of the catalog's verification: files verified of all, and each problem."""
     if verification is None:
         return {}
     files = verification.files

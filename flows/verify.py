@@ -6,12 +6,13 @@ from pathlib import Path
 
 from tasks.catalog.verification import Verification, save_verification
 from tasks.delivery.verify import verify_catalog
+from tasks.settings import PipelineSettings
 
 
 def verify_and_record(out_dir: Path, trust_anchors: Path | None = None) -> Verification:
     """Verify every file of the catalog at `out_dir` (credentials against the PEM roots at `trust_anchors`, if
     given) and keep the outcome beside the ledger, where the page reads it."""
     anchors = trust_anchors.read_text(encoding="utf-8") if trust_anchors is not None else None
-    verification = verify_catalog(out_dir, anchors)
+    verification = verify_catalog(out_dir, anchors, PipelineSettings().duration_tolerance_seconds)
     save_verification(out_dir, verification)
     return verification

@@ -34,6 +34,8 @@ SPECS: dict[str, MasterSpec] = {  # the choices of `master` (and --master): thei
     "none": MasterSpec("none", lufs=None, true_peak_dbtp=None),
 }
 
+DURATION_TOLERANCE_SECONDS = 0.25  # a delivered file's decoded length against the reported one
+
 # The choices of the settings below, each declared here once: the command line offers and checks these.
 MasterName = Literal[tuple(SPECS)]  # type: ignore[valid-type]
 SampleRate = Literal[44100, 48000]
@@ -110,7 +112,7 @@ class PipelineSettings(BaseSettings):
     # The API key may come from a Prefect Secret block instead of TEXTMUSIC_API_KEY.
     api_key_secret_block: str | None = None
     # Verification of downloaded audio against what the provider reported.
-    duration_tolerance_seconds: float = 0.25
+    duration_tolerance_seconds: float = DURATION_TOLERANCE_SECONDS
     # Near-duplicates (tasks/catalog/similar.py): two delivered files whose fingerprints score at least this are
     # flagged. The same audio in any format scores >= 0.998; other seeds of one prompt at most ~0.975.
     similarity_threshold: float = 0.99

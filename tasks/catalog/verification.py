@@ -16,13 +16,14 @@ VERIFICATION = "verification.json"
 
 
 class FileVerdict(BaseModel):
-    """One file's verification: each check's outcome in words (`ok`, `untrusted`, a problem …), whether all
-    passed, and the SHA-256 the file had when checked."""
+    """One file's verification: each check's outcome as the table shows it (`ok`, `ok (dev cert)`, `changed` …),
+    the checks that failed and why, and the SHA-256 the file had when checked."""
 
     audio_path: str
     sha256: str = ""
     checks: dict[str, str] = Field(default_factory=dict)
-    problems: list[str] = Field(default_factory=list)
+    failed: list[str] = Field(default_factory=list)  # the checks that failed, by name
+    problems: list[str] = Field(default_factory=list)  # what each failed check found, in words
 
     @property
     def ok(self) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 
 from tasks.catalog.ledger import READY, LedgerRecord, load_ledger
@@ -26,12 +27,12 @@ from tasks.delivery.tagging import read_tags, tag_text
 from tasks.intake.fields import DISCLOSURE_FIELDS
 from tasks.naming import inside
 from tasks.run import CatalogInfo
+from tasks.settings import DURATION_TOLERANCE_SECONDS
 from textmusic.audio.identity import sha256_file
 from textmusic.contract import FORMATS, MIDI_EXTENSION
 
 CHECKS = ("checksum", "decode", "tags", "disclosure", "credentials", "broadcast")
 _SKIPPED_TAGS = ("date",)  # the run's date: not in the record (a ledger row may be finished the next day)
-_DURATION_TOLERANCE_SECONDS = 0.25
 _DELIVERED_SUFFIXES = {f".{name}" for name in FORMATS} | {f".{MIDI_EXTENSION}", ".c2pa"}
 
 
@@ -51,13 +52,14 @@ def failed(shown: str, problem: str) -> Outcome:
     return Outcome(shown, problem)
 
 
-def verify_catalog(out_dir: Path, trust_anchors: str | None = None) -> Verification:
-    """Every ready file of the ledger checked (the latest record of each file), then every file in the catalog
-    that no record delivered."""
+def verify_catalog(out_dir: Path, trust_anchors: str | None = None,
+                   tolerance: float = DURATION_TOLERANCE_SECONDS) -> Verification:
+    """Every ready file of the ledger checked (the latest record of each file; `tolerance`: how far its decoded
+    length may be from the recorded one), then every file in the catalog that no record delivered."""
     records = _delivered(load_ledger(out_dir))
-    verdicts = [verify_file(out_dir, record, trust_anchors) for record in records]
+    verdicts = [verify_file(out_dir, record, trust_anchors, tolerance) for record in records]
     recorded = {r.audio_path for r in records} | {r.credentials_file for r in records if r.credentials_file}
-    verdicts += [FileVerdict(audio_path=name, checks={"checksum": "not in the ledger"},
+    verdicts += [FileVerdict(audio_path=name, checks={"checksum": "not in the ledger"}, failed=["checksum"],
                              problems=[f"{name}: a file no ledger record delivered"])
                  for name in _files_in(out_dir) if name not in recorded]
     return Verification(checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -78,7 +80,8 @@ def _files_in(out_dir: Path) -> list[str]:
     return sorted(p.name for p in out_dir.iterdir() if p.is_file() and p.suffix.lower() in _DELIVERED_SUFFIXES)
 
 
-def verify_file(out_dir: Path, record: LedgerRecord, trust_anchors: str | None) -> FileVerdict:
+def verify_file(out_dir: Path, record: LedgerRecord, trust_anchors: str | None,
+                tolerance: float = DURATION_TOLERANCE_SECONDS) -> FileVerdict:
     """All checks of one delivered file; the first that cannot go on (missing, changed) leaves the rest out."""
     try:
         path = inside(out_dir, record.audio_path)
@@ -89,20 +92,41 @@ def verify_file(out_dir: Path, record: LedgerRecord, trust_anchors: str | None) 
     digest = sha256_file(path)
     if digest != record.sha256:
         return _verdict(record, digest, {"checksum": failed("changed", "its SHA-256 differs from the ledger's")})
-    outcomes = {"checksum": passed()}
-    for name, check in _checks(record).items():
-        outcomes[name] = check(path, record, trust_anchors)
-    return _verdict(record, digest, outcomes)
+    delivered = _Delivered(path, record, trust_anchors, tolerance)
+    return _verdict(record, digest, {"checksum": passed(),
+                                     **{name: check(delivered) for name, check in _checks(record).items()}})
 
 
 def _verdict(record: LedgerRecord, digest: str, outcomes: dict[str, Outcome]) -> FileVerdict:
     return FileVerdict(audio_path=record.audio_path, sha256=digest,
                        checks={name: o.shown for name, o in outcomes.items()},
+                       failed=[name for name, o in outcomes.items() if o.problem],
                        problems=[f"{record.audio_path}: {name}: {o.problem}" for name, o in outcomes.items()
                                  if o.problem])
 
 
-Check = Callable[[Path, LedgerRecord, "str | None"], Outcome]
+@dataclass(frozen=True)
+class _Delivered:
+    """One delivered file as its checks see it: its tags are read, and its record's tags worked out, once."""
+
+    path: Path
+    record: LedgerRecord
+    trust_anchors: str | None
+    tolerance: float
+
+    @cached_property
+    def tags(self) -> dict[str, str]:
+        return read_tags(self.path)
+
+    @cached_property
+    def expected(self) -> dict[str, str]:
+        """The tags its record gives (the run's date aside: it is not in the record)."""
+        values = tag_values(self.record, CatalogInfo(name=self.record.catalog))
+        return {k: v for k, v in values.items() if v and k not in _SKIPPED_TAGS}
+
+
+Check = Callable[[_Delivered], Outcome]
+_DISCLOSED = (*DISCLOSURE_FIELDS, "digital_source_type")
 
 
 def _checks(record: LedgerRecord) -> dict[str, Check]:
@@ -117,51 +141,44 @@ def _checks(record: LedgerRecord) -> dict[str, Check]:
     return checks
 
 
-def _decodes(path: Path, record: LedgerRecord, _: str | None) -> Outcome:
+def _decodes(file: _Delivered) -> Outcome:
     try:
-        check_audio(path, record.output_format, record.duration_seconds, _DURATION_TOLERANCE_SECONDS)
+        check_audio(file.path, file.record.output_format, file.record.duration_seconds, file.tolerance)
     except AudioCheckError as exc:
         return failed("fails", str(exc))
     return passed()
 
 
-def _decodes_midi(path: Path, record: LedgerRecord, _: str | None) -> Outcome:
+def _decodes_midi(file: _Delivered) -> Outcome:
     try:
-        check_midi(path)
+        check_midi(file.path)
     except MidiCheckError as exc:
         return failed("fails", str(exc))
     return passed()
 
 
-def _expected_tags(record: LedgerRecord) -> dict[str, str]:
-    catalog = CatalogInfo(name=record.catalog)
-    return {k: v for k, v in tag_values(record, catalog).items() if v and k not in _SKIPPED_TAGS}
-
-
-def _tags(path: Path, record: LedgerRecord, _: str | None) -> Outcome:
-    found = read_tags(path)
-    wrong = sorted(k for k, v in _expected_tags(record).items()
-                   if k not in DISCLOSURE_FIELDS and found.get(k) != tag_text(k, v))
+def _tags(file: _Delivered) -> Outcome:
+    wrong = sorted(k for k, v in file.expected.items()
+                   if k not in DISCLOSURE_FIELDS and file.tags.get(k) != tag_text(k, v))
     return failed("differ", f"tags {', '.join(wrong)} differ from the ledger") if wrong else passed()
 
 
-def _disclosure(path: Path, record: LedgerRecord, _: str | None) -> Outcome:
-    found = read_tags(path)
-    expected = {k: v for k, v in _expected_tags(record).items() if k in (*DISCLOSURE_FIELDS, "digital_source_type")}
-    missing = sorted(k for k in (*DISCLOSURE_FIELDS, "digital_source_type") if not expected.get(k))
-    wrong = sorted(k for k, v in expected.items() if found.get(k) != v)
+def _disclosure(file: _Delivered) -> Outcome:
+    missing = sorted(k for k in _DISCLOSED if not file.expected.get(k))
+    wrong = sorted(k for k in _DISCLOSED if k in file.expected and file.tags.get(k) != file.expected[k])
     if missing or wrong:
         return failed("differs", f"disclosure {', '.join(missing + wrong)} missing or different from the ledger")
     return passed()
 
 
-def _credentials(path: Path, record: LedgerRecord, trust_anchors: str | None) -> Outcome:
+def _credentials(file: _Delivered) -> Outcome:
+    record = file.record
     if not record.credentials:
         return failed("unsigned", "the ledger records no content credentials")
-    result = check_credentials(path, record.output_format, trust_anchors)
-    if record.credentials == "sidecar" and not sidecar_path(path).is_file():
-        return failed("missing", f"its sidecar manifest {sidecar_path(path).name} is missing")
-    if result.state == "valid" or (result.state == "untrusted" and _may_be_untrusted(record, trust_anchors)):
+    if record.credentials == "sidecar" and not sidecar_path(file.path).is_file():
+        return failed("missing", f"its sidecar manifest {sidecar_path(file.path).name} is missing")
+    result = check_credentials(file.path, record.output_format, file.trust_anchors)
+    if result.state == "valid" or (result.state == "untrusted" and _may_be_untrusted(record, file.trust_anchors)):
         return passed("ok (dev cert)" if record.signer == "development" else "ok" if result.state == "valid"
                       else "ok (untrusted)")
     return failed(result.state, "; ".join(result.problems) or f"credentials {result.state}")
@@ -172,10 +189,10 @@ def _may_be_untrusted(record: LedgerRecord, trust_anchors: str | None) -> bool:
     return record.signer == "development" or trust_anchors is None
 
 
-def _broadcast(path: Path, record: LedgerRecord, _: str | None) -> Outcome:
+def _broadcast(file: _Delivered) -> Outcome:
     """bext (its version), iXML (its version) and the XMP mark, as the record says."""
-    found = read_broadcast(path)
+    found = read_broadcast(file.path)
     missing = [chunk for chunk, key in (("bext", "bext_version"), ("iXML", "ixml_version")) if not found.get(key)]
-    if found.get("digital_source_type") != record.digital_source_type:
+    if found.get("digital_source_type") != file.record.digital_source_type:
         missing.append("XMP source type")
     return failed("missing", f"no {', '.join(missing)}") if missing else passed()

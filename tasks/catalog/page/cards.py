@@ -123,8 +123,7 @@ def credential_status(record: LedgerRecord, verdict: FileVerdict | None) -> tupl
     if not record.credentials:
         return "no content credentials", False
     if verdict is not None and verdict.problems:
-        failed = (k for k, v in verdict.checks.items() if not v.startswith("ok"))
-        return f"verification failed: {', '.join(failed)}", False
+        return f"verification failed: {', '.join(verdict.failed)}", False
     if verdict is None or verdict.sha256 != record.sha256:  # a file delivered again after the verification
         return f"signed ({record.credentials}), not verified since delivered", False
     score = "MIDI score · " if record.output_format == MIDI_EXTENSION else ""
