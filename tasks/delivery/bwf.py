@@ -33,12 +33,13 @@ from pathlib import Path
 
 import soundfile as sf
 
+from tasks.delivery.credentials import TRAINED_ALGORITHMIC_MEDIA as AI_SOURCE_TYPE
 from tasks.delivery.riff import RiffError, read_chunks, write_chunks
+from textmusic.audio.read import SUBTYPE_BITS
 
 IXML_VERSION = "2.10"
 BEXT_VERSION = 2
 UNKNOWN_LOUDNESS = 0x7FFF  # EBU Tech 3285 v2: a loudness field that was not measured
-AI_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 
 # bext: Description, Originator, OriginatorReference, OriginationDate, OriginationTime, TimeReference (64-bit
 # sample count), Version, UMID, LoudnessValue, LoudnessRange, MaxTruePeakLevel, MaxMomentaryLoudness,
@@ -140,13 +141,12 @@ def coding_history(sample_rate: int, bit_depth: int, channels: int, text: str, *
     return ",".join(parts) + "\r\n"
 
 
-_BIT_DEPTHS = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
 
 
 def coding_history_of(path: Path, text: str) -> str:
     """`coding_history` for the WAV at `path`, its rate, depth and channels read from the file itself."""
     info = sf.info(str(path))
-    depth = _BIT_DEPTHS.get(info.subtype)
+    depth = SUBTYPE_BITS.get(info.subtype)
     if depth is None:
         raise RiffError(f"{path.name}: no coding history for sample format {info.subtype}")
     return coding_history(info.samplerate, depth, info.channels, text,

@@ -28,6 +28,7 @@ states no training/mining policy.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -131,7 +132,13 @@ def sidecar_path(path: Path) -> Path:
 
 def embeds(fmt: str) -> bool:
     """Whether the installed C2PA library embeds a manifest in files of this format (else: a sidecar)."""
-    return _media_type(fmt) in c2pa.Builder.get_supported_mime_types()
+    return _media_type(fmt) in _embedded_media_types()
+
+
+@functools.cache
+def _embedded_media_types() -> frozenset[str]:
+    """What the installed library embeds in: asked once per process (every signed file needs the answer)."""
+    return frozenset(c2pa.Builder.get_supported_mime_types())
 
 
 def sign_file(path: Path, fmt: str, provenance: Provenance, signing: Signing) -> Credentials:

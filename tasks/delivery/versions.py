@@ -125,9 +125,7 @@ def _from_provider(main: LedgerRecord, kinds: list[str], client: TextMusicClient
     """Download every version the provider lists for the song's track; an asked one it does not list is
     reported failed (stems are listed as the song has them: no vocals stem in an instrumental); `midi` from a
     provider whose profile does not offer it is reported not offered (the request did not ask it there)."""
-    skipped = [] if client.profile.offers_midi else \
-        [_version_record(main, version_name(k), status=SKIPPED, audio_path="", duration_seconds=None,
-                         error=NOT_OFFERED_MIDI) for k in kinds if k in SYMBOLIC_VERSIONS]
+    skipped = [] if client.profile.offers_midi else _midi_not_offered(main, kinds)
     kinds = [k for k in kinds if client.profile.offers_midi or k not in SYMBOLIC_VERSIONS]
     try:
         track = client.get_track(main.generation_id)
@@ -167,8 +165,7 @@ def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_d
     records = [_version_record(main, name, status=SKIPPED, audio_path="", duration_seconds=None,
                                error="not offered: a finished mix has no stems (the provider delivers none)")
                for name in _mix_names(kinds)]
-    records += [_version_record(main, version_name(k), status=SKIPPED, audio_path="", duration_seconds=None,
-                                error=NOT_OFFERED_MIDI) for k in kinds if k in SYMBOLIC_VERSIONS]
+    records += _midi_not_offered(main, kinds)
     editable = [k for k in kinds if k not in MIXES and k not in SYMBOLIC_VERSIONS]
     edits = [k for k in editable if version_name(k) not in kept]
     records += [kept[version_name(k)] for k in editable if version_name(k) in kept]
@@ -185,6 +182,12 @@ def _edited(main: LedgerRecord, kinds: list[str], bpm_asked: float | None, out_d
                                            "processing": f"edited:{record.version}"})  # cut from the song's mix
         records.append(place(record, lambda tmp, edit=result: write_edit(edit, parent, tmp)))
     return records
+
+
+def _midi_not_offered(main: LedgerRecord, kinds: list[str]) -> list[LedgerRecord]:
+    """The asked MIDI versions of a song whose provider delivers no score: skipped, with the reason."""
+    return [_version_record(main, version_name(k), status=SKIPPED, audio_path="", duration_seconds=None,
+                            error=NOT_OFFERED_MIDI) for k in kinds if k in SYMBOLIC_VERSIONS]
 
 
 def _mix_names(kinds: list[str]) -> list[str]:

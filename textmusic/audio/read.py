@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from av.container import InputContainer
 
 CHUNK_FRAMES = 1 << 16
-_SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+SUBTYPE_BITS = {"PCM_S8": 8, "PCM_U8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
 
 
 class UnreadableAudio(Exception):
@@ -154,4 +154,4 @@ def bit_depth(path: Path) -> int | None:
     import soundfile
 
     with _decoding(path):
-        return _SUBTYPE_BITS.get(soundfile.info(str(path)).subtype)
+        return SUBTYPE_BITS.get(soundfile.info(str(path)).subtype)
