@@ -498,8 +498,7 @@ def verify(
 
     if not (catalog_dir / LEDGER_PARQUET).is_file():
         raise _fail(f"{catalog_dir} holds no {LEDGER_PARQUET}: not a catalog folder")
-    anchors = trust_anchors or PipelineSettings().signing_trust_anchors
-    verification = verify_and_record(catalog_dir, anchors)
+    verification = verify_and_record(catalog_dir, PipelineSettings(), trust_anchors)
     # The command's output, on stdout: wide enough for file names when piped (rich assumes 80 columns).
     Console(width=None if sys.stdout.isatty() else 200).print(verification_table(verification))
     problems = [p for f in verification.files for p in f.problems]

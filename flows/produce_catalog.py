@@ -366,8 +366,7 @@ def write_outputs(known: Known, publish: bool = True) -> dict[str, object]:
     run_cents = sum(r.cost_cents for r in records if r.run_id == known.options.run_id)
     summary = run_summary(records, run_cents, known.options.budget_usd)
     if not known.ended_by:  # an interrupted run ends within its deadline: `trackfoundry verify` checks it later
-        verification = _logged(logger, "verification", verify_and_record, known.out_dir,
-                               known.settings.signing_trust_anchors)
+        verification = _logged(logger, "verification", verify_and_record, known.out_dir, known.settings)
         summary |= verification_summary(verification)
     logger.info("ledger: %s", summary)
     if publish:

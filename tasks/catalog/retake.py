@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tasks.catalog.decisions import ReviewEntry, decision_for
-from tasks.catalog.ledger import READY, REJECTED_DIR, REPLACED, LedgerRecord
+from tasks.catalog.ledger import READY, REJECTED_DIR, REPLACED, LedgerRecord, record_key
 
 
 @dataclass(frozen=True)
@@ -57,15 +57,15 @@ def retire_rejected(out_dir: Path, records: list[LedgerRecord], entries: list[Re
             "error": f"rejected in review{': ' + note if note else ''}"}) for song in songs]
     if retired:
         journal(retired)
-        moves = {(r.track_id, r.song_index, r.request_fingerprint, r.version): r for r in retired}
+        moves = {record_key(r): r for r in retired}
         for record in records:
-            target = moves.get((record.track_id, record.song_index, record.request_fingerprint, record.version))
+            target = moves.get(record_key(record))
             if target:
                 _move_out(out_dir / record.audio_path, out_dir / target.audio_path)
                 if record.credentials_file:  # a sidecar manifest goes with its file
                     _move_out(out_dir / record.credentials_file, out_dir / target.credentials_file)
-    done = {(r.track_id, r.song_index, r.request_fingerprint): r for r in retired}
-    merged = [done.get((r.track_id, r.song_index, r.request_fingerprint), r) for r in records]
+    done = {record_key(r): r for r in retired}
+    merged = [done.get(record_key(r), r) for r in records]
     return Retirement(merged, retired, kept)
 
 

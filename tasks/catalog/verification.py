@@ -32,7 +32,6 @@ class FileVerdict(BaseModel):
 
 class Verification(BaseModel):
     checked_at: str
-    trusted_roots: bool  # whether the credentials were checked against the studio's trust anchors
     files: list[FileVerdict]
 
 

@@ -62,8 +62,7 @@ def verify_catalog(out_dir: Path, trust_anchors: str | None = None,
     verdicts += [FileVerdict(audio_path=name, checks={"checksum": "not in the ledger"}, failed=["checksum"],
                              problems=[f"{name}: a file no ledger record delivered"])
                  for name in _files_in(out_dir) if name not in recorded]
-    return Verification(checked_at=datetime.now(UTC).isoformat(timespec="seconds"),
-                        trusted_roots=trust_anchors is not None, files=verdicts)
+    return Verification(checked_at=datetime.now(UTC).isoformat(timespec="seconds"), files=verdicts)
 
 
 def _delivered(records: list[LedgerRecord]) -> list[LedgerRecord]:

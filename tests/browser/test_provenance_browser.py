@@ -13,6 +13,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from flows.review import ReviewServer
 from flows.verify import verify_and_record
 from tasks.catalog.ledger import LedgerRecord
+from tasks.settings import PipelineSettings
 from tests.support.browser import wait_for
 from tests.support.catalogs import takes
 
@@ -55,7 +56,7 @@ def test_a_file_changed_since_shows_its_failed_verification(browser: WebDriver, 
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    verify_and_record(catalog)
+    verify_and_record(catalog, PipelineSettings())
     browser.get(server.url)
     summary = player(browser, record).find_element(By.CSS_SELECTOR, "details.provenance summary")
     assert summary.text == "verification failed: checksum"

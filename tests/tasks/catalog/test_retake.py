@@ -132,8 +132,10 @@ def test_a_rejected_take_leaves_with_its_versions_and_sidecars(tmp_path: Path) -
     (tmp_path / cut.audio_path).write_bytes(b"cut")
     (tmp_path / cut.credentials_file).write_bytes(b"cut manifest")
     _decide(tmp_path, song, "reject")
-    retired = retire_rejected(tmp_path, [song, cut], load_decisions(tmp_path), lambda _: None).retired
+    result = retire_rejected(tmp_path, [song, cut], load_decisions(tmp_path), lambda _: None)
+    retired = result.retired
     moved = {r.version: r for r in retired}
+    assert sorted(r.version for r in result.records) == ["", "30s"]  # each record replaced by its own
     assert (tmp_path / moved[""].audio_path).read_bytes() == b"solo0"
     assert (tmp_path / moved["30s"].audio_path).read_bytes() == b"cut"
     assert (tmp_path / moved[""].credentials_file).read_bytes() == b"manifest"
