@@ -488,7 +488,8 @@ def export(
 def verify(
     catalog_dir: Annotated[Path, typer.Argument(help="A catalog folder holding ledger.parquet.")],
     trust_anchors: Annotated[Path | None, typer.Option(
-        "--trust-anchors", metavar="PEM", help="Root certificates the credentials must chain to (default: "
+        "--trust-anchors", metavar="PEM", exists=True, dir_okay=False, readable=True,
+        help="Root certificates the credentials must chain to (default: "
         "TRACKFOUNDRY_SIGNING_TRUST_ANCHORS; none: a valid signature by any root passes).")] = None,
 ) -> None:
     """Check every file of a catalog against its ledger: checksum, decode, tags, AI disclosure, content
@@ -498,7 +499,10 @@ def verify(
 
     if not (catalog_dir / LEDGER_PARQUET).is_file():
         raise _fail(f"{catalog_dir} holds no {LEDGER_PARQUET}: not a catalog folder")
-    verification = verify_and_record(catalog_dir, PipelineSettings(), trust_anchors)
+    try:
+        verification = verify_and_record(catalog_dir, PipelineSettings(), trust_anchors)
+    except OSError as exc:  # TRACKFOUNDRY_SIGNING_TRUST_ANCHORS names a file that cannot be read
+        raise _fail(f"cannot read the trust anchors: {exc}") from None
     # The command's output, on stdout: wide enough for file names when piped (rich assumes 80 columns).
     Console(width=None if sys.stdout.isatty() else 200).print(verification_table(verification))
     problems = [p for f in verification.files for p in f.problems]
