@@ -116,7 +116,8 @@ def test_a_lost_sidecar_fails_an_ogg(catalog: Path) -> None:
 
 
 def test_trust_anchors_that_cannot_be_read_are_said_in_one_line(catalog: Path) -> None:
+    env = {**os.environ, "TRACKFOUNDRY_SIGNING_TRUST_ANCHORS": "/nope.pem"}
     result = subprocess.run([sys.executable, "-m", "flows", "verify", str(catalog)], capture_output=True, text=True,
-                            timeout=120, cwd=ROOT, env={**os.environ, "TRACKFOUNDRY_SIGNING_TRUST_ANCHORS": "/nope.pem"})
+                            timeout=120, cwd=ROOT, env=env)
     assert result.returncode == 1 and "cannot read the trust anchors" in result.stderr
     assert "Traceback" not in result.stderr
