@@ -10,8 +10,9 @@ checked: an estimate counts only within 4 % of the asked BPM (double, half, 2/3 
 Two ears, both librosa (neither madmom nor essentia is installed in .venv):
 - `prior`: `librosa.feature.tempo` as shipped (its log-normal prior centred on 120 BPM, the one
   benchmarks/engine.py uses), 22.05 kHz, 128-sample hop;
-- `flat`: the same tempogram with a uniform prior (`prior=None`, the strongest periodicity between
-  30 and 320 BPM wins): an ear without a bias towards 120 BPM, so it checks the accents themselves.
+- `flat`: the same tempogram with a uniform prior from 30 to 320 BPM (`prior=scipy.stats.uniform`; note
+  that librosa's `prior=None` is *not* flat, it is the default log-normal prior): the strongest
+  periodicity wins, an ear without librosa's pull towards 120 BPM (which favours 90 and 120 over 180).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import librosa
 import numpy as np
+import scipy.stats
 import soundfile
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +51,8 @@ def estimates(audio: np.ndarray, sr: int) -> tuple[float, float]:
     mono = librosa.resample(audio.mean(axis=1).astype(np.float32), orig_sr=sr, target_sr=22050)
     envelope = librosa.onset.onset_strength(y=mono, sr=22050, hop_length=128)
     prior = float(librosa.feature.tempo(onset_envelope=envelope, sr=22050, hop_length=128)[0])
-    flat = float(librosa.feature.tempo(onset_envelope=envelope, sr=22050, hop_length=128, prior=None,
-                                       max_tempo=320.0)[0])
+    flat = float(librosa.feature.tempo(onset_envelope=envelope, sr=22050, hop_length=128,
+                                       prior=scipy.stats.uniform(30.0, 290.0))[0])
     return prior, flat
 
 
