@@ -375,6 +375,8 @@ class _Composer:
         pattern = style.chord_pattern
         if style.chorus_pattern and FAMILY.get(section.name, 0) == 1:
             pattern = style.chorus_pattern
+        elif style.verse_pattern and section.lines:  # a sung verse: the band drops back for the voice
+            pattern = style.verse_pattern
         if self._answering(section, offset):
             pattern = "." * 16  # the chord instrument answers the lead instead of comping
         if energy < LOW_ENERGY:
