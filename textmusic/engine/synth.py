@@ -271,7 +271,10 @@ NOTE_OFF, BEND, NOTE_ON = 0, 1, 2  # message kinds, in their order at one sample
 def _messages(score: Score, channels: Collection[int] | None) -> list[tuple[int, int, int, int, int]]:
     """The score's notes and bends as (sample, kind, channel, key or wheel value, velocity), in time order:
     note-offs first at the same sample, so repeated notes retrigger, then bends, so a note bent into starts
-    at the bent pitch."""
+    at the bent pitch. Bends of one channel at one sample keep the score's order, never their values': an
+    808 glide's last step and the wheel's return to rest share the sample, and sorted by value the return
+    to 0 came before an upward glide's end, leaving the wheel up (the next note sounded a major third or a
+    fourth too high)."""
     messages = []
     for event in score.events:
         if channels is not None and event.channel not in channels:
@@ -283,5 +286,5 @@ def _messages(score: Score, channels: Collection[int] | None) -> list[tuple[int,
             continue
         value = max(-8192, min(8191, round(bend.semitones / BEND_RANGE * 8192)))
         messages.append((score.beat_to_sample(bend.beat), BEND, bend.channel, value, 0))
-    messages.sort()
+    messages.sort(key=lambda m: m[:3] if m[1] == BEND else m)  # stable: same-sample bends in score order
     return messages
