@@ -76,6 +76,10 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fluid_set_log_function": (ctypes.c_void_p, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
     "fluid_sfont_get_id": (ctypes.c_int, [ctypes.c_void_p]),
     "fluid_synth_set_gen": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_float]),
+    "fluid_synth_activate_key_tuning": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                                       ctypes.POINTER(ctypes.c_double), ctypes.c_int]),
+    "fluid_synth_activate_tuning": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                                   ctypes.c_int]),
 }
 SNDFILE_SONAME = "libsndfile.so.1"
 
@@ -237,6 +241,11 @@ class SynthRenderer:
                                               ctypes.c_float(-10.0 * offset_db))
             synth.cc(channel.channel, 7, channel.volume)
             synth.cc(channel.channel, 10, channel.pan)
+            if channel.tuning:  # retuned keys (a kit's pitched drums): a key tuning of the channel's own
+                cents = dict(channel.tuning)
+                pitch = (ctypes.c_double * 128)(*(100.0 * key + cents.get(key, 0) for key in range(128)))
+                self._lib.fluid_synth_activate_key_tuning(synth.synth, 0, channel.channel, b"tuned", pitch, 0)
+                self._lib.fluid_synth_activate_tuning(synth.synth, channel.channel, 0, channel.channel, 0)
             if channel.bank == 0:  # RPN 0 (pitch-bend sensitivity) to BEND_RANGE semitones, then RPN null
                 for number, value in ((101, 0), (100, 0), (6, BEND_RANGE), (38, 0), (101, 127), (100, 127)):
                     synth.cc(channel.channel, number, value)
