@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 # Bumped by any change that alters the samples rendered for a given request (styles, composition,
 # synthesis, vocals, mix, master, encoders): a re-render is sample-identical only within one version.
-ENGINE_VERSION = "2026.12.06.1"
+ENGINE_VERSION = "2026.12.06.2"
 # Mix buses: MIDI channels rendered together (see compose.CHORDS, BASS, LEAD, PAD, DRUMS).
 BUSES: dict[str, tuple[int, ...]] = {"drums": (9,), "bass": (1,), "harmony": (0, 3), "lead": (2,)}
 

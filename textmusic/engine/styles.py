@@ -41,6 +41,16 @@ DRUM_KEYS: Mapping[str, int] = {
     "bongo_lo": 61, "conga_mute": 62, "conga_hi": 63, "conga_lo": 64, "timbale": 65, "cabasa": 69,
     "shaker": 70, "claves": 75,
 }
+# Kits whose tom keys are timpani, chromatic from the key given (the orchestra kit, 48: F2 on key 41 up to F3 on
+# 53, measured on FluidR3). Timpani are tuned to the piece's key: the composer plays them on the tonic and fifth
+# (compose._drum_key), never on the fixed GM tom pitches (the low tom is an A: a minor ninth in G# minor).
+TIMPANI_KITS: Mapping[int, int] = {48: 41}
+TIMPANI_SPAN = 12  # semitones above the lowest timpano still in the kit
+# Drums that ring at a definite pitch, by kit: key -> the pitch they sound (a MIDI note, fractional; measured on
+# FluidR3 after the attack): the 808's boom (kit 25) and the orchestra kit's concert bass drums (48). Untuned, their
+# boom sits wherever the sample was recorded (the 808 near G#1: the major third of E minor); a producer tunes
+# them to the key, as the composer does (compose._drum_tuning: the tonic or the fifth, whichever is nearer).
+PITCHED_DRUMS: Mapping[int, Mapping[int, float]] = {25: {36: 31.7, 35: 30.6}, 48: {36: 29.3, 35: 28.3}}
 
 # Scale intervals in semitones above the tonic.
 MODES: Mapping[str, tuple[int, ...]] = {
