@@ -32,7 +32,7 @@ from textmusic.engine.arrange import (
 )
 from textmusic.engine.intent import Intent, resolve_intent
 from textmusic.engine.material import MOTIF_BARS, MOTIF_FAMILIES, STEPS_PER_BAR, Material, draw_material, line_bars
-from textmusic.engine.styles import DRUM_KEYS, Style
+from textmusic.engine.styles import DRUM_KEYS, PITCHED_DRUMS, TIMPANI_KITS, TIMPANI_SPAN, Style
 
 # MIDI channels by role; drums sit on GM channel 10 (index 9).
 CHORDS, BASS, LEAD, PAD, VOCAL, DRUMS = 0, 1, 2, 3, 4, 9  # VOCAL notes are sung, never sent to the synth
@@ -97,6 +97,7 @@ class Channel:
     program: int
     volume: int
     pan: int
+    tuning: tuple[tuple[int, int], ...] = ()  # (key, cents): keys retuned on this channel (a kit's pitched drums)
 
 
 @dataclass(frozen=True)
@@ -252,8 +253,19 @@ class _Composer:
         if style.pad_program is not None:
             channels.append(Channel(PAD, "pad", 0, style.pad_program, levels["pad"], PANS["pad"]))
         if style.drum_patterns:
-            channels.append(Channel(DRUMS, "drums", 128, style.drum_kit, levels["drums"], PANS["drums"]))
+            channels.append(Channel(DRUMS, "drums", 128, style.drum_kit, levels["drums"], PANS["drums"],
+                                    self._drum_tuning()))
         return tuple(channels)
+
+    def _drum_tuning(self) -> tuple[tuple[int, int], ...]:
+        """The kit's pitched drums (styles.PITCHED_DRUMS) tuned to the key, as a producer tunes an 808 or a
+        trailer's bass drum: each onto the tonic or the fifth, whichever is nearer its own pitch (the least
+        retuning, at most a tritone's half), in cents."""
+        tuning = []
+        for key, pitch in sorted(PITCHED_DRUMS.get(self.style.drum_kit, {}).items()):
+            shifts = [(target - pitch + 6.0) % 12.0 - 6.0 for target in (self.tonic, self.tonic + 7)]
+            tuning.append((key, round(100 * min(shifts, key=abs))))
+        return tuple(tuning)
 
     # ---- helpers ---------------------------------------------------------------------------------
 
@@ -375,6 +387,8 @@ class _Composer:
         pattern = style.chord_pattern
         if style.chorus_pattern and FAMILY.get(section.name, 0) == 1:
             pattern = style.chorus_pattern
+        elif style.verse_pattern and section.lines:  # a sung verse: the band drops back for the voice
+            pattern = style.verse_pattern
         if self._answering(section, offset):
             pattern = "." * 16  # the chord instrument answers the lead instead of comping
         if energy < LOW_ENERGY:
@@ -468,6 +482,21 @@ class _Composer:
             return FILL_STEP
         return max(0, math.floor(beats_left - 1 + 1e-9) * 4)
 
+    def _drum_key(self, instrument: str) -> int:
+        """The key an instrument of the kit plays: the GM key, except a timpani kit's toms, tuned to the key
+        as a timpanist tunes them: the low tom on the tonic, the mid on the fifth, the high on the upper tonic
+        (the fifth again when the octave is out of the kit's range)."""
+        lowest = TIMPANI_KITS.get(self.style.drum_kit)
+        if lowest is None or instrument not in ("tom_lo", "tom_mid", "tom_hi"):
+            return DRUM_KEYS[instrument]
+        tonic = lowest + (self.tonic - lowest) % 12
+        fifth = tonic + 7 if tonic + 7 <= lowest + TIMPANI_SPAN else tonic - 5
+        if instrument == "tom_lo":
+            return tonic
+        if instrument == "tom_hi" and tonic + 12 <= lowest + TIMPANI_SPAN:
+            return tonic + 12
+        return fifth
+
     def _drums(self, section: Section, bar: int, first: bool, fill: bool, fill_at: int = FILL_STEP) -> None:
         patterns = self.style.drum_patterns
         pattern = patterns[FAMILY.get(section.name, 0) % len(patterns)]
@@ -485,9 +514,9 @@ class _Composer:
                 if kind == "drop" and step >= fill_at and instrument in ("kick", "snare", "clap"):
                     continue  # the drop: kick and snare fall silent for the last beat
                 velocity = DRUM_VELOCITY.get(symbol, 90) * scale + self._jitter()
-                self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS[instrument], velocity, "drums")
+                self._note(self._step_beat(bar, step), 0.25, DRUMS, self._drum_key(instrument), velocity, "drums")
                 if symbol == "r":  # a roll: a second thirty-second, softer
-                    self._note(self._step_beat(bar, step) + 0.125, 0.125, DRUMS, DRUM_KEYS[instrument],
+                    self._note(self._step_beat(bar, step) + 0.125, 0.125, DRUMS, self._drum_key(instrument),
                                0.8 * velocity, "drums")
         if first and section.energy >= 0.6:
             self._note(self._step_beat(bar, 0), 1.0, DRUMS, DRUM_KEYS["crash"], 104 * scale, "drums")
@@ -496,7 +525,7 @@ class _Composer:
             for index, step in enumerate(range(fill_at, fill_at + 4)):
                 choice = toms[index] if self.rng.random() < 0.6 else "snare"
                 velocity = (76 + 10 * index) * scale + self._jitter()
-                self._note(self._step_beat(bar, step), 0.25, DRUMS, DRUM_KEYS[choice], velocity, "drums")
+                self._note(self._step_beat(bar, step), 0.25, DRUMS, self._drum_key(choice), velocity, "drums")
         elif kind == "snare":  # a crescendo roll of sixteenths (thirty-seconds on the last beat if lucky)
             split = self.rng.random() < 0.4
             steps = range(max(0, fill_at - 4) if split else fill_at, fill_at + 4)

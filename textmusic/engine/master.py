@@ -7,7 +7,8 @@ gets a tilt EQ and a gentle glue compressor whose gain is computed here, not by 
 
 Style moves (fields of `Mix`): tape saturation runs per bus (in `bus_chain`, so each stem carries its
 own saturated signal); a sidechain duck (pumping) is a gain curve computed from the kick (the drum bus's
-lows) and applied to each ducked bus before the sum; the low-pass is a linear filter on the sum and on
+lows) and applied to each ducked bus before the sum, and a song's harmony and lead buses duck the same way
+under the lead vocal (the band leaving room for the voice); the low-pass is a linear filter on the sum and on
 every share alike; vinyl crackle and hiss ride on the harmony bus (the "sample" a hip-hop producer
 would have lifted from a record), so the harmony stem carries them. All keep the stems adding up to the mix.
 
@@ -89,6 +90,12 @@ def tape(audio: np.ndarray, drive: float) -> np.ndarray:
 DUCK_KEY_HZ = 120.0  # the kick is found in the drum bus below this
 DUCK_ATTACK_SECONDS = 0.004
 DUCK_KEY_PERCENTILE = 99.0  # the key level that gives the full depth
+VOCAL_DUCK_BUSES = ("harmony", "lead")  # what makes room for the voice, whole ...
+VOCAL_DUCK_BAND_BUSES = ("drums",)  # ... and in the voice's band only (the kick's low end and the cymbals' air stay)
+VOCAL_BAND_HZ = (200.0, 5000.0)
+VOCAL_DUCK_ATTACK_SECONDS = 0.05  # the band eases back as a line starts ...
+VOCAL_DUCK_RELEASE_SECONDS = 0.4  # ... and comes up again between lines
+VOCAL_DUCK_FULL_DB = -12.0  # a sung frame this far under the vocal's loud frames already gets the full depth
 
 
 def duck_gain(drums: np.ndarray, sample_rate: int, depth_db: float, release: float) -> np.ndarray:
@@ -96,19 +103,48 @@ def duck_gain(drums: np.ndarray, sample_rate: int, depth_db: float, release: flo
     fast attack and `release` seconds of recovery, scaled so the loudest kicks duck by `depth_db`."""
     from scipy.signal import butter, sosfilt
 
-    frames = drums.shape[1]
     if depth_db <= 0 or not np.any(drums):
-        return np.ones(frames, dtype=np.float32)
+        return np.ones(drums.shape[1], dtype=np.float32)
     sos = butter(2, DUCK_KEY_HZ, btype="low", fs=sample_rate, output="sos")
     low = np.abs(sosfilt(sos, drums.astype(np.float64).mean(axis=0)))
-    levels = block_peaks(low)
-    reference = float(np.percentile(levels, DUCK_KEY_PERCENTILE))
+    return _sidechain(low, depth_db, DUCK_ATTACK_SECONDS, release, sample_rate)
+
+
+def vocal_duck_gain(vocal: np.ndarray, sample_rate: int, depth_db: float) -> np.ndarray:
+    """Per-sample gain (frames,) that lowers the band by `depth_db` while the lead vocal (2, frames) sings:
+    keyed on the voice's level, full depth for any sung frame within VOCAL_DUCK_FULL_DB of its loud frames,
+    so the pocket holds through a line rather than pumping with each syllable."""
+    if depth_db <= 0 or not np.any(vocal):
+        return np.ones(vocal.shape[1], dtype=np.float32)
+    key = np.abs(vocal.astype(np.float64)).max(axis=0)
+    return _sidechain(key, depth_db, VOCAL_DUCK_ATTACK_SECONDS, VOCAL_DUCK_RELEASE_SECONDS, sample_rate,
+                      full=10 ** (VOCAL_DUCK_FULL_DB / 20))
+
+
+def make_room(bus: str, audio: np.ndarray, pocket: np.ndarray, sample_rate: int) -> np.ndarray:
+    """A bus (2, frames) under the vocal's pocket gain: the harmony and lead whole, the drums in the voice's
+    band (a dynamic EQ keyed on the voice: the band's share scaled by the gain, the rest untouched)."""
+    if bus in VOCAL_DUCK_BUSES:
+        return audio * pocket
+    if bus in VOCAL_DUCK_BAND_BUSES:
+        from scipy.signal import butter, sosfilt
+
+        sos = butter(2, VOCAL_BAND_HZ, btype="bandpass", fs=sample_rate, output="sos")
+        return audio + sosfilt(sos, audio, axis=1).astype(np.float32) * (pocket - 1)
+    return audio
+
+
+def _sidechain(key: np.ndarray, depth_db: float, attack: float, release: float, sample_rate: int,
+               full: float = 1.0) -> np.ndarray:
+    """The gain curve of a sidechain keyed on `key` (frames,): block peaks against the key's loud level
+    (DUCK_KEY_PERCENTILE), reaching the full `depth_db` at `full` of it, through attack/release ballistics."""
+    levels = block_peaks(key)
+    reference = float(np.percentile(levels, DUCK_KEY_PERCENTILE)) * full
     if reference <= 0:
-        return np.ones(frames, dtype=np.float32)
-    key = np.minimum(levels / reference, 1.0).tolist()
-    envelope = follow(key, *ballistics(DUCK_ATTACK_SECONDS, release, sample_rate))
+        return np.ones(len(key), dtype=np.float32)
+    envelope = follow(np.minimum(levels / reference, 1.0).tolist(), *ballistics(attack, release, sample_rate))
     gain = 10 ** (-depth_db * envelope / 20)
-    return to_samples(gain, frames).astype(np.float32)
+    return to_samples(gain, len(key)).astype(np.float32)
 
 
 def lowpass(audio: np.ndarray, cutoff: float, sample_rate: int) -> np.ndarray:
@@ -188,6 +224,9 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     if mix.duck_db > 0 and "drums" in outs:
         duck = duck_gain(outs["drums"], sample_rate, mix.duck_db, mix.duck_release)
         outs = {bus: out * duck if bus in mix.duck_buses else out for bus, out in outs.items()}
+    if mix.vocal_duck_db > 0 and "vocal" in outs:
+        pocket = vocal_duck_gain(outs["vocal"], sample_rate, mix.vocal_duck_db)
+        outs = {bus: make_room(bus, out, pocket, sample_rate) for bus, out in outs.items()}
     dry = np.zeros((2, frames), dtype=np.float32)
     send = np.zeros((2, frames), dtype=np.float32)
     for bus, out in outs.items():

@@ -41,6 +41,16 @@ DRUM_KEYS: Mapping[str, int] = {
     "bongo_lo": 61, "conga_mute": 62, "conga_hi": 63, "conga_lo": 64, "timbale": 65, "cabasa": 69,
     "shaker": 70, "claves": 75,
 }
+# Kits whose tom keys are timpani, chromatic from the key given (the orchestra kit, 48: F2 on key 41 up to F3 on
+# 53, measured on FluidR3). Timpani are tuned to the piece's key: the composer plays them on the tonic and fifth
+# (compose._drum_key), never on the fixed GM tom pitches (the low tom is an A: a minor ninth in G# minor).
+TIMPANI_KITS: Mapping[int, int] = {48: 41}
+TIMPANI_SPAN = 12  # semitones above the lowest timpano still in the kit
+# Drums that ring at a definite pitch, by kit: key -> the pitch they sound (a MIDI note, fractional; measured on
+# FluidR3 after the attack): the 808's boom (kit 25) and the orchestra kit's concert bass drums (48). Untuned, their
+# boom sits wherever the sample was recorded (the 808 near G#1: the major third of E minor); a producer tunes
+# them to the key, as the composer does (compose._drum_tuning: the tonic or the fifth, whichever is nearer).
+PITCHED_DRUMS: Mapping[int, Mapping[int, float]] = {25: {36: 31.7, 35: 30.6}, 48: {36: 29.3, 35: 28.3}}
 
 # Scale intervals in semitones above the tonic.
 MODES: Mapping[str, tuple[int, ...]] = {
@@ -56,6 +66,7 @@ CHORD_MODES = ("block", "strum", "arp", "power", "chop")
 LEAD_SCALES = ("", "blues", "pentatonic")
 DRUM_SYMBOLS = frozenset("Xxor.")
 CHORD_SYMBOLS = frozenset("Xxm-.")
+CHORD_PARTS = ("chords", "chorus", "verse")  # the chord patterns a style may give, by section
 
 DrumPattern = Mapping[str, str]
 
@@ -78,6 +89,9 @@ class Mix:
     duck_db: float = 0.0
     duck_release: float = 0.18
     duck_buses: tuple[str, ...] = ("bass", "harmony", "lead")
+    # The band leaves room for the voice: while the lead vocal sings, the harmony and lead buses sit this much
+    # lower (a vocal-keyed sidechain, as a mixer rides the guitars and keys under a verse); 0 dB is off.
+    vocal_duck_db: float = 4.0
     tape_drive: float = 0.0  # tape saturation on every bus (0 off, ~1-3 audible)
     lowpass_hz: float = 0.0  # master low-pass, 12 dB/octave (0 off)
     vinyl_db: float = 0.0  # vinyl crackle: its loudest click in dB below the dry mix's peak (0 off), hiss under it
@@ -87,9 +101,10 @@ class Mix:
     bed_drive: float = 0.0
 
     def __post_init__(self) -> None:
-        if (self.duck_db < 0 or self.duck_release <= 0 or self.tape_drive < 0 or self.lowpass_hz < 0
-                or self.bed_lowpass_hz < 0 or self.bed_drive < 0):
-            raise ValueError(f"mix: duck_db, tape_drive and lowpass_hz must be >= 0 and duck_release > 0: {self}")
+        if (min(self.duck_db, self.vocal_duck_db, self.tape_drive, self.lowpass_hz, self.bed_lowpass_hz,
+                self.bed_drive) < 0 or self.duck_release <= 0):
+            raise ValueError(f"mix: duck_db, vocal_duck_db, tape_drive and the low-passes must be >= 0 and "
+                             f"duck_release > 0: {self}")
         if self.vinyl_db > 0:
             raise ValueError(f"mix: vinyl_db is a level below the mix (negative dB, 0 off): {self}")
         object.__setattr__(self, "duck_buses", tuple(self.duck_buses))  # a TOML list is a tuple here
@@ -126,6 +141,7 @@ class Style:
     drum_kit: int = 0  # preset in bank 128
     chord_mode: str = "block"  # see CHORD_MODES
     chorus_pattern: str = ""  # the chords of choruses and B sections (default: chord_pattern)
+    verse_pattern: str = ""  # the chords under a sung verse, the band dropping back (default: chord_pattern)
     chord_gate: float = 0.92  # how much of a chord hit's length sounds (short: stabs, skanks, chops)
     humanize: float = 1.0  # velocity jitter scale (0: a sampled loop, every bar alike)
     lead_scale: str = ""  # see LEAD_SCALES ("": the mode's own scale)
@@ -161,14 +177,15 @@ class Style:
             raise ValueError(f"style {self.name}: empty progression")
         if not 0.05 <= self.chord_gate <= 1.0 or not 0.0 <= self.humanize <= 2.0:
             raise ValueError(f"style {self.name}: chord_gate or humanize out of range")
-        chords = {"chords": self.chord_pattern, **({"chorus": self.chorus_pattern} if self.chorus_pattern else {})}
+        chords = {"chords": self.chord_pattern, "chorus": self.chorus_pattern, "verse": self.verse_pattern}
+        chords = {name: steps for name, steps in chords.items() if steps}
         for pattern in (*self.drum_patterns, chords):
             for inst, steps in pattern.items():
                 if len(steps) != 16:
                     raise ValueError(f"style {self.name}: pattern {inst} is not 16 steps")
-                if inst not in ("chords", "chorus") and inst not in DRUM_KEYS:
+                if inst not in CHORD_PARTS and inst not in DRUM_KEYS:
                     raise ValueError(f"style {self.name}: unknown drum {inst}")
-                symbols = CHORD_SYMBOLS if inst in ("chords", "chorus") else DRUM_SYMBOLS
+                symbols = CHORD_SYMBOLS if inst in CHORD_PARTS else DRUM_SYMBOLS
                 if not set(steps) <= symbols:
                     raise ValueError(f"style {self.name}: pattern {inst} has symbols outside {sorted(symbols)}")
         if self.bass_pattern != "walk" and len(self.bass_pattern) != 16:

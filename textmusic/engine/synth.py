@@ -76,6 +76,10 @@ _SIGNATURES: dict[str, tuple[Any, list[Any]]] = {
     "fluid_set_log_function": (ctypes.c_void_p, [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]),
     "fluid_sfont_get_id": (ctypes.c_int, [ctypes.c_void_p]),
     "fluid_synth_set_gen": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_float]),
+    "fluid_synth_activate_key_tuning": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_char_p,
+                                                       ctypes.POINTER(ctypes.c_double), ctypes.c_int]),
+    "fluid_synth_activate_tuning": (ctypes.c_int, [ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+                                                   ctypes.c_int]),
 }
 SNDFILE_SONAME = "libsndfile.so.1"
 
@@ -237,6 +241,11 @@ class SynthRenderer:
                                               ctypes.c_float(-10.0 * offset_db))
             synth.cc(channel.channel, 7, channel.volume)
             synth.cc(channel.channel, 10, channel.pan)
+            if channel.tuning:  # retuned keys (a kit's pitched drums): a key tuning of the channel's own
+                cents = dict(channel.tuning)
+                pitch = (ctypes.c_double * 128)(*(100.0 * key + cents.get(key, 0) for key in range(128)))
+                self._lib.fluid_synth_activate_key_tuning(synth.synth, 0, channel.channel, b"tuned", pitch, 0)
+                self._lib.fluid_synth_activate_tuning(synth.synth, channel.channel, 0, channel.channel, 0)
             if channel.bank == 0:  # RPN 0 (pitch-bend sensitivity) to BEND_RANGE semitones, then RPN null
                 for number, value in ((101, 0), (100, 0), (6, BEND_RANGE), (38, 0), (101, 127), (100, 127)):
                     synth.cc(channel.channel, number, value)
@@ -271,7 +280,10 @@ NOTE_OFF, BEND, NOTE_ON = 0, 1, 2  # message kinds, in their order at one sample
 def _messages(score: Score, channels: Collection[int] | None) -> list[tuple[int, int, int, int, int]]:
     """The score's notes and bends as (sample, kind, channel, key or wheel value, velocity), in time order:
     note-offs first at the same sample, so repeated notes retrigger, then bends, so a note bent into starts
-    at the bent pitch."""
+    at the bent pitch. Bends of one channel at one sample keep the score's order, never their values': an
+    808 glide's last step and the wheel's return to rest share the sample, and sorted by value the return
+    to 0 came before an upward glide's end, leaving the wheel up (the next note sounded a major third or a
+    fourth too high)."""
     messages = []
     for event in score.events:
         if channels is not None and event.channel not in channels:
@@ -283,5 +295,5 @@ def _messages(score: Score, channels: Collection[int] | None) -> list[tuple[int,
             continue
         value = max(-8192, min(8191, round(bend.semitones / BEND_RANGE * 8192)))
         messages.append((score.beat_to_sample(bend.beat), BEND, bend.channel, value, 0))
-    messages.sort()
+    messages.sort(key=lambda m: m[:3] if m[1] == BEND else m)  # stable: same-sample bends in score order
     return messages

@@ -21,8 +21,9 @@ consonants at BACKING_CONSONANT_GAIN so the doubling never smears them.
 ``balance_strength`` b (0-1, default 0.7) sets the lead vocal level against the backing,
 ``VOCAL_LEVEL_DB[0] + b * (VOCAL_LEVEL_DB[1] - VOCAL_LEVEL_DB[0])`` dB of RMS over the sung parts
 (the lead's RMS; the backing vocals ride BACKING_DB under it)
-(-6 dB at 0, +2 dB at 1), and how natural the vocal is: portamento lasts 30 + 70*b ms and b*60% of
-the speech's own pitch movement (within +-25 cents) is kept, so low values sound tightly quantised.
+(-2 dB at 0, +6 dB at 1: the voice is the focus of a song), and how natural the vocal is: portamento lasts
+30 + 70*b ms and b*60% of the speech's own pitch movement (within +-25 cents) is kept, so low values sound
+tightly quantised.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ BACKING_STEPS = 2  # scale steps above the lead: a third
 BACKING_DETUNE_CENTS = 7.0
 BACKING_TAKES = ((-1.0, 9.0, (0.9, 0.25)), (1.0, 23.0, (0.25, 0.9)))  # (detune sign, delay ms, (left, right))
 BACKING_CONSONANT_GAIN = 0.15
-VOCAL_LEVEL_DB = (-6.0, 2.0)
+VOCAL_LEVEL_DB = (-2.0, 6.0)
 VOWELS = frozenset("aeiouyɑɒæɐəɘɚɛɜɝɞɪʊʌɔøœɤɯɵɨʉ")
 SKIP = frozenset({"^", "$", "_"})
 MODIFIERS = frozenset("ːˑʲˈˌ")

@@ -195,3 +195,24 @@ def test_songs_are_identical_in_a_fresh_process(engine: Engine, song: Rendered) 
     out = subprocess.run([sys.executable, "-c", script], check=True, cwd=ROOT, timeout=300, capture_output=True,
                          text=True)
     assert out.stdout.strip() == digest
+
+
+def test_a_sung_rock_verse_is_palm_muted_and_its_chorus_open(engine: Engine) -> None:
+    """The band drops back for the voice: under a sung verse the rock guitar plays its verse pattern (short
+    palm-muted chugs), in the chorus its open chords; the instrumental keeps its own chord pattern."""
+    lyrics = "[verse]\nwalking down the river road\nwith the morning on my mind\n[chorus]\nhold on to the light\n"
+    score = engine.compose(TextToMusicRequest(prompt="hard rock band with distorted guitars", seed=3, lyrics=lyrics))
+    assert score.style.name == "rock" and score.style.verse_pattern
+    sections = {name: (start, start + bars) for name, start, bars in
+                ((s.name, s.start_bar, s.bars) for s in score.sections)}
+
+    def chord_lengths(name: str) -> list[float]:
+        start, end = sections[name]
+        return [n.duration for n in score.events if n.role == "chords" and start * 4 <= n.beat < end * 4]
+
+    def muted_share(name: str) -> float:  # palm-muted chugs are cut short (<= 0.16 beat)
+        lengths = chord_lengths(name)
+        return sum(length <= 0.16 for length in lengths) / len(lengths)
+
+    assert muted_share("verse") >= 0.7
+    assert muted_share("chorus") == 0.0

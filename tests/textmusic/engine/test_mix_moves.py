@@ -162,3 +162,30 @@ def test_a_missing_soundfont_names_its_package(tmp_path: Path) -> None:
     fonts = {name: font.path for name, font in FONTS.items()} | {"fluidr3": tmp_path / "missing.sf2"}
     with pytest.raises(FileNotFoundError, match="fluid-soundfont-gm"):
         SynthRenderer(None, SR, fonts)
+
+
+def sung_line() -> np.ndarray:
+    """(frames, 2) a voice-like tone singing from 1.0 s to 2.5 s only (silence before and after)."""
+    t = np.arange(int(SECONDS * SR)) / SR
+    voice = 0.3 * np.sin(2 * np.pi * 196.0 * t) * ((t >= 1.0) & (t < 2.5))
+    return np.repeat(voice[:, None], 2, axis=1).astype(np.float32)
+
+
+def test_the_band_makes_room_for_the_voice() -> None:
+    """While the vocal sings, the harmony and lead sit lower (by most of `vocal_duck_db`: the glue compressor gives
+    a little back) and the drums lose only their mid band (the kick's 55 Hz stays); between lines everything is
+    back; the shares still add up."""
+    mix = Mix()
+    assert mix.vocal_duck_db > 0
+    stems = {"drums": kicks(), "harmony": steady(2), "lead": steady(3), "vocal": sung_line()}
+    down = mix_stems(stems, mix, SR, separate=True)
+    flat = mix_stems(stems, dataclasses.replace(mix, vocal_duck_db=0.0), SR, separate=True)
+    sung, apart = slice(int(1.6 * SR), int(2.4 * SR)), slice(int(3.2 * SR), int(3.9 * SR))
+    for bus in ("harmony", "lead"):
+        dip = rms_db(flat.parts[bus][sung]) - rms_db(down.parts[bus][sung])
+        assert 0.5 * mix.vocal_duck_db < dip <= mix.vocal_duck_db + 0.3, (bus, dip)
+        assert abs(rms_db(flat.parts[bus][apart]) - rms_db(down.parts[bus][apart])) < 0.3
+    kick_dip = rms_db(flat.parts["drums"][sung]) - rms_db(down.parts["drums"][sung])
+    assert kick_dip < 1.0, kick_dip  # a 55 Hz kick is below the voice's band
+    total = sum(down.parts.values())
+    assert np.max(np.abs(total - down.mix)) < 1e-4 * np.max(np.abs(down.mix))
