@@ -307,12 +307,12 @@ def estimate(brief: BriefArg) -> None:
     from textmusic.settings import TextMusicSettings
 
     settings = PipelineSettings()
-    local = resolve_profile(settings, TextMusicSettings())[0].local_extensions
+    profile = resolve_profile(settings, TextMusicSettings())[0]
     try:
         validation = validate_brief(load_brief(brief))
     except BriefError as exc:
         raise _fail(str(exc)) from None
-    expected, worst = brief_cost_cents(validation.rows, settings, local)
+    expected, worst = brief_cost_cents(validation.rows, settings, profile)
     songs = sum(r.request.num_songs for r in validation.rows)
     summary = {"valid rows": len(validation.rows), "songs": songs, "rejected rows": len(validation.rejected_rows),
                "expected_usd": expected / 100, "at most_usd": worst / 100}
@@ -406,7 +406,7 @@ def rerender_estimate(catalog_dir: Path, track: list[str] | None, output_format:
                          output_format, bit_rate)
     if not rows:
         raise _fail(f"no ready tracks to re-render in {catalog_dir}")
-    expected, most = rerender_cost_cents(rows, settings, profile.local_extensions)
+    expected, most = rerender_cost_cents(rows, settings, profile)
     cap = f"; songs past the ${budget:.2f} budget are skipped" if budget is not None else ""
     return f"re-render of {len(rows)} songs: expected ${expected / 100:.2f}, at most ${most / 100:.2f}{cap}"
 
