@@ -35,6 +35,7 @@ from textmusic.client import (
     Unauthorized,
 )
 from textmusic.contract import BIT_RATE_FORMATS, FAILED, PENDING, READY, TextToMusicRequest, Track, TrackStatus
+from textmusic.pricing import Price
 from textmusic.providers import Profile
 from textmusic.settings import TextMusicSettings
 
@@ -204,12 +205,12 @@ def probe_cost(request: TextToMusicRequest, profile: Profile) -> tuple[int, int]
     return (expected_cost_cents(request, settings, profile), max_cost_cents(request, settings, profile))
 
 
-def cost_warning(report: ProbeReport) -> str:
+def cost_warning(report: ProbeReport, price: Price) -> str:
     length = (f"{report.request.duration_seconds:g} s" if report.request.duration_seconds
               else "the provider's own length (no duration can be asked)")
     return (f"probe: this sends ONE paid request to {report.provider} ({report.base_url}): one instrumental "
             f"song of {length}, {report.request.output_format}; expected ${report.expected_cents / 100:.2f}, "
-            f"at most ${report.at_most_cents / 100:.2f} ($0.20 per minute of audio)")
+            f"at most ${report.at_most_cents / 100:.2f} (the profile's price: {price.model}, {price.cents} cents)")
 
 
 def _flatten(value: Any, prefix: str = "", depth: int = 0) -> Iterator[str]:
@@ -567,7 +568,7 @@ def run_probe(auth_only: bool = False, write_profile: Path | None = None, output
                 request = probe_request(client.profile, output_format)
                 cost = probe_cost(request, client.profile)
                 report = ProbeReport(client.profile.name, client.base_url, request, *cost)
-                err(cost_warning(report))
+                err(cost_warning(report, client.profile.price))
                 report = probe_provider(client, log, output_format, timeout, cost=cost)
                 out(render(report))
     except (ProviderError, TextMusicError) as exc:
