@@ -34,7 +34,7 @@ def rows(songs: list[int]) -> list:
     return plan_rows(brief, "demo", "hosted", False)
 
 
-def budget_run(api: StandIn, profile: Profile, songs: list[int], budget_cents: int, out: Path):
+def budget_run(api: StandIn, profile: Profile, songs: list[int], budget_cents: int | None, out: Path):
     """What `run --budget` does: rows taken in brief order while their worst case fits, then generated."""
     profile = profile.model_copy(update={"base_url": api.base_url})
     planned = rows(songs)
@@ -104,3 +104,14 @@ def test_a_maybe_charged_submission_puts_the_models_worst_case_at_risk(tmp_path:
         _, _, _, records = budget_run(api, quick_profile(price=price), [2], 100, tmp_path)
         assert [(r.resume, r.cost_cents, r.at_risk_cents) for r in records] == [("unanswered", 0, 7)]
         assert api.charges == [7]  # the row's worst case by the model is what was charged
+
+
+def test_a_reported_cost_is_believed_by_the_profiles_model_and_wins_over_its_figure(tmp_path: Path) -> None:
+    """The provider now charges 16 cents a song where the profile says 15: its own figure is what the ledger
+    keeps. Checked against the seed's price for a 15 s song (at most 8 cents with the margin) it was dropped."""
+    billing = Billing("song", 16_000)
+    with StandIn(Shape(billing=billing, cost_field="cost_cents", seconds_to_ready=0.3)) as api:
+        profile = quick_profile(price=Price(model="per_song", cents=Decimal(15)))
+        _, _, _, records = budget_run(api, profile, [1, 1], None, tmp_path)
+        assert [(r.status, r.cost_cents) for r in records] == [("ready", 16)] * 2, [r.error for r in records]
+        assert api.charged_cents == 32
