@@ -9,12 +9,14 @@ status vocabulary, retention, timing and rate limit. Profiles ship for the seed'
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textmusic.contract import FAILED, PENDING, READY, TrackStatus
+from textmusic.pricing import SEED_PRICE, Price
 from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
 PROFILE_DIR = Path(__file__).resolve().parent
@@ -95,6 +97,9 @@ class Profile(BaseModel):
     rate_limit: RateLimit = RateLimit()
     answer: AnswerPaths = AnswerPaths()
     status_words: dict[str, TrackStatus] = {}
+    # How the provider charges (textmusic/pricing.py): everything the pipeline prices reads it. No `[price]`
+    # table: the seed's $0.20 per minute.
+    price: Price = SEED_PRICE
 
     @property
     def vocabulary(self) -> dict[str, TrackStatus]:
@@ -115,7 +120,7 @@ class Profile(BaseModel):
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
         data = self.model_dump()
-        tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words")}
+        tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price")}
         lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
         for table, values in tables.items():
             lines += ["", f"[{table}]"] + [f"{_toml(k)} = {_toml(v)}" if table == "status_words"
@@ -126,6 +131,8 @@ class Profile(BaseModel):
 def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):

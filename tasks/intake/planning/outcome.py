@@ -20,7 +20,7 @@ from tasks.intake.planning.preview import Estimate, write_preview
 from tasks.intake.planning.spec import SpecError, load_spec, lyric_sheets
 from tasks.intake.validate import Rejection, validate_brief
 from tasks.settings import PipelineSettings
-from textmusic.providers import ProfileError, load_profile
+from textmusic.providers import Profile, ProfileError, load_profile
 
 PREVIEW_SUFFIX = ".preview.html"
 SPEC_SUFFIX = ".toml"  # what `run` takes for a plan spec rather than a brief
@@ -50,9 +50,9 @@ def preview_path(brief: Path) -> Path:
     return brief.with_name(brief.stem + PREVIEW_SUFFIX)
 
 
-def _local_extensions(provider: str) -> bool:
+def _profile(provider: str) -> Profile:
     try:
-        return load_profile(provider).local_extensions
+        return load_profile(provider)
     except ProfileError as exc:
         raise SpecError(f"provider.name: {exc}") from None
 
@@ -61,14 +61,14 @@ def plan_brief(spec_path: Path, out: Path, embed: Embed | None, seed: int | None
                count: int | None = None) -> PlanOutcome:
     """Plan the spec into `out` (CSV) and its preview; raises SpecError or PlanError before writing anything."""
     spec = load_spec(spec_path)
-    local = _local_extensions(spec.provider.name)
+    profile = _profile(spec.provider.name)
     sheets = lyric_sheets(spec, spec_path.parent)
     started = time.perf_counter()
     tracks = plan_tracks(spec, sheets, embed, count=count, seed=seed)
     seconds = time.perf_counter() - started
     write_brief(out, spec, tracks)
     validation = validate_brief(load_brief(out))
-    expected, worst = brief_cost_cents(validation.rows, PipelineSettings(), local)
+    expected, worst = brief_cost_cents(validation.rows, PipelineSettings(), profile)
     estimate = Estimate(spec.provider.name, expected / 100, worst / 100, spec.provider.budget_usd)
     cover = coverage(tracks)
     distances = prompt_distances(tracks, embed) if embed else None
