@@ -71,6 +71,7 @@ class Rendered:
     loudness_lufs: float = float("nan")  # measured on `master`
     true_peak_dbtp: float = float("nan")
     parts: dict[str, np.ndarray] = field(default_factory=dict)  # each bus's mastered share of `master`
+    open_parts: dict[str, np.ndarray] = field(default_factory=dict)  # shares without the vocal pocket (Mixdown)
 
 
 def _warm_imports() -> None:
@@ -237,8 +238,10 @@ class Engine:
         gain = mastered.gain * curve
         window = slice(period, 2 * period) if period else slice(None)
         parts = {bus: (share * gain[:, None])[window] for bus, share in mixdown.parts.items()}
+        opened = {bus: (share * gain[:, None])[window] for bus, share in mixdown.open_parts.items()}
         if not period:
-            return Rendered(score, stems, mastered.audio, mastered.loudness_lufs, mastered.true_peak_dbtp, parts)
+            return Rendered(score, stems, mastered.audio, mastered.loudness_lufs, mastered.true_peak_dbtp, parts,
+                            opened)
         loop = mastered.audio[window]  # measured again: the master measured all three passes
         stems = {bus: audio[window] for bus, audio in stems.items()}
         return Rendered(score, stems, loop, integrated_loudness(loop, sample_rate), true_peak_dbtp(loop), parts)

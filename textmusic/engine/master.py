@@ -22,7 +22,7 @@ both targets by measurement, not by assumption. The meters and the limiter are t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -204,6 +204,9 @@ class Mixdown:
 
     mix: np.ndarray
     parts: dict[str, np.ndarray]
+    # With `separate` and a vocal pocket: the ducked buses' shares as they would be with no voice to make room
+    # for (the underscore mix leaves the vocal out, so its band does not duck for it).
+    open_parts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
@@ -224,8 +227,11 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     if mix.duck_db > 0 and "drums" in outs:
         duck = duck_gain(outs["drums"], sample_rate, mix.duck_db, mix.duck_release)
         outs = {bus: out * duck if bus in mix.duck_buses else out for bus, out in outs.items()}
+    opened: dict[str, np.ndarray] = {}  # the buses the pocket ducks, as they play with no voice to make room for
     if mix.vocal_duck_db > 0 and "vocal" in outs:
         pocket = vocal_duck_gain(outs["vocal"], sample_rate, mix.vocal_duck_db)
+        if separate:
+            opened = {bus: outs[bus] for bus in (*VOCAL_DUCK_BUSES, *VOCAL_DUCK_BAND_BUSES) if bus in outs}
         outs = {bus: make_room(bus, out, pocket, sample_rate) for bus, out in outs.items()}
     dry = np.zeros((2, frames), dtype=np.float32)
     send = np.zeros((2, frames), dtype=np.float32)
@@ -243,14 +249,17 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
         dry += wet * reverb(send, sample_rate)
     if surface is not None:
         dry += surface
-    parts: dict[str, np.ndarray] = {}
-    if separate:
-        for bus, out in outs.items():
-            parts[bus] = out.copy()
-            if mix.send(bus) > 0 and np.any(out):
-                parts[bus] += wet * reverb(np.float32(mix.send(bus)) * out, sample_rate)
-        if surface is not None:
-            parts[VINYL_BUS if VINYL_BUS in parts else next(iter(parts))] += surface
+    def own_share(bus: str, out: np.ndarray) -> np.ndarray:
+        """A bus's dry signal and its own reverb (and the record surface on the bus that carries it)."""
+        part = out.copy()
+        if mix.send(bus) > 0 and np.any(out):
+            part += wet * reverb(np.float32(mix.send(bus)) * out, sample_rate)
+        if surface is not None and bus == (VINYL_BUS if VINYL_BUS in outs else next(iter(outs))):
+            part += surface
+        return part
+
+    parts = {bus: own_share(bus, out) for bus, out in outs.items()} if separate else {}
+    opened = {bus: own_share(bus, out) for bus, out in opened.items()}
     peak = float(np.max(np.abs(dry)))
     scale = np.float32(0.5 / peak if peak > 0 else 1.0)  # the glue's threshold is relative to a -6 dBFS peak
     shelves: list[pb.Plugin] = []
@@ -267,7 +276,8 @@ def mix_stems(stems: Mapping[str, np.ndarray], mix: Mix, sample_rate: int,
     mixed = eq(dry * scale, sample_rate)
     glue = glue_gain(mixed, sample_rate, mix.glue_ratio)
     shares = {bus: (eq(part * scale, sample_rate) * glue).T for bus, part in parts.items()}
-    return Mixdown(np.asarray(mixed * glue, dtype=np.float64).T, shares)
+    open_shares = {bus: (eq(part * scale, sample_rate) * glue).T for bus, part in opened.items()}
+    return Mixdown(np.asarray(mixed * glue, dtype=np.float64).T, shares, open_shares)
 
 
 def ballistics(attack: float, release: float, sample_rate: int) -> tuple[float, float]:

@@ -8,8 +8,9 @@
   `Engine.render_parts`), so it repeats without a click.
 * ``stems`` — each bus's share of the full mix (drums, bass, harmony, lead, vocals as present), with
   the mix's own glue and master gain: they add up to the full version. ``underscore`` is the full mix
-  without lead and vocals, ``nodrums`` without drums, both at the full mix's gain (alt mixes cut
-  against the full, not re-normalised).
+  without lead and vocals (and without the vocal pocket: with no voice, the band does not make room for
+  one), ``nodrums`` without drums, both at the full mix's gain (alt mixes cut against the full, not
+  re-normalised).
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ def render_versions(engine: Engine, request: TextToMusicRequest, kinds: Iterable
             out[name] = Version(name, share, rate)
     for mix, left_out in WITHOUT.items():
         if mix in asked:
-            kept = [share for bus, share in full.parts.items() if bus not in left_out]
+            kept = [full.open_parts.get(bus, share) if "vocal" in left_out else share
+                    for bus, share in full.parts.items() if bus not in left_out]
             out[mix] = Version(mix, np.sum(kept, axis=0), rate)
     del full
     for kind in asked:

@@ -189,3 +189,10 @@ def test_the_band_makes_room_for_the_voice() -> None:
     assert kick_dip < 1.0, kick_dip  # a 55 Hz kick is below the voice's band
     total = sum(down.parts.values())
     assert np.max(np.abs(total - down.mix)) < 1e-4 * np.max(np.abs(down.mix))
+    # The underscore leaves the voice out, so its band plays as if there were none to make room for: the open
+    # shares are the ducked ones without the pocket, under the same glue.
+    assert set(down.open_parts) == {"drums", "harmony", "lead"}
+    for bus in ("harmony", "lead"):
+        opened, ducked = down.open_parts[bus], down.parts[bus]
+        assert abs(rms_db(opened[sung]) - rms_db(ducked[sung]) - mix.vocal_duck_db) < 0.3
+        assert abs(rms_db(opened[apart]) - rms_db(ducked[apart])) < 0.5  # the pocket releasing over 0.4 s
