@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textmusic.contract import FAILED, PENDING, READY, TrackStatus
+from textmusic.providers.request import RequestMap
 from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
 PROFILE_DIR = Path(__file__).resolve().parent
@@ -95,6 +96,8 @@ class Profile(BaseModel):
     rate_limit: RateLimit = RateLimit()
     answer: AnswerPaths = AnswerPaths()
     status_words: dict[str, TrackStatus] = {}
+    # How a request becomes the provider's body (textmusic/providers/request.py); None: the seed API's body.
+    request: RequestMap | None = None
 
     @property
     def vocabulary(self) -> dict[str, TrackStatus]:
@@ -114,11 +117,14 @@ class Profile(BaseModel):
     def to_toml(self) -> str:
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
-        data = self.model_dump()
+        data = self.model_dump(exclude={"request"})
         tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words")}
+        if self.request is not None:
+            mapped = self.request.model_dump(mode="json", exclude_none=True)
+            tables.update({f"request.{k}": v for k, v in mapped.items()})
         lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
         for table, values in tables.items():
-            lines += ["", f"[{table}]"] + [f"{_toml(k)} = {_toml(v)}" if table == "status_words"
+            lines += ["", f"[{table}]"] + [f"{_toml(k)} = {_toml(v)}" if table not in ("rate_limit", "answer")
                                            else f"{k} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 
@@ -130,6 +136,8 @@ def _toml(value: object) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (a request field's mapping)
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 
