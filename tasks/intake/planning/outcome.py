@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.intake.brief import load_brief
@@ -18,9 +18,9 @@ from tasks.intake.planning.diversity import Distances, coverage, prompt_distance
 from tasks.intake.planning.planner import Embed, PlannedTrack, plan_tracks, write_brief
 from tasks.intake.planning.preview import Estimate, write_preview
 from tasks.intake.planning.spec import SpecError, load_spec, lyric_sheets
-from tasks.intake.validate import Rejection, validate_brief
+from tasks.intake.validate import Rejection, grouped_warnings, validate_brief
 from tasks.settings import PipelineSettings
-from textmusic.providers import ProfileError, load_profile
+from textmusic.providers import Profile, ProfileError, load_profile
 
 PREVIEW_SUFFIX = ".preview.html"
 SPEC_SUFFIX = ".toml"  # what `run` takes for a plan spec rather than a brief
@@ -38,6 +38,7 @@ class PlanOutcome:
     tempo_clashes: list[tuple[str, str]]
     rejections: list[Rejection]
     estimate: Estimate
+    warnings: list[str] = field(default_factory=list)  # what the rows lose at the spec's provider (no seed …)
 
 
 def is_plan_spec(path: Path) -> bool:
@@ -50,9 +51,9 @@ def preview_path(brief: Path) -> Path:
     return brief.with_name(brief.stem + PREVIEW_SUFFIX)
 
 
-def _local_extensions(provider: str) -> bool:
+def _profile(provider: str) -> Profile:
     try:
-        return load_profile(provider).local_extensions
+        return load_profile(provider)
     except ProfileError as exc:
         raise SpecError(f"provider.name: {exc}") from None
 
@@ -61,18 +62,19 @@ def plan_brief(spec_path: Path, out: Path, embed: Embed | None, seed: int | None
                count: int | None = None) -> PlanOutcome:
     """Plan the spec into `out` (CSV) and its preview; raises SpecError or PlanError before writing anything."""
     spec = load_spec(spec_path)
-    local = _local_extensions(spec.provider.name)
+    profile = _profile(spec.provider.name)
     sheets = lyric_sheets(spec, spec_path.parent)
     started = time.perf_counter()
     tracks = plan_tracks(spec, sheets, embed, count=count, seed=seed)
     seconds = time.perf_counter() - started
     write_brief(out, spec, tracks)
-    validation = validate_brief(load_brief(out))
-    expected, worst = brief_cost_cents(validation.rows, PipelineSettings(), local)
+    validation = validate_brief(load_brief(out), profile=profile)
+    expected, worst = brief_cost_cents(validation.rows, PipelineSettings(), profile.local_extensions)
     estimate = Estimate(spec.provider.name, expected / 100, worst / 100, spec.provider.budget_usd)
     cover = coverage(tracks)
     distances = prompt_distances(tracks, embed) if embed else None
     preview = write_preview(preview_path(out), spec_path.stem, tracks, cover, distances, estimate)
     return PlanOutcome(brief=out, preview=preview, tracks=tracks, seconds=seconds, coverage=cover,
                        distances=distances, tempo_clashes=tempo_clashes(tracks, spec.diversity.bpm_apart),
-                       rejections=validation.rejections, estimate=estimate)
+                       rejections=validation.rejections, estimate=estimate,
+                       warnings=grouped_warnings(validation.warnings))
