@@ -98,12 +98,27 @@ class Scale(_Strict):
         return self
 
 
+JoinSource = Literal["prompt", "tags", "lyrics", "name", "versions"]
+
+
 class Join(_Strict):
-    """A list (tags) → one string, e.g. sunoapi.org's `style` "lofi, chill"."""
+    """Text and lists → one string: the tags ("lofi, chill"), or several fields in order (sunoapi.org's custom
+    `style` from the prompt and the tags). Unset sources are skipped; nothing set leaves the field out."""
 
     transform: Literal["join"]
-    source: Literal["tags", "versions"] = "tags"
+    source: JoinSource | list[JoinSource] = "tags"
     separator: str = ", "
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.source] if isinstance(self.source, str) else list(self.source)
+
+    def joined(self, request: TextToMusicRequest) -> str | None:
+        parts: list[str] = []
+        for name in self.sources:
+            value = getattr(request, name)
+            parts += value if isinstance(value, list) else [value] if is_given(value) else []
+        return self.separator.join(parts) if parts else None
 
 
 class Instrumental(_Strict):
@@ -245,6 +260,8 @@ class RequestMap(_Strict):
 def _carries(spec: BodyField) -> frozenset[str]:
     if isinstance(spec, FormatEnum):
         return spec.carries
+    if isinstance(spec, Join):
+        return frozenset(spec.sources)
     return frozenset() if isinstance(spec, Instrumental) else frozenset({spec.source})
 
 
@@ -256,11 +273,13 @@ def _concerned(request: TextToMusicRequest, name: str, unsent: Unsent) -> bool:
 
 
 def _value(spec: BodyField, request: TextToMusicRequest) -> Any:
-    """One body field's value, None when its source is unset."""
+    """One body field's value, None when its source is not given."""
     if isinstance(spec, Instrumental):
         return request.is_instrumental
+    if isinstance(spec, Join):
+        return spec.joined(request)
     raw = getattr(request, spec.source)
-    if raw is None:
+    if not is_given(raw):  # None, "" (the contract's instrumental lyrics) or []: the provider's default applies
         return None
     if isinstance(spec, Copy):
         return request.model_dump(mode="json", include={spec.source})[spec.source]
@@ -275,4 +294,4 @@ def _value(spec: BodyField, request: TextToMusicRequest) -> Any:
         low, high = SCALE_SOURCES[spec.source]
         scaled = spec.to[0] + (raw - low) / (high - low) * (spec.to[1] - spec.to[0])
         return round(scaled) if spec.integer else round(scaled, 4)
-    return spec.separator.join(raw)  # Join
+    raise AssertionError(f"no transform {spec.transform!r}")

@@ -120,7 +120,7 @@ BAD_TABLES = {
     'x = { transform = "ms", separator = "," }': "request.fields.x.ms.separator",
     'x = { transform = "format", table = { "mp4" = "a" } }': "'mp4' is not one of flac, mp3, wav, ogg, m4a",
     'x = { transform = "format", table = { "wav:128" = "a" } }': "wav has no bit rate '128'",
-    'x = { transform = "join", source = "prompt" }': "request.fields.x.join.source",
+    'x = { transform = "join", source = "seed" }': "request.fields.x.join.source",
     'model = { source = "prompt" }\n[request.constants]\nmodel = "m"': "model: both a mapped field and a constant",
     'x = { source = "prompt" }\n[request.limits]\nmin_duration_seconds = 60\nmax_duration_seconds = 30':
         "min_duration_seconds 60 is above max_duration_seconds 30",
