@@ -27,7 +27,7 @@ cfg_scale = { transform = "scale", source = "prompt_strength", to = [1, 25] }
 
 [request.fields.output_format]
 transform = "format"
-table = { "mp3:128" = "mp3_44100_128", "mp3:192" = "mp3_44100_192", "wav" = "pcm_44100" }
+table = { "mp3:128" = "mp3_44100_128", "mp3:192" = "mp3_44100_192", "wav" = "wav_44100" }
 
 [request.limits]
 min_duration_seconds = 10

@@ -524,7 +524,7 @@ def _invalid(body: Any) -> str | None:
 
 
 def _format_of(body: dict[str, Any]) -> str:
-    """The format a body asks for: ours, or a styled provider's word ("mp3_44100_128" → mp3, "pcm_44100" → wav)."""
+    """The format a body asks for: ours, or a styled provider's word ("mp3_44100_128" → mp3, "wav_44100" → wav)."""
     asked = str(body.get("output_format", "wav"))
     return asked if asked in CONTENT_TYPES else "mp3" if asked.startswith("mp3_") else "wav"
 
@@ -536,7 +536,7 @@ STYLED_FIELDS: dict[str, type | tuple[type, ...]] = {
     "prompt": str, "style": str, "music_length_ms": int, "instrumental": bool, "seed": int,
     "cfg_scale": (int, float), "model": str, "output_format": str,
 }
-STYLED_FORMATS = ("mp3_44100_128", "mp3_44100_192", "pcm_44100")
+STYLED_FORMATS = ("mp3_44100_128", "mp3_44100_192", "wav_44100")
 
 
 def _invalid_styled(body: Any) -> str | None:

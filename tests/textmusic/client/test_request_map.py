@@ -38,7 +38,7 @@ def test_without_a_request_table_the_body_is_the_seed_apis():
     ("cfg_scale", {"prompt_strength": 0.0}, 1.0),  # the contract's 0..10 onto the provider's 1..25
     ("cfg_scale", {"prompt_strength": 10.0}, 25.0),
     ("output_format", {"output_bit_rate": None}, "mp3_44100_192"),  # mp3's default bit rate, 192
-    ("output_format", {"output_format": "wav", "output_bit_rate": None}, "pcm_44100"),  # a format for any rate
+    ("output_format", {"output_format": "wav", "output_bit_rate": None}, "wav_44100"),  # a format for any rate
     ("instrumental", {"lyrics": "[verse] la la", "tags": None}, False),
     ("style", {"tags": ["one"]}, "one"),
 ])

@@ -52,3 +52,4 @@ def test_a_mapping_the_provider_refuses_is_a_400(api):
               "music_length_ms": {"source": "duration_seconds"}}
     with client(api, styled_profile(fields=fields)) as c, pytest.raises(InvalidRequest, match="music_length_ms"):
         c.submit(REQUEST)
+
