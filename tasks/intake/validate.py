@@ -162,13 +162,17 @@ CONTRACT_RULES: tuple[str, ...] = (
 )
 
 
-def brief_rules() -> dict[str, list[str]]:
-    """Every rule a brief is held to, by stage, as the report lists them."""
-    return {
+def brief_rules(profile: Profile | None = None) -> dict[str, list[str]]:
+    """Every rule a brief is held to, by stage, as the report lists them (the provider's, when its profile maps
+    the request)."""
+    rules = {
         "text (every cell)": [TRACK_ID_RULE, CONTROL_RULE],
         "table (Great Expectations)": [r.rule for r in TABLE_RULES],
         "contract (each row)": list(CONTRACT_RULES),
     }
+    if profile is not None and profile.request is not None:
+        rules[f"provider {profile.name} (its request mapping)"] = profile.request.rules()
+    return rules
 
 
 def shown(text: str) -> str:
@@ -391,6 +395,6 @@ def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None, profile: P
         write_validation_page(docs_dir, ValidationReport(
             brief=str(table.attrs.get(BRIEF_ATTR, "")), total=len(table), valid=len(rows),
             rejections=[(r.row, r.track_id, r.column, r.reason) for r in rejections],
-            rules=brief_rules(), warnings=[*table.attrs.get(WARNINGS_ATTR, []), *grouped_warnings(warnings)],
+            rules=brief_rules(profile), warnings=[*table.attrs.get(WARNINGS_ATTR, []), *grouped_warnings(warnings)],
         ))
     return validation

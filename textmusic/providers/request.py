@@ -222,6 +222,22 @@ class RequestMap(_Strict):
                 body[name] = value
         return body
 
+    def rules(self) -> list[str]:
+        """What validation holds a row to at this provider, in words (the validation report lists them)."""
+        said = [f"{u.reason} ({u.severity}{' when a row sets it' if u.when == 'set' else ''})"
+                for name, u in UNSENT.items() if name not in self.carried]
+        limits = self.limits
+        said += [f"{what} (rejection)" for what, given in (
+            (f"duration_seconds at least {limits.min_duration_seconds:g} s", limits.min_duration_seconds),
+            (f"duration_seconds at most {limits.max_duration_seconds:g} s", limits.max_duration_seconds),
+            (f"output_format one of {', '.join(limits.formats or [])}", limits.formats),
+            (f"prompt at most {limits.max_prompt_chars} characters", limits.max_prompt_chars),
+            (f"lyrics at most {limits.max_lyrics_chars} characters", limits.max_lyrics_chars),
+        ) if given is not None]
+        said += [f"output_format (and bit rate) one of {', '.join(f.table)} (rejection)"
+                 for f in self.fields.values() if isinstance(f, FormatEnum)]
+        return said
+
     def consequences(self, request: TextToMusicRequest) -> list[Consequence]:
         """What the row loses or breaks at this provider: warnings (sent anyway) and rejections (not sent)."""
         found = [Consequence(u.severity, name, u.reason) for name, u in UNSENT.items()

@@ -51,9 +51,10 @@ def test_no_seed_mapping_warns_per_row_without_rejecting(validation):
     assert grouped_warnings(validation.warnings) == [f"seed: {NO_SEED} (rows 1, 5)"]
 
 
-def test_the_report_shows_the_warning(validation, tmp_path_factory):
-    report = tmp_path_factory.getbasetemp() / "report0" / "index.html"
-    assert NO_SEED in report.read_text(encoding="utf-8")
+def test_the_report_shows_the_warning_and_the_providers_rules(validation, tmp_path_factory):
+    page = (tmp_path_factory.getbasetemp() / "report0" / "index.html").read_text(encoding="utf-8")
+    assert f"seed: {NO_SEED} (rows 1, 5)" in page
+    assert "provider styled (its request mapping)" in page and "duration_seconds at most 300 s" in page
 
 
 def test_without_a_profile_or_a_request_table_nothing_changes(brief):
