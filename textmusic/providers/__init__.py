@@ -1,7 +1,8 @@
 """Provider profiles: what differs between Text-to-Music providers, as data.
 
 A profile names a provider's origin, paths, auth header, where the fields of its answers live, its
-status vocabulary, retention, timing and rate limit. Profiles ship for the seed's hosted API
+status vocabulary, retention, timing and rate limit, and (`[request]`, textmusic/providers/request.py) how our
+request becomes its body. Profiles ship for the seed's hosted API
 (`verbatik.toml`) and for TrackFoundry's local service (`textmusic-local.toml`); a user points
 `TRACKFOUNDRY_PROVIDER` at one of those names or at a TOML file of the same shape (see docs/providers.md).
 """

@@ -141,3 +141,9 @@ def test_the_styled_profile_loads_from_a_file(tmp_path):
     path = tmp_path / "styled.toml"
     path.write_text(STYLED_PROFILE, encoding="utf-8")
     assert load_profile(path) == styled_profile()
+
+
+def test_every_field_the_unsent_table_names_is_a_contract_field():
+    from textmusic.providers.request import UNSENT
+
+    assert set(UNSENT) <= set(TextToMusicRequest.model_fields)
