@@ -29,8 +29,13 @@ def brief(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def validation(brief, tmp_path_factory):
-    return validate_brief(load_brief(brief), tmp_path_factory.mktemp("report"), styled_profile())
+def report(tmp_path_factory):
+    return tmp_path_factory.mktemp("report")
+
+
+@pytest.fixture(scope="module")
+def validation(brief, report):
+    return validate_brief(load_brief(brief), report, styled_profile())
 
 
 def test_rows_outside_the_providers_limits_are_rejected_with_row_column_and_reason(validation):
@@ -51,8 +56,8 @@ def test_no_seed_mapping_warns_per_row_without_rejecting(validation):
     assert grouped_warnings(validation.warnings) == [f"seed: {NO_SEED} (rows 1, 5)"]
 
 
-def test_the_report_shows_the_warning_and_the_providers_rules(validation, tmp_path_factory):
-    page = (tmp_path_factory.getbasetemp() / "report0" / "index.html").read_text(encoding="utf-8")
+def test_the_report_shows_the_warning_and_the_providers_rules(validation, report):
+    page = (report / "index.html").read_text(encoding="utf-8")
     assert f"seed: {NO_SEED} (rows 1, 5)" in page
     assert "provider styled (its request mapping)" in page and "duration_seconds at most 300 s" in page
 
