@@ -53,7 +53,7 @@ def planned(fmt: str, *prompts: str) -> list[PlannedRow]:
 def run(rows: list[PlannedRow], client: TextMusicClient, out: Path) -> list[LedgerRecord]:
     """The rows through the run's generation machinery, as `trackfoundry run` drives it; its own few lines
     rather than the tests' helper, so that a benchmark imports no test code."""
-    provider = Provider(client.profile.name, client.base_url, client.profile.local_extensions)
+    provider = Provider.of(client.profile, base_url=client.base_url)
     with Generation(client, out, CATALOG, provider, client.profile, SETTINGS, RunOptions(), lambda records: None,
                     SETTINGS.duration_tolerance_seconds) as generation:
         return generation.run(rows, {})

@@ -317,19 +317,24 @@ def estimate(brief: BriefArg) -> None:
     from tasks.intake.validate import validate_brief
     from tasks.provider.preflight import resolve_profile
     from tasks.settings import PipelineSettings
+    from textmusic.providers import ProfileError
     from textmusic.settings import TextMusicSettings
 
     settings = PipelineSettings()
-    profile = resolve_profile(settings, TextMusicSettings())[0]
-    local = profile.local_extensions
+    try:
+        profile = resolve_profile(settings, TextMusicSettings())[0]
+    except ProfileError as exc:  # its price decides the estimate: a bad one is said in a line
+        raise _fail(str(exc)) from None
     try:
         validation = validate_brief(load_brief(brief), profile=profile)
     except BriefError as exc:
         raise _fail(str(exc)) from None
-    expected, worst = brief_cost_cents(validation.rows, settings, local)
+    expected, worst = brief_cost_cents(validation.rows, settings, profile)
     songs = sum(r.request.num_songs for r in validation.rows)
+    price = profile.price
     summary = {"valid rows": len(validation.rows), "songs": songs, "rejected rows": len(validation.rejected_rows),
-               "expected_usd": expected / 100, "at most_usd": worst / 100}
+               "price": f"{profile.name}: {price.model}, {price.cents} cents", "expected_usd": expected / 100,
+               "at most_usd": worst / 100}
     Console().print(_summary_table(f"estimate for {brief}", summary, tuple(summary)))
 
 
@@ -421,7 +426,7 @@ def rerender_estimate(catalog_dir: Path, track: list[str] | None, output_format:
                          output_format, bit_rate)
     if not rows:
         raise _fail(f"no ready tracks to re-render in {catalog_dir}")
-    expected, most = rerender_cost_cents(rows, settings, profile.local_extensions)
+    expected, most = rerender_cost_cents(rows, settings, profile)
     cap = f"; songs past the ${budget:.2f} budget are skipped" if budget is not None else ""
     return f"re-render of {len(rows)} songs: expected ${expected / 100:.2f}, at most ${most / 100:.2f}{cap}"
 

@@ -35,6 +35,7 @@ from textmusic.client import (
     Unauthorized,
 )
 from textmusic.contract import BIT_RATE_FORMATS, FAILED, PENDING, READY, TextToMusicRequest, Track, TrackStatus
+from textmusic.pricing import Price
 from textmusic.providers import Profile
 from textmusic.settings import TextMusicSettings
 
@@ -195,22 +196,21 @@ def probe_request(profile: Profile, output_format: str = "mp3") -> TextToMusicRe
     )
 
 
-def probe_cost(request: TextToMusicRequest, local_extensions: bool) -> tuple[int, int]:
-    """(expected, at most) cents for the request, by the contract's pricing as the run's estimate uses it."""
+def probe_cost(request: TextToMusicRequest, profile: Profile) -> tuple[int, int]:
+    """(expected, at most) cents for the request, by the profile's price model as the run's estimate uses it."""
     from tasks.intake.plan import expected_cost_cents, max_cost_cents
     from tasks.settings import PipelineSettings
 
     settings = PipelineSettings()
-    return (expected_cost_cents(request, settings, local_extensions),
-            max_cost_cents(request, settings, local_extensions))
+    return (expected_cost_cents(request, settings, profile), max_cost_cents(request, settings, profile))
 
 
-def cost_warning(report: ProbeReport) -> str:
+def cost_warning(report: ProbeReport, price: Price) -> str:
     length = (f"{report.request.duration_seconds:g} s" if report.request.duration_seconds
               else "the provider's own length (no duration can be asked)")
     return (f"probe: this sends ONE paid request to {report.provider} ({report.base_url}): one instrumental "
             f"song of {length}, {report.request.output_format}; expected ${report.expected_cents / 100:.2f}, "
-            f"at most ${report.at_most_cents / 100:.2f} ($0.20 per minute of audio)")
+            f"at most ${report.at_most_cents / 100:.2f} (the profile's price: {price.model}, {price.cents} cents)")
 
 
 def _flatten(value: Any, prefix: str = "", depth: int = 0) -> Iterator[str]:
@@ -310,7 +310,7 @@ def probe_provider(client: TextMusicClient, log: AnswerLog, output_format: str =
     what the provider answers (it goes into the report)."""
     profile = client.profile
     request = probe_request(profile, output_format)
-    expected, at_most = cost or probe_cost(request, profile.local_extensions)
+    expected, at_most = cost or probe_cost(request, profile)
     report = ProbeReport(profile.name, client.base_url, request, expected, at_most)
     prober = _Prober(client, log, report)
     try:
@@ -566,9 +566,9 @@ def run_probe(auth_only: bool = False, write_profile: Path | None = None, output
                     out(f"{connection.profile.name} at {client.base_url}: {message}")
                     return 0 if accepted else 1
                 request = probe_request(client.profile, output_format)
-                cost = probe_cost(request, client.profile.local_extensions)
+                cost = probe_cost(request, client.profile)
                 report = ProbeReport(client.profile.name, client.base_url, request, *cost)
-                err(cost_warning(report))
+                err(cost_warning(report, client.profile.price))
                 report = probe_provider(client, log, output_format, timeout, cost=cost)
                 out(render(report))
     except (ProviderError, TextMusicError) as exc:

@@ -133,7 +133,7 @@ def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, provider: 
         records.append(base_record(row, catalog, provider).model_copy(update={
             "status": SKIPPED, "started_at": now, "finished_at": now,
             "idempotency_key": keep.idempotency_key if keep else "", "resume": "resend" if keep else "",
-            "error": f"over budget: up to ${max_cost_cents(row.request, settings, provider.local_extensions) / 100:.2f}"
+            "error": f"over budget: up to ${max_cost_cents(row.request, settings, provider) / 100:.2f}"
                      f" would exceed the ${budget_usd:.2f} budget",
         }))
     return records
@@ -326,7 +326,7 @@ def open_row_records(known: Known, rows: list[PlannedRow], journal: list[LedgerR
                 and not r.parent]
         if any(r.generation_id or r.resume or r.status in (SUBMITTING, SUBMITTED) or r.started_at >= known.started
                for r in mine):
-            worst = max_cost_cents(row.request, known.settings, known.provider.local_extensions)
+            worst = max_cost_cents(row.request, known.settings, known.provider)
             records += [settled(r, why, worst).model_copy(update={"row": row.row}) for r in mine]
             continue
         now = utc_now()
@@ -474,8 +474,7 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
     todo, done = split_done(planned, previous, out_dir)
     paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
     budget_cents = round(options.budget_usd * 100) if options.budget_usd is not None else None
-    fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings,
-                               provider.local_extensions)
+    fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings, provider)
     todo = [r for r in todo if r.track_id in paid or r in fits]
     known.records += done + over_budget_records(over, known.info, provider, options.budget_usd or 0.0, settings,
                                                 previous)

@@ -51,7 +51,7 @@ def rerender_catalog(
         rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate,
                              settings.file_name_template)
         budget_cents = round(budget_usd * 100) if budget_usd is not None else None
-        fits, over = within_budget(rows, budget_cents, settings, provider.local_extensions)
+        fits, over = within_budget(rows, budget_cents, settings, provider)
         records = generate_all(fits, [], connection, out_dir, info, settings, RunOptions()) if fits else []
         records += deliver_versions_task(records, fits, [], connection, out_dir, info, settings)
         records += over_budget_records(over, info, provider, budget_usd or 0.0, settings, [])

@@ -11,6 +11,8 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 from tasks.catalog.ledger import LedgerRecord
+from textmusic.pricing import Price
+from textmusic.providers import Profile
 
 Journal = Callable[[list[LedgerRecord]], None]
 
@@ -31,11 +33,19 @@ def prompt_sha256(prompt: str) -> str:
 
 @dataclass(frozen=True)
 class Provider:
-    """Where requests go; holds no secret, so it may be logged and recorded."""
+    """Where requests go and what they cost there (its profile's `price`); holds no secret, so it may be logged
+    and recorded."""
 
     name: str
     base_url: str
-    local_extensions: bool
+    local_extensions: bool  # honours a request's duration: a song lasts what it asks (and the render's tail)
+    price: Price  # its price model: the estimate, the budget, `at_risk` and the ledger's costs follow it
+
+    @classmethod
+    def of(cls, profile: Profile, name: str | None = None, base_url: str | None = None) -> Provider:
+        """The provider a profile describes (`name`, `base_url`: as recorded and reached, when not the
+        profile's own)."""
+        return cls(name or profile.name, base_url or profile.base_url, profile.local_extensions, profile.price)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import mido
 
 from tasks.catalog.ledger import READY, LedgerRecord
 from tasks.intake.fields import METADATA_COLUMNS
-from tasks.intake.plan import PlannedRow, expected_cost_cents, max_cost_cents, request_fingerprint
+from tasks.intake.plan import PlannedRow, Priced, expected_cost_cents, max_cost_cents, request_fingerprint
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
 from tasks.settings import PipelineSettings
 from textmusic.audio.identity import same_audio
@@ -24,10 +24,10 @@ def ready_originals(records: list[LedgerRecord], track_ids: list[str] | None = N
     return [r for r in records if r.status == READY and (not wanted or r.track_id in wanted)]
 
 
-def rerender_cost_cents(rows: list[PlannedRow], settings: PipelineSettings, local_extensions: bool) -> tuple[int, int]:
-    """(expected, at most) cents the rows cost: said before a re-render pays for anything."""
-    return (sum(expected_cost_cents(r.request, settings, local_extensions) for r in rows),
-            sum(max_cost_cents(r.request, settings, local_extensions) for r in rows))
+def rerender_cost_cents(rows: list[PlannedRow], settings: PipelineSettings, provider: Priced) -> tuple[int, int]:
+    """(expected, at most) cents the rows cost by the provider's price model: said before a re-render pays."""
+    return (sum(expected_cost_cents(r.request, settings, provider) for r in rows),
+            sum(max_cost_cents(r.request, settings, provider) for r in rows))
 
 
 def version_kinds(song: LedgerRecord, records: list[LedgerRecord]) -> list[str] | None:

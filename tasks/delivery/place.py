@@ -25,7 +25,7 @@ from tasks.naming import hashed_stem, inside
 from tasks.run import CatalogInfo
 from textmusic.audio.identity import sha256_file
 from textmusic.client import TextMusicClient
-from textmusic.contract import Track, price_cents
+from textmusic.contract import Track
 from textmusic.redaction import redact
 
 PARTIAL_DIR = ".partial"
@@ -84,14 +84,17 @@ def deliver(
     tolerance: float,
     delivery: Delivery,
     max_bytes: int | None = None,
+    *,
+    share: Callable[[float], int],
 ) -> LedgerRecord:
     """Download (at most `max_bytes`), verify, bring to the delivery spec (or raise QcFailed), tag, then rename
-    into the catalog under the name `name_for` gives the track's BPM."""
+    into the catalog under the name `name_for` gives the track's BPM. Its cost: the provider's figure, else its
+    `share` (seconds → cents) of the charge by the provider's price model."""
     with partial_file(out_dir, f".{record.output_format}") as tmp:
         client.download(track, tmp, max_bytes=max_bytes)
         info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
         duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
-        cost = track.cost_cents if track.cost_cents is not None else price_cents(duration)
+        cost = track.cost_cents if track.cost_cents is not None else share(duration)
         paid = {
             "bpm": track.bpm if track.bpm is not None else record.bpm,
             "engine_version": track.engine_version or "",

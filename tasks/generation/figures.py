@@ -1,4 +1,4 @@
-"""A provider's figures (duration, cost) checked against the price table before they reach the money,
+"""A provider's figures (duration, cost) checked against its price model before they reach the money,
 and what a download may weigh: the bounds a row's request allows, with a margin."""
 
 from __future__ import annotations
@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from textmusic.contract import FORMATS, Track, price_cents
+from textmusic.contract import FORMATS, Track
+from textmusic.pricing import Price
 
-# A provider's own figures are believed up to this much over what the request allows (the price table's
-# worst case for its longest song): past it, they are treated as missing and the price table's figure is used.
+# A provider's own figures are believed up to this much over what the request allows (its price model's
+# worst case for its longest song): past it, they are treated as missing and the price model's figure is used.
 FIGURE_MARGIN = 1.5
 
 
@@ -21,22 +22,27 @@ LOSSLESS_BYTES_PER_SECOND = 96_000 * 2 * 4
 HEADER_BYTES = 1 << 20  # container headers, tags and cover art
 
 
-def charged_cents(track: Track) -> int:
+def charged_cents(track: Track, price: Price, index: int, songs: int) -> int:
+    """What paid song `index` of the `songs` a submission brought cost, when it was not delivered: the
+    provider's figure, else its share of the charge by the price model; 0 when that needs a length nobody told."""
     if track.cost_cents is not None:
         return track.cost_cents
-    return price_cents(track.duration_seconds) if track.duration_seconds else 0
+    if price.by_length and not track.duration_seconds:
+        return 0
+    return price.share_cents(index, songs, track.duration_seconds or 0.0)
 
 
 @dataclass(frozen=True)
 class Bounds:
-    """What a song of a row may last and cost, at most (the price table's worst case with a margin)."""
+    """What a song of a row may last and cost, at most (the price model's worst case with a margin)."""
 
     seconds: float
     cents: int
 
     @classmethod
-    def for_song(cls, longest_seconds: float) -> Bounds:
-        return cls(longest_seconds * FIGURE_MARGIN, math.ceil(price_cents(longest_seconds) * FIGURE_MARGIN))
+    def for_song(cls, longest_seconds: float, price: Price) -> Bounds:
+        """A song may cost what one song of the longest length costs (per_call: what its whole call costs)."""
+        return cls(longest_seconds * FIGURE_MARGIN, math.ceil(price.song_cents(longest_seconds) * FIGURE_MARGIN))
 
 
 def max_audio_bytes(output_format: str, longest_seconds: float) -> int:

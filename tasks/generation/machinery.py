@@ -37,13 +37,13 @@ from tasks.generation.figures import Bounds, believable, charged_cents, max_audi
 from tasks.generation.outcomes import Outcome, outcome_for
 from tasks.generation.records import base_record
 from tasks.generation.resume import resumption
-from tasks.intake.plan import PlannedRow, max_cost_cents
+from tasks.intake.plan import PlannedRow, longest_song_seconds, max_cost_cents
 from tasks.interrupt import STOP
 from tasks.provider.pacing import AdaptiveWindow, ProviderHealth, ReadyTiming
 from tasks.run import CatalogInfo, Journal, Provider, RunOptions
 from tasks.settings import PipelineSettings
 from textmusic.client import AcceptedUnread, TextMusicClient
-from textmusic.contract import FAILED, PENDING, Track, duration_upper_bound
+from textmusic.contract import FAILED, PENDING, Track
 from textmusic.providers import Profile
 
 log = logging.getLogger(__name__)
@@ -273,7 +273,18 @@ class Generation:
         return self.out_of_funds.is_set()
 
     def _worst(self, state: RowState) -> int:
-        return max_cost_cents(state.row.request, self.settings, self.provider.local_extensions)
+        """The row's worst case by the provider's price model: what a maybe-charged submission puts at risk."""
+        return max_cost_cents(state.row.request, self.settings, self.provider)
+
+    @staticmethod
+    def _songs(job: TrackJob) -> int:
+        """The songs the track's submission brought (those asked, until the answer said)."""
+        return job.state.expected or job.state.row.request.num_songs
+
+    def _share(self, job: TrackJob) -> Callable[[float], int]:
+        """seconds → the cents this song carries of its submission's charge by the price model (per_call: its
+        share of the call's, split over the songs the submission brought)."""
+        return functools.partial(self.provider.price.share_cents, job.index, self._songs(job))
 
     def _outage_over(self) -> bool:
         return self.health.down_for() > self.settings.outage_budget_seconds
@@ -287,12 +298,12 @@ class Generation:
     def _advance(self, job: TrackJob, track: Track, now: float) -> None:
         """Route a track by its status: pending → the poller, ready → delivery, failed → its record. The
         provider's figures are checked first: a duration or cost that cannot be believed is dropped (logged
-        once per field) and the price table's figure is used."""
+        once per field) and the price model's figure is used."""
         track, doubts = believable(track, self._bounds(job.state))
         for name, why in doubts.items():
             if name not in self._doubted:
                 self._doubted.add(name)
-                log.warning("the provider's %s for track %s cannot be believed (%s): the price table's figure is "
+                log.warning("the provider's %s for track %s cannot be believed (%s): the price model's figure is "
                             "used instead (said once per run)", name, job.track.id, why)
         job.track = track
         if track.status_word and self.profile.status_for(track.status_word) is None \
@@ -314,11 +325,9 @@ class Generation:
         self._delivery.submit(self._deliver, job)
 
     def _bounds(self, state: RowState) -> Bounds:
-        """The longest a song of this row may be and what it may cost, from the request and the price table."""
-        request = state.row.request
-        if self.provider.local_extensions:
-            return Bounds.for_song(duration_upper_bound(request.duration_seconds))
-        return Bounds.for_song(self.settings.max_minutes_per_song * 60)
+        """The longest a song of this row may be and what it may cost, from the request and the price model."""
+        return Bounds.for_song(longest_song_seconds(state.row.request, self.settings, self.provider),
+                               self.provider.price)
 
     def _deliver(self, job: TrackJob) -> None:
         try:
@@ -335,7 +344,8 @@ class Generation:
             delivered = deliver(job.track, record, job.state.client, self.out_dir,
                                 functools.partial(job.state.row.file_name, job.index), self.catalog, self.tolerance,
                                 self.delivery, max_audio_bytes(job.state.row.request.output_format,
-                                                               self._bounds(job.state).seconds))
+                                                               self._bounds(job.state).seconds),
+                                share=self._share(job))
             self._song_done(job.state, job.index, self._ended(job.state, delivered))
         except Exception as exc:
             outcome = outcome_for("deliver", exc)
@@ -385,9 +395,11 @@ class Generation:
                     **update: object) -> None:
         self.poller.forget(job)
         earlier = self._earlier(job)
-        cost = (charged_cents(job.track) or (earlier.cost_cents if earlier else 0)) if charged else 0
-        if charged and not cost:  # paid, but the provider told neither cost nor duration: the worst case
-            update["at_risk_cents"] = self._worst(job.state) // job.state.row.request.num_songs
+        told = charged_cents(job.track, self.provider.price, job.index, self._songs(job)) if charged else 0
+        cost = (told or (earlier.cost_cents if earlier else 0)) if charged else 0
+        if charged and not cost:  # paid, but the provider told neither cost nor duration: its share of the worst case
+            longest = longest_song_seconds(job.state.row.request, self.settings, self.provider)
+            update["at_risk_cents"] = self._share(job)(longest)
         record = self._ended(job.state, self._track_record(job), error=error, resume=resume, cost_cents=cost,
                              cost_usd=cost / 100, **update)
         self._song_done(job.state, job.index, record)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from tasks.intake.validate import BriefRow
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, fill_name, safe_stem
 from tasks.settings import PipelineSettings
-from textmusic.contract import LOCAL_EXTENSION_FIELDS, SEED_MAX, TextToMusicRequest, price_cents
+from textmusic.contract import LOCAL_EXTENSION_FIELDS, SEED_MAX, TextToMusicRequest, duration_upper_bound
+from textmusic.pricing import Price
 
 
 @dataclass(frozen=True)
@@ -108,28 +110,51 @@ def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extension
     return planned
 
 
-def expected_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, local_extensions: bool) -> int:
-    """What a row should cost: its duration when the provider honours one, else the expected song length."""
-    seconds = request.duration_seconds if (local_extensions and request.duration_seconds) else None
-    per_song = price_cents(seconds if seconds else settings.expected_minutes_per_song * 60)
-    return request.num_songs * per_song
+class Priced(Protocol):
+    """What pricing a row needs of its provider: a provider profile, or a run's `Provider` made from one."""
+
+    @property
+    def local_extensions(self) -> bool: ...  # honours a request's duration
+
+    @property
+    def price(self) -> Price: ...  # its price model (textmusic/pricing.py)
 
 
-def max_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, local_extensions: bool) -> int:
-    """The most a row can cost: what the budget holds back for it before it is sent."""
-    if local_extensions:
-        return request.max_cost_cents()
-    return request.num_songs * price_cents(settings.max_minutes_per_song * 60)
+def expected_song_seconds(request: TextToMusicRequest, settings: PipelineSettings, provider: Priced) -> float:
+    """How long a song of the row should last: its duration when the provider honours one, else the expected
+    song length."""
+    if provider.local_extensions and request.duration_seconds:
+        return float(request.duration_seconds)
+    return settings.expected_minutes_per_song * 60
 
 
-def brief_cost_cents(rows: list[BriefRow], settings: PipelineSettings, local_extensions: bool) -> tuple[int, int]:
+def longest_song_seconds(request: TextToMusicRequest, settings: PipelineSettings, provider: Priced) -> float:
+    """The longest a song of the row may last: what the budget, `at_risk` and the check of a provider's figures
+    hold it to."""
+    if provider.local_extensions:
+        return duration_upper_bound(request.duration_seconds)
+    return settings.max_minutes_per_song * 60
+
+
+def expected_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, provider: Priced) -> int:
+    """What a row should cost, by the provider's price model."""
+    return provider.price.request_cents(request.num_songs, expected_song_seconds(request, settings, provider))
+
+
+def max_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, provider: Priced) -> int:
+    """The most a row can cost, by the provider's price model: what the budget holds back for it before it is
+    sent."""
+    return provider.price.request_cents(request.num_songs, longest_song_seconds(request, settings, provider))
+
+
+def brief_cost_cents(rows: list[BriefRow], settings: PipelineSettings, provider: Priced) -> tuple[int, int]:
     """(expected, worst case) of valid rows: what `trackfoundry estimate` and `trackfoundry plan` report."""
-    return (sum(expected_cost_cents(r.request, settings, local_extensions) for r in rows),
-            sum(max_cost_cents(r.request, settings, local_extensions) for r in rows))
+    return (sum(expected_cost_cents(r.request, settings, provider) for r in rows),
+            sum(max_cost_cents(r.request, settings, provider) for r in rows))
 
 
 def within_budget(
-    planned: list[PlannedRow], budget_cents: int | None, settings: PipelineSettings, local_extensions: bool
+    planned: list[PlannedRow], budget_cents: int | None, settings: PipelineSettings, provider: Priced
 ) -> tuple[list[PlannedRow], list[PlannedRow]]:
     """(rows that fit, rows that would exceed the budget), in brief order, by each row's worst-case cost.
 
@@ -138,7 +163,7 @@ def within_budget(
         return planned, []
     fits, over, held = [], [], 0
     for row in planned:
-        cost = max_cost_cents(row.request, settings, local_extensions)
+        cost = max_cost_cents(row.request, settings, provider)
         if held + cost <= budget_cents:
             fits.append(row)
             held += cost

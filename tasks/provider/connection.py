@@ -178,9 +178,8 @@ def local_service(settings: PipelineSettings, data_dir: Path) -> Iterator[Connec
         try:
             base_url = f"http://127.0.0.1:{port}"
             _wait_healthy(service.process, base_url, settings.embedded_startup_seconds)
-            yield Connection(Provider(LOCAL_PROFILE, base_url, local_extensions=True), key,
-                             load_profile(LOCAL_PROFILE).model_copy(update={"base_url": base_url}),
-                             service_capacity(base_url))
+            profile = load_profile(LOCAL_PROFILE).model_copy(update={"base_url": base_url})
+            yield Connection(Provider.of(profile), key, profile, service_capacity(base_url))
         finally:
             service.stop()
 
@@ -204,8 +203,7 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
                             "or TRACKFOUNDRY_API_KEY_SECRET_BLOCK")
     host = httpx.URL(profile.base_url).host or profile.base_url
     capacity = service_capacity(profile.base_url) if profile.name == LOCAL_PROFILE else None
-    yield Connection(Provider(host, profile.base_url, local_extensions=profile.local_extensions), key, profile,
-                     capacity)
+    yield Connection(Provider.of(profile, name=host), key, profile, capacity)
 
 
 def metered_by(settings: PipelineSettings, connection: Connection) -> PipelineSettings:

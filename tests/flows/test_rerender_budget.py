@@ -17,6 +17,7 @@ from tasks.intake.plan import max_cost_cents
 from tasks.settings import PipelineSettings
 from tests.support import ROOT
 from tests.support.runs import brief, trackfoundry, write_profile
+from textmusic.providers import load_profile
 from textmusic.testing.standins import Shape, StandIn
 
 
@@ -26,7 +27,8 @@ def test_rerender_says_its_cost_first_keeps_to_the_budget_and_prints_what_it_cos
         assert made.returncode == 0, made.stderr[-3000:]
         out = tmp_path / "out"
         rows = rerender_rows(ready_originals(load_ledger(out)), "standin", False)
-        worst = max_cost_cents(rows[0].request, PipelineSettings(), False)  # room for one song of the two
+        # room for one song of the two
+        worst = max_cost_cents(rows[0].request, PipelineSettings(), load_profile("verbatik"))
         env = {**os.environ, "TEXTMUSIC_API_URL": api.base_url, "TEXTMUSIC_API_KEY": api.api_key,
                "TRACKFOUNDRY_PROVIDER": str(write_profile(tmp_path, api)), "COLUMNS": "200"}
         done = subprocess.run([sys.executable, "-m", "flows", "rerender", str(out), "--budget", f"{worst / 100:.2f}"],

@@ -21,6 +21,7 @@ from tests.support.generation import CATALOG
 from tests.support.runs import brief, trackfoundry
 from textmusic.client import TextMusicClient
 from textmusic.contract import TextToMusicRequest
+from textmusic.pricing import SEED_PRICE
 from textmusic.testing.standins import Shape, StandIn
 
 
@@ -80,11 +81,11 @@ def test_budget_never_skips_tracks_already_paid_and_the_run_cost_counts_this_run
         out.mkdir()
         from tasks.run import Provider
 
-        provider = Provider("127.0.0.1", api.base_url, False)
+        provider = Provider("127.0.0.1", api.base_url, False, SEED_PRICE)
         earlier = base_record(planned, CATALOG, provider).model_copy(update={
             "catalog": "demo", "status": SUBMITTED, "generation_id": track.id, "run_id": "earlier"})
         (out / JOURNAL).write_text(earlier.model_dump_json() + "\n")
-        worst = max_cost_cents(planned.request, PipelineSettings(), False)
+        worst = max_cost_cents(planned.request, PipelineSettings(), provider)
         run = trackfoundry(tmp_path, api, path, "--budget", f"{worst / 100:.2f}")
         assert run.returncode == 0, run.stderr[-3000:]
         assert [p["name"] for p in api.posts] == ["Song paid", "Song new"]  # the earlier one, then only "new"

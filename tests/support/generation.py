@@ -34,7 +34,7 @@ def run_rows(rows: list[PlannedRow], client: TextMusicClient, out: Path, previou
              ) -> tuple[list[LedgerRecord], list[LedgerRecord]]:
     """(the rows' records, everything journaled), as a run would produce them."""
     journal: list[LedgerRecord] = []
-    provider = provider or Provider(client.profile.name, client.base_url, client.profile.local_extensions)
+    provider = provider or Provider.of(client.profile, base_url=client.base_url)
     with Generation(client, out, catalog, provider, client.profile, settings, options or RunOptions(),
                     journal.extend, 0.25) as generation:
         records = generation.run(rows, group(list(previous)))

@@ -10,12 +10,14 @@ request becomes its body. Profiles ship for the seed's hosted API
 from __future__ import annotations
 
 import tomllib
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textmusic.contract import FAILED, PENDING, READY, TrackStatus
+from textmusic.pricing import SEED_PRICE, Price
 from textmusic.providers.request import RequestMap
 from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
@@ -97,6 +99,9 @@ class Profile(BaseModel):
     rate_limit: RateLimit = RateLimit()
     answer: AnswerPaths = AnswerPaths()
     status_words: dict[str, TrackStatus] = {}
+    # How the provider charges (textmusic/pricing.py): everything the pipeline prices reads it. No `[price]`
+    # table: the seed's $0.20 per minute.
+    price: Price = SEED_PRICE
     # How a request becomes the provider's body (textmusic/providers/request.py); None: the seed API's body.
     request: RequestMap | None = None
 
@@ -119,20 +124,22 @@ class Profile(BaseModel):
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
         data = self.model_dump(exclude={"request"})
-        tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words")}
+        tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price")}
         if self.request is not None:
             mapped = self.request.model_dump(mode="json", exclude_none=True)
             tables.update({f"request.{k}": v for k, v in mapped.items()})
         lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
         for table, values in tables.items():
-            lines += ["", f"[{table}]"] + [f"{_toml(k)} = {_toml(v)}" if table not in ("rate_limit", "answer")
-                                           else f"{k} = {_toml(v)}" for k, v in values.items()]
+            bare = table in ("rate_limit", "answer", "price")  # keys of ours; a provider's own words are quoted
+            lines += ["", f"[{table}]"] + [f"{k if bare else _toml(k)} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 
 
 def _toml(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
     if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, list):

@@ -56,6 +56,41 @@ OUTAGE_PAGE = ("<html><head><title>503 Service Temporarily Unavailable</title></
 
 
 @dataclass(frozen=True)
+class Billing:
+    """How a stand-in charges: the provider's own rule, as its price list states it. Written here from the
+    price list, not from `textmusic.pricing` (what the pipeline prices with), so a test can hold one to the
+    other. The default is the seed's: $0.20 per minute of audio, per song, rounded up to the cent."""
+
+    per: Literal["minute", "second", "song", "call"] = "minute"
+    millicents: int = CENTS_PER_MINUTE * 1000  # the price of one minute, second, song or call, in 1/1000 cent
+    songs_per_call: int = 1  # per call: the songs one call makes (a submission asking more takes more calls)
+    step_seconds: int = 0  # per minute/second: the length billed is rounded up to a multiple of this (0: exact)
+    minimum_cents: int = 0  # per minute/second: the least a song is charged
+
+    def song_cents(self, seconds: float) -> int:
+        """What one song of `seconds` is charged (per call: what its call is charged)."""
+        if self.per in ("song", "call"):
+            return -(-self.millicents // 1000)
+        billed = Fraction(repr(float(seconds)))
+        if self.step_seconds:
+            billed = math.ceil(billed / self.step_seconds) * self.step_seconds
+        unit = 60 if self.per == "minute" else 1
+        return max(self.minimum_cents, math.ceil(billed * self.millicents / (unit * 1000)))
+
+    def submission_cents(self, num_songs: int, seconds: float) -> int:
+        if self.per == "call":
+            return -(-num_songs // self.songs_per_call) * self.song_cents(seconds)
+        return num_songs * self.song_cents(seconds)
+
+    def reported_cents(self, index: int, seconds: float) -> int:
+        """The cost this provider reports on song `index` of a submission: its own charge, or (per call) the
+        call's charge on the call's first song and 0 on the others."""
+        if self.per == "call":
+            return self.song_cents(seconds) if index % self.songs_per_call == 0 else 0
+        return self.song_cents(seconds)
+
+
+@dataclass(frozen=True)
 class Shape:
     """One reading of the hosted docs. Defaults = the local service's own shape minus its extensions."""
 
@@ -77,6 +112,7 @@ class Shape:
     fail_seeds: frozenset[int] = frozenset()  # songs with these seeds end failed (with an "error")
     duration_field: str | None = None  # None: duration not reported
     cost_field: str | None = None  # None: cost not reported; else per track and top level, in cents
+    billing: Billing = Billing()  # what a submission is charged (`charges`)
     numbers_as_strings: bool = False  # seed, duration and cost as JSON strings
     seconds_to_ready: float = 0.0  # 0: ready in the submission's answer itself
     # audio
@@ -168,6 +204,7 @@ class _Song:
     tags: list[str] | None
     fmt: str
     bit_rate: str | None
+    index: int = 0  # its place among the songs of its submission
     created: float = field(default_factory=time.monotonic)
 
 
@@ -400,8 +437,8 @@ class StandIn:
         seed = int(seed) if seed is not None else secrets.randbelow(2**32)
         num_songs = int(body.get("num_songs", 1))
         songs = [_Song(uuid.uuid4().hex, body.get("name"), (seed + i) % 2**32, body.get("tags"),
-                       _format_of(body), body.get("output_bit_rate")) for i in range(num_songs)]
-        cents = num_songs * song_price_cents(shape.audio_seconds)
+                       _format_of(body), body.get("output_bit_rate"), i) for i in range(num_songs)]
+        cents = shape.billing.submission_cents(num_songs, shape.audio_seconds)
         with self._lock:
             self._songs.update((s.id, s) for s in songs)
             self._charges.append(cents)
@@ -449,7 +486,7 @@ class StandIn:
         if shape.duration_field and ready and not failed:
             track[shape.duration_field] = self._number(shape, float(shape.audio_seconds))
         if shape.cost_field:
-            track[shape.cost_field] = self._number(shape, song_price_cents(shape.audio_seconds))
+            track[shape.cost_field] = self._number(shape, shape.billing.reported_cents(song.index, shape.audio_seconds))
         return track
 
     def _audio_url(self, shape: Shape, song: _Song) -> str:

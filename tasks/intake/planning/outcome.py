@@ -69,7 +69,7 @@ def plan_brief(spec_path: Path, out: Path, embed: Embed | None, seed: int | None
     seconds = time.perf_counter() - started
     write_brief(out, spec, tracks)
     validation = validate_brief(load_brief(out), profile=profile)
-    expected, worst = brief_cost_cents(validation.rows, PipelineSettings(), profile.local_extensions)
+    expected, worst = brief_cost_cents(validation.rows, PipelineSettings(), profile)
     estimate = Estimate(spec.provider.name, expected / 100, worst / 100, spec.provider.budget_usd)
     cover = coverage(tracks)
     distances = prompt_distances(tracks, embed) if embed else None

@@ -16,10 +16,11 @@ from tests.support.audio_files import make_audio
 from tests.support.generation import QUICK, quick_profile, run_rows
 from textmusic.client import TextMusicClient, Unauthorized
 from textmusic.contract import TextToMusicRequest, price_cents
+from textmusic.pricing import SEED_PRICE
 from textmusic.settings import TextMusicSettings
 
 FAST = TextMusicSettings(poll_initial_seconds=0.01, poll_max_interval_seconds=0.02, poll_deadline_seconds=5)
-PROVIDER = Provider("api.example.test", "https://api.example.test", local_extensions=False)
+PROVIDER = Provider("api.example.test", "https://api.example.test", local_extensions=False, price=SEED_PRICE)
 
 
 class FakeHostedApi:
@@ -107,9 +108,9 @@ def test_budget_is_a_hard_cap_by_worst_case_cost():
     settings = PipelineSettings(max_minutes_per_song=5)  # hosted: 5 min = $1.00 per song at most
     rows = plan_rows([BriefRow(i, f"t{i}", "n", TextToMusicRequest(prompt="p", num_songs=1 + (i == 2)))
                       for i in range(1, 5)], "demo", "h", False)
-    fits, over = within_budget(rows, 300, settings, local_extensions=False)
+    fits, over = within_budget(rows, 300, settings, PROVIDER)
     assert [r.track_id for r in fits] == ["t1", "t2"] and [r.track_id for r in over] == ["t3", "t4"]
-    assert within_budget(rows, None, settings, False) == (rows, [])
+    assert within_budget(rows, None, settings, PROVIDER) == (rows, [])
 
 
 def test_metering_takes_slots_in_batches_and_covers_every_request():

@@ -16,6 +16,7 @@ from tests.support.generation import CATALOG, run_rows
 from tests.support.service import Server, create_key, key_id, usage_json, wait_ready
 from textmusic.client import TextMusicClient, TextMusicError
 from textmusic.contract import SUBMIT_PATH, TextToMusicRequest
+from textmusic.pricing import SEED_PRICE
 from textmusic.settings import TextMusicSettings
 
 FAST = TextMusicSettings(poll_initial_seconds=0.05, poll_max_interval_seconds=0.2, poll_deadline_seconds=120)
@@ -64,7 +65,7 @@ def test_client_retries_a_lost_answer_only_with_an_idempotency_key(server: Serve
 def test_run_killed_before_the_answer_was_journaled_resumes_without_paying_again(server: Server,
                                                                                   tmp_path: Path) -> None:
     key = create_key(server.data, 5.0)
-    provider = Provider("local", server.base, local_extensions=True)
+    provider = Provider("local", server.base, local_extensions=True, price=SEED_PRICE)
     (row,) = plan_rows([BriefRow(1, "t1", "Calm", REQUEST, {})], "demo", provider.name, True)
     with TextMusicClient(server.base, key, settings=FAST, local_extensions=True) as client:
         # The killed run: the key was journaled, the service accepted the request, the answer never landed.

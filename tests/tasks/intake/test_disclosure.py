@@ -9,6 +9,7 @@ from tasks.intake.fields import DISCLOSURE_FIELDS
 from tasks.intake.plan import plan_rows
 from tasks.intake.validate import validate_brief
 from tasks.run import CatalogInfo, Provider
+from textmusic.pricing import SEED_PRICE
 
 BRIEF = """track_id,name,prompt,tags,lyrics,seed,output_format,ai_lyrics,ai_post_production
 inst,Instrumental,calm piano,,,1,wav,,
@@ -25,7 +26,7 @@ def _records(tmp_path):
     path.write_text(BRIEF, encoding="utf-8")
     validation = validate_brief(load_brief(path))
     rows = plan_rows(validation.rows, "c", "textmusic-local", True)
-    provider = Provider(name="textmusic-local", base_url="http://127.0.0.1:1", local_extensions=True)
+    provider = Provider(name="textmusic-local", base_url="http://127.0.0.1:1", local_extensions=True, price=SEED_PRICE)
     return validation, {r.track_id: base_record(r, CatalogInfo(name="c"), provider) for r in rows}
 
 

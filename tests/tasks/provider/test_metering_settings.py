@@ -14,7 +14,7 @@ from textmusic.providers import RateLimit, load_profile
 def connection(requests: int, window: float) -> Connection:
     profile = load_profile("verbatik").model_copy(update={"rate_limit": RateLimit(requests=requests,
                                                                                   window_seconds=window)})
-    return Connection(Provider("hosted", profile.base_url, False), SecretStr("k" * 12), profile)
+    return Connection(Provider.of(profile, name="hosted"), SecretStr("k" * 12), profile)
 
 
 def test_the_profiles_rate_limit_meters_the_run() -> None:
