@@ -17,6 +17,7 @@ from tasks.settings import BIT_DEPTHS, SAMPLE_RATES, SPECS, TASK_RUNNERS, Master
 if TYPE_CHECKING:
     from tasks.catalog.verification import Verification
     from tasks.run import RunOptions
+    from textmusic.providers import Profile
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -249,6 +250,16 @@ def column_warnings(brief: Path) -> list[str]:
     return list(load_brief(brief).attrs[WARNINGS_ATTR])
 
 
+def _active_profile() -> Profile:
+    """The profile of the provider a run would use now (TRACKFOUNDRY_PROVIDER, TEXTMUSIC_API_URL): validation
+    holds a brief to its request mapping."""
+    from tasks.provider.preflight import resolve_profile
+    from tasks.settings import PipelineSettings
+    from textmusic.settings import TextMusicSettings
+
+    return resolve_profile(PipelineSettings(), TextMusicSettings())[0]
+
+
 def _warn(warnings: list[str]) -> None:
     for warning in warnings:
         console.print(f"warning: {warning}", style="yellow", markup=False, soft_wrap=True)
@@ -276,14 +287,16 @@ def validate(
 ) -> None:
     """Check a brief without generating anything; exit non-zero when any row is rejected."""
     from tasks.intake.brief import WARNINGS_ATTR, BriefError, load_brief
-    from tasks.intake.validate import validate_brief
+    from tasks.intake.validate import grouped_warnings, validate_brief
 
     try:
         table = load_brief(brief)
-    except BriefError as exc:
+        profile = _active_profile()
+    except (BriefError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _warn(table.attrs[WARNINGS_ATTR])
-    validation = validate_brief(table, report)
+    validation = validate_brief(table, report, profile)
+    _warn([f"provider {profile.name}: {line}" for line in grouped_warnings(validation.warnings)])
     if not validation.rejections:
         console.print(f"{brief}: all {len(validation.rows)} rows are valid")
         return
@@ -313,7 +326,7 @@ def estimate(brief: BriefArg) -> None:
     except ProfileError as exc:  # its price decides the estimate: a bad one is said in a line
         raise _fail(str(exc)) from None
     try:
-        validation = validate_brief(load_brief(brief))
+        validation = validate_brief(load_brief(brief), profile=profile)
     except BriefError as exc:
         raise _fail(str(exc)) from None
     expected, worst = brief_cost_cents(validation.rows, settings, profile)
@@ -366,6 +379,7 @@ def plan(
         console.print("warning: the worst case exceeds the spec's budget: a run with it would skip rows",
                       style="yellow", markup=False)
     typer.echo(f"preview: {outcome.preview}")
+    _warn([f"provider {e.provider}: {line}" for line in outcome.warnings])
     if outcome.rejections:
         for r in outcome.rejections:
             console.print(f"row {r.row} {r.track_id} {r.column}: {r.reason}", style="red", markup=False)

@@ -57,7 +57,7 @@ from tasks.generation.resume import resumption, split_done
 from tasks.intake.brief import with_default_versions
 from tasks.intake.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
 from tasks.intake.planning.outcome import is_plan_spec
-from tasks.intake.validate import Validation
+from tasks.intake.validate import Validation, grouped_warnings
 from tasks.prefect_tasks import (
     deliver_versions_task,
     generate_rows_task,
@@ -69,6 +69,7 @@ from tasks.prefect_tasks import (
 from tasks.progress import report_progress
 from tasks.provider.connection import Connection, metered_by, open_provider
 from tasks.provider.metering import ensure_rate_limit
+from tasks.provider.preflight import resolve_profile
 from tasks.run import CatalogInfo, Provider, RunOptions
 from tasks.settings import TASK_RUNNERS, PipelineSettings
 from textmusic.providers import Profile
@@ -449,7 +450,12 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
     logger, out_dir, options = known.logger, known.out_dir, known.options
     clear_partials(out_dir)
     table = with_default_versions(load_brief_task(brief), options.versions)
-    validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR)
+    # The provider's profile is known before any request: its request mapping's limits and losses are
+    # validation's (the connection itself is opened after).
+    profile = resolve_profile(known.settings, TextMusicSettings())[0]
+    validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR, profile)
+    for line in grouped_warnings(validation.warnings):
+        logger.warning("provider %s: %s", profile.name, line)
     write_rejects(out_dir, [asdict(r) for r in validation.rejections])
     logger.info("brief: %d rows, %d valid, %d rejected", len(table), len(validation.rows),
                 len(validation.rejected_rows))

@@ -23,6 +23,7 @@ from tasks.provider.connection import Connection, connect
 from tasks.provider.metering import BatchedThrottle, prefect_throttle
 from tasks.run import CatalogInfo, RunOptions
 from tasks.settings import PipelineSettings
+from textmusic.providers import Profile
 from textmusic.settings import TextMusicSettings
 
 
@@ -41,8 +42,8 @@ def plan_brief_task(spec: Path, out_dir: Path) -> PlanOutcome:
 
 
 @task(name="validate-brief", cache_policy=NO_CACHE)
-def validate_task(table: pd.DataFrame, docs_dir: Path | None = None) -> Validation:
-    return validate_brief(table, docs_dir)
+def validate_task(table: pd.DataFrame, docs_dir: Path | None = None, profile: Profile | None = None) -> Validation:
+    return validate_brief(table, docs_dir, profile)
 
 
 _throttles: dict[str, BatchedThrottle] = {}

@@ -539,7 +539,10 @@ class TextMusicClient:
 
     def request_body(self, request: TextToMusicRequest) -> dict[str, Any]:
         """The JSON body, every set field explicit (a provider's defaults may change); the local
-        extensions (duration_seconds, versions) only for the local provider."""
+        extensions (duration_seconds, versions) only for the local provider. A profile with a `[request]`
+        table gets its own body instead (textmusic/providers/request.py)."""
+        if self.profile.request is not None:
+            return self.profile.request.body(request)
         body = request.model_dump(mode="json", exclude_none=True)
         if not self.local_extensions:
             for name in LOCAL_EXTENSION_FIELDS:

@@ -10,6 +10,7 @@ text cell may carry control characters (only lyrics keep their line breaks and t
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +41,7 @@ from textmusic.contract import (
     VERSION_KINDS,
     TextToMusicRequest,
 )
+from textmusic.providers import Profile
 
 MAX_TRACK_ID_CHARS = 100
 _NUMBER = r"(?:\d+(?:\.\d+)?)"
@@ -69,6 +71,16 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class RowWarning:
+    """What a valid row loses at the active provider (e.g. no seed): said before paying, the row still runs."""
+
+    row: int
+    track_id: str
+    column: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class BriefRow:
     """A valid row: its request follows the contract; the seed may still be missing (the plan derives it)."""
 
@@ -83,6 +95,7 @@ class BriefRow:
 class Validation:
     rows: list[BriefRow]
     rejections: list[Rejection]
+    warnings: list[RowWarning] = field(default_factory=list)
 
     @property
     def rejected_rows(self) -> set[int]:
@@ -149,13 +162,17 @@ CONTRACT_RULES: tuple[str, ...] = (
 )
 
 
-def brief_rules() -> dict[str, list[str]]:
-    """Every rule a brief is held to, by stage, as the report lists them."""
-    return {
+def brief_rules(profile: Profile | None = None) -> dict[str, list[str]]:
+    """Every rule a brief is held to, by stage, as the report lists them (the provider's, when its profile maps
+    the request)."""
+    rules = {
         "text (every cell)": [TRACK_ID_RULE, CONTROL_RULE],
         "table (Great Expectations)": [r.rule for r in TABLE_RULES],
         "contract (each row)": list(CONTRACT_RULES),
     }
+    if profile is not None and profile.request is not None:
+        rules[f"provider {profile.name} (its request mapping)"] = profile.request.rules()
+    return rules
 
 
 def shown(text: str) -> str:
@@ -308,6 +325,30 @@ def _contract_rejections(row: int, track_id: str, error: ValidationError) -> lis
     return found
 
 
+def provider_problems(row: int, track_id: str, request: TextToMusicRequest,
+                      profile: Profile | None) -> tuple[list[Rejection], list[RowWarning]]:
+    """What the active provider's request mapping says of a valid row: the rejections (a limit it documents, a
+    field it cannot take that the row needs) and the warnings (what the row loses there, e.g. its seed)."""
+    if profile is None or profile.request is None:
+        return [], []
+    found = profile.request.consequences(request)
+    return ([Rejection(row, track_id, c.column, c.reason) for c in found if c.severity == "rejection"],
+            [RowWarning(row, track_id, c.column, c.reason) for c in found if c.severity == "warning"])
+
+
+def grouped_warnings(warnings: list[RowWarning]) -> list[str]:
+    """Row warnings as lines a person reads: one per column and reason, with the rows it concerns (a brief of
+    10,000 rows without a seed at its provider is one line, not 10,000)."""
+    rows: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for w in warnings:
+        rows[(w.column, w.reason)].append(w.row)
+    lines = []
+    for (column, reason), numbers in rows.items():
+        shown_rows = ", ".join(map(str, numbers[:10])) + (f" … ({len(numbers)} rows)" if len(numbers) > 10 else "")
+        lines.append(f"{column}: {reason} (row{'s' if len(numbers) > 1 else ''} {shown_rows})")
+    return lines
+
+
 def _rule_rejections(table: pd.DataFrame) -> list[Rejection]:
     """The text rules, then the table suite for the cells the text rules did not already reject."""
     text = text_rejections(table)
@@ -315,13 +356,15 @@ def _rule_rejections(table: pd.DataFrame) -> list[Rejection]:
     return text + [r for r in table_rejections(table) if (r.row, r.column) not in cells]
 
 
-def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None) -> Validation:
-    """Rows that pass the text rules, the table suite and the contract, and a rejection for every rule a row
-    breaks. With `docs_dir`, the report (index.html) is written there."""
+def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None, profile: Profile | None = None) -> Validation:
+    """Rows that pass the text rules, the table suite, the contract and the active provider's `profile` (its
+    request mapping's limits and what it cannot take), and a rejection for every rule a row breaks; the
+    provider's warnings for the valid rows. With `docs_dir`, the report (index.html) is written there."""
     rejections = _rule_rejections(table)
     bad = {r.row for r in rejections}
     first_seen: dict[str, int] = {}
     rows: list[BriefRow] = []
+    warnings: list[RowWarning] = []
     for cells in table.to_dict(orient="records"):
         row, track_id = int(cells["row"]), cells["track_id"]
         if track_id in first_seen:
@@ -338,14 +381,20 @@ def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None) -> Validat
         except ValidationError as exc:
             rejections.extend(_contract_rejections(row, track_id, exc))
             continue
+        refused, warned = provider_problems(row, track_id, request, profile)
+        if refused:
+            rejections.extend(refused)
+            continue
+        warnings.extend(warned)
         metadata = {f.name: f.carried(cells[f.name]) for f in METADATA_FIELDS if cells[f.name]}
         rows.append(BriefRow(row=row, track_id=track_id, name=cells["name"], request=request, metadata=metadata))
     rejections = sorted((replace(r, track_id=shown(r.track_id)) for r in rejections), key=lambda r: (r.row, r.column))
-    validation = Validation(rows=rows, rejections=rejections)
+    warnings = [replace(w, track_id=shown(w.track_id)) for w in warnings]
+    validation = Validation(rows=rows, rejections=rejections, warnings=warnings)
     if docs_dir is not None:
         write_validation_page(docs_dir, ValidationReport(
             brief=str(table.attrs.get(BRIEF_ATTR, "")), total=len(table), valid=len(rows),
             rejections=[(r.row, r.track_id, r.column, r.reason) for r in rejections],
-            rules=brief_rules(), warnings=list(table.attrs.get(WARNINGS_ATTR, [])),
+            rules=brief_rules(profile), warnings=[*table.attrs.get(WARNINGS_ATTR, []), *grouped_warnings(warnings)],
         ))
     return validation

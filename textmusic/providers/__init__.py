@@ -1,7 +1,8 @@
 """Provider profiles: what differs between Text-to-Music providers, as data.
 
 A profile names a provider's origin, paths, auth header, where the fields of its answers live, its
-status vocabulary, retention, timing and rate limit. Profiles ship for the seed's hosted API
+status vocabulary, retention, timing and rate limit, and (`[request]`, textmusic/providers/request.py) how our
+request becomes its body. Profiles ship for the seed's hosted API
 (`verbatik.toml`) and for TrackFoundry's local service (`textmusic-local.toml`); a user points
 `TRACKFOUNDRY_PROVIDER` at one of those names or at a TOML file of the same shape (see docs/providers.md).
 """
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textmusic.contract import FAILED, PENDING, READY, TrackStatus
 from textmusic.pricing import SEED_PRICE, Price
+from textmusic.providers.request import RequestMap
 from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
 PROFILE_DIR = Path(__file__).resolve().parent
@@ -100,6 +102,8 @@ class Profile(BaseModel):
     # How the provider charges (textmusic/pricing.py): everything the pipeline prices reads it. No `[price]`
     # table: the seed's $0.20 per minute.
     price: Price = SEED_PRICE
+    # How a request becomes the provider's body (textmusic/providers/request.py); None: the seed API's body.
+    request: RequestMap | None = None
 
     @property
     def vocabulary(self) -> dict[str, TrackStatus]:
@@ -119,12 +123,15 @@ class Profile(BaseModel):
     def to_toml(self) -> str:
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
-        data = self.model_dump()
+        data = self.model_dump(exclude={"request"})
         tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price")}
+        if self.request is not None:
+            mapped = self.request.model_dump(mode="json", exclude_none=True)
+            tables.update({f"request.{k}": v for k, v in mapped.items()})
         lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
         for table, values in tables.items():
-            lines += ["", f"[{table}]"] + [f"{_toml(k)} = {_toml(v)}" if table == "status_words"
-                                           else f"{k} = {_toml(v)}" for k, v in values.items()]
+            bare = table in ("rate_limit", "answer", "price")  # keys of ours; a provider's own words are quoted
+            lines += ["", f"[{table}]"] + [f"{k if bare else _toml(k)} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 
 
@@ -137,6 +144,8 @@ def _toml(value: object) -> str:
         return repr(value)
     if isinstance(value, list):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table (a request field's mapping)
+        return "{ " + ", ".join(f"{_toml(k)} = {_toml(v)}" for k, v in value.items()) + " }"
     text = str(value).replace("\\", "\\\\").replace('"', '\\"')
     return f'"{text}"'
 

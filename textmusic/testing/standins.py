@@ -128,6 +128,9 @@ class Shape:
     auth_header: str = "Authorization"  # "Authorization" takes "Bearer <key>"; any other header the bare key
     rate_limit: tuple[int, float] | None = None  # (requests, window seconds) on the API origin, else 429
     retry_after_date: bool = False  # 429's Retry-After as an HTTP date instead of seconds
+    # which bodies a submission takes: the seed API's, or "styled" (a provider with a body of its own, STYLED):
+    # anything else is a 400, as the real API would answer it
+    request_rules: Literal["seed", "styled"] = "seed"
 
 
 def song_price_cents(seconds: float) -> int:
@@ -423,7 +426,7 @@ class StandIn:
                             headers={"Retry-After": retry_after})
 
     def _submit(self, shape: Shape, body: Any) -> Response:
-        invalid = _invalid(body)
+        invalid = _invalid(body) if shape.request_rules == "seed" else _invalid_styled(body)
         if invalid:
             return JSONResponse(error_body("invalid_input", invalid), 400)
         self._valid_submissions += 1  # the event loop is one thread: no race
@@ -434,7 +437,7 @@ class StandIn:
         seed = int(seed) if seed is not None else secrets.randbelow(2**32)
         num_songs = int(body.get("num_songs", 1))
         songs = [_Song(uuid.uuid4().hex, body.get("name"), (seed + i) % 2**32, body.get("tags"),
-                       body.get("output_format", "wav"), body.get("output_bit_rate"), i) for i in range(num_songs)]
+                       _format_of(body), body.get("output_bit_rate"), i) for i in range(num_songs)]
         cents = shape.billing.submission_cents(num_songs, shape.audio_seconds)
         with self._lock:
             self._songs.update((s.id, s) for s in songs)
@@ -555,3 +558,39 @@ def _invalid(body: Any) -> str | None:
         return "seed must be an integer from 0 to 4294967295"
     return None
 
+
+
+def _format_of(body: dict[str, Any]) -> str:
+    """The format a body asks for: ours, or a styled provider's word ("mp3_44100_128" → mp3, "wav_44100" → wav)."""
+    asked = str(body.get("output_format", "wav"))
+    return asked if asked in CONTENT_TYPES else "mp3" if asked.startswith("mp3_") else "wav"
+
+
+# A provider whose body is not the seed API's, in the manner of sunoapi.org / ElevenLabs / Stable Audio: a
+# description, a style string, the length in milliseconds, an instrumental flag, a guidance scale and a model.
+STYLED_MODEL = "styled-v2"
+STYLED_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "prompt": str, "style": str, "music_length_ms": int, "instrumental": bool, "seed": int,
+    "cfg_scale": (int, float), "model": str, "output_format": str,
+}
+STYLED_FORMATS = ("mp3_44100_128", "mp3_44100_192", "wav_44100")
+
+
+def _invalid_styled(body: Any) -> str | None:
+    """The styled provider's checks: known fields of the right type, a model, a length in its range."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    unknown = sorted(set(body) - set(STYLED_FIELDS))
+    if unknown:
+        return f"unknown field(s): {', '.join(unknown)}"
+    wrong = [k for k, v in body.items() if isinstance(v, bool) is not (STYLED_FIELDS[k] is bool)
+             or not isinstance(v, STYLED_FIELDS[k])]
+    if wrong:
+        return f"wrong type for {', '.join(wrong)}"
+    if body.get("model") != STYLED_MODEL or not (body.get("prompt") or body.get("style")):
+        return f"model must be {STYLED_MODEL!r}, and a prompt or a style is required"
+    if not 10_000 <= body.get("music_length_ms", 30_000) <= 300_000:
+        return "music_length_ms must be from 10000 to 300000"
+    if not 1 <= body.get("cfg_scale", 7) <= 25 or body.get("output_format", STYLED_FORMATS[0]) not in STYLED_FORMATS:
+        return f"cfg_scale must be from 1 to 25 and output_format one of {', '.join(STYLED_FORMATS)}"
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tasks.intake.brief import load_brief
@@ -18,7 +18,7 @@ from tasks.intake.planning.diversity import Distances, coverage, prompt_distance
 from tasks.intake.planning.planner import Embed, PlannedTrack, plan_tracks, write_brief
 from tasks.intake.planning.preview import Estimate, write_preview
 from tasks.intake.planning.spec import SpecError, load_spec, lyric_sheets
-from tasks.intake.validate import Rejection, validate_brief
+from tasks.intake.validate import Rejection, grouped_warnings, validate_brief
 from tasks.settings import PipelineSettings
 from textmusic.providers import Profile, ProfileError, load_profile
 
@@ -38,6 +38,7 @@ class PlanOutcome:
     tempo_clashes: list[tuple[str, str]]
     rejections: list[Rejection]
     estimate: Estimate
+    warnings: list[str] = field(default_factory=list)  # what the rows lose at the spec's provider (no seed …)
 
 
 def is_plan_spec(path: Path) -> bool:
@@ -67,7 +68,7 @@ def plan_brief(spec_path: Path, out: Path, embed: Embed | None, seed: int | None
     tracks = plan_tracks(spec, sheets, embed, count=count, seed=seed)
     seconds = time.perf_counter() - started
     write_brief(out, spec, tracks)
-    validation = validate_brief(load_brief(out))
+    validation = validate_brief(load_brief(out), profile=profile)
     expected, worst = brief_cost_cents(validation.rows, PipelineSettings(), profile)
     estimate = Estimate(spec.provider.name, expected / 100, worst / 100, spec.provider.budget_usd)
     cover = coverage(tracks)
@@ -75,4 +76,5 @@ def plan_brief(spec_path: Path, out: Path, embed: Embed | None, seed: int | None
     preview = write_preview(preview_path(out), spec_path.stem, tracks, cover, distances, estimate)
     return PlanOutcome(brief=out, preview=preview, tracks=tracks, seconds=seconds, coverage=cover,
                        distances=distances, tempo_clashes=tempo_clashes(tracks, spec.diversity.bpm_apart),
-                       rejections=validation.rejections, estimate=estimate)
+                       rejections=validation.rejections, estimate=estimate,
+                       warnings=grouped_warnings(validation.warnings))

@@ -1,0 +1,66 @@
+"""The example profile docs/profiles/sunoapi-org.toml (written from sunoapi.org's docs, see its header): its
+body from brief rows, and its submit → poll answers read, through an httpx transport answering in the docs'
+shapes (no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+
+from textmusic.client import TextMusicClient
+from textmusic.contract import READY, TextToMusicRequest
+from textmusic.providers import load_profile
+
+PROFILE = Path(__file__).resolve().parents[3] / "docs" / "profiles" / "sunoapi-org.toml"
+TASK = "5c79be8e"
+DETAILS = {"code": 200, "msg": "success", "data": {
+    "taskId": TASK, "status": "SUCCESS", "errorMessage": None,
+    "response": {"taskId": TASK, "sunoData": [
+        {"id": "a1", "audioUrl": "https://cdn.example/a1.mp3", "title": "Rain", "duration": 182.4},
+        {"id": "a2", "audioUrl": "https://cdn.example/a2.mp3", "title": "Rain", "duration": 175.0}]}}}
+
+
+@pytest.fixture(scope="module")
+def profile():
+    return load_profile(PROFILE)
+
+
+def test_an_instrumental_row_becomes_a_custom_mode_body(profile):
+    request = TextToMusicRequest(prompt="Chill lo-fi beat", tags=["lofi", "chill"], lyrics="", seed=1, name="Rain")
+    assert profile.request.body(request) == {
+        "customMode": True, "model": "V4_5", "callBackUrl": "https://callback.invalid/trackfoundry",
+        "style": "Chill lo-fi beat, lofi, chill", "title": "Rain", "instrumental": True}
+
+
+def test_a_sung_row_sends_its_lyrics_as_the_prompt(profile):
+    request = TextToMusicRequest(tags=["folk"], lyrics="[verse]\nDown the road", seed=1, name="Road")
+    body = profile.request.body(request)
+    assert body["prompt"] == "[verse]\nDown the road" and body["instrumental"] is False and body["style"] == "folk"
+
+
+def test_what_it_cannot_take_is_said(profile):
+    request = TextToMusicRequest(prompt="p", seed=1, output_format="wav", num_songs=2, bpm=90)
+    found = {c.column: c.severity for c in profile.request.consequences(request)}
+    assert found == {"seed": "warning", "bpm": "warning", "num_songs": "rejection", "output_format": "rejection"}
+
+
+def test_submit_then_poll_reads_the_documented_answers(profile):
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return httpx.Response(200, json={"code": 200, "msg": "success", "data": {"taskId": TASK}})
+        return httpx.Response(200, json=DETAILS)
+
+    with TextMusicClient(profile.base_url, "k", profile=profile, transport=httpx.MockTransport(answer)) as client:
+        submitted = client.submit(TextToMusicRequest(prompt="calm", seed=1, output_format="mp3", name="Rain"))
+        track = client.get_track(submitted.tracks[0].id)
+    assert submitted.tracks[0].id == TASK
+    assert json.loads(seen[0].content)["style"] == "calm" and seen[0].url.path == "/api/v1/generate"
+    assert seen[1].url.path == "/api/v1/generate/record-info" and seen[1].url.params["taskId"] == TASK
+    assert (track.effective_status, track.audio_url, track.duration_seconds) == (
+        READY, "https://cdn.example/a1.mp3", 182.4)
