@@ -172,7 +172,7 @@ class Service:
 
 
 HOSTED_LATENCY = "15-25"  # the demo's service at hosted timing: each track pending 15-25 s, as hosted APIs answer
-DEMO_IN_FLIGHT = 80  # per run: two runs keep ~160 tracks pending, ~2 requests each per ~20 s, past the limit
+DEMO_IN_FLIGHT = 150  # per run: two runs keep up to 300 tracks pending, ~2 requests each per ~20-30 s, past the limit
 
 
 def start_service(started: Started, work: Path, env: dict[str, str], hosted: bool = False) -> Service:
@@ -476,7 +476,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo")
-    d.add_argument("--rows", type=int, default=200, help="rows per catalog (two catalogs)")
+    d.add_argument("--rows", type=int, default=400, help="rows per catalog (two catalogs)")
     b = sub.add_parser("bench")
     b.add_argument("--rate", action="store_true")
     b.add_argument("--overhead", action="store_true")
