@@ -201,8 +201,10 @@ class ReviewServer:
     thread: threading.Thread
 
     def wait(self) -> None:
-        """Block until the server ends (Ctrl-C interrupts the wait in the main thread)."""
-        self.thread.join()
+        """Block until the server ends. Joined in short slices: the main thread wakes at least twice a second,
+        so a Ctrl-C is handled at once even where a bare join would not return to the interpreter."""
+        while self.thread.is_alive():
+            self.thread.join(0.5)
 
     def stop(self) -> None:
         self.server.should_exit = True

@@ -210,7 +210,7 @@ def test_the_command_prints_the_url_and_ctrl_c_stops_it_cleanly(catalog: Path) -
         assert url.startswith("http://127.0.0.1:") and "/?token=" in url, lines
         assert httpx.get(url).status_code == 200
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=15)
+        out, err = proc.communicate(timeout=30)  # stop's bounds: 5 s graceful shutdown, then a 10 s join
     finally:
         if proc.poll() is None:
             proc.kill()
