@@ -11,6 +11,7 @@ waveform images are served, never the ledger, its journal or the provider's raw 
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
 import threading
 import time
@@ -254,7 +255,10 @@ def _bind(port: int) -> socket.socket:
 
 
 def review_command(out_dir: Path, port: int) -> None:
-    """`trackfoundry review DIR`: serve until Ctrl-C, printing the URL (with its token) to open."""
+    """`trackfoundry review DIR`: serve until Ctrl-C, printing the URL (with its token) to open. Ctrl-C raises
+    here even when the process was started with SIGINT ignored (a child inherits an ignored SIGINT, and Python
+    then installs no handler), since it is the only way this command ends."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server = serve(out_dir, port)
     except (ValueError, OSError) as exc:

@@ -202,8 +202,9 @@ def test_decisions_survive_a_restart_with_a_new_token(catalog: Path) -> None:
 def test_the_command_prints_the_url_and_ctrl_c_stops_it_cleanly(catalog: Path) -> None:
     code = "import sys; from pathlib import Path; from flows.review import review_command; " \
            "review_command(Path(sys.argv[1]), 0)"
+    ignore_ctrl_c = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)  # noqa: E731 (inherited, as from a shell)
     proc = subprocess.Popen([sys.executable, "-c", code, str(catalog)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=ignore_ctrl_c)
     try:
         lines = [proc.stdout.readline() for _ in range(2)]  # type: ignore[union-attr]
         url = lines[1].strip()
