@@ -11,6 +11,7 @@ download stops at its byte, ratio, stall and time limits with its partial file r
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import time
@@ -41,12 +42,20 @@ from textmusic.contract import (
     LOCAL_EXTENSION_FIELDS,
     MIDI_VERSION,
     PENDING,
+    READY,
     TextToMusicRequest,
     TextToMusicResponse,
     Track,
 )
 from textmusic.providers import Profile, default_profile_name, load_profile
-from textmusic.providers.reader import AnswerRefused, parse_answer, read_status, read_submission
+from textmusic.providers.reader import (
+    AnswerRefused,
+    parse_answer,
+    read_status,
+    read_submission,
+    read_sync_answer,
+    track_id,
+)
 from textmusic.settings import TextMusicSettings
 
 T = TypeVar("T")
@@ -122,6 +131,11 @@ class DownloadLimit(BadDownload):
     def __init__(self, message: str, *, limit: DownloadLimitKind, **kw: Any) -> None:
         super().__init__(message, **kw)
         self.limit: DownloadLimitKind = limit
+
+
+class SyncAudioLost(BadDownload):
+    """A synchronous answer was accepted (paid) but its audio could not be taken whole: cut off, over a limit,
+    or not where the profile says. Never retried: the request would be paid again."""
 
 
 class UnreadableStatus(TextMusicError):
@@ -451,13 +465,24 @@ class TextMusicClient:
               headers: dict[str, str] | None) -> Answer:
         self.attempts += 1
         self._throttle()
-        try:
+        with self._transport(replayable):
             response = self._http.send(self._http.build_request(method, path, json=body, headers=headers),
                                        stream=True)
             try:
                 answer = self._answer(response)
             finally:
                 response.close()  # past the cap: the rest is never read (the connection is dropped)
+        self.monitor(answer.status_code)
+        if 200 <= answer.status_code < 300:
+            return answer
+        raise self._not_accepted(answer, replayable)
+
+    @contextlib.contextmanager
+    def _transport(self, replayable: bool) -> Iterator[None]:
+        """Transport errors mapped by whether the request may have reached the provider: not connected is
+        retried; sent and unanswered is retried only when `replayable`, else held as `Unanswered`."""
+        try:
+            yield
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             self.monitor(None)
             raise Unreachable(f"cannot reach the provider: {type(exc).__name__}") from None
@@ -467,13 +492,15 @@ class TextMusicClient:
                 raise ServerError(f"the answer was lost ({type(exc).__name__}); sent again") from None
             raise Unanswered(f"the request was sent but no answer came ({type(exc).__name__}); it may have "
                              "been charged, so it is not sent again") from None
-        self.monitor(answer.status_code)
-        if 200 <= answer.status_code < 300:
-            return answer
+
+    @staticmethod
+    def _not_accepted(answer: Answer, replayable: bool) -> TextMusicError:
+        """The error for a non-2xx answer; a gateway's 502/504 to a request that cannot be replayed is held as
+        unanswered (the provider behind it may have accepted it)."""
         if not replayable and answer.status_code in (502, 504):
-            raise Unanswered(f"HTTP {answer.status_code} from a gateway: the provider behind it may have "
-                             "accepted the request, so it is not sent again", status=answer.status_code)
-        raise error_from_response(answer)
+            return Unanswered(f"HTTP {answer.status_code} from a gateway: the provider behind it may have "
+                              "accepted the request, so it is not sent again", status=answer.status_code)
+        return error_from_response(answer)
 
     def _answer(self, response: httpx.Response) -> Answer:
         """The answer with its body read as a stream up to max_answer_bytes (decoded), not a byte further."""
@@ -559,6 +586,97 @@ class TextMusicClient:
         return self._send("POST", self.profile.submit_path, replayable=key is not None,
                           parse=self._read_submission, body=self.request_body(request),
                           headers={IDEMPOTENCY_HEADER: key} if key else None)
+
+    def submit_sync(self, request: TextToMusicRequest, dest: Path, accepted: Callable[[str], None], *,
+                    idempotency_key: str | None = None, max_bytes: int | None = None) -> Track:
+        """POST a request whose answer carries the audio (a profile's `[sync]`), written into `dest` as it
+        arrives, with a download's limits (`max_bytes` tightens the byte limit). Until an answer begins, errors
+        are `submit`'s. `accepted` is told the generation's id the moment a 2xx answer begins, before a byte of
+        its body is read (the caller journals the row as paid); from then on the request is never sent again,
+        and audio that does not come whole raises SyncAudioLost with `dest` removed."""
+        key = idempotency_key if self.profile.sends_idempotency_key else None
+        limit = self.settings.max_download_bytes if max_bytes is None else min(max_bytes,
+                                                                                 self.settings.max_download_bytes)
+        for attempt in self._retrying():
+            with attempt:
+                return self._sync_once(request, dest, accepted, key, limit)
+        raise AssertionError("unreachable")
+
+    def _sync_once(self, request: TextToMusicRequest, dest: Path, accepted: Callable[[str], None],
+                   key: str | None, limit: int) -> Track:
+        sync = self.profile.sync
+        if sync is None:
+            raise ValueError(f"profile {self.profile.name!r} has no [sync] table: its answers carry no audio")
+        self.attempts += 1
+        self._throttle()
+        # The answer begins only when the audio is made: the read timeout is the profile's, not a poll's.
+        timeout = httpx.Timeout(sync.timeout_seconds, connect=self.settings.connect_timeout_seconds)
+        built = self._http.build_request("POST", self.profile.submit_path, json=self.request_body(request),
+                                         headers={IDEMPOTENCY_HEADER: key} if key else None, timeout=timeout)
+        with self._transport(key is not None):
+            response = self._http.send(built, stream=True)
+        try:
+            self.monitor(response.status_code)
+            if not response.is_success:
+                with self._transport(key is not None):
+                    answer = self._answer(response)
+                raise self._not_accepted(answer, key is not None)
+            generation_id = self._generation_id(response.headers)
+            accepted(generation_id)
+            return self._take_audio(response, dest, generation_id, limit)
+        finally:
+            response.close()
+
+    def _generation_id(self, headers: httpx.Headers) -> str:
+        """The provider's name for a synchronous generation (for its support), else one of ours."""
+        for name in self.profile.sync.id_header if self.profile.sync else ():
+            value = headers.get(name)
+            if value is None or redaction.redact(value) != value:  # a provider echoing the key names nothing
+                continue
+            try:
+                return track_id(value)
+            except ValueError:
+                continue
+        return f"sync-{uuid.uuid4().hex}"
+
+    def _take_audio(self, response: httpx.Response, dest: Path, generation_id: str, limit: int) -> Track:
+        """A paid synchronous answer's audio into `dest`: the body itself, or decoded from its JSON."""
+        sync = self.profile.sync
+        assert sync is not None
+        hexed = sync.audio != "body"
+        # hex doubles the audio's size, base64 adds a third: the JSON may be that much larger than the audio.
+        meter = _Meter(f"the answer of {generation_id}", 2 * limit + RATIO_FLOOR_BYTES if hexed else limit,
+                       self.settings.max_decompression_ratio,
+                       time.monotonic() + self.settings.download_deadline_seconds)
+        try:
+            meter.check_length(response.headers.get("Content-Length"))
+            if not hexed:
+                self._save(response, dest, meter)
+                return Track(id=generation_id, status=READY)
+            audio, track = read_sync_answer(self.profile, self._body(Answer(
+                response.status_code, response.reason_phrase, response.headers, self._metered(response, meter))),
+                generation_id)
+            if len(audio) > limit:
+                raise DownloadLimit(f"the audio of {generation_id} is over the limit of {limit} bytes", limit="bytes")
+            dest.write_bytes(audio)
+            return track
+        except (httpx.TransportError, _Undecodable, TextMusicError, ValueError) as exc:
+            dest.unlink(missing_ok=True)
+            told = exc.message if isinstance(exc, TextMusicError) else type(exc).__name__
+            raise SyncAudioLost(f"paid, but the audio of {generation_id} did not come whole after {meter.wire} "
+                                f"bytes ({told[:300]}): never sent again", status=response.status_code) from None
+
+    @staticmethod
+    def _metered(response: httpx.Response, meter: _Meter) -> bytes:
+        """A body read whole in memory, every step against the meter's limits."""
+        chunks, encoding = _wire(response)
+        decoder, pieces = _Decoder(encoding), []
+        for raw in chunks:
+            meter.add_wire(len(raw))
+            for piece in decoder.decode(raw):
+                meter.add_decoded(len(piece))
+                pieces.append(piece)
+        return b"".join(pieces)
 
     def get_track(self, track_id: str) -> Track:
         """One status poll, the id sent as one percent-encoded path segment. An unreadable answer raises

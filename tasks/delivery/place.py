@@ -87,28 +87,45 @@ def deliver(
     *,
     share: Callable[[float], int],
 ) -> LedgerRecord:
-    """Download (at most `max_bytes`), verify, bring to the delivery spec (or raise QcFailed), tag, then rename
-    into the catalog under the name `name_for` gives the track's BPM. Its cost: the provider's figure, else its
-    `share` (seconds → cents) of the charge by the provider's price model."""
+    """Download (at most `max_bytes`), then `deliver_file`."""
     with partial_file(out_dir, f".{record.output_format}") as tmp:
         client.download(track, tmp, max_bytes=max_bytes)
-        info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
-        duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
-        cost = track.cost_cents if track.cost_cents is not None else share(duration)
-        paid = {
-            "bpm": track.bpm if track.bpm is not None else record.bpm,
-            "engine_version": track.engine_version or "",
-            "duration_seconds": round(duration, 3),
-            "cost_cents": cost,
-            "cost_usd": cost / 100,
-        }
-        record = record.model_copy(update=paid)
-        try:
-            placed = place_file(tmp, record, out_dir, name_for(named_bpm(record)), catalog, delivery)
-        except QcFailed as exc:  # what was paid and what came travels with the figures
-            exc.fields.update(paid)
-            raise
-        return placed.model_copy(update={"resume": "", "error": ""})
+        return deliver_file(tmp, track, record, out_dir, name_for, catalog, tolerance, delivery, share=share)
+
+
+def deliver_file(
+    tmp: Path,
+    track: Track,
+    record: LedgerRecord,
+    out_dir: Path,
+    name_for: Callable[[float | None], str],
+    catalog: CatalogInfo,
+    tolerance: float,
+    delivery: Delivery,
+    *,
+    share: Callable[[float], int],
+) -> LedgerRecord:
+    """A paid track's audio, already in `.partial/` (downloaded, or the answer of a synchronous provider):
+    verify, bring to the delivery spec (or raise QcFailed), tag, then rename into the catalog under the name
+    `name_for` gives the track's BPM. Its cost: the provider's figure, else its `share` (seconds → cents) of
+    the charge by the provider's price model."""
+    info = check_audio(tmp, record.output_format, track.duration_seconds, tolerance)
+    duration = track.duration_seconds if track.duration_seconds is not None else info.duration_seconds
+    cost = track.cost_cents if track.cost_cents is not None else share(duration)
+    paid = {
+        "bpm": track.bpm if track.bpm is not None else record.bpm,
+        "engine_version": track.engine_version or "",
+        "duration_seconds": round(duration, 3),
+        "cost_cents": cost,
+        "cost_usd": cost / 100,
+    }
+    record = record.model_copy(update=paid)
+    try:
+        placed = place_file(tmp, record, out_dir, name_for(named_bpm(record)), catalog, delivery)
+    except QcFailed as exc:  # what was paid and what came travels with the figures
+        exc.fields.update(paid)
+        raise
+    return placed.model_copy(update={"resume": "", "error": ""})
 
 
 @contextmanager

@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from tasks.catalog.ledger import READY, SUBMITTED, SUBMITTING, LedgerRecord, utc_now
+from tasks.catalog.ledger import LOST, POLL, READY, SUBMITTED, SUBMITTING, LedgerRecord, Resume, utc_now
 from tasks.delivery.check import intact
 from tasks.delivery.finish import Delivery, QcFailed
-from tasks.delivery.place import deliver, keep_raw_answer
+from tasks.delivery.place import deliver, deliver_file, keep_raw_answer, partial_file
 from tasks.generation.figures import Bounds, believable, charged_cents, max_audio_bytes
 from tasks.generation.outcomes import Outcome, outcome_for
 from tasks.generation.records import base_record
@@ -118,10 +118,23 @@ class Generation:
         self.poller = Poller(self)
         self._delivery = ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver")
         self._submitters = [threading.Thread(target=self._submitter, name=f"submit-{i}", daemon=True)
-                            for i in range(settings.submit_workers)]
+                            for i in range(self._submit_workers(limit))]
         for thread in self._submitters:
             thread.start()
         threading.Thread(target=self._watch_interrupt, name="interrupt-watch", daemon=True).start()
+
+    def _submit_workers(self, limit: int) -> int:
+        """A synchronous provider holds a submission open for the whole generation (30-90 s): one thread and
+        one connection per track in flight, up to the connection pool; others need a few submitters."""
+        if self.profile.sync is None:
+            return self.settings.submit_workers
+        return max(self.settings.submit_workers, min(limit, self.client.settings.max_connections))
+
+    @property
+    def _paid_resume(self) -> Resume:
+        """How a paid track that did not end is resumed: polled, or (a synchronous answer, which cannot be
+        asked again) kept as lost."""
+        return LOST if self.profile.sync is not None else POLL
 
     # -- public ---------------------------------------------------------------------------------------------
 
@@ -196,6 +209,12 @@ class Generation:
             for record in decision.records:
                 if record.status == READY and intact(self.out_dir, record.audio_path, record.sha256):
                     self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
+                elif self.profile.sync is not None:  # a paid answer whose audio never came whole: nothing to poll
+                    job = TrackJob(state, record.song_index, Track(id=record.generation_id, status=PENDING),
+                                   time.monotonic(), resumed=True)
+                    self._track_done(job, resume=LOST, charged=True, error=(
+                        "paid, but its synchronous answer's audio never came whole (it cannot be asked again): "
+                        "kept as lost; --regenerate-lost generates it anew"))
                 else:
                     job = TrackJob(state, record.song_index, Track(id=record.generation_id, status=PENDING),
                                    time.monotonic(), resumed=True)
@@ -213,6 +232,8 @@ class Generation:
         if not self.health.wait_up(self.stop, self.settings.outage_probe_seconds) and self._outage_over():
             return self._song_done(state, 0, self._ended(state, first, error=self._outage_reason()))
         self.journal([first.model_copy(update={"status": SUBMITTING})])
+        if self.profile.sync is not None:
+            return self._generate_sync(state, first)
         state.sending = True
         try:
             response = state.client.submit(state.row.request, state.key or None)
@@ -231,6 +252,57 @@ class Generation:
                       for i, t in enumerate(response.tracks)])
         for index, track in enumerate(response.tracks):
             self._advance(TrackJob(state, index, track, now), track, now)
+
+    def _generate_sync(self, state: RowState, first: LedgerRecord) -> None:
+        """A synchronous provider: the POST's answer is the audio. The row is journaled as paid the moment the
+        answer begins, before its body is read; the audio streams into `.partial/` and is delivered from there
+        in this thread. Audio that does not come whole is lost (paid), never sent again."""
+        accepted_jobs: list[TrackJob] = []
+
+        def accepted(generation_id: str) -> None:
+            state.paid_by, state.expected = self.options.run_id, 1  # one song per request
+            self.window.accepted()
+            self.journal([self._song(state, 0, status=SUBMITTED, generation_id=generation_id)])
+            job = TrackJob(state, 0, Track(id=generation_id, status=PENDING), time.monotonic())
+            job.stage = "download"
+            accepted_jobs.append(job)
+
+        request = state.row.request
+        with partial_file(self.out_dir, f".{request.output_format}") as tmp:
+            state.sending = True
+            try:
+                track = state.client.submit_sync(request, tmp, accepted, idempotency_key=state.key or None,
+                                                 max_bytes=max_audio_bytes(request.output_format,
+                                                                           self._bounds(state).seconds))
+            except Exception as exc:
+                if accepted_jobs:
+                    return self._not_synced(accepted_jobs[0], exc)
+                outcome = outcome_for("submit", exc)
+                if outcome is None:
+                    raise
+                return self._not_submitted(state, first, exc, outcome)
+            finally:
+                state.sending = False
+            job = accepted_jobs[0]
+            if job.index in state.records:
+                return  # ended meanwhile by a stop request: recorded as lost, the file is not placed
+            job.track = self._believed(job, track)
+            try:
+                delivered = deliver_file(tmp, job.track, self._track_record(job), self.out_dir,
+                                         functools.partial(state.row.file_name, job.index), self.catalog,
+                                         self.tolerance, self.delivery, share=self._share(job))
+            except Exception as exc:
+                return self._not_synced(job, exc)
+        self._song_done(state, job.index, self._ended(state, delivered))
+
+    def _not_synced(self, job: TrackJob, exc: Exception) -> None:
+        """A paid synchronous answer whose audio was not delivered, as the outcomes table says."""
+        outcome = outcome_for("sync", exc)
+        if outcome is None:
+            raise exc
+        if outcome.action == "hold_qc" and isinstance(exc, QcFailed):
+            return self._held_qc(job, exc, outcome)
+        self._track_done(job, error=outcome.error(exc), resume=outcome.resume, charged=outcome.charged)
 
     def _not_submitted(self, state: RowState, first: LedgerRecord, exc: Exception, outcome: Outcome) -> None:
         """A submission that brought no tracks, as the outcomes table says."""
@@ -299,13 +371,7 @@ class Generation:
         """Route a track by its status: pending → the poller, ready → delivery, failed → its record. The
         provider's figures are checked first: a duration or cost that cannot be believed is dropped (logged
         once per field) and the price model's figure is used."""
-        track, doubts = believable(track, self._bounds(job.state))
-        for name, why in doubts.items():
-            if name not in self._doubted:
-                self._doubted.add(name)
-                log.warning("the provider's %s for track %s cannot be believed (%s): the price model's figure is "
-                            "used instead (said once per run)", name, job.track.id, why)
-        job.track = track
+        job.track = track = self._believed(job, track)
         if track.status_word and self.profile.status_for(track.status_word) is None \
                 and track.status_word not in self._unknown_words:
             self._unknown_words.add(track.status_word)
@@ -323,6 +389,16 @@ class Generation:
             return self._track_done(job, error=f"generation failed: {track.error or 'no reason given'}")
         job.stage = "download"
         self._delivery.submit(self._deliver, job)
+
+    def _believed(self, job: TrackJob, track: Track) -> Track:
+        """The track with the provider's figures that cannot be believed dropped (logged once per field)."""
+        track, doubts = believable(track, self._bounds(job.state))
+        for name, why in doubts.items():
+            if name not in self._doubted:
+                self._doubted.add(name)
+                log.warning("the provider's %s for track %s cannot be believed (%s): the price model's figure is "
+                            "used instead (said once per run)", name, job.track.id, why)
+        return track
 
     def _bounds(self, state: RowState) -> Bounds:
         """The longest a song of this row may be and what it may cost, from the request and the price model."""
@@ -355,11 +431,8 @@ class Generation:
 
     def _not_delivered(self, job: TrackJob, exc: Exception, outcome: Outcome) -> None:
         """A paid track whose delivery failed, as the outcomes table says: held (QC), tried again, or ended."""
-        if outcome.action == "hold_qc" and isinstance(exc, QcFailed):  # paid, outside the spec: never regenerated
-            self.poller.forget(job)
-            held = self._track_record(job).model_copy(update=exc.fields)
-            return self._song_done(job.state, job.index, self._ended(job.state, held, error=str(exc),
-                                                                     resume=outcome.resume))
+        if outcome.action == "hold_qc" and isinstance(exc, QcFailed):
+            return self._held_qc(job, exc, outcome)
         if outcome.action == "retry":
             job.downloads += 1
             if job.downloads < self.settings.max_delivery_attempts or (
@@ -374,6 +447,12 @@ class Generation:
                                     f" attempts): {exc}", resume="lost" if lost else outcome.resume, charged=True,
                                     delivery_attempts=attempts)
         self._track_done(job, error=outcome.error(exc), resume=outcome.resume, charged=outcome.charged)
+
+    def _held_qc(self, job: TrackJob, exc: QcFailed, outcome: Outcome) -> None:
+        """Paid, outside the spec: held with its figures, never regenerated."""
+        self.poller.forget(job)
+        held = self._track_record(job).model_copy(update=exc.fields)
+        self._song_done(job.state, job.index, self._ended(job.state, held, error=str(exc), resume=outcome.resume))
 
     @staticmethod
     def _earlier(job: TrackJob) -> LedgerRecord | None:
@@ -433,11 +512,11 @@ class Generation:
         """An unexpected error on a paid track: the track fails with the reason and stays resumable (poll)."""
         reason = f"internal error while {doing}: {type(exc).__name__}: {exc}"
         try:
-            self._track_done(job, error=reason, resume="poll", charged=True)
+            self._track_done(job, error=reason, resume=self._paid_resume, charged=True)
         except Exception:  # the record could not even be built: end the song with the plainest one
             log.exception("track %s: could not record its failure", job.track.id)
             self._song_done(job.state, job.index, self._song(job.state, job.index, generation_id=job.track.id,
-                                                             error=reason, resume="poll"))
+                                                             error=reason, resume=self._paid_resume))
 
     def _row_broke(self, state: RowState, exc: BaseException) -> None:
         """An unexpected error in a row's submission: if the request may have reached the provider it is held
@@ -491,7 +570,12 @@ class Generation:
                 "interrupted while its submission was on the wire" if state.sending
                 else "interrupted before it was sent"), **extra))
         for job in list(state.jobs.values()):
-            if job.index not in state.records:
+            if job.index in state.records:
+                continue
+            if self.profile.sync is not None:
+                self._track_done(job, resume=LOST, charged=True, error="interrupted while its paid audio was "
+                                 "arriving (a synchronous answer cannot be asked again): kept as lost")
+            else:
                 self._track_done(job, error="interrupted while waiting for the provider: the next run polls it "
                                  "and never pays again", resume="poll")
 

@@ -31,7 +31,8 @@ from textmusic.client import (
     UnreadableStatus,
 )
 
-Stage = Literal["submit", "poll", "deliver"]
+# sync: a synchronous provider's answer after it began (paid): its audio taken and delivered, or lost.
+Stage = Literal["submit", "poll", "deliver", "sync"]
 # stop_run: the run ends at once (a refused key); end: the row (or track) ends with the outcome's record;
 # requeue: the row waits its turn again (not accepted); retry: the track is tried again later (outage aware);
 # confirm_missing: a paid track said to be gone is polled again until that is confirmed; back_off: an
@@ -83,6 +84,13 @@ OUTCOMES: dict[Stage, tuple[tuple[type[BaseException] | tuple[type[BaseException
         ((RateLimited, ServerError), RETRY),
         ((TextMusicError, AudioCheckError, TagMismatch, MarkingError, OSError),
          Outcome("end", resume="poll", charged=True, counts_delivery=True)),
+    ),
+    # No status to poll and no URL to fetch again: a paid answer whose audio is not delivered is lost (never
+    # paid again without --regenerate-lost).
+    "sync": (
+        (QcFailed, Outcome("hold_qc", resume="qc")),
+        ((TextMusicError, AudioCheckError, TagMismatch, MarkingError, OSError),
+         Outcome("end", resume="lost", charged=True, reason="paid, not delivered: {message}")),
     ),
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tomllib
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -74,6 +74,26 @@ class RateLimit(BaseModel):
     window_seconds: float = Field(RATE_LIMIT_WINDOW_SECONDS, gt=0)
 
 
+class Synchronous(BaseModel):
+    """A provider whose submission's answer carries the audio itself after the whole generation (30-90 s):
+    the raw body (`body`: ElevenLabs Music, Stable Audio with Accept: audio/*), or a JSON answer with the audio
+    as hex or base64 in a field (`hex`/`base64`: MiniMax, Stable Audio with Accept: application/json). No status
+    endpoint is asked; the POST stays open until the audio comes, up to `timeout_seconds` between bytes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audio: Literal["body", "hex", "base64"] = "body"
+    field: list[str] = ["audio"]  # hex/base64: dotted paths in the JSON answer, tried in order
+    # Headers that name the generation (kept as its generation_id, for the provider's support); none: our own id.
+    id_header: list[str] = ["request-id", "x-request-id"]
+    timeout_seconds: float = Field(300.0, gt=0)
+
+    @field_validator("field", "id_header", mode="before")
+    @classmethod
+    def _as_lists(cls, value: Any) -> list[str]:
+        return _paths(value)
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -102,6 +122,8 @@ class Profile(BaseModel):
     # How the provider charges (textmusic/pricing.py): everything the pipeline prices reads it. No `[price]`
     # table: the seed's $0.20 per minute.
     price: Price = SEED_PRICE
+    # The submission's answer carries the audio (see Synchronous); None: submit, then poll for the track.
+    sync: Synchronous | None = None
     # How a request becomes the provider's body (textmusic/providers/request.py); None: the seed API's body.
     request: RequestMap | None = None
 
@@ -123,14 +145,16 @@ class Profile(BaseModel):
     def to_toml(self) -> str:
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
-        data = self.model_dump(exclude={"request"})
+        data = self.model_dump(exclude={"request", "sync"})
         tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price")}
+        if self.sync is not None:
+            tables["sync"] = self.sync.model_dump()
         if self.request is not None:
             mapped = self.request.model_dump(mode="json", exclude_none=True)
             tables.update({f"request.{k}": v for k, v in mapped.items()})
         lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
         for table, values in tables.items():
-            bare = table in ("rate_limit", "answer", "price")  # keys of ours; a provider's own words are quoted
+            bare = table in ("rate_limit", "answer", "price", "sync")  # keys of ours; a provider's own words are quoted
             lines += ["", f"[{table}]"] + [f"{k if bare else _toml(k)} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 

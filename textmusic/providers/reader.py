@@ -14,6 +14,8 @@ with `local_extensions`); a hosted track lists none.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 import math
@@ -235,3 +237,26 @@ def read_submission(profile: Profile, body: Any) -> TextToMusicResponse:
     balance = checked(profile, "balance_cents", top.get("balance_cents", _MISSING))
     return TextToMusicResponse(success=True, tracks=tracks, cost_cents=round(cost) if cost is not None else None,
                                balance_cents=round(balance) if balance is not None else None)
+
+
+def read_sync_answer(profile: Profile, body: Any, generation_id: str) -> tuple[bytes, Track]:
+    """A synchronous JSON answer (`[sync]` audio "hex" or "base64"): the audio, decoded from the first of the
+    profile's `sync.field` paths that holds text, and the track's figures where the answer paths find them."""
+    refusal = _refusal(body)
+    if refusal is not None:
+        raise AnswerRefused(refusal)
+    fields = profile.sync.field if profile.sync else []
+    text = first(body, fields)
+    if not isinstance(text, str) or not text:
+        raise AnswerUnreadable(f"no audio at {fields} in the answer")
+    kind = profile.sync.audio if profile.sync else "hex"
+    try:
+        audio = bytes.fromhex(text) if kind == "hex" else base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise AnswerUnreadable(f"the audio at {fields} is not {kind}") from None
+    number = {name: checked(profile, name, first(body, getattr(profile.answer, name)))
+              for name in ("duration_seconds", "cost_cents", "bpm", "seed")}
+    seed, cost = number["seed"], number["cost_cents"]
+    return audio, Track(id=generation_id, status=READY, duration_seconds=number["duration_seconds"],
+                        cost_cents=round(cost) if cost is not None else None, bpm=number["bpm"],
+                        seed=int(seed) if seed is not None and seed == int(seed) else None)

@@ -20,6 +20,7 @@ request reads the current one.
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import gzip
 import hashlib
@@ -128,6 +129,12 @@ class Shape:
     auth_header: str = "Authorization"  # "Authorization" takes "Bearer <key>"; any other header the bare key
     rate_limit: tuple[int, float] | None = None  # (requests, window seconds) on the API origin, else 429
     retry_after_date: bool = False  # 429's Retry-After as an HTTP date instead of seconds
+    # a synchronous provider: the submission's answer (after seconds_to_ready) is the audio itself ("body"), or
+    # JSON {"data": {"audio": <hex or base64>}}; its connection may drop after `sync_cut_after` bytes of answer
+    sync: Literal["body", "hex", "base64"] | None = None
+    sync_cut_after: int | None = None
+    sync_id_header: str = "request-id"  # names the generation in a synchronous answer ("": not named)
+    sync_echo_key: bool = False  # ... with the caller's API key instead of its id (a hostile provider)
     # which bodies a submission takes: the seed API's, or "styled" (a provider with a body of its own, STYLED):
     # anything else is a 400, as the real API would answer it
     request_rules: Literal["seed", "styled"] = "seed"
@@ -394,6 +401,8 @@ class StandIn:
         if not self._authorised(shape, request):
             return JSONResponse(error_body("unauthorized", "invalid or missing API token"), 401)
         if request.method == "POST" and path == shape.submit_path:
+            if shape.sync:  # the answer comes when the audio is made
+                await asyncio.sleep(shape.seconds_to_ready)
             return self._submit(shape, body)
         status = re.fullmatch(re.escape(shape.status_path).replace(r"\{id\}", "(?P<id>[^/]+)"), path)
         if status and request.method == "GET":
@@ -443,6 +452,8 @@ class StandIn:
             self._songs.update((s.id, s) for s in songs)
             self._charges.append(cents)
             self._accepted.append(body)
+        if shape.sync:
+            return self._sync_answer(shape, songs[0])
         if shape.unreadable_submit and faulty:
             if shape.unreadable_submit == "html":
                 return HTMLResponse("<!DOCTYPE html><html><body><p>Request received.</p></body></html>",
@@ -453,6 +464,28 @@ class StandIn:
         if shape.cost_field:
             answer[shape.cost_field] = self._number(shape, cents)
         return JSONResponse(answer, shape.submit_status)
+
+    def _sync_answer(self, shape: Shape, song: _Song) -> Response:
+        """A synchronous provider's answer: the audio, raw or in JSON, cut off when the shape says."""
+        audio = shape.audio_bytes or tone(song.seed, shape.audio_seconds, song.fmt, song.bit_rate)
+        media, data = CONTENT_TYPES[song.fmt], audio
+        if shape.sync != "body":
+            text = audio.hex() if shape.sync == "hex" else base64.b64encode(audio).decode()
+            payload: dict[str, Any] = {"data": {"audio": text}}
+            if shape.duration_field:
+                payload[shape.duration_field] = self._number(shape, float(shape.audio_seconds))
+            media, data = "application/json", json.dumps(payload).encode()
+        name = shape.api_key if shape.sync_echo_key else song.id
+        headers = {shape.sync_id_header: name} if shape.sync_id_header else {}
+        if shape.sync_cut_after is None:
+            return Response(data, 200, headers=headers, media_type=media)
+
+        async def cut_off() -> Any:  # the promised length, then the connection drops
+            yield data[: shape.sync_cut_after]
+            raise ConnectionAbortedError("the stand-in drops the connection mid-answer")
+
+        return StreamingResponse(cut_off(), 200, headers={**headers, "Content-Length": str(len(data))},
+                                 media_type=media)
 
     def _status(self, shape: Shape, track_id: str) -> Response:
         with self._lock:
