@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
+import json
 import time
 import uuid
 import zlib
@@ -374,6 +375,13 @@ def _wait_for(retry_state: Any) -> float:
     return wait_exponential_jitter(multiplier=0.5, max=20.0)(retry_state)
 
 
+def _form_text(value: Any) -> str:
+    """A body value as a form field's text: booleans as JSON spells them, objects as JSON."""
+    if isinstance(value, bool | dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
 def _same_origin(a: httpx.URL, b: httpx.URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
@@ -416,7 +424,8 @@ class TextMusicClient:
         limits = httpx.Limits(max_connections=settings.max_connections,
                               max_keepalive_connections=settings.max_connections)
         accept = {"Accept-Encoding": ACCEPT_ENCODING}
-        self._http = httpx.Client(base_url=self.base_url, headers={**accept, **self.profile.auth_headers(self._secret)},
+        headers = {**accept, **self.profile.headers, **self.profile.auth_headers(self._secret)}  # the key's header wins
+        self._http = httpx.Client(base_url=self.base_url, headers=headers,
                                   timeout=timeout, transport=transport, limits=limits)
         # Audio elsewhere (a CDN, a signed redirect) never receives the key.
         self._anon = httpx.Client(headers=accept, timeout=timeout, transport=transport, limits=limits)
@@ -466,8 +475,8 @@ class TextMusicClient:
         self.attempts += 1
         self._throttle()
         with self._transport(replayable):
-            response = self._http.send(self._http.build_request(method, path, json=body, headers=headers),
-                                       stream=True)
+            response = self._http.send(self._http.build_request(method, path, headers=headers,
+                                                                **self._content(body)), stream=True)
             try:
                 answer = self._answer(response)
             finally:
@@ -527,6 +536,14 @@ class TextMusicClient:
             reraise=True,
         )
 
+    def _content(self, body: Any) -> dict[str, Any]:
+        """How a body goes on the wire: JSON, or the multipart form the profile's request map asks for."""
+        if body is None:
+            return {}
+        if self.profile.request is not None and self.profile.request.encoding == "multipart":
+            return {"files": {name: (None, _form_text(value)) for name, value in body.items()}}
+        return {"json": body}
+
     @staticmethod
     def _raw(answer: Answer) -> str:
         """The answer as kept for support: bounded (the key is redacted by the exception that keeps it)."""
@@ -555,7 +572,8 @@ class TextMusicClient:
         """A status answer; an unreadable one raises UnreadableStatus (the poller's back-off decides when to
         ask again, not this client's retries)."""
         try:
-            return read_status(self.profile, self._body(answer))
+            asked = None if self.profile.status_has_id else track_id
+            return read_status(self.profile, self._body(answer), asked)
         except AnswerRefused as exc:
             return Track(id=track_id, status=FAILED, error=str(exc))
         except (ValueError, ValidationError) as exc:
@@ -611,7 +629,7 @@ class TextMusicClient:
         self._throttle()
         # The answer begins only when the audio is made: the read timeout is the profile's, not a poll's.
         timeout = httpx.Timeout(sync.timeout_seconds, connect=self.settings.connect_timeout_seconds)
-        built = self._http.build_request("POST", self.profile.submit_path, json=self.request_body(request),
+        built = self._http.build_request("POST", self.profile.submit_path, **self._content(self.request_body(request)),
                                          headers={IDEMPOTENCY_HEADER: key} if key else None, timeout=timeout)
         with self._transport(key is not None):
             response = self._http.send(built, stream=True)
@@ -681,8 +699,14 @@ class TextMusicClient:
     def get_track(self, track_id: str) -> Track:
         """One status poll, the id sent as one percent-encoded path segment. An unreadable answer raises
         UnreadableStatus; `success: false` is a failed track with the provider's message."""
-        return self._send("GET", self.profile.status_path.format(id=path_segment(track_id)), replayable=True,
-                          parse=functools.partial(self._read_status, track_id))
+        read = functools.partial(self._read_status, track_id)
+        track = self._send("GET", self.profile.status_path.format(id=path_segment(track_id)), replayable=True,
+                           parse=read)
+        if self.profile.result_path and track.audio_url is None and track.status_word is not None \
+                and self.profile.status_for(track.status_word) == READY:  # done: the audio is in the result
+            track = self._send("GET", self.profile.result_path.format(id=path_segment(track_id)), replayable=True,
+                               parse=read)
+        return track
 
     def check_auth(self) -> None:
         """A request that costs nothing: raises Unauthorized when the key is refused, Unreachable/ServerError

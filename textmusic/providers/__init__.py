@@ -104,8 +104,15 @@ class Profile(BaseModel):
     # A path whose answer tells whether the key is accepted without costing anything ("" = the status path
     # of a track id that cannot exist: 404 means the key was accepted, 401/403 that it was refused).
     auth_check_path: str = ""
+    # A path whose answer holds a finished track's audio when its status answer does not (fal's queue:
+    # `.../requests/{id}` after `.../requests/{id}/status` said COMPLETED); "" = the status answer holds it.
+    result_path: str = ""
+    # Whether status answers name their track; False (fal's queue): an answer without an id is the track polled.
+    status_has_id: bool = True
     auth_header: str = "Authorization"
     auth_scheme: str = "Bearer"  # "" sends the bare key
+    # Headers sent with every request to the API's origin (Stable Audio's `Accept: audio/*`); never the key's.
+    headers: dict[str, str] = {}
     # A TrackFoundry local service: send `duration_seconds` and the Idempotency-Key header.
     local_extensions: bool = False
     idempotency: bool = False  # the provider honours Idempotency-Key (implied by local_extensions)
@@ -146,15 +153,16 @@ class Profile(BaseModel):
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
         data = self.model_dump(exclude={"request", "sync"})
-        tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price")}
+        tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price", "headers")}
         if self.sync is not None:
             tables["sync"] = self.sync.model_dump()
         if self.request is not None:
             mapped = self.request.model_dump(mode="json", exclude_none=True)
+            tables["request"] = {k: mapped.pop(k) for k in list(mapped) if not isinstance(mapped[k], dict)}
             tables.update({f"request.{k}": v for k, v in mapped.items()})
         lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
         for table, values in tables.items():
-            bare = table in ("rate_limit", "answer", "price", "sync")  # keys of ours; a provider's own words are quoted
+            bare = table in ("rate_limit", "answer", "price", "sync", "request")  # keys of ours; a provider's own words are quoted
             lines += ["", f"[{table}]"] + [f"{k if bare else _toml(k)} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 

@@ -174,12 +174,15 @@ def status_of(profile: Profile, word: str | None, audio_url: str | None) -> Trac
     return PENDING if status == READY and not audio_url else status
 
 
-def read_track(profile: Profile, obj: Any) -> Track:
-    """One track object of an answer, as the contract's Track (the provider's word kept in status_word)."""
+def read_track(profile: Profile, obj: Any, asked_id: str | None = None) -> Track:
+    """One track object of an answer, as the contract's Track (the provider's word kept in status_word). A
+    status answer that names no id (fal's queue) is the track asked for, `asked_id`."""
     if not isinstance(obj, dict):
         raise AnswerUnreadable(f"a track is not an object: {str(obj)[:120]}")
     paths = profile.answer
     found = first(obj, paths.id)
+    if found is _MISSING and asked_id is not None:
+        found = asked_id
     if found is _MISSING:
         raise AnswerUnreadable(f"no track id at {paths.id} in {sorted(obj)[:20]}")
     audio = first(obj, paths.audio_url)
@@ -208,14 +211,18 @@ def read_track(profile: Profile, obj: Any) -> Track:
     return Track.model_validate({**extras, **contract, **known})
 
 
-def read_status(profile: Profile, body: Any) -> Track:
-    """A status answer: the track, or a failed track when the answer says `success: false`."""
+def read_status(profile: Profile, body: Any, asked_id: str | None = None) -> Track:
+    """A status answer: the track, or a failed track when the answer says `success: false`. `asked_id`: the
+    id polled, for an answer that names none."""
     candidates = [lookup(body, path) for path in profile.answer.track]
     with_id = [c for c in candidates if isinstance(c, dict) and first(c, profile.answer.id) is not _MISSING]
     refusal = _refusal(body)
     if refusal is not None and not with_id:
         raise AnswerRefused(refusal)
-    return read_track(profile, with_id[0] if with_id else body)
+    if with_id:
+        return read_track(profile, with_id[0])
+    nested = [c for c in candidates if isinstance(c, dict)]
+    return read_track(profile, nested[0] if nested else body, asked_id)
 
 
 def read_submission(profile: Profile, body: Any) -> TextToMusicResponse:

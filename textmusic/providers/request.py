@@ -193,11 +193,14 @@ class Consequence:
 
 class RequestMap(_Strict):
     """A profile's `[request]` table: `fields` (body field → source and transform), `constants` (sent as
-    they are), `limits`."""
+    they are), `limits`, and how the body is sent (`encoding`). A dotted field name nests (`input.prompt` is
+    Replicate's `{"input": {"prompt": ...}}`)."""
 
     fields: Annotated[dict[str, BodyField], Field(min_length=1)]
     constants: dict[str, Constant] = {}
     limits: Limits = Limits()
+    # json: a JSON body; multipart: multipart/form-data fields, every value as text (Stable Audio's form).
+    encoding: Literal["json", "multipart"] = "json"
 
     @model_validator(mode="after")
     def _no_clash(self) -> RequestMap:
@@ -215,11 +218,10 @@ class RequestMap(_Strict):
         """The provider's body: the constants, then each mapped field whose source is set (unset ones are left
         out, so the provider's default applies). A value the map cannot make is a ValueError (validation
         rejects such rows first)."""
-        body: dict[str, Any] = dict(self.constants)
-        for name, spec in self.fields.items():
-            value = _value(spec, request)
+        body: dict[str, Any] = {}
+        for name, value in [*self.constants.items(), *((n, _value(f, request)) for n, f in self.fields.items())]:
             if value is not None:
-                body[name] = value
+                _put(body, name, value)
         return body
 
     def rules(self) -> list[str]:
@@ -271,6 +273,16 @@ class RequestMap(_Strict):
         asked = f"{request.output_format} at {kbps} kbps" if kbps else request.output_format
         return [Consequence("rejection", "output_bit_rate" if request.output_bit_rate else "output_format",
                             f"this provider takes no {asked} (it takes {', '.join(tables[0].table)})")]
+
+
+def _put(body: dict[str, Any], dotted: str, value: Any) -> None:
+    """`value` at the dotted place in `body`, making the objects on the way."""
+    *parents, last = dotted.split(".")
+    for part in parents:
+        body = body.setdefault(part, {})
+        if not isinstance(body, dict):
+            raise ValueError(f"request field {dotted!r}: {part!r} is already a value, not an object")
+    body[last] = value
 
 
 def _carries(spec: BodyField) -> frozenset[str]:
