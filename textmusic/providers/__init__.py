@@ -24,7 +24,9 @@ from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WI
 PROFILE_DIR = Path(__file__).resolve().parent
 HOSTED_PROFILE = "verbatik"  # the seed's hosted Text-to-Music API
 LOCAL_PROFILE = "textmusic-local"  # TrackFoundry's own local service
-SHIPPED: tuple[str, ...] = (HOSTED_PROFILE, LOCAL_PROFILE)
+# Every profile in this folder, the seed's and the local service's first (each provider's file cites its docs).
+SHIPPED: tuple[str, ...] = (HOSTED_PROFILE, LOCAL_PROFILE, *sorted(
+    p.stem for p in PROFILE_DIR.glob("*.toml") if p.stem not in (HOSTED_PROFILE, LOCAL_PROFILE)))
 
 # The words hosted music APIs use for a track's state; a profile's own `status_words` add to (or override) them.
 DEFAULT_STATUS_WORDS: dict[str, TrackStatus] = {
@@ -162,7 +164,8 @@ class Profile(BaseModel):
             tables.update({f"request.{k}": v for k, v in mapped.items()})
         lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
         for table, values in tables.items():
-            bare = table in ("rate_limit", "answer", "price", "sync", "request")  # keys of ours; a provider's own words are quoted
+            # keys of ours are bare; a provider's own words are quoted
+            bare = table in ("rate_limit", "answer", "price", "sync", "request")
             lines += ["", f"[{table}]"] + [f"{k if bare else _toml(k)} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 
