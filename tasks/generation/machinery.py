@@ -39,7 +39,7 @@ from tasks.generation.records import base_record
 from tasks.generation.resume import resumption
 from tasks.intake.plan import PlannedRow, longest_song_seconds, max_cost_cents
 from tasks.interrupt import STOP
-from tasks.provider.pacing import AdaptiveWindow, ProviderHealth, ReadyTiming
+from tasks.provider.pacing import AdaptiveWindow, JobSlots, ProviderHealth, ReadyTiming
 from tasks.run import CatalogInfo, Journal, Provider, RunOptions
 from tasks.settings import PipelineSettings
 from textmusic.client import AcceptedUnread, TextMusicClient
@@ -61,6 +61,7 @@ class RowState:
     requeues: int = 0
     expected: int = 0  # songs the provider accepted (0: not yet known)
     holds_slot: bool = False
+    job_slots: int = 0  # slots of the provider's parallel-job cap taken for its submission (not yet handed on)
     sending: bool = False  # a submission is on the wire: its answer may still bring paid tracks
     started: str = field(default_factory=utc_now)
     jobs: dict[int, TrackJob] = field(default_factory=dict)  # its accepted tracks, by song index
@@ -83,6 +84,7 @@ class TrackJob:
     missing_since: float | None = None
     unreadable_polls: int = 0  # polls whose answer could not be read (back-off, towards the deadline)
     scouting: bool = True  # may be the calibration scout; a scout whose status does not read gives way
+    job_slot: bool = False  # holds a slot of the provider's parallel-job cap while pending there
 
     def __post_init__(self) -> None:
         self.state.jobs[self.index] = self
@@ -102,6 +104,7 @@ class Generation:
         self.on_row_done = on_row_done or (lambda records: None)
         limit = settings.max_in_flight or min(profile.max_in_flight, max_in_flight or profile.max_in_flight)
         self.window = AdaptiveWindow(limit, initial=settings.initial_in_flight)
+        self.job_slots = JobSlots(profile.max_parallel_jobs)
         self.health = ProviderHealth()
         self.timing = ReadyTiming(profile.expected_ready_seconds)
         client.monitor = self._observe
@@ -231,6 +234,9 @@ class Generation:
                                                          error="insufficient balance"))
         if not self.health.wait_up(self.stop, self.settings.outage_probe_seconds) and self._outage_over():
             return self._song_done(state, 0, self._ended(state, first, error=self._outage_reason()))
+        state.job_slots = self.job_slots.acquire(state.row.request.num_songs, self.stop)
+        if self.stop.is_set():
+            return self._free_slots(state)  # a stop request ends the row (Generation.interrupt)
         self.journal([first.model_copy(update={"status": SUBMITTING})])
         if self.profile.sync is not None:
             return self._generate_sync(state, first)
@@ -238,6 +244,7 @@ class Generation:
         try:
             response = state.client.submit(state.row.request, state.key or None)
         except Exception as exc:
+            self._free_slots(state)
             outcome = outcome_for("submit", exc)
             if outcome is None:
                 raise
@@ -250,8 +257,13 @@ class Generation:
         now = time.monotonic()
         self.journal([self._song(state, i, status=SUBMITTED, generation_id=t.id)
                       for i, t in enumerate(response.tracks)])
-        for index, track in enumerate(response.tracks):
-            self._advance(TrackJob(state, index, track, now), track, now)
+        jobs = [TrackJob(state, index, track, now) for index, track in enumerate(response.tracks)]
+        for job in jobs[:state.job_slots]:  # each pending track holds a slot; those of songs not made are freed
+            job.job_slot = True
+        state.job_slots -= min(state.job_slots, len(jobs))
+        self._free_slots(state)
+        for job in jobs:
+            self._advance(job, job.track, now)
 
     def _generate_sync(self, state: RowState, first: LedgerRecord) -> None:
         """A synchronous provider: the POST's answer is the audio. The row is journaled as paid the moment the
@@ -283,6 +295,7 @@ class Generation:
                 return self._not_submitted(state, first, exc, outcome)
             finally:
                 state.sending = False
+                self._free_slots(state)  # the generation ended with its answer
             job = accepted_jobs[0]
             if job.index in state.records:
                 return  # ended meanwhile by a stop request: recorded as lost, the file is not placed
@@ -358,6 +371,18 @@ class Generation:
         share of the call's, split over the songs the submission brought)."""
         return functools.partial(self.provider.price.share_cents, job.index, self._songs(job))
 
+    def _free_slots(self, state: RowState) -> None:
+        """Give back the parallel-job slots a row's submission still holds (not accepted, or fewer songs)."""
+        with state.lock:
+            slots, state.job_slots = state.job_slots, 0
+        self.job_slots.release(slots)
+
+    def _free_slot(self, job: TrackJob) -> None:
+        """A track no longer pending at the provider gives its parallel-job slot back (once)."""
+        with job.state.lock:
+            held, job.job_slot = job.job_slot, False
+        self.job_slots.release(int(held))
+
     def _outage_over(self) -> bool:
         return self.health.down_for() > self.settings.outage_budget_seconds
 
@@ -380,6 +405,7 @@ class Generation:
         status = track.effective_status
         if status != PENDING:
             self.poller.forget(job)
+            self._free_slot(job)
         if status == PENDING:
             if now - job.submitted > self.client.settings.poll_deadline_seconds:
                 return self._track_done(job, error=f"timeout: still pending after "
@@ -473,6 +499,7 @@ class Generation:
     def _track_done(self, job: TrackJob, *, error: str, resume: str = "", charged: bool = False,
                     **update: object) -> None:
         self.poller.forget(job)
+        self._free_slot(job)
         earlier = self._earlier(job)
         told = charged_cents(job.track, self.provider.price, job.index, self._songs(job)) if charged else 0
         cost = (told or (earlier.cost_cents if earlier else 0)) if charged else 0
@@ -521,6 +548,7 @@ class Generation:
     def _row_broke(self, state: RowState, exc: BaseException) -> None:
         """An unexpected error in a row's submission: if the request may have reached the provider it is held
         as unanswered (never sent again unasked), else the row simply fails."""
+        self._free_slots(state)
         reason = f"internal error while submitting: {type(exc).__name__}: {exc}"
         if state.jobs:
             for job in list(state.jobs.values()):

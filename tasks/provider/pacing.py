@@ -9,6 +9,7 @@
   so it settles where a fraction q of tracks are ready at their first poll. Misses are polled again at
   short intervals. With q = 0.8 a track costs about 1.2 polls on average; the run aims at q = 0.95 while
   rows wait for the rate limit (a poll then costs a submission).
+- `JobSlots`: a provider's cap on jobs running at once (`max_parallel_jobs`), apart from its rate limit.
 - `ProviderHealth`: whether the provider is answering, and since when it has not been.
 """
 
@@ -57,6 +58,38 @@ class AdaptiveWindow:
             if now - self._last_cut >= self.PUSHBACK_HOLD_SECONDS:
                 self.limit = max(1.0, self.limit / 2)
                 self._last_cut = now
+
+
+class JobSlots:
+    """A provider's cap on the jobs it runs at once (Mureka, MusicGPT: about 10 per account), apart from its rate
+    limit and from our own rows in flight: a submission takes a slot per song it asks, a track gives its slot back
+    the moment it is seen to leave pending (its download no longer runs at the provider). None: no cap."""
+
+    def __init__(self, cap: int | None) -> None:
+        self.cap = cap
+        self.taken = 0
+        self._cond = threading.Condition()
+
+    def acquire(self, songs: int, stop: threading.Event) -> int:
+        """Blocks until the songs' slots are free; returns how many were taken (0 when stopped meanwhile). A row
+        asking more songs than the cap takes the whole cap."""
+        if self.cap is None:
+            return 0
+        wanted = min(songs, self.cap)
+        with self._cond:
+            while self.taken + wanted > self.cap and not stop.is_set():
+                self._cond.wait(0.5)
+            if stop.is_set():
+                return 0
+            self.taken += wanted
+            return wanted
+
+    def release(self, slots: int) -> None:
+        if slots <= 0:
+            return
+        with self._cond:
+            self.taken -= slots
+            self._cond.notify_all()
 
 
 class ReadyTiming:

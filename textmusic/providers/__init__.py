@@ -125,6 +125,9 @@ class Profile(BaseModel):
     retention_seconds: float = Field(7 * 86400, gt=0)  # how long unstored audio stays downloadable
     expected_ready_seconds: float = Field(60.0, gt=0)  # prior for the time to ready, before any is observed
     max_in_flight: int = Field(MAX_IN_FLIGHT, gt=0)
+    # The provider's cap on jobs it runs at once per account (Mureka, MusicGPT: ~10), apart from its rate limit:
+    # tracks pending at the provider never exceed it. None: no cap.
+    max_parallel_jobs: int | None = Field(None, gt=0)
     rate_limit: RateLimit = RateLimit()
     answer: AnswerPaths = AnswerPaths()
     status_words: dict[str, TrackStatus] = {}
@@ -162,7 +165,7 @@ class Profile(BaseModel):
             mapped = self.request.model_dump(mode="json", exclude_none=True)
             tables["request"] = {k: mapped.pop(k) for k in list(mapped) if not isinstance(mapped[k], dict)}
             tables.update({f"request.{k}": v for k, v in mapped.items()})
-        lines += [f"{k} = {_toml(v)}" for k, v in data.items()]
+        lines += [f"{k} = {_toml(v)}" for k, v in data.items() if v is not None]  # None: the default
         for table, values in tables.items():
             # keys of ours are bare; a provider's own words are quoted
             bare = table in ("rate_limit", "answer", "price", "sync", "request")

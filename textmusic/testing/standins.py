@@ -263,6 +263,7 @@ class StandIn:
         self._cdn_requests: list[tuple[str, str, int, float]] = []
         self._cdn_auth_seen: list[str] = []
         self._polls: Counter[str] = Counter()
+        self._peak_running = 0
         self._valid_submissions = 0
         self._window: deque[float] = deque()
         self._outage_until = 0.0
@@ -369,6 +370,12 @@ class StandIn:
     def poll_count(self) -> int:
         return sum(self.polls.values())
 
+    @property
+    def peak_running(self) -> int:
+        """The most songs this provider was generating at once (accepted, not yet ready)."""
+        with self._lock:
+            return self._peak_running
+
     def posts_where(self, key: str, value: Any) -> int:
         """How many POSTed bodies had `key` == `value` (e.g. a row's name or seed)."""
         return sum(1 for b in self.posts if isinstance(b, dict) and b.get(key) == value)
@@ -449,6 +456,8 @@ class StandIn:
                        _format_of(body), body.get("output_bit_rate"), i) for i in range(num_songs)]
         cents = shape.billing.submission_cents(num_songs, shape.audio_seconds)
         with self._lock:
+            running = sum(1 for s in self._songs.values() if time.monotonic() - s.created < shape.seconds_to_ready)
+            self._peak_running = max(self._peak_running, running + num_songs)
             self._songs.update((s.id, s) for s in songs)
             self._charges.append(cents)
             self._accepted.append(body)
