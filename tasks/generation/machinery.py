@@ -48,6 +48,7 @@ from textmusic.providers import Profile
 
 log = logging.getLogger(__name__)
 IDLE_QUANTILE, BUSY_QUANTILE = 0.8, 0.95  # share of tracks ready at their first poll
+SHORT_RETENTION_SECONDS = 2 * 3600
 
 
 @dataclass(eq=False)
@@ -120,6 +121,9 @@ class Generation:
         self._doubted: set[str] = set()
         self.poller = Poller(self)
         self._delivery = ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver")
+        self._waiting_downloads = 0  # ready tracks handed to delivery whose download has not begun
+        # Audio kept less than SHORT_RETENTION_SECONDS (Replicate: 1 hour) is fetched before anything new is asked.
+        self.downloads_first = profile.retention_seconds < SHORT_RETENTION_SECONDS
         self._submitters = [threading.Thread(target=self._submitter, name=f"submit-{i}", daemon=True)
                             for i in range(self._submit_workers(limit))]
         for thread in self._submitters:
@@ -181,6 +185,13 @@ class Generation:
                 self._cond.wait(0.5)
             return self._queue.popleft() if self._queue else None
 
+    def _downloads_begun(self) -> None:
+        """With short retention, a submission waits until every ready track's download has begun: audio the
+        provider drops within the hour is fetched before anything new is asked."""
+        with self._cond:
+            while self.downloads_first and self._waiting_downloads > 0 and not self.stop.is_set():
+                self._cond.wait(0.5)
+
     def _submitter(self) -> None:
         while not self.stop.is_set():
             state = self._next()
@@ -190,6 +201,7 @@ class Generation:
                 if not self.window.acquire(self.stop):
                     return
                 state.holds_slot = True
+            self._downloads_begun()
             try:
                 self._start(state)
             except Exception as exc:  # a bug in a row's path fails that row, never the run (nor hangs it)
@@ -414,7 +426,7 @@ class Generation:
         if status == FAILED:
             return self._track_done(job, error=f"generation failed: {track.error or 'no reason given'}")
         job.stage = "download"
-        self._delivery.submit(self._deliver, job)
+        self.to_delivery(job)
 
     def _believed(self, job: TrackJob, track: Track) -> Track:
         """The track with the provider's figures that cannot be believed dropped (logged once per field)."""
@@ -431,7 +443,16 @@ class Generation:
         return Bounds.for_song(longest_song_seconds(state.row.request, self.settings, self.provider),
                                self.provider.price)
 
+    def to_delivery(self, job: TrackJob) -> None:
+        """A ready track to the delivery workers (counted while it waits for one)."""
+        with self._cond:
+            self._waiting_downloads += 1
+        self._delivery.submit(self._deliver, job)
+
     def _deliver(self, job: TrackJob) -> None:
+        with self._cond:
+            self._waiting_downloads -= 1
+            self._cond.notify_all()
         try:
             self._deliver_once(job)
         except Exception as exc:  # even a failing handler ends its row: nothing is lost in the pool
@@ -701,10 +722,10 @@ class Poller:
                     continue
                 _, _, job = heapq.heappop(self._heap)
             if job.stage == "download":
-                self.gen._delivery.submit(self.gen._deliver, job)
+                self.gen.to_delivery(job)
                 continue
             gap = last + self.min_gap - time.monotonic()
-            if gap > 0 and self.gen.submissions_waiting():
+            if gap > 0 and self.gen.submissions_waiting() and not self.gen.downloads_first:
                 time.sleep(gap)
             last = time.monotonic()
             self._pool.submit(self._poll, job)

@@ -124,6 +124,7 @@ class Shape:
     content_encoding: Literal["gzip", "br"] | None = None  # compressed on the wire whatever Accept-Encoding says
     chunked: bool = False  # audio streamed with Transfer-Encoding: chunked, no Content-Length
     gone_audio: bool = False  # downloads answer 410
+    audio_delay_seconds: float = 0.0  # a slow CDN: each audio answer starts this late
     # access
     api_key: str = "vbt_standin_0123456789abcdef"
     auth_header: str = "Authorization"  # "Authorization" takes "Bearer <key>"; any other header the bare key
@@ -264,6 +265,9 @@ class StandIn:
         self._cdn_auth_seen: list[str] = []
         self._polls: Counter[str] = Counter()
         self._peak_running = 0
+        self._seen_ready: dict[str, float] = {}  # song → when a status answer first told it ready
+        self._fetched: dict[str, float] = {}  # song → when its audio was first asked for
+        self._post_times: list[float] = []
         self._valid_submissions = 0
         self._window: deque[float] = deque()
         self._outage_until = 0.0
@@ -376,6 +380,14 @@ class StandIn:
         with self._lock:
             return self._peak_running
 
+    def ready_unfetched_at_posts(self) -> list[int]:
+        """At each accepted submission, how many songs the caller had been told were ready but had not begun to
+        download: a caller that fetches short-lived audio first keeps these at zero."""
+        with self._lock:
+            seen, fetched, posts = dict(self._seen_ready), dict(self._fetched), list(self._post_times)
+        return [sum(1 for song, ready in seen.items() if ready < at and fetched.get(song, math.inf) > at)
+                for at in posts]
+
     def posts_where(self, key: str, value: Any) -> int:
         """How many POSTed bodies had `key` == `value` (e.g. a row's name or seed)."""
         return sum(1 for b in self.posts if isinstance(b, dict) and b.get(key) == value)
@@ -456,6 +468,7 @@ class StandIn:
                        _format_of(body), body.get("output_bit_rate"), i) for i in range(num_songs)]
         cents = shape.billing.submission_cents(num_songs, shape.audio_seconds)
         with self._lock:
+            self._post_times.append(time.monotonic())
             running = sum(1 for s in self._songs.values() if time.monotonic() - s.created < shape.seconds_to_ready)
             self._peak_running = max(self._peak_running, running + num_songs)
             self._songs.update((s.id, s) for s in songs)
@@ -502,7 +515,11 @@ class StandIn:
             song = self._songs.get(track_id)
         if song is None:
             return JSONResponse(error_body("not_found", f"no track {track_id}"), 404)
-        return JSONResponse(self._track(shape, song))
+        answer = self._track(shape, song)
+        if answer.get(shape.audio_field):
+            with self._lock:
+                self._seen_ready.setdefault(song.id, time.monotonic())
+        return JSONResponse(answer)
 
     def _number(self, shape: Shape, value: float) -> float | str:
         return str(value) if shape.numbers_as_strings else value
@@ -552,6 +569,9 @@ class StandIn:
         return self._audio_bytes(shape, song)
 
     def _audio_bytes(self, shape: Shape, song: _Song) -> Response:
+        with self._lock:
+            self._fetched.setdefault(song.id, time.monotonic())
+        time.sleep(shape.audio_delay_seconds)  # in a worker thread (asyncio.to_thread)
         if shape.gone_audio:
             return JSONResponse(error_body("gone", "this audio has expired"), 410)
         audio = shape.audio_bytes or tone(song.seed, shape.audio_seconds, song.fmt, song.bit_rate)
