@@ -4,6 +4,8 @@ is reported with its reason, and versions cost nothing."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +73,27 @@ def test_engine_versions_are_files_with_their_own_ledger_rows_and_tags(local_run
                 house[house.index.str.startswith("stem:")].audio_path)
     residual = 20 * np.log10(np.sqrt(np.mean((stems - mix) ** 2)) / np.sqrt(np.mean(mix ** 2)))
     assert residual <= -40, residual  # 16-bit files: the stems still sum to the song
+
+
+def test_verify_passes_this_catalog_and_names_a_changed_version(local_run: Path, tmp_path: Path) -> None:
+    """Short form of tests/flows/test_verify.py (marked slow: it builds its own catalog), on this module's: a
+    catalog as delivered verifies (songs and versions), and one changed byte of a version fails that file."""
+    catalog = Path(shutil.copytree(local_run, tmp_path / "catalog"))
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "flows", "verify", str(catalog)], capture_output=True,
+                              text=True, timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": "250"})
+
+    clean = verify()
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    ledger = _ledger(catalog)
+    (cut,) = ledger[(ledger.track_id == "h-1") & (ledger.version == "15s")].audio_path
+    data = bytearray((catalog / cut).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (catalog / cut).write_bytes(bytes(data))
+    spoiled = verify()
+    assert spoiled.returncode == 1
+    assert f"{cut}: checksum: its SHA-256 differs from the ledger's" in spoiled.stderr
 
 
 @pytest.mark.slow  # ~19 s, a second whole run (make test-slow); make test: test_flow_e2e's same-brief-again
