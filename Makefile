@@ -22,7 +22,7 @@ export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: run test test-reliability scale-demo lint system-deps test-system-deps apt-install clean-example judge
+.PHONY: run test test-reliability test-slow scale-demo lint system-deps test-system-deps apt-install clean-example judge
 
 run: system-deps $(VENV)/.installed
 	$(VENV)/bin/trackfoundry run catalogs/briefs/example.csv --catalog example --out catalogs/example
@@ -38,6 +38,12 @@ test: test-system-deps $(VENV)/.installed-dev
 # prints the figures at the end.
 test-reliability: test-system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -s -m reliability
+
+# Every long form (marker `slow`): the reliability tests' and those of heavy whole-run checks that make test keeps
+# a short form of (the engine's key through a run, versions kept, rerendered and asked later, MIDI not offered or
+# broken, provenance in the browser).
+test-slow: test-system-deps $(VENV)/.installed-dev
+	$(VENV)/bin/pytest -s -m slow
 
 # Own PostgreSQL + Prefect server + two workers + the local service; prints the shared rate vs the limit.
 scale-demo: system-deps $(VENV)/.installed

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
@@ -16,6 +17,10 @@ from tasks.catalog.ledger import LedgerRecord
 from tasks.settings import PipelineSettings
 from tests.support.browser import wait_for
 from tests.support.catalogs import takes
+
+# ~19 s, most of it building this module's own catalog (make test-slow). make test keeps a short form in
+# test_review_browser.py, on that module's catalog: the disclosure and the verified-credentials summary on the page.
+pytestmark = pytest.mark.slow
 
 
 def player(driver: WebDriver, record: LedgerRecord) -> WebElement:

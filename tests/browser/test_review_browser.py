@@ -33,6 +33,21 @@ def poll_decision(catalog: Path, record: LedgerRecord, seconds: float = 5.0) -> 
     return entry
 
 
+def test_the_page_shows_the_disclosure_and_verified_credentials(browser: WebDriver, server: ReviewServer,
+                                                              catalog: Path) -> None:
+    """Short form of test_provenance_browser.py (marked slow: it builds its own catalog), on this module's: the
+    development-signed notice, a card's AI disclosure and its take's verified-credentials summary."""
+    browser.get(server.url)
+    notice = browser.find_element(By.ID, "development-signed")
+    assert notice.is_displayed() and "development certificate" in notice.text
+    record = next(r for r in takes(catalog) if r.output_format == "wav")
+    spans = card(browser, record).find_elements(By.CSS_SELECTOR, ".disclosure span")
+    assert {s.get_attribute("data-part"): s.text for s in spans}["composition"] == "composition: ai"
+    summary = card(browser, record).find_element(
+        By.CSS_SELECTOR, f'.player:has(a.file[title="{record.audio_path}"]) details.provenance summary')
+    assert summary.text == "credentials verified · development certificate, not trusted by others"
+
+
 def test_the_page_plays_a_take_with_the_token_cookie_alone(browser: WebDriver, server: ReviewServer,  # noqa: F811
                                                             catalog: Path) -> None:
     browser.get(server.url)

@@ -4,6 +4,8 @@ is reported with its reason, and versions cost nothing."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -73,7 +75,31 @@ def test_engine_versions_are_files_with_their_own_ledger_rows_and_tags(local_run
     assert residual <= -40, residual  # 16-bit files: the stems still sum to the song
 
 
+def test_verify_passes_this_catalog_and_names_a_changed_version(local_run: Path, tmp_path: Path) -> None:
+    """Short form of tests/flows/test_verify.py (marked slow: it builds its own catalog), on this module's: a
+    catalog as delivered verifies (songs and versions), and one changed byte of a version fails that file."""
+    catalog = Path(shutil.copytree(local_run, tmp_path / "catalog"))
+
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "flows", "verify", str(catalog)], capture_output=True,
+                              text=True, timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": "250"})
+
+    clean = verify()
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    ledger = _ledger(catalog)
+    (cut,) = ledger[(ledger.track_id == "h-1") & (ledger.version == "15s")].audio_path
+    data = bytearray((catalog / cut).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (catalog / cut).write_bytes(bytes(data))
+    spoiled = verify()
+    assert spoiled.returncode == 1
+    assert f"{cut}: checksum: its SHA-256 differs from the ledger's" in spoiled.stderr
+
+
+@pytest.mark.slow  # ~19 s, a second whole run (make test-slow); make test: test_flow_e2e's same-brief-again
 def test_a_second_run_keeps_the_versions_and_sends_nothing(local_run: Path, tmp_path: Path) -> None:
+    """Slow form: make test keeps test_flow_e2e.py::test_same_brief_again_generates_and_charges_nothing (a
+    second run of the same brief sends and rewrites nothing) on songs; this adds the versions' files."""
     before = {r.audio_path: r.sha256 for r in load_ledger(local_run)}
     stamps = {p: (local_run / p).stat().st_mtime_ns for p in before}
     brief = next(local_run.parent.glob("brief.csv"))
@@ -132,7 +158,10 @@ def test_a_version_that_cannot_be_made_is_failed_with_its_reason(tmp_path: Path)
     assert sorted(p.name for p in (tmp_path / "out").glob("*.flac")) == [song.audio_path]
 
 
+@pytest.mark.slow  # ~37 s: a 40 s render and two runs (make test-slow)
 def test_asking_a_hosted_catalog_for_versions_later_pays_nothing_again(tmp_path: Path) -> None:
+    """Slow form: make test keeps the hosted-versions test above (versions are edited from the delivered
+    track, one POST, cost nothing) and test_flow_e2e's same-brief-again (a rerun pays nothing)."""
     audio, seconds = _engine_wav(tmp_path)
     brief = tmp_path / "brief.csv"
     row = {"track_id": "h", "name": "Hosted House", "prompt": "deep house", "seed": 3, "bpm": BPM,
@@ -147,7 +176,10 @@ def test_asking_a_hosted_catalog_for_versions_later_pays_nothing_again(tmp_path:
     assert list(versions.version) == ["15s"] and (versions.status == "ready").all()
 
 
+@pytest.mark.slow  # ~19 s, a whole rerender (make test-slow); make test: test_flow_e2e's rerender
 def test_a_rerender_reproduces_every_version_sample_for_sample(local_run: Path) -> None:
+    """Slow form: make test keeps test_flow_e2e.py::test_rerender_is_sample_identical (songs); this adds
+    cut-downs, loops, stems and underscores."""
     from flows.rerender import rerender_catalog
 
     summary = rerender_catalog(str(local_run))

@@ -20,6 +20,10 @@ from tests.support import ROOT
 from tests.support.catalogs import ROWS, build_catalog_of, takes
 from textmusic.audio.identity import sha256_file
 
+# ~28 s, most of it building this module's own catalog (make test-slow). make test keeps a short form in
+# test_run_versions.py, on that module's catalog: it verifies as delivered and a changed byte fails that file.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from tasks.catalog.ledger import load_ledger
-from tasks.delivery.midi import check_midi, read_tags
+from tasks.delivery.midi import MidiCheckError, check_midi, read_tags
 from tests.support import ROOT
 from tests.support.runs import trackfoundry
 from tests.support.service import Server, create_key, start_server
@@ -79,7 +79,20 @@ def test_a_midi_version_is_a_checked_tagged_file_with_its_own_ledger_row(catalog
     assert not any((catalog / ".partial").glob("*"))  # nothing left half-made
 
 
+def test_the_check_refuses_what_the_broken_provider_serves(catalog: Path, tmp_path: Path) -> None:
+    """Short form of the broken-MIDI run below (marked slow): the bytes that run serves fail `check_midi`, the
+    check the run makes before delivering a version, while the delivered score passes it."""
+    broken = tmp_path / "broken.mid"
+    broken.write_bytes(b"MThd\x00\x00\x00\x06garbage, not a score" * 4)
+    with pytest.raises(MidiCheckError):
+        check_midi(broken)
+    assert check_midi(catalog / MIDI_FILE).notes > 0
+
+
+@pytest.mark.slow  # ~12 s, a second run (make test-slow)
 def test_a_broken_midi_file_fails_that_version_only(service: tuple[Server, str], catalog: Path) -> None:
+    """Slow form: make test keeps test_run_versions.py::test_a_version_that_cannot_be_made_is_failed_with_its_reason
+    (a version not made fails its row only, exit 3) and the check below (what this provider serves is refused)."""
     server, _ = service
     for stored in (server.data / "audio").glob("*.midi.mid"):
         stored.write_bytes(b"MThd\x00\x00\x00\x06garbage, not a score" * 4)  # what the provider now serves
@@ -94,7 +107,10 @@ def test_a_broken_midi_file_fails_that_version_only(service: tuple[Server, str],
     assert midi.error.startswith("version not made: ") and "MIDI" in midi.error
 
 
+@pytest.mark.slow  # ~14 s, a whole hosted run (make test-slow)
 def test_a_hosted_provider_without_local_extensions_reports_midi_not_offered(tmp_path: Path) -> None:
+    """Slow form: make test keeps the client test below (midi never asked when not offered) and
+    test_run_versions.py's hosted run (a version a hosted provider cannot make is `skipped: not offered`)."""
     brief = tmp_path / "brief.csv"
     pd.DataFrame([{**ROW, "duration_seconds": ""}]).to_csv(brief, index=False)
     with StandIn(Shape(audio_seconds=12.0)) as api:

@@ -9,6 +9,8 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from tasks.catalog.ledger import summarize
 from tasks.intake.plan import max_cost_cents, plan_rows, within_budget
 from tasks.intake.validate import BriefRow
@@ -79,7 +81,10 @@ def test_a_per_call_budget_run_never_passes_its_cap_and_the_ledger_splits_each_c
     assert seed_would_take(planned, budget, billing, 10.0) == 28 > budget  # the seed's price: four rows
 
 
+@pytest.mark.slow  # ~3 s (make test-slow)
 def test_a_per_second_budget_run_never_passes_its_cap_and_the_ledger_is_what_was_charged(tmp_path: Path) -> None:
+    """Slow form: make test keeps the per-call budget run above (the cap, the ledger equal to the charges) and
+    tests/textmusic/client/test_pricing.py's per-second billing (rounded length, minimum, the stand-in's list)."""
     # Half a cent a second, billed in 5-second steps, at least 4 cents: a 12.4 s song is billed 15 s, 8 cents.
     billing = Billing("second", 500, step_seconds=5, minimum_cents=4)
     price = Price(model="per_second", cents=Decimal("0.5"), rounding=Decimal(5), minimum_cents=4)
