@@ -3,7 +3,9 @@
 Hosted generation takes 30–90 s, so throughput comes from many tracks in flight and few polls. Rows are
 submitted by a few threads while the adaptive window has room; each accepted track goes to the run's one
 poller, which polls it first near the learned time to ready (see concurrency.py) and hands ready tracks
-to the delivery workers. Nothing holds a thread per pending track.
+to the delivery workers. Nothing holds a thread per pending track. With a provider that calls back (its
+profile's `[callback]` table, tasks/provider/callbacks.py) a pending track waits for its callback instead and
+is polled only when none came by the fallback time; a track is routed past pending once, whoever told first.
 
 Money: the moment a row is about to be sent it is journaled `submitting` (with its Idempotency-Key when
 the provider honours one), and the moment it is accepted its track ids are journaled `submitted`, so a

@@ -16,7 +16,9 @@ import pytest
 from tasks.generation.machinery import Generation
 from tasks.intake.plan import plan_rows
 from tasks.intake.validate import BriefRow
+from tasks.provider.preflight import PreflightError, check_provider
 from tasks.run import Provider, RunOptions
+from tasks.settings import PipelineSettings
 from tests.support.generation import CATALOG, QUICK, quick_profile
 from textmusic.client import TextMusicClient
 from textmusic.contract import TextToMusicRequest
@@ -187,3 +189,13 @@ def test_a_signed_profile_without_its_secret_refuses_to_start(tmp_path: Path,
     monkeypatch.delenv("TRACKFOUNDRY_CALLBACK_SECRET", raising=False)
     with StandIn(Shape(callbacks="signed")) as api, pytest.raises(RuntimeError, match="CALLBACK_SECRET"):
         Run(api, callback_profile(signed=True), tmp_path, rows(1))
+
+
+def test_the_preflight_stops_a_signed_run_whose_secret_is_not_set(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRACKFOUNDRY_CALLBACK_SECRET", raising=False)
+    path = tmp_path / "signed.toml"
+    path.write_text(callback_profile(signed=True).to_toml())
+    api = TextMusicSettings(api_url="http://127.0.0.1:9", api_key="tf-test-key-123456")
+    with pytest.raises(PreflightError, match="TRACKFOUNDRY_CALLBACK_SECRET"):
+        check_provider(PipelineSettings(provider=str(path)), api)
