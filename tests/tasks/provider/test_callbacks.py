@@ -6,6 +6,8 @@ lost callback leaves the track to the poller. Money is as without callbacks: one
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from pathlib import Path
@@ -23,7 +25,7 @@ from tests.support.generation import CATALOG, QUICK, quick_profile
 from textmusic.client import TextMusicClient
 from textmusic.contract import TextToMusicRequest
 from textmusic.providers import AnswerPaths, CallbackSpec, Profile, load_profile
-from textmusic.providers.callback import Signature, sign
+from textmusic.providers.callback import Signature, sign, verify, with_url
 from textmusic.settings import TextMusicSettings
 from textmusic.testing.standins import Shape, StandIn
 
@@ -35,11 +37,12 @@ STANDARD_WEBHOOKS = Signature(header="webhook-signature", encoding="base64", pre
 
 def callback_profile(signed: bool, **update: object) -> Profile:
     """The verbatik profile with callbacks as the stand-in sends them: the track under `track`, the event's
-    word in its status field."""
+    word in its status field. Expected ready in 2 s: the fallback poll (3 × that) never races a callback sent
+    after 0.4 s, however loaded the machine."""
     answer = AnswerPaths(track=["track"], id=["id"], status=["status"], audio_url=["audio_url"])
     spec = CallbackSpec(url_field="callBackUrl", answer=answer, status_words={"text": "pending", "first": "pending"},
                         signature=STANDARD_WEBHOOKS if signed else None)
-    return quick_profile(callback=spec, **update)
+    return quick_profile(callback=spec, **{"expected_ready_seconds": 2.0, **update})
 
 
 def rows(n: int, start: int = 1) -> list:
@@ -128,7 +131,7 @@ def test_unsigned_callbacks_are_confirmed_by_one_status_request_each(tmp_path: P
 
 def test_a_lost_callback_leaves_the_track_to_the_poller(tmp_path: Path) -> None:
     with StandIn(Shape(audio_seconds=4.0, callbacks="lost", seconds_to_ready=0.3)) as api:
-        records = Run(api, callback_profile(signed=False), tmp_path, rows(3)).records()
+        records = Run(api, callback_profile(signed=False, expected_ready_seconds=0.3), tmp_path, rows(3)).records()
         assert [r.status for r in records] == ["ready"] * 3, [r.error for r in records]
         assert len(api.charges) == 3 and api.callbacks_sent == []
         assert all(n >= 1 for n in api.polls.values()) and len(api.polls) == 3
@@ -199,3 +202,15 @@ def test_the_preflight_stops_a_signed_run_whose_secret_is_not_set(tmp_path: Path
     api = TextMusicSettings(api_url="http://127.0.0.1:9", api_key="tf-test-key-123456")
     with pytest.raises(PreflightError, match="TRACKFOUNDRY_CALLBACK_SECRET"):
         check_provider(PipelineSettings(provider=str(path)), api)
+
+
+def test_the_url_goes_at_a_dotted_path_and_signatures_verify_by_the_profiles_scheme() -> None:
+    assert with_url({"a": 1, "hooks": {"x": 2}}, "hooks.done", "u") == {"a": 1, "hooks": {"x": 2, "done": "u"}}
+    github = Signature(header="x-signature", encoding="hex", prefix="sha256=")  # no timestamp: the body alone
+    body, key = b'{"id": "t1"}', b"k3y"
+    good = {"x-signature": "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()}
+    assert verify(github, key, good, body, now=0)
+    assert not verify(github, key, good, body + b" ", now=0)  # another body
+    assert not verify(github, b"other", good, body, now=0)
+    rotating = {"x-signature": "sha256=00 " + good["x-signature"]}  # several signatures: any one may match
+    assert verify(github, key, rotating, body, now=0)
