@@ -18,6 +18,7 @@ import pytest
 from tasks.generation.machinery import Generation
 from tasks.intake.plan import plan_rows
 from tasks.intake.validate import BriefRow
+from tasks.provider.callbacks import MAX_LOGGED, CallbackReceiver
 from tasks.provider.preflight import PreflightError, check_provider
 from tasks.run import Provider, RunOptions
 from tasks.settings import PipelineSettings
@@ -214,3 +215,29 @@ def test_the_url_goes_at_a_dotted_path_and_signatures_verify_by_the_profiles_sch
     assert not verify(github, b"other", good, body, now=0)
     rotating = {"x-signature": "sha256=00 " + good["x-signature"]}  # several signatures: any one may match
     assert verify(github, key, rotating, body, now=0)
+
+
+def test_the_receiver_takes_a_public_base_url_with_a_path_and_logs_only_the_first_ignored_callbacks(
+        caplog: pytest.LogCaptureFixture) -> None:
+    handled: list[tuple[object, str, bool]] = []
+
+    def handle(target: object, track, signed: bool) -> str:
+        handled.append((target, track.id, signed))
+        return "accepted" if track.id == "t1" else "unknown track"
+
+    profile = callback_profile(signed=False)
+    with CallbackReceiver(profile, "run1", handle, public_url="https://hooks.studio.example/tf/") as receiver, \
+            httpx.Client(timeout=5) as http:
+        token = receiver.register("row-1")
+        url = receiver.url_for(token)
+        assert url == f"https://hooks.studio.example/tf/callbacks/run1/{token}"
+        local = f"http://127.0.0.1:{receiver.port}/tf/callbacks/run1/{token}"  # as the ingress forwards it
+        ready = {"event": "ready", "track": {"id": "t1", "status": "ready", "audio_url": "http://x/a.flac"}}
+        assert http.post(local, json=ready).status_code == 200
+        with caplog.at_level("WARNING", logger="tasks.provider.callbacks"):
+            for i in range(MAX_LOGGED + 15):
+                stray = {"event": "ready", "track": {"id": f"stray{i}", "status": "ready"}}
+                assert http.post(local, json=stray).status_code == 200
+    assert handled[0] == ("row-1", "t1", False)  # unsigned: handed on as such (the run confirms it by a poll)
+    assert receiver.counts["unknown track"] == MAX_LOGGED + 15 and receiver.counts["accepted"] == 1
+    assert len([r for r in caplog.records if "callback ignored" in r.getMessage()]) == MAX_LOGGED
