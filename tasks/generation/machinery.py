@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from tasks.catalog.ledger import READY, SUBMITTED, SUBMITTING, LedgerRecord, utc_now
 from tasks.delivery.check import intact
@@ -435,6 +436,10 @@ class Generation:
         if self.profile.callback is None:
             return None
         settings = self.settings
+        host = urlsplit(self.client.base_url).hostname or ""
+        if settings.callback_url is None and host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("provider %s calls back, but TRACKFOUNDRY_CALLBACK_URL is not set: it is sent a loopback URL "
+                        "it cannot reach, and every track is polled after the callback fallback time", host)
         return CallbackReceiver(self.profile, self.options.run_id, self._on_callback, public_url=settings.callback_url,
                                 host=settings.callback_host, port=settings.callback_port).start()
 
@@ -466,7 +471,7 @@ class Generation:
         with state.lock:
             job = next((j for j in state.jobs.values() if j.track.id == track.id), None)
             if job is None or not job.armed:
-                known = state.jobs and all(j.armed for j in state.jobs.values())
+                known = bool(state.jobs) and all(j.armed for j in state.jobs.values())
                 if (job is None and known) or len(state.early) >= MAX_EARLY:
                     return "unknown track"  # the row's tracks are all known, and this is none of them
                 state.early[track.id] = (track, signed)  # the submission's answer is not in yet
