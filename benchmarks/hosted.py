@@ -27,7 +27,14 @@ mode only, and said so in the output); prints wall time, tracks/min, peak RSS of
 Prefect server, and how many rows ledger.csv holds ready. Catalogs and service data are deleted at the end
 unless --keep (the logs stay in the work folder).
 
+`--callback` runs the same brief twice against fresh services, with the same defaults: polled (the profile
+textmusic-local) and with callbacks (that profile with a `[callback]` table, written into the work folder: the
+service POSTs a signed callback to the run's receiver when a track is ready, TEXTMUSIC_CALLBACK_SECRET /
+TRACKFOUNDRY_CALLBACK_SECRET set to one random secret for both), and prints their tracks/min and metered
+requests per track side by side. The callbacks themselves are the service's requests to the run: not metered.
+
 Usage: .venv/bin/python benchmarks/hosted.py [--rows 300] [--no-compare-old] [--old-rows 60] [--keep]
+       .venv/bin/python benchmarks/hosted.py --callback [--rows 300]
        .venv/bin/python benchmarks/hosted.py --scale [--rows 10000]
 """
 
@@ -40,10 +47,10 @@ import csv
 import itertools
 import math
 import os
+import secrets
 import shutil
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -110,11 +117,11 @@ class Service:
         stop_group(self.process)
 
 
-def start_service(work: Path, rate_limit: str) -> Service:
+def start_service(work: Path, rate_limit: str, extra_env: dict[str, str] | None = None) -> Service:
     """The CURRENT code's service (cwd /work/main, no PYTHONPATH), hosted timing, own data folder and key."""
     data = work / "service-data"
     data.mkdir(parents=True)
-    env = clean_env()
+    env = {**clean_env(), **(extra_env or {})}
     made = subprocess.run([PYTHON, "-m", "textmusic", "keys", "create", "--data", str(data), "--balance-usd",
                            "1000"], env=env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=120)
     key = made.stdout.strip().splitlines()[-1].strip()
@@ -365,6 +372,7 @@ class Figures:
     lines: list[str] = field(default_factory=list)
     analysis: list[str] = field(default_factory=list)
     tracks_per_min: float = 0.0
+    core_tracks_per_min: float = 0.0  # downloads per minute between the 10th and 90th percentile of their times
     metered_per_track: float = 0.0
     max_win: int = 0
     cpu_ms_per_track: float = 0.0
@@ -377,11 +385,11 @@ class Figures:
 
 def measure_run(label: str, work: Path, rows: int, old: bool, rate_limit: str, limit: int,
                 extra_env: dict[str, str] | None = None, progress: bool = False,
-                timeout: float = 4 * 3600) -> tuple[Figures, Path, Service]:
+                timeout: float = 4 * 3600, service_env: dict[str, str] | None = None) -> tuple[Figures, Path, Service]:
     work.mkdir(parents=True, exist_ok=True)
     brief = write_brief(work / "brief.csv", rows)
     out = work / "catalog"
-    service = start_service(work, rate_limit)
+    service = start_service(work, rate_limit, service_env)
     try:
         env = pipeline_env(work, service, old, extra_env)
         cwd = OLD_TREE if old else ROOT
@@ -447,6 +455,12 @@ def analyse(label: str, rows: int, work: Path, out: Path, service: Service, watc
              f"{f' (incl. {n_auth} key check)' if n_auth else ''} = {f.metered_per_track:.2f} per ready track "
              f"({len(metered_ok) / max(1, f.ready):.2f} excluding 429s); status GETs per track "
              f"{(len(polls) - n_auth) / max(1, f.ready):.2f}")
+    done = sorted(r.at for r in audio if r.status in (200, 206))
+    lo, hi = len(done) // 10, (9 * len(done)) // 10
+    if hi > lo and done[hi] > done[lo]:
+        f.core_tracks_per_min = 60 * (hi - lo) / (done[hi] - done[lo])
+        L.append(f"sustained pace: {f.core_tracks_per_min:.1f} tracks/min between the 10th and 90th percentile of the "
+                 "download times (the ramp-up and the last tracks' time to ready left out)")
     L.append(f"audio downloads (not metered): {len(audio)} GET ({sum(r.status in (200, 206) for r in audio)} ok); "
              f"all answers by status: {dict(sorted(by_status.items()))}")
     n429 = sum(1 for r in reqs if r.status == 429)
@@ -536,8 +550,9 @@ def where_time_goes(reqs: list[Request], posts: list[Request], polls: list[Reque
         hist: dict[int, int] = {}
         for n in n_polls.values():
             hist[n] = hist.get(n, 0) + 1
-        A.append(f"status polls per track: mean {statistics.fmean(n_polls.values()):.2f}; distribution "
-                 + ", ".join(f"{k}:{v}" for k, v in sorted(hist.items())))
+        A.append(f"status polls per track: mean {sum(n_polls.values()) / len(tracks):.2f} over all tracks "
+                 f"({len(n_polls)} polled); distribution of the polled " + ", ".join(
+                     f"{k}:{v}" for k, v in sorted(hist.items())))
         A.append(f"ready → download GET: median {pct(ready_to_dl, 50):.1f} s, p90 {pct(ready_to_dl, 90):.1f}, "
                  f"max {max(ready_to_dl, default=float('nan')):.1f}; submission → download: median "
                  f"{pct(sub_to_dl, 50):.1f} s")
@@ -589,6 +604,51 @@ def ensure_old_tree() -> None:
         raise RuntimeError(f"{OLD_TREE} is at {head}, not {OLD_COMMIT}")
 
 
+def callback_profile(path: Path) -> Path:
+    """The local service's profile with callbacks as the service sends them (textmusic/server/callbacks.py):
+    the URL in `callback_url`, the track under `track`, Standard Webhooks signatures."""
+    from textmusic.providers import LOCAL_PROFILE, CallbackSpec, load_profile
+    from textmusic.providers.callback import Signature
+
+    local = load_profile(LOCAL_PROFILE)
+    signature = Signature(header="webhook-signature", encoding="base64", prefix="v1,",
+                          timestamp_header="webhook-timestamp", id_header="webhook-id")
+    spec = CallbackSpec(url_field="callback_url", answer=local.answer.model_copy(update={"track": ["track"]}),
+                        signature=signature)
+    path.write_text(local.model_copy(update={"callback": spec}).to_toml(), encoding="utf-8")
+    return path
+
+
+def callback_mode(work: Path, rows: int, keep: bool, timeout: float) -> None:
+    """Polled, then with callbacks: the same brief, defaults and limit; figures side by side."""
+    results: list[Figures] = []
+    f, _out, _svc = measure_run(f"polling (defaults), {rows} rows", work / "polling", rows, old=False,
+                                rate_limit=f"{LIMIT}/10s", limit=LIMIT, timeout=timeout)
+    results.append(f)
+    print_figures(f)
+    cleanup(work / "polling", keep)
+    secret = secrets.token_hex(24)
+    (work / "callback").mkdir(parents=True, exist_ok=True)
+    profile = callback_profile(work / "callback" / "textmusic-local-callbacks.toml")
+    g, _out, _svc = measure_run(f"callbacks (defaults, signed), {rows} rows", work / "callback", rows, old=False,
+                                rate_limit=f"{LIMIT}/10s", limit=LIMIT, timeout=timeout,
+                                extra_env={"TRACKFOUNDRY_PROVIDER": str(profile),
+                                           "TRACKFOUNDRY_CALLBACK_SECRET": secret},
+                                service_env={"TEXTMUSIC_CALLBACK_SECRET": secret})
+    results.append(g)
+    print_figures(g)
+    cleanup(work / "callback", keep)
+    print("\n== summary: polling vs callbacks ==")
+    for r in results:
+        print(f"{r.label}: {r.ready}/{r.rows} ready, {r.tracks_per_min:.1f} tracks/min (sustained "
+              f"{r.core_tracks_per_min:.1f}), {r.metered_per_track:.2f} metered requests/track, max {r.max_win} per "
+              f"{WINDOW:g} s (limit {LIMIT}), pipeline CPU {r.cpu_ms_per_track:.0f} ms/track")
+    print(f"targets (callbacks): >= 500 tracks/min: {'met' if g.tracks_per_min >= 500 else 'MISSED'} "
+          f"({g.tracks_per_min:.1f}); <= 1.2 metered requests/track: "
+          f"{'met' if g.metered_per_track <= 1.2 else 'MISSED'} ({g.metered_per_track:.2f}); no {WINDOW:g} s window "
+          f"over {LIMIT}: {'met' if g.max_win <= LIMIT else 'MISSED'} ({g.max_win})")
+
+
 def cleanup(work: Path, keep: bool) -> None:
     if keep:
         return
@@ -614,6 +674,8 @@ def main() -> None:
     parser.add_argument("--old-rows", type=int, default=60, help="rows of the old run (it makes ~11 tracks/min)")
     parser.add_argument("--scale", action="store_true",
                         help=f"10,000 rows, service limit {SCALE_LIMIT}/10s and the pipeline's limit matching")
+    parser.add_argument("--callback", action="store_true",
+                        help="polled and with signed callbacks, the same brief and defaults, side by side")
     parser.add_argument("--keep", action="store_true", help="keep catalogs, service data and PREFECT_HOME")
     parser.add_argument("--timeout", type=float, default=4 * 3600,
                         help="stop a pipeline run after this many seconds and report what it did")
@@ -642,6 +704,9 @@ def main() -> None:
               f"ledger.csv; {f.ready} tracks downloaded); {f.tracks_per_min:.0f} tracks/min")
         cleanup(work / "scale", args.keep)
         return
+
+    if args.callback:
+        return callback_mode(work, args.rows or 300, args.keep, args.timeout)
 
     rows = args.rows or 300
     results: list[Figures] = []

@@ -109,6 +109,14 @@ class PipelineSettings(BaseSettings):
     artist: str = "TrackFoundry"
     composer: str = ""
     publisher: str = ""
+    # Callbacks (a profile with a `[callback]` table, tasks/provider/callbacks.py): the run's receiver listens on
+    # callback_host:callback_port (0: a free port) and sends the provider `callback_url` (the public base URL a
+    # studio exposes through its own tunnel or ingress, forwarding to that port) or, unset, its own loopback URL.
+    # A track with no callback after callback_fallback_factor × its expected time to ready is polled as usual.
+    callback_url: str | None = None
+    callback_host: str = "127.0.0.1"
+    callback_port: int = 0
+    callback_fallback_factor: float = 3.0
     # The API key may come from a Prefect Secret block instead of TEXTMUSIC_API_KEY.
     api_key_secret_block: str | None = None
     # Verification of downloaded audio against what the provider reported.

@@ -49,6 +49,7 @@ from textmusic.contract import (
     Track,
 )
 from textmusic.providers import Profile, default_profile_name, load_profile
+from textmusic.providers.callback import with_url
 from textmusic.providers.reader import (
     AnswerRefused,
     parse_answer,
@@ -596,13 +597,18 @@ class TextMusicClient:
             body["versions"].remove(MIDI_VERSION)  # a service that renders no MIDI would refuse the whole request
         return body
 
-    def submit(self, request: TextToMusicRequest, idempotency_key: str | None = None) -> TextToMusicResponse:
+    def submit(self, request: TextToMusicRequest, idempotency_key: str | None = None,
+               callback_url: str | None = None) -> TextToMusicResponse:
         """POST a request. Any 2xx is an acceptance (200, 201, 202) and is never sent again, whatever its
         body: an unreadable one raises `UnreadableAnswer` and `success: false` raises `Refused`, both
-        carrying the raw answer (key redacted). Lost answers are retried only with an `idempotency_key`."""
+        carrying the raw answer (key redacted). Lost answers are retried only with an `idempotency_key`.
+        `callback_url` goes in the field the profile's `[callback]` table names."""
         key = idempotency_key if self.profile.sends_idempotency_key else None
+        body = self.request_body(request)
+        if callback_url is not None and self.profile.callback is not None:
+            body = with_url(body, self.profile.callback.url_field, callback_url)
         return self._send("POST", self.profile.submit_path, replayable=key is not None,
-                          parse=self._read_submission, body=self.request_body(request),
+                          parse=self._read_submission, body=body,
                           headers={IDEMPOTENCY_HEADER: key} if key else None)
 
     def submit_sync(self, request: TextToMusicRequest, dest: Path, accepted: Callable[[str], None], *,

@@ -3,7 +3,9 @@
 Hosted generation takes 30–90 s, so throughput comes from many tracks in flight and few polls. Rows are
 submitted by a few threads while the adaptive window has room; each accepted track goes to the run's one
 poller, which polls it first near the learned time to ready (see concurrency.py) and hands ready tracks
-to the delivery workers. Nothing holds a thread per pending track.
+to the delivery workers. Nothing holds a thread per pending track. With a provider that calls back (its
+profile's `[callback]` table, tasks/provider/callbacks.py) a pending track waits for its callback instead and
+is polled only when none came by the fallback time; a track is routed past pending once, whoever told first.
 
 Money: the moment a row is about to be sent it is journaled `submitting` (with its Idempotency-Key when
 the provider honours one), and the moment it is accepted its track ids are journaled `submitted`, so a
@@ -28,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from tasks.catalog.ledger import LOST, POLL, READY, SUBMITTED, SUBMITTING, LedgerRecord, Resume, utc_now
 from tasks.delivery.check import intact
@@ -39,6 +42,7 @@ from tasks.generation.records import base_record
 from tasks.generation.resume import resumption
 from tasks.intake.plan import PlannedRow, longest_song_seconds, max_cost_cents
 from tasks.interrupt import STOP
+from tasks.provider.callbacks import CallbackReceiver, Handled
 from tasks.provider.pacing import AdaptiveWindow, JobSlots, ProviderHealth, ReadyTiming
 from tasks.run import CatalogInfo, Journal, Provider, RunOptions
 from tasks.settings import PipelineSettings
@@ -49,6 +53,7 @@ from textmusic.providers import Profile
 log = logging.getLogger(__name__)
 IDLE_QUANTILE, BUSY_QUANTILE = 0.8, 0.95  # share of tracks ready at their first poll
 SHORT_RETENTION_SECONDS = 2 * 3600
+MAX_EARLY = 8  # callbacks kept per row before its submission's answer came (a row makes at most 2 songs)
 
 
 @dataclass(eq=False)
@@ -67,6 +72,8 @@ class RowState:
     started: str = field(default_factory=utc_now)
     jobs: dict[int, TrackJob] = field(default_factory=dict)  # its accepted tracks, by song index
     records: dict[int, LedgerRecord] = field(default_factory=dict)
+    token: str = ""  # its callback token (a provider with callbacks), sent in its submission's callback URL
+    early: dict[str, tuple[Track, bool]] = field(default_factory=dict)  # callbacks before its tracks were known
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -86,9 +93,18 @@ class TrackJob:
     unreadable_polls: int = 0  # polls whose answer could not be read (back-off, towards the deadline)
     scouting: bool = True  # may be the calibration scout; a scout whose status does not read gives way
     job_slot: bool = False  # holds a slot of the provider's parallel-job cap while pending there
+    # Callbacks: the track waits for its callback (not polled on the learned schedule) until the fallback time;
+    # `armed` once it waits (a callback before that is kept in `state.early`); `nudged` while a poll a callback
+    # asked for is due or running; `settled` once a status other than pending was acted on (never twice).
+    awaits_callback: bool = False
+    armed: bool = False
+    nudged: bool = False
+    settled: bool = False
+    heap_seq: int = -1  # its latest entry in the poller's heap (an earlier one is stale)
 
     def __post_init__(self) -> None:
         self.state.jobs[self.index] = self
+        self.awaits_callback = bool(self.state.token) and not self.resumed
 
 
 class Generation:
@@ -119,6 +135,7 @@ class Generation:
         self._open_rows: set[RowState] = set()
         self._unknown_words: set[str] = set()
         self._doubted: set[str] = set()
+        self.callbacks = self._receiver()
         self.poller = Poller(self)
         self._delivery = ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver")
         self._waiting_downloads = 0  # ready tracks handed to delivery whose download has not begun
@@ -162,6 +179,8 @@ class Generation:
         with self._cond:
             self._cond.notify_all()
         self.poller.close()
+        if self.callbacks is not None:
+            self.callbacks.stop()
         self._delivery.shutdown(wait=True, cancel_futures=True)
         for thread in self._submitters:
             thread.join(timeout=5)
@@ -254,7 +273,7 @@ class Generation:
             return self._generate_sync(state, first)
         state.sending = True
         try:
-            response = state.client.submit(state.row.request, state.key or None)
+            response = state.client.submit(state.row.request, state.key or None, self._callback_url(state))
         except Exception as exc:
             self._free_slots(state)
             outcome = outcome_for("submit", exc)
@@ -407,7 +426,13 @@ class Generation:
     def _advance(self, job: TrackJob, track: Track, now: float) -> None:
         """Route a track by its status: pending → the poller, ready → delivery, failed → its record. The
         provider's figures are checked first: a duration or cost that cannot be believed is dropped (logged
-        once per field) and the price model's figure is used."""
+        once per field) and the price model's figure is used. A track is routed past pending once only: a
+        callback and a poll (or two callbacks) telling the same news deliver it once, and a later word (a
+        late "failed" for a track already being delivered) changes nothing."""
+        with job.state.lock:
+            if job.settled:
+                return
+            job.settled = track.effective_status != PENDING
         job.track = track = self._believed(job, track)
         if track.status_word and self.profile.status_for(track.status_word) is None \
                 and track.status_word not in self._unknown_words:
@@ -530,6 +555,74 @@ class Generation:
         record = self._ended(job.state, self._track_record(job), error=error, resume=resume, cost_cents=cost,
                              cost_usd=cost / 100, **update)
         self._song_done(job.state, job.index, record)
+
+    # -- callbacks ------------------------------------------------------------------------------------------
+
+    def _receiver(self) -> CallbackReceiver | None:
+        """The run's callback receiver, when the provider calls back (its profile's `[callback]` table)."""
+        if self.profile.callback is None:
+            return None
+        settings = self.settings
+        host = urlsplit(self.client.base_url).hostname or ""
+        if settings.callback_url is None and host not in ("127.0.0.1", "localhost", "::1"):
+            log.warning("provider %s calls back, but TRACKFOUNDRY_CALLBACK_URL is not set: it is sent a loopback URL "
+                        "it cannot reach, and every track is polled after the callback fallback time", host)
+        return CallbackReceiver(self.profile, self.options.run_id, self._on_callback, public_url=settings.callback_url,
+                                host=settings.callback_host, port=settings.callback_port).start()
+
+    def _callback_url(self, state: RowState) -> str | None:
+        """The URL this row's submission asks the provider to call back (a new token per submission)."""
+        if self.callbacks is None:
+            return None
+        state.token = self.callbacks.register(state)
+        return self.callbacks.url_for(state.token)
+
+    def callback_fallback(self) -> float:
+        """How long a track waits for its callback before the poller takes over: a few times the slowest time
+        to ready seen (or the profile's expected one), within the poll deadline."""
+        expected = max(self.profile.expected_ready_seconds, self.timing.slowest)
+        return min(self.settings.callback_fallback_factor * expected, self.client.settings.poll_deadline_seconds)
+
+    def await_callback(self, job: TrackJob, now: float) -> None:
+        """A pending track waits for its callback, polled only at the fallback time; a callback that came
+        before the track was known is acted on now."""
+        self.poller.add(job, max(now, job.submitted + self.callback_fallback()))
+        with job.state.lock:
+            job.armed = True
+            early = job.state.early.pop(job.track.id, None)
+        if early is not None:
+            self._callback_arrived(job, *early)
+
+    def _on_callback(self, state: RowState, track: Track, signed: bool) -> Handled:
+        """A callback for one of this run's submissions (the receiver's thread): matched to its track by id."""
+        with state.lock:
+            job = next((j for j in state.jobs.values() if j.track.id == track.id), None)
+            if job is None or not job.armed:
+                known = bool(state.jobs) and all(j.armed for j in state.jobs.values())
+                if (job is None and known) or len(state.early) >= MAX_EARLY:
+                    return "unknown track"  # the row's tracks are all known, and this is none of them
+                state.early[track.id] = (track, signed)  # the submission's answer is not in yet
+                return "accepted"
+        return self._callback_arrived(job, track, signed)
+
+    def _callback_arrived(self, job: TrackJob, track: Track, signed: bool) -> Handled:
+        """Signed: the callback's track is believed (ready → delivery, failed → its record). Unsigned: it only
+        says "look now": one status poll confirms it. A stage before the end (pending) changes nothing."""
+        if job.settled or job.index in job.state.records:
+            return "already ended"
+        if track.effective_status == PENDING:
+            return "intermediate"
+        now = time.monotonic()
+        if not signed:
+            with job.state.lock:
+                nudged, job.nudged = job.nudged, True
+            if not nudged:
+                self.poller.add(job, now)
+            return "accepted"
+        if track.effective_status != FAILED:
+            self.timing.observe_ready(now - job.submitted)
+        self._advance(job, track, now)
+        return "accepted"
 
     # -- rows -----------------------------------------------------------------------------------------------
 
@@ -660,12 +753,17 @@ class Poller:
         self._thread.start()
 
     def add(self, job: TrackJob, due: float) -> None:
+        """(Re)schedules the job: an earlier entry of it in the heap is dropped when it comes up."""
         with self._cond:
-            heapq.heappush(self._heap, (due, next(self._seq), job))
+            job.heap_seq = next(self._seq)
+            heapq.heappush(self._heap, (due, job.heap_seq, job))
             self._cond.notify()
 
     def schedule(self, job: TrackJob, now: float) -> None:
-        """When to poll a pending track next (see ReadyTiming)."""
+        """When to poll a pending track next (see ReadyTiming); a track waiting for its callback, at the
+        fallback time only."""
+        if job.awaits_callback:
+            return self.gen.await_callback(job, now)
         timing = self.gen.timing
         if job.resumed:
             return self.add(job, now + (timing.retry_interval() if job.polls else 0.0))
@@ -684,8 +782,10 @@ class Poller:
         self.add(job, now + timing.retry_interval())
 
     def forget(self, job: TrackJob) -> None:
-        """A track that stopped being pending: if it was the scout, the oldest parked track takes over."""
+        """A track that stopped being pending: its entry in the heap (a callback's fallback) is dropped, and if
+        it was the scout, the oldest parked track takes over."""
         with self._cond:
+            job.heap_seq = -1
             if self._scout is not job:
                 return
             self._scout = None
@@ -720,7 +820,12 @@ class Poller:
                     wait = self._heap[0][0] - now if self._heap else 0.5
                     self._cond.wait(min(0.5, max(0.001, wait)))
                     continue
-                _, _, job = heapq.heappop(self._heap)
+                _, seq, job = heapq.heappop(self._heap)
+                if seq != job.heap_seq:
+                    continue  # rescheduled since (a callback's poll, or its fallback)
+            if job.stage == "poll" and job.awaits_callback and not job.nudged:
+                job.awaits_callback = False  # no callback by the fallback time: polled from now on, as without
+                log.debug("track %s: no callback in %.0f s, polled instead", job.track.id, self.gen.callback_fallback())
             if job.stage == "download":
                 self.gen.to_delivery(job)
                 continue
@@ -736,6 +841,8 @@ class Poller:
         except Exception as exc:  # a row's failure is the row's: its paid track stays resumable
             log.exception("track %s: unexpected error while polling", job.track.id)
             self.gen._track_broke(job, exc, "polling")
+        finally:
+            job.nudged = False  # a later callback may ask for another look
 
     def _poll_once(self, job: TrackJob) -> None:
         gen = self.gen

@@ -3,6 +3,8 @@ answers and that the key is accepted (a request that costs nothing). Light impor
 
 from __future__ import annotations
 
+import os
+
 from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient, TextMusicError, Unauthorized
 from textmusic.providers import LOCAL_PROFILE, Profile, default_profile_name, load_profile
@@ -33,6 +35,10 @@ def check_provider(settings: PipelineSettings | None = None, api: TextMusicSetti
         profile, embedded = resolve_profile(settings, api)
     except ValueError as exc:
         raise PreflightError(str(exc)) from None
+    signature = profile.callback.signature if profile.callback is not None else None
+    if signature is not None and not os.environ.get(signature.secret_env):
+        raise PreflightError(f"provider {profile.name} signs its callbacks: set {signature.secret_env} to the "
+                             "secret it signs them with")
     if embedded:
         return "embedded local service"
     if api.api_key is None:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from textmusic.contract import FAILED, PENDING, READY, TrackStatus
 from textmusic.pricing import SEED_PRICE, Price
+from textmusic.providers.callback import MAX_CALLBACK_BYTES, Signature
 from textmusic.providers.request import RequestMap
 from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
@@ -96,6 +97,21 @@ class Synchronous(BaseModel):
         return _paths(value)
 
 
+class CallbackSpec(BaseModel):
+    """The profile's `[callback]` table (textmusic/providers/callback.py): the request field that carries the
+    callback URL (a dotted path), where the track lives in a callback's body (`answer`, default the profile's
+    own answer paths; `status_words` add to the profile's, e.g. a provider's stage names), and the signature
+    (None: unsigned, so a callback only says "look now" and one status request confirms it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url_field: str = Field("callBackUrl", min_length=1)
+    answer: AnswerPaths | None = None
+    status_words: dict[str, TrackStatus] = {}
+    signature: Signature | None = None
+    max_body_bytes: int = Field(MAX_CALLBACK_BYTES, gt=0)
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -138,6 +154,8 @@ class Profile(BaseModel):
     sync: Synchronous | None = None
     # How a request becomes the provider's body (textmusic/providers/request.py); None: the seed API's body.
     request: RequestMap | None = None
+    # Callbacks (webhooks) instead of polls (textmusic/providers/callback.py); None: the provider is polled.
+    callback: CallbackSpec | None = None
 
     @property
     def vocabulary(self) -> dict[str, TrackStatus]:
@@ -146,6 +164,13 @@ class Profile(BaseModel):
     def status_for(self, word: str) -> TrackStatus | None:
         """Our status for the provider's word, None when the vocabulary does not know it."""
         return self.vocabulary.get(word.strip().lower())
+
+    def for_callbacks(self) -> Profile:
+        """This profile reading a callback's body: the callback's answer paths, its status words added."""
+        if self.callback is None:
+            raise ValueError(f"provider {self.name} has no [callback] table")
+        return self.model_copy(update={"answer": self.callback.answer or self.answer,
+                                       "status_words": {**self.status_words, **self.callback.status_words}})
 
     @property
     def sends_idempotency_key(self) -> bool:
@@ -157,7 +182,7 @@ class Profile(BaseModel):
     def to_toml(self) -> str:
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
-        data = self.model_dump(exclude={"request", "sync"})
+        data = self.model_dump(exclude={"request", "sync", "callback"})
         tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price", "headers")}
         if self.sync is not None:
             tables["sync"] = self.sync.model_dump()
@@ -165,10 +190,16 @@ class Profile(BaseModel):
             mapped = self.request.model_dump(mode="json", exclude_none=True)
             tables["request"] = {k: mapped.pop(k) for k in list(mapped) if not isinstance(mapped[k], dict)}
             tables.update({f"request.{k}": v for k, v in mapped.items()})
+        if self.callback is not None:
+            callback = self.callback.model_dump(mode="json", exclude_none=True)
+            subtables = [k for k in ("answer", "status_words", "signature") if k in callback]
+            nested = {f"callback.{k}": callback.pop(k) for k in subtables}
+            tables.update({"callback": callback, **nested})
         lines += [f"{k} = {_toml(v)}" for k, v in data.items() if v is not None]  # None: the default
         for table, values in tables.items():
             # keys of ours are bare; a provider's own words are quoted
-            bare = table in ("rate_limit", "answer", "price", "sync", "request")
+            bare = table in ("rate_limit", "answer", "price", "sync", "request", "callback", "callback.answer",
+                             "callback.signature")
             lines += ["", f"[{table}]"] + [f"{k if bare else _toml(k)} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 

@@ -13,6 +13,7 @@ the optional middleware in middleware.py. What they share is on `app.state` (see
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ import uvicorn
 from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
+from textmusic.server.callbacks import SECRET_ENV, CallbackSender
 from textmusic.server.errors import install_error_handlers
 from textmusic.server.faults import FaultConfig, FaultInjector
 from textmusic.server.latency import LatencyConfig
@@ -50,11 +52,13 @@ def create_app(
     request_log: Path | None = None,
     latency: LatencyConfig | None = None,
     synthetic_audio: bool = False,
+    callback_secret: str | None = None,
 ) -> FastAPI:
     """Build the service for one data folder; workers start and stop with the app's lifespan.
 
     `latency`: hosted timing, each track shown pending for its seeded time (latency.py).
     `synthetic_audio`: workers make a click track instead of running the engine (synthetic.py).
+    `callback_secret`: signs the callbacks a submission asks for (callbacks.py); None: they go unsigned.
     """
     store = Store(Path(data_dir), audio_ttl_seconds=audio_ttl_seconds)
     limiter = KeyRateLimiter(rate_limit)
@@ -64,12 +68,15 @@ def create_app(
         engine_factory = SyntheticEngine
     pool = GenerationPool(store, workers=workers, engine_factory=engine_factory)
     injector = FaultInjector(faults)
+    callbacks = CallbackSender(store, callback_secret)
     app = FastAPI(title="TrackFoundry local Text-to-Music", version="1", description=_DESCRIPTION,
-                  lifespan=_lifespan(store, pool, injector.config.stuck_seconds), docs_url=None, redoc_url=None)
+                  lifespan=_lifespan(store, pool, injector.config.stuck_seconds, callbacks), docs_url=None,
+                  redoc_url=None)
     app.state.store = store
     app.state.limiter = limiter
     app.state.pool = pool
     app.state.faults = injector
+    app.state.callbacks = callbacks
     app.state.latency = latency if latency is not None and latency.enabled else None
     app.state.capacity = SYNTHETIC_CAPACITY if synthetic_audio else 2 * pool.workers
     install_error_handlers(app)
@@ -80,8 +87,8 @@ def create_app(
     return app
 
 
-def _lifespan(store: Store, pool: GenerationPool,
-              stuck_seconds: float) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+def _lifespan(store: Store, pool: GenerationPool, stuck_seconds: float,
+              callbacks: CallbackSender) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     """The service's start and stop. Before accepting requests: audio that expired while it was down is
     deleted and injected stuck tracks whose time passed are failed (refunded), then the workers start;
     on stop, the workers stop (workers.py says what becomes of the renders in flight)."""
@@ -97,6 +104,7 @@ def _lifespan(store: Store, pool: GenerationPool,
         try:
             yield
         finally:
+            await callbacks.close()
             await run_in_threadpool(pool.stop)
 
     return lifespan
@@ -119,6 +127,7 @@ def serve(
     app = create_app(
         data_dir, rate_limit=rate_limit, workers=workers, audio_ttl_seconds=audio_ttl_seconds, faults=faults,
         request_log=request_log, latency=latency, synthetic_audio=synthetic_audio,
+        callback_secret=os.environ.get(SECRET_ENV) or None,
     )
     logger = logging.getLogger(__name__)
     if faults is not None and faults.enabled:

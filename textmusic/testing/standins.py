@@ -40,7 +40,9 @@ from dataclasses import dataclass, field
 from email.utils import formatdate
 from fractions import Fraction
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
+import httpx
 import numpy as np
 import uvicorn
 from starlette.applications import Starlette
@@ -139,6 +141,18 @@ class Shape:
     # which bodies a submission takes: the seed API's, or "styled" (a provider with a body of its own, STYLED):
     # anything else is a 400, as the real API would answer it
     request_rules: Literal["seed", "styled"] = "seed"
+    # callbacks: the URL found at `callback_field` of a submission's body is POSTed
+    # `{"event": word, "track": <the status answer's track>}` at each word of `callback_stages` (spread over
+    # seconds_to_ready) and then `callback_copies` times once the track is done; "signed" adds Standard Webhooks
+    # headers (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256 of id.timestamp.body>)
+    # made with `callback_secret`. `late_word` (e.g. "failed") is sent, signed alike, after the last copy.
+    # Only loopback URLs are called: another one is a 400 at submission.
+    callbacks: Literal["unsigned", "signed", "lost"] | None = None
+    callback_field: str = "callBackUrl"
+    callback_secret: str = ""
+    callback_stages: tuple[str, ...] = ()
+    callback_copies: int = 1
+    late_word: str | None = None
 
 
 def song_price_cents(seconds: float) -> int:
@@ -268,6 +282,7 @@ class StandIn:
         self._seen_ready: dict[str, float] = {}  # song → when a status answer first told it ready
         self._fetched: dict[str, float] = {}  # song → when its audio was first asked for
         self._post_times: list[float] = []
+        self._callbacks: list[tuple[str, str, int]] = []
         self._valid_submissions = 0
         self._window: deque[float] = deque()
         self._outage_until = 0.0
@@ -365,6 +380,12 @@ class StandIn:
             return list(self._cdn_auth_seen)
 
     @property
+    def callbacks_sent(self) -> list[tuple[str, str, int]]:
+        """(track id, event word, HTTP status answered or 0 when unanswered) per callback POSTed."""
+        with self._lock:
+            return list(self._callbacks)
+
+    @property
     def polls(self) -> Counter[str]:
         """Status polls per track id."""
         with self._lock:
@@ -454,7 +475,13 @@ class StandIn:
                             headers={"Retry-After": retry_after})
 
     def _submit(self, shape: Shape, body: Any) -> Response:
+        callback_url = None
+        if shape.callbacks and isinstance(body, dict):  # the rest of the body is checked as without callbacks
+            callback_url = body.get(shape.callback_field)
+            body = {k: v for k, v in body.items() if k != shape.callback_field}
         invalid = _invalid(body) if shape.request_rules == "seed" else _invalid_styled(body)
+        if shape.callbacks and not invalid:
+            invalid = _invalid_callback(callback_url, shape.callback_field)
         if invalid:
             return JSONResponse(error_body("invalid_input", invalid), 400)
         self._valid_submissions += 1  # the event loop is one thread: no race
@@ -476,6 +503,10 @@ class StandIn:
             self._accepted.append(body)
         if shape.sync:
             return self._sync_answer(shape, songs[0])
+        if callback_url and shape.callbacks != "lost":
+            for song in songs:
+                threading.Thread(target=self._call_back, args=(shape, song, callback_url), daemon=True,
+                                 name=f"callback-{song.id[:8]}").start()
         if shape.unreadable_submit and faulty:
             if shape.unreadable_submit == "html":
                 return HTMLResponse("<!DOCTYPE html><html><body><p>Request received.</p></body></html>",
@@ -547,6 +578,36 @@ class StandIn:
         if shape.cost_field:
             track[shape.cost_field] = self._number(shape, shape.billing.reported_cents(song.index, shape.audio_seconds))
         return track
+
+    def _call_back(self, shape: Shape, song: _Song, url: str) -> None:
+        """The callbacks of one song, as the provider would send them (see Shape.callbacks)."""
+        stages = shape.callback_stages
+        for i, word in enumerate(stages):
+            time.sleep(max(0.0, song.created + shape.seconds_to_ready * (i + 1) / (len(stages) + 1)
+                           - time.monotonic()))
+            self._post_callback(shape, song, url, {**self._track(shape, song), shape.status_field or "status": word})
+        time.sleep(max(0.0, song.created + shape.seconds_to_ready - time.monotonic()) + 0.01)
+        for _ in range(shape.callback_copies):
+            self._post_callback(shape, song, url, self._track(shape, song))
+        if shape.late_word is not None:
+            self._post_callback(shape, song, url, {**self._track(shape, song), shape.status_field or "status":
+                                                   shape.late_word, shape.audio_field: None})
+
+    def _post_callback(self, shape: Shape, song: _Song, url: str, track: dict[str, Any]) -> None:
+        event = str(track.get(shape.status_field or "status", "ready"))
+        body = json.dumps({"event": event, "track": track}).encode()
+        headers = {"Content-Type": "application/json"}
+        if shape.callbacks == "signed":
+            msg_id, stamp = f"msg_{uuid.uuid4().hex}", str(int(time.time()))
+            digest = hmac.new(shape.callback_secret.encode(), f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256)
+            headers.update({"webhook-id": msg_id, "webhook-timestamp": stamp,
+                            "webhook-signature": "v1," + base64.b64encode(digest.digest()).decode()})
+        try:
+            status = httpx.post(url, content=body, headers=headers, timeout=5).status_code
+        except httpx.HTTPError:
+            status = 0
+        with self._lock:
+            self._callbacks.append((song.id, event, status))
 
     def _audio_url(self, shape: Shape, song: _Song) -> str:
         name = f"{song.id}.{song.fmt}"
@@ -620,6 +681,14 @@ def _invalid(body: Any) -> str | None:
         return "seed must be an integer from 0 to 4294967295"
     return None
 
+
+
+def _invalid_callback(url: Any, field: str) -> str | None:
+    """A stand-in calls back loopback URLs only (a test must never make it call out)."""
+    if not isinstance(url, str) or urlsplit(url).scheme != "http" or \
+            urlsplit(url).hostname not in ("127.0.0.1", "localhost", "::1"):
+        return f"{field} is required, and must be an http URL on loopback (stand-in): got {str(url)[:80]!r}"
+    return None
 
 
 def _format_of(body: dict[str, Any]) -> str:

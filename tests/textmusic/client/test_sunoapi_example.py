@@ -13,6 +13,7 @@ import pytest
 from textmusic.client import TextMusicClient
 from textmusic.contract import READY, TextToMusicRequest
 from textmusic.providers import load_profile
+from textmusic.providers.reader import read_status
 
 PROFILE = Path(__file__).resolve().parents[3] / "docs" / "profiles" / "sunoapi-org.toml"
 TASK = "5c79be8e"
@@ -31,7 +32,7 @@ def profile():
 def test_an_instrumental_row_becomes_a_custom_mode_body(profile):
     request = TextToMusicRequest(prompt="Chill lo-fi beat", tags=["lofi", "chill"], lyrics="", seed=1, name="Rain")
     assert profile.request.body(request) == {
-        "customMode": True, "model": "V4_5", "callBackUrl": "https://callback.invalid/trackfoundry",
+        "customMode": True, "model": "V4_5",
         "style": "Chill lo-fi beat, lofi, chill", "title": "Rain", "instrumental": True}
 
 
@@ -57,10 +58,23 @@ def test_submit_then_poll_reads_the_documented_answers(profile):
         return httpx.Response(200, json=DETAILS)
 
     with TextMusicClient(profile.base_url, "k", profile=profile, transport=httpx.MockTransport(answer)) as client:
-        submitted = client.submit(TextToMusicRequest(prompt="calm", seed=1, output_format="mp3", name="Rain"))
+        submitted = client.submit(TextToMusicRequest(prompt="calm", seed=1, output_format="mp3", name="Rain"),
+                                  callback_url="https://studio.example/callbacks/run1/tok")
         track = client.get_track(submitted.tracks[0].id)
     assert submitted.tracks[0].id == TASK
-    assert json.loads(seen[0].content)["style"] == "calm" and seen[0].url.path == "/api/v1/generate"
+    posted = json.loads(seen[0].content)
+    assert posted["style"] == "calm" and seen[0].url.path == "/api/v1/generate"
+    assert posted["callBackUrl"] == "https://studio.example/callbacks/run1/tok"  # the [callback] table's field
     assert seen[1].url.path == "/api/v1/generate/record-info" and seen[1].url.params["taskId"] == TASK
     assert (track.effective_status, track.audio_url, track.duration_seconds) == (
         READY, "https://cdn.example/a1.mp3", 182.4)
+
+
+@pytest.mark.parametrize(("stage", "expected"), [("text", "pending"), ("first", "pending"), ("complete", "ready"),
+                                                 ("error", "failed")])
+def test_its_callbacks_read_by_stage(profile, stage, expected):
+    body = {"code": 200, "msg": "All generated successfully.", "data": {"callbackType": stage, "task_id": TASK,
+            "data": [{"id": "a1", "audio_url": "https://cdn.example/a1.mp3", "duration": 182.4}]}}
+    track = read_status(profile.for_callbacks(), body)
+    assert (track.id, track.effective_status) == (TASK, expected)
+    assert track.audio_url == "https://cdn.example/a1.mp3" and track.duration_seconds == 182.4

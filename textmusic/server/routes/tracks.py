@@ -22,6 +22,7 @@ from textmusic.contract import (
     TextToMusicResponse,
     Track,
 )
+from textmusic.server import callbacks
 from textmusic.server.errors import ApiError, validation_message
 from textmusic.server.faults import FaultInjector
 from textmusic.server.guards import authorized_key, json_body
@@ -72,9 +73,12 @@ async def submit(request: Request, key_hash: str = Depends(authorized_key)) -> T
         raise ApiError(400, f"{IDEMPOTENCY_HEADER} must be 1 to 255 visible ASCII characters")
     raw = await json_body(request)
     try:
-        req = TextToMusicRequest.model_validate_json(raw)
+        body, callback_url = callbacks.callback_url(json.loads(raw))
+        req = TextToMusicRequest.model_validate_json(raw if callback_url is None else json.dumps(body))
     except ValidationError as exc:
         raise ApiError(400, validation_message(exc)) from None
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
     # Before a random seed is drawn; without versions, as before they existed (keys of older runs replay).
     canonical = req.model_dump_json(exclude=None if req.versions else {"versions"})
     digest = hashlib.sha256(canonical.encode()).hexdigest()
@@ -85,6 +89,8 @@ async def submit(request: Request, key_hash: str = Depends(authorized_key)) -> T
     submitted = await _reserve(state.store, key_hash, new_tracks, idempotency)
     if not submitted.replayed:
         _queue(state.store, state.pool, new_tracks)
+        if callback_url is not None:
+            state.callbacks.submitted([t.id for t in new_tracks], callback_url, str(request.base_url))
     rows = [row for row in map(state.store.get_track, submitted.track_ids) if row is not None]
     base = str(request.base_url)
     return TextToMusicResponse(
