@@ -6,6 +6,7 @@ refuses what the API refuses; what the provider cannot take is said before payin
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -19,7 +20,7 @@ from tasks.run import RunOptions
 from tests.support.generation import QUICK, run_rows
 from textmusic.client import TextMusicClient
 from textmusic.contract import TextToMusicRequest
-from textmusic.providers import load_profile
+from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
 from textmusic.testing.providers.elevenlabs_music import PRICE, ElevenLabsMusic
 
@@ -113,3 +114,9 @@ def test_an_answer_cut_off_mid_body_is_lost_with_its_cost_and_not_posted_again(t
 
         regenerated, _ = run(api, planned, tmp_path, journal, RunOptions(regenerate_lost=True))
         assert [r.status for r in regenerated] == ["ready"] and len(api.posts) == 2
+
+
+def test_the_profile_survives_to_toml() -> None:
+    """What probe --write-profile writes of it reads back the same (the query in submit_path, dotted constants)."""
+    profile = load_profile("elevenlabs-music")
+    assert Profile.model_validate(tomllib.loads(profile.to_toml())) == profile

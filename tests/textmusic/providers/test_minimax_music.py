@@ -7,6 +7,7 @@ answer without audio, so the row is held `lost` with its worst case at risk and 
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -20,7 +21,7 @@ from tasks.run import Provider, RunOptions
 from tests.support.generation import QUICK, run_rows
 from textmusic.client import TextMusicClient
 from textmusic.contract import TextToMusicRequest
-from textmusic.providers import load_profile
+from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
 from textmusic.testing.providers.minimax_music import PRICE, MiniMaxMusic
 
@@ -119,3 +120,21 @@ def test_an_error_in_a_200_answer_is_held_lost_with_its_worst_case_never_sent_ag
 
         again, _ = run(api, planned, tmp_path, journal)  # the provider would answer now: still not sent
         assert [r.resume for r in again] == ["lost"] and len(api.posts) == 1
+
+
+def test_a_refused_key_answered_in_a_200_loses_every_row_instead_of_stopping_the_run(tmp_path: Path) -> None:
+    """The same KNOWN LIMIT with MiniMax's 1004 (a wrong key, answered in a 200): the run is not stopped as a
+    refused key would stop it (a 401 does, before anything is paid): every row is sent once and held lost,
+    each booked at its worst case. Asserted so that mapping in-body codes (OPEN) shows here when it lands."""
+    with MiniMaxMusic() as api:
+        profile = load_profile("minimax-music").model_copy(update={"base_url": api.base_url})
+        with TextMusicClient(api.base_url, "not-the-key", profile=profile, settings=API) as client:
+            records, _ = run_rows(rows(), client, tmp_path, settings=SETTINGS)
+        assert [(r.status, r.resume, r.cost_cents) for r in records] == [("failed", "lost", 18)] * 3
+        assert api.answers == [(200, 1004)] * 3 and api.charges == []
+
+
+def test_the_profile_survives_to_toml() -> None:
+    """What probe --write-profile writes of it reads back the same (the query in submit_path, dotted constants)."""
+    profile = load_profile("minimax-music")
+    assert Profile.model_validate(tomllib.loads(profile.to_toml())) == profile
