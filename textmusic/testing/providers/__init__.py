@@ -1,0 +1,1 @@
+"""Stand-ins for shipped provider profiles, each written from its provider's docs (not from our profile)."""
