@@ -1,0 +1,1 @@
+"""Stand-ins for the shipped providers, each written from its public docs (see each module)."""
