@@ -45,7 +45,7 @@ def test_a_brief_runs_end_to_end_one_multipart_post_per_row_charged_per_generati
             records, _ = run_rows(planned(), client, tmp_path, settings=QUICK)
         assert [r.status for r in records] == ["ready"] * 3, [r.error for r in records]
         # exactly one POST per row, each a multipart form the API accepted; nothing else asked of it
-        assert [p["prompt"] for p in api.posts] and len(api.posts) == 3
+        assert len(api.posts) == 3 and all(isinstance(p, dict) for p in api.posts)
         assert {(m, path, s) for m, path, s in api.requests} == {("POST", SUBMIT_PATH, 200)}
         by_prompt = {p["prompt"]: p for p in api.posts}
         assert by_prompt["warm synth pad, ambient"] == {
