@@ -45,6 +45,9 @@ class Copy(_Strict):
 
     transform: Literal["copy"] = "copy"
     source: ContractField
+    # Sent when the source is not given (a provider's word for "none": ACE-Step's lyrics "[inst]"); None: left out.
+    default: Constant | None = None
+    integer: bool = False  # a number rounded to a whole one (Stable Audio's form takes duration in whole seconds)
 
 
 class Milliseconds(_Strict):
@@ -307,6 +310,10 @@ def _value(spec: BodyField, request: TextToMusicRequest) -> Any:
     if isinstance(spec, Join):
         return spec.joined(request)
     raw = getattr(request, spec.source)
+    if isinstance(spec, Copy) and not is_given(raw) and spec.default is not None:
+        return spec.default
+    if isinstance(spec, Copy) and spec.integer and isinstance(raw, int | float) and not isinstance(raw, bool):
+        return round(raw)
     if not is_given(raw):  # None, "" (the contract's instrumental lyrics) or []: the provider's default applies
         return None
     if isinstance(spec, Copy):

@@ -1,1 +1,1 @@
-"""Stand-ins for shipped provider profiles, each written from its provider's docs (not from our profile)."""
+"""Stand-ins for the shipped providers, each written from its public docs (see each module), not from our profile."""
