@@ -41,10 +41,13 @@ class _Strict(BaseModel):
 
 
 class Copy(_Strict):
-    """The contract value as it is (JSON)."""
+    """The contract value as it is (JSON); `default` is sent when the row gives none (Sonauto's required
+    `prompt`: ""), `integer` sends a numeric text as a whole number (the bit rate "192" → 192)."""
 
     transform: Literal["copy"] = "copy"
     source: ContractField
+    default: Constant | None = None
+    integer: bool = False
 
 
 class Milliseconds(_Strict):
@@ -230,8 +233,8 @@ class RequestMap(_Strict):
                 for name, u in UNSENT.items() if name not in self.carried]
         limits = self.limits
         said += [f"{what} (rejection)" for what, given in (
-            (f"duration_seconds at least {limits.min_duration_seconds:g} s", limits.min_duration_seconds),
-            (f"duration_seconds at most {limits.max_duration_seconds:g} s", limits.max_duration_seconds),
+            (f"duration_seconds at least {limits.min_duration_seconds or 0:g} s", limits.min_duration_seconds),
+            (f"duration_seconds at most {limits.max_duration_seconds or 0:g} s", limits.max_duration_seconds),
             (f"output_format one of {', '.join(limits.formats or [])}", limits.formats),
             (f"prompt at most {limits.max_prompt_chars} characters", limits.max_prompt_chars),
             (f"lyrics at most {limits.max_lyrics_chars} characters", limits.max_lyrics_chars),
@@ -308,9 +311,10 @@ def _value(spec: BodyField, request: TextToMusicRequest) -> Any:
         return spec.joined(request)
     raw = getattr(request, spec.source)
     if not is_given(raw):  # None, "" (the contract's instrumental lyrics) or []: the provider's default applies
-        return None
+        return spec.default if isinstance(spec, Copy) else None
     if isinstance(spec, Copy):
-        return request.model_dump(mode="json", include={spec.source})[spec.source]
+        value = request.model_dump(mode="json", include={spec.source})[spec.source]
+        return int(value) if spec.integer else value
     if isinstance(spec, Milliseconds):
         return round(raw * 1000)
     if isinstance(spec, FormatEnum):
