@@ -125,3 +125,10 @@ def test_the_stand_in_answers_422_to_a_body_the_real_api_refuses(standin, body) 
         assert answer.status_code == 422 and "detail" in answer.json()
         assert http.post(SUBMIT_PATH, json=GOOD, headers={"Authorization": "Bearer nope"}).status_code == 401
         assert standin.charges[charged:] == [song_cents()]  # only the control was charged
+
+
+def test_the_validation_report_lists_sonautos_rules(profile) -> None:
+    """A map without duration limits once broke `rules()` (an unset limit formatted as a number)."""
+    rules = profile.request.rules()
+    assert f"{NO_SEED} (warning)" in rules and not any("duration_seconds at" in rule for rule in rules)
+    assert "output_format (and bit rate) one of ogg, mp3, flac, wav, m4a (rejection)" in rules
