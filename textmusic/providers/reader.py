@@ -213,7 +213,12 @@ def read_track(profile: Profile, obj: Any, asked_id: str | None = None) -> Track
 
 def read_status(profile: Profile, body: Any, asked_id: str | None = None) -> Track:
     """A status answer: the track, or a failed track when the answer says `success: false`. `asked_id`: the
-    id polled, for an answer that names none."""
+    id polled, for an answer that names none; given it, an answer that is a bare JSON string is that track's
+    status word."""
+    if isinstance(body, str) and asked_id is not None:  # a bare JSON string (Sonauto's status answer): the word
+        status = status_of(profile, body, None)
+        return Track(id=track_id(asked_id), status=status, status_word=body,
+                     error=f"the provider says {body!r}" if status == FAILED else None)
     candidates = [lookup(body, path) for path in profile.answer.track]
     with_id = [c for c in candidates if isinstance(c, dict) and first(c, profile.answer.id) is not _MISSING]
     refusal = _refusal(body)

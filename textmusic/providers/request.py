@@ -41,13 +41,14 @@ class _Strict(BaseModel):
 
 
 class Copy(_Strict):
-    """The contract value as it is (JSON)."""
+    """The contract value as it is (JSON); `default` is sent when the row gives none (Sonauto's required
+    `prompt`: ""), `integer` sends a number or numeric text as a whole number (the bit rate "192" → 192)."""
 
     transform: Literal["copy"] = "copy"
     source: ContractField
     # Sent when the source is not given (a provider's word for "none": ACE-Step's lyrics "[inst]"); None: left out.
     default: Constant | None = None
-    integer: bool = False  # a number rounded to a whole one (Stable Audio's form takes duration in whole seconds)
+    integer: bool = False  # whole numbers: Stable Audio's form takes duration in whole seconds, Sonauto bit rates
 
 
 class Milliseconds(_Strict):
@@ -233,8 +234,8 @@ class RequestMap(_Strict):
                 for name, u in UNSENT.items() if name not in self.carried]
         limits = self.limits
         said += [f"{what} (rejection)" for what, given in (
-            (f"duration_seconds at least {limits.min_duration_seconds:g} s", limits.min_duration_seconds),
-            (f"duration_seconds at most {limits.max_duration_seconds:g} s", limits.max_duration_seconds),
+            (f"duration_seconds at least {limits.min_duration_seconds or 0:g} s", limits.min_duration_seconds),
+            (f"duration_seconds at most {limits.max_duration_seconds or 0:g} s", limits.max_duration_seconds),
             (f"output_format one of {', '.join(limits.formats or [])}", limits.formats),
             (f"prompt at most {limits.max_prompt_chars} characters", limits.max_prompt_chars),
             (f"lyrics at most {limits.max_lyrics_chars} characters", limits.max_lyrics_chars),
@@ -310,14 +311,11 @@ def _value(spec: BodyField, request: TextToMusicRequest) -> Any:
     if isinstance(spec, Join):
         return spec.joined(request)
     raw = getattr(request, spec.source)
-    if isinstance(spec, Copy) and not is_given(raw) and spec.default is not None:
-        return spec.default
-    if isinstance(spec, Copy) and spec.integer and isinstance(raw, int | float) and not isinstance(raw, bool):
-        return round(raw)
     if not is_given(raw):  # None, "" (the contract's instrumental lyrics) or []: the provider's default applies
-        return None
+        return spec.default if isinstance(spec, Copy) else None
     if isinstance(spec, Copy):
-        return request.model_dump(mode="json", include={spec.source})[spec.source]
+        value = request.model_dump(mode="json", include={spec.source})[spec.source]
+        return round(float(value)) if spec.integer else value
     if isinstance(spec, Milliseconds):
         return round(raw * 1000)
     if isinstance(spec, FormatEnum):
