@@ -1,4 +1,4 @@
-"""ElevenLabs Music on loopback, written from its docs (notes/provider-docs.md §3, not from our profile):
+"""ElevenLabs Music on loopback, written from its docs (not from our profile):
 the official SDK's `compose` (github.com/elevenlabs/elevenlabs-python src/elevenlabs/music/raw_client.py, 2026-07)
 and https://elevenlabs.io/docs/api-reference/music/compose.
 

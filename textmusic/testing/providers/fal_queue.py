@@ -1,5 +1,5 @@
-"""A stand-in for fal.ai's queue running ACE-Step (`fal-ai/ace-step`), written from the research notes on its
-docs (/work/notes/provider-docs.md section 6a: docs.fal.ai/model-endpoints/queue, the model page
+"""A stand-in for fal.ai's queue running ACE-Step (`fal-ai/ace-step`), written from its
+docs (docs.fal.ai/model-endpoints/queue, the model page
 fal.ai/models/fal-ai/ace-step, docs.fal.ai media expiration), not from our profile.
 
 - ``POST /fal-ai/ace-step`` with ``Authorization: Key <key>`` (401 otherwise) and the model's input as JSON:

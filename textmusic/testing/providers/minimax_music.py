@@ -1,4 +1,4 @@
-"""MiniMax Music on loopback, written from its docs (notes/provider-docs.md §5, not from our profile):
+"""MiniMax Music on loopback, written from its docs (not from our profile):
 https://platform.minimax.io/docs/api-reference/music-generation, the error codes of
 https://platform.minimax.io/docs/api-reference/errorcode.md, and the official client github.com/MiniMax-AI/MiniMax-MCP
 (server.py `music_generation`, client.py).

@@ -1,5 +1,4 @@
-"""A Sonauto stand-in on loopback, written from Sonauto's public docs (summarised in /work/notes/provider-docs.md
-section 2), not from textmusic/providers/sonauto.toml:
+"""A Sonauto stand-in on loopback, written from Sonauto's public docs, not from textmusic/providers/sonauto.toml:
 
 - https://sonauto.ai/developers/docs: `POST /v1/generations/v3` with `Authorization: Bearer <key>` and a JSON
   body answers `{"task_id": ...}`; `GET /v1/generations/status/{task_id}` tells the state (the newer docs read

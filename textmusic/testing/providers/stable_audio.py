@@ -1,5 +1,5 @@
-"""A stand-in for Stable Audio 2.5 (Stability AI's Platform API), written from the research notes on its docs
-(/work/notes/provider-docs.md section 4: ComfyUI's comfy_api_nodes/apis/stability.py schema, the Replicate
+"""A stand-in for Stable Audio 2.5 (Stability AI's Platform API), written from what is public of its docs
+(ComfyUI's comfy_api_nodes/apis/stability.py schema, the Replicate
 mirror's ranges, the Stability support article on rate limits, api-evangelist/stability-audio for the price),
 not from our profile.
 
