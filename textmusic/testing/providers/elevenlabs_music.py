@@ -17,15 +17,13 @@ to the exact second), once per 200 answer, whether or not the caller reads it wh
 from __future__ import annotations
 
 import asyncio
-import threading
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
 
-from textmusic.testing.standins import Billing, Loopback, posted_body, tone
+from textmusic.testing.providers.origins import ProviderStandIn
+from textmusic.testing.standins import Billing, posted_body, tone
 
 PRICE = Billing(per="minute", millicents=30_000)  # $0.30 per minute of audio
 DEFAULT_LENGTH_MS = 30_000  # no music_length_ms: "the model picks" (the stand-in picks 30 s)
@@ -67,68 +65,20 @@ def refusal(body: Any, output_format: str) -> JSONResponse | None:
     return None
 
 
-class ElevenLabsMusic:
+class ElevenLabsMusic(ProviderStandIn):
     """The provider on 127.0.0.1. `cut_after`: 200 answers drop their connection after that many bytes of
     audio (a Content-Length promising the whole), as a network or the provider may cut a long answer."""
 
     def __init__(self, api_key: str = "sk_standin_elevenlabs_0123456789", seconds_to_answer: float = 0.1,
                  cut_after: int | None = None) -> None:
         self.api_key, self.seconds_to_answer, self.cut_after = api_key, seconds_to_answer, cut_after
-        self._lock = threading.Lock()
-        self._posts: list[Any] = []
-        self._charges: list[int] = []
-        self._accepted: list[dict[str, Any]] = []
-        self._requests: list[tuple[str, str, int]] = []
-        self._server = Loopback(Starlette(routes=[Route("/{path:path}", self._endpoint,
-                                                        methods=["GET", "POST", "PUT", "DELETE"])]))
-
-    def __enter__(self) -> ElevenLabsMusic:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
-
-    @property
-    def posts(self) -> list[Any]:
-        """Every body POSTed to /v1/music, whatever the answer."""
-        with self._lock:
-            return list(self._posts)
-
-    @property
-    def charges(self) -> list[int]:
-        """Cents charged, one entry per 200 answer, in order."""
-        with self._lock:
-            return list(self._charges)
-
-    @property
-    def accepted(self) -> list[dict[str, Any]]:
-        """The bodies of the charged requests, in the order of `charges`."""
-        with self._lock:
-            return list(self._accepted)
-
-    @property
-    def requests(self) -> list[tuple[str, str, int]]:
-        """(method, path, status) of every request."""
-        with self._lock:
-            return list(self._requests)
-
-    async def _endpoint(self, request: Request) -> Response:
-        response = await self._answer(request)
-        with self._lock:
-            self._requests.append((request.method, request.url.path, response.status_code))
-        return response
+        super().__init__(methods=("GET", "POST", "PUT", "DELETE"))
 
     async def _answer(self, request: Request) -> Response:
         if request.method != "POST" or request.url.path != "/v1/music":
             return JSONResponse({"detail": "Not Found"}, 404)
         body = await posted_body(request)
-        with self._lock:
-            self._posts.append(body)
+        self._record_post(body)
         if request.headers.get("xi-api-key") != self.api_key:
             return JSONResponse({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}, 401)
         output_format = request.query_params.get("output_format", "auto")
@@ -140,10 +90,7 @@ class ElevenLabsMusic:
         seconds = body.get("music_length_ms", DEFAULT_LENGTH_MS) / 1000
         kbps = "128" if output_format == "auto" else output_format.rsplit("_", 1)[1]
         await asyncio.sleep(self.seconds_to_answer)  # the generation: the answer begins when the audio is made
-        with self._lock:
-            number = len(self._charges)
-            self._charges.append(PRICE.song_cents(seconds))
-            self._accepted.append(body)
+        number = self._record_charge(PRICE.song_cents(seconds), body)
         audio = tone(number, seconds, "mp3", kbps)
         if self.cut_after is None:
             return Response(audio, 200, media_type="audio/mpeg")

@@ -23,21 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import math
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from textmusic.testing.standins import Loopback, tone
+from textmusic.testing.providers.origins import ProviderStandIn
+from textmusic.testing.standins import posted_body, tone
 
 MODEL = "fal-ai/ace-step"
 MILLICENTS_PER_SECOND = 20  # $0.0002 = 0.02 cents = 20 millicents per second of audio
@@ -79,70 +76,33 @@ def invalid(body: Any) -> list[dict[str, Any]]:
     return issues
 
 
-class FalQueue:
+class FalQueue(ProviderStandIn):
     """fal's queue (`base_url`) and CDN (`cdn_url`) on loopback, with what a test checks afterwards: `posts`
     (bodies POSTed), `charges`/`exact_charges`, `requests` ((method, path, status) on the queue),
     `cdn_requests`, `cdn_auth_seen`."""
 
     def __init__(self, api_key: str = "fal-standin-key:0123456789", seconds_to_ready: float = 0.4) -> None:
         self.api_key, self.seconds_to_ready = api_key, seconds_to_ready
-        self._lock = threading.Lock()
         self._requests_by_id: dict[str, _Request] = {}
-        self.posts: list[Any] = []
-        self.exact_charges: list[int] = []  # millicents per request
-        self.requests: list[tuple[str, str, int]] = []
-        self.cdn_requests: list[tuple[str, str, int]] = []
-        self.cdn_auth_seen: list[str] = []
-        routes = [Route("/{path:path}", self._queue_endpoint, methods=["GET", "POST", "PUT"])]
-        self._queue = Loopback(Starlette(routes=routes))
-        self._cdn = Loopback(Starlette(routes=[Route("/{path:path}", self._cdn_endpoint, methods=["GET"])]))
-
-    def __enter__(self) -> FalQueue:
-        self._cdn.start()
-        self._queue.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._queue.stop(wait=False)
-        self._cdn.stop()
-        self._queue.stop()
+        self._exact_charges: list[int] = []  # millicents per request
+        super().__init__(methods=("GET", "POST", "PUT"), cdn=True)
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._queue.port}"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._cdn.port}"
-
-    @property
-    def charges(self) -> list[int]:
-        """Each request's charge in whole cents, rounded up."""
-        with self._lock:
-            return [math.ceil(m / 1000) for m in self.exact_charges]
+    def exact_charges(self) -> list[int]:
+        """Each request's charge in millicents (exact); `charges` holds the same rounded up to whole cents."""
+        return self._copy(self._exact_charges)
 
     def submissions(self) -> int:
         return sum(1 for method, path, status in self.requests if method == "POST" and status == 200)
 
     # --- the queue -------------------------------------------------------------------------------------
 
-    async def _queue_endpoint(self, request: Request) -> Response:
-        response = await self._queue_answer(request)
-        with self._lock:
-            self.requests.append((request.method, request.url.path, response.status_code))
-        return response
-
-    async def _queue_answer(self, request: Request) -> Response:
+    async def _answer(self, request: Request) -> Response:
         path = request.url.path
         body: Any = None
         if request.method == "POST":
-            raw = await request.body()
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                body = raw.decode(errors="replace")
-            with self._lock:
-                self.posts.append(body)
+            body = await posted_body(request)
+            self._record_post(body)
         sent = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(sent, f"Key {self.api_key}".encode()):
             return JSONResponse({"detail": "Unauthorized: missing or invalid key"}, 401)
@@ -170,7 +130,9 @@ class FalQueue:
         with self._lock:
             self._requests_by_id[queued.id] = queued
             # fal bills the audio it generates; every request here completes, so it is billed at once
-            self.exact_charges.append(math.ceil(seconds * MILLICENTS_PER_SECOND))
+            millicents = math.ceil(seconds * MILLICENTS_PER_SECOND)
+            self._exact_charges.append(millicents)
+            self._charge_locked(math.ceil(millicents / 1000), body)
         urls = f"{self.base_url}/{MODEL}/requests/{queued.id}"
         return JSONResponse({"request_id": queued.id, "response_url": urls, "status_url": f"{urls}/status",
                              "cancel_url": f"{urls}/cancel"})
@@ -194,13 +156,6 @@ class FalQueue:
         })
 
     # --- the CDN (public URLs) -------------------------------------------------------------------------
-
-    async def _cdn_endpoint(self, request: Request) -> Response:
-        response = await self._cdn_answer(request)
-        with self._lock:
-            self.cdn_auth_seen.extend(request.headers.getlist("authorization"))
-            self.cdn_requests.append((request.method, request.url.path, response.status_code))
-        return response
 
     async def _cdn_answer(self, request: Request) -> Response:
         found = re.fullmatch(r"/files/([^/]+)/output\.wav", request.url.path)

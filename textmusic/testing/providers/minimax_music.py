@@ -21,17 +21,17 @@ success answers only.
 from __future__ import annotations
 
 import asyncio
-import threading
+import json
 import uuid
 from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from textmusic.testing.standins import Billing, Loopback, posted_body, tone
+from textmusic.testing.providers.origins import ProviderStandIn
+from textmusic.testing.standins import Billing, posted_body, tone
 
+SUBMIT_PATH = "/v1/music_generation"
 PRICE = Billing(per="song", millicents=18_000)  # $0.18 per song
 # model → (prompt chars, lyrics chars) allowed
 MODELS: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
@@ -73,7 +73,7 @@ def invalid(body: Any) -> str | None:
     return None
 
 
-class MiniMaxMusic:
+class MiniMaxMusic(ProviderStandIn):
     """The provider on 127.0.0.1. `song_seconds`: the length of every song it makes (the real one follows the
     lyrics). `fail_next`: base_resp codes the next valid requests answer with instead of a song, in order."""
 
@@ -81,61 +81,26 @@ class MiniMaxMusic:
                  seconds_to_answer: float = 0.1) -> None:
         self.api_key, self.song_seconds, self.seconds_to_answer = api_key, song_seconds, seconds_to_answer
         self.fail_next: list[int] = []
-        self._lock = threading.Lock()
-        self._posts: list[Any] = []
-        self._charges: list[int] = []
-        self._accepted: list[dict[str, Any]] = []
         self._answers: list[tuple[int, int]] = []  # (HTTP status, base_resp.status_code) per POST
-        self._server = Loopback(Starlette(routes=[Route("/{path:path}", self._endpoint,
-                                                        methods=["GET", "POST", "PUT", "DELETE"])]))
-
-    def __enter__(self) -> MiniMaxMusic:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
-
-    @property
-    def posts(self) -> list[Any]:
-        """Every body POSTed to /v1/music_generation, whatever the answer."""
-        with self._lock:
-            return list(self._posts)
-
-    @property
-    def charges(self) -> list[int]:
-        """Cents charged, one entry per song delivered in an answer, in order."""
-        with self._lock:
-            return list(self._charges)
-
-    @property
-    def accepted(self) -> list[dict[str, Any]]:
-        """The bodies of the charged requests, in the order of `charges`."""
-        with self._lock:
-            return list(self._accepted)
+        super().__init__(methods=("GET", "POST", "PUT", "DELETE"))
 
     @property
     def answers(self) -> list[tuple[int, int]]:
         """(HTTP status, base_resp.status_code) of every POST, in order."""
-        with self._lock:
-            return list(self._answers)
+        return self._copy(self._answers)
 
-    async def _endpoint(self, request: Request) -> Response:
-        if request.method != "POST" or request.url.path != "/v1/music_generation":
+    async def _answer(self, request: Request) -> Response:
+        if request.method != "POST" or request.url.path != SUBMIT_PATH:
             return JSONResponse({"base_resp": {"status_code": 404, "status_msg": "not found"}}, 404)
         body = await posted_body(request)
-        with self._lock:
-            self._posts.append(body)
-        code, answer = await self._answer(request, body)
-        with self._lock:
-            self._answers.append((answer.status_code, code))
-        return answer
+        self._record_post(body)
+        return await self._generate(request, body)
 
-    async def _answer(self, request: Request, body: Any) -> tuple[int, Response]:
+    def _recorded(self, request: Request, response: Response) -> None:
+        if request.method == "POST" and request.url.path == SUBMIT_PATH:  # every answer carries its base_resp
+            self._answers.append((response.status_code, json.loads(response.body)["base_resp"]["status_code"]))
+
+    async def _generate(self, request: Request, body: Any) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return self._error(1004, "authentication failed: invalid api key")
         why = invalid(body)
@@ -144,10 +109,8 @@ class MiniMaxMusic:
         await asyncio.sleep(self.seconds_to_answer)  # the generation: the answer comes when the song is made
         with self._lock:
             fault = self.fail_next.pop(0) if self.fail_next else None
-            number = len(self._charges)
             if fault is None:
-                self._charges.append(PRICE.song_cents(self.song_seconds))
-                self._accepted.append(body)
+                number = self._charge_locked(PRICE.song_cents(self.song_seconds), body)
         if fault is not None:
             return self._error(fault, MESSAGES.get(fault, "error"))
         if body.get("output_format", "hex") != "hex" or body.get("audio_setting", {}).get("format", "mp3") != "mp3":
@@ -156,15 +119,15 @@ class MiniMaxMusic:
         bitrate = setting.get("bitrate", 256000)
         audio = tone(number, self.song_seconds, "mp3", str(bitrate // 1000))
         trace = uuid.uuid4().hex
-        return 0, JSONResponse({
+        return JSONResponse({
             "data": {"audio": audio.hex(), "status": 2}, "trace_id": trace,
             "extra_info": {"music_duration": round(self.song_seconds * 1000), "music_sample_rate": 44100,
                            "music_channel": 2, "bitrate": bitrate, "music_size": len(audio)},
             "base_resp": {"status_code": 0, "status_msg": "success"}})
 
     @staticmethod
-    def _error(code: int, message: str) -> tuple[int, Response]:
+    def _error(code: int, message: str) -> Response:
         trace = uuid.uuid4().hex
-        return code, JSONResponse({"data": None, "trace_id": trace, "base_resp": {"status_code": code,
-                                                                                  "status_msg": message}},
-                                  200, headers={"Trace-Id": trace})
+        return JSONResponse({"data": None, "trace_id": trace, "base_resp": {"status_code": code,
+                                                                            "status_msg": message}},
+                            200, headers={"Trace-Id": trace})

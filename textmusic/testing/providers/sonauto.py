@@ -22,18 +22,16 @@ from __future__ import annotations
 import asyncio
 import hmac
 import re
-import threading
 import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from textmusic.testing.standins import CONTENT_TYPES, Loopback, posted_body, tone
+from textmusic.testing.providers.origins import ProviderStandIn
+from textmusic.testing.standins import CONTENT_TYPES, posted_body, tone
 
 SUBMIT_PATH = "/v1/generations/v3"
 STATUS_PATH = re.compile(r"/v1/generations/status/(?P<id>[^/]+)")
@@ -94,7 +92,7 @@ class _Task:
     created: float
 
 
-class SonautoStandIn:
+class SonautoStandIn(ProviderStandIn):
     """Sonauto's API origin (`base_url`) and its CDN (`cdn_url`), each on its own loopback port.
 
     `status_form`: "string" answers the status as a bare JSON string (the official example), "object" as
@@ -106,52 +104,16 @@ class SonautoStandIn:
     def __init__(self, seconds_to_ready: float = 0.3, status_form: Literal["string", "object"] = "string",
                  audio_seconds: float = 3.0) -> None:
         self.seconds_to_ready, self.status_form, self.audio_seconds = seconds_to_ready, status_form, audio_seconds
-        self._lock = threading.Lock()
         self._tasks: dict[str, _Task] = {}
-        self.posts: list[Any] = []
-        self.charges: list[int] = []
-        self.accepted: list[dict[str, Any]] = []
-        self.requests: list[tuple[str, str, int]] = []
-        self.cdn_auth_seen: list[str] = []
-        self._api = Loopback(Starlette(routes=[Route("/{path:path}", self._api_endpoint, methods=["GET", "POST"])]))
-        self._cdn = Loopback(Starlette(routes=[Route("/{path:path}", self._cdn_endpoint, methods=["GET"])]))
-
-    def __enter__(self) -> SonautoStandIn:
-        self._cdn.start()
-        self._api.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._api.stop(wait=False)
-        self._cdn.stop()
-        self._api.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._api.port}"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._cdn.port}"
-
-    @property
-    def charged_cents(self) -> int:
-        return sum(self.charges)
+        super().__init__(cdn=True)
 
     # --- the API origin ----------------------------------------------------------------------------
-
-    async def _api_endpoint(self, request: Request) -> Response:
-        response = await self._answer(request)
-        with self._lock:
-            self.requests.append((request.method, request.url.path, response.status_code))
-        return response
 
     async def _answer(self, request: Request) -> Response:
         path = request.url.path
         if request.method == "POST" and path == SUBMIT_PATH:
             body = await posted_body(request)
-            with self._lock:
-                self.posts.append(body)
+            self._record_post(body)
         sent = request.headers.get("authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {self.api_key}".encode()):
             return JSONResponse({"detail": "Invalid API key"}, 401)
@@ -180,8 +142,7 @@ class SonautoStandIn:
         task = _Task(str(uuid.uuid4()), body, uuid.uuid4().int % 2**31, time.monotonic())
         with self._lock:
             self._tasks[task.id] = task
-            self.charges.append(song_cents())
-            self.accepted.append(body)
+            self._charge_locked(song_cents(), body)
         return JSONResponse({"task_id": task.id})
 
     def _word(self, task: _Task) -> str:
@@ -191,11 +152,7 @@ class SonautoStandIn:
 
     # --- the CDN -------------------------------------------------------------------------------------
 
-    async def _cdn_endpoint(self, request: Request) -> Response:
-        auth = request.headers.get("authorization")
-        if auth is not None:
-            with self._lock:
-                self.cdn_auth_seen.append(auth)
+    async def _cdn_answer(self, request: Request) -> Response:
         found = re.fullmatch(r"/audio/([^/]+)\.(\w+)", request.url.path)
         task = self._tasks.get(found[1]) if found else None
         if task is None or self._word(task) != "SUCCESS":

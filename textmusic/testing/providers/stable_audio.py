@@ -24,17 +24,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import hmac
-import threading
 from email.parser import BytesParser
 from email.policy import HTTP
-from typing import Any
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from textmusic.testing.standins import CONTENT_TYPES, Loopback, tone
+from textmusic.testing.providers.origins import ProviderStandIn
+from textmusic.testing.standins import CONTENT_TYPES, tone
 
 SUBMIT_PATH = "/v2beta/audio/stable-audio-2/text-to-audio"
 BALANCE_PATH = "/v1/user/balance"
@@ -89,47 +86,20 @@ def invalid(form: dict[str, str]) -> list[str]:
     return errors
 
 
-class StableAudio:
+class StableAudio(ProviderStandIn):
     """The API on loopback (`base_url`), with what a test checks afterwards: `posts` (every form POSTed, as
     parsed), `charges` (cents per charged generation), `requests` ((method, path, status))."""
 
     def __init__(self, api_key: str = "sk-standin0123456789", seconds_to_ready: float = 0.1,
                  credits: int = 1000) -> None:
         self.api_key, self.seconds_to_ready, self.credits = api_key, seconds_to_ready, credits
-        self._lock = threading.Lock()
-        self.posts: list[Any] = []
-        self.charges: list[int] = []
-        self.requests: list[tuple[str, str, int]] = []
-        self._server = Loopback(Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST"])]))
-
-    def __enter__(self) -> StableAudio:
-        self._server.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
-
-    @property
-    def charged_cents(self) -> int:
-        with self._lock:
-            return sum(self.charges)
-
-    async def _endpoint(self, request: Request) -> Response:
-        response = await self._answer(request)
-        with self._lock:
-            self.requests.append((request.method, request.url.path, response.status_code))
-        return response
+        super().__init__()
 
     async def _answer(self, request: Request) -> Response:
         path, form = request.url.path, None
         if request.method == "POST" and path == SUBMIT_PATH:
             form = read_form(request.headers.get("content-type", ""), await request.body())
-            with self._lock:
-                self.posts.append(form)
+            self._record_post(form)
         sent = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(sent, f"Bearer {self.api_key}".encode()):
             return _error(401, "unauthorized", "authorization: missing or invalid API key")
@@ -150,7 +120,7 @@ class StableAudio:
         seed = int(form.get("seed", 0))
         audio = await asyncio.to_thread(tone, seed, seconds, fmt)
         with self._lock:
-            self.charges.append(CREDITS_PER_GENERATION)
+            self._charge_locked(CREDITS_PER_GENERATION, form)
             self.credits -= CREDITS_PER_GENERATION
         if accept == "application/json":
             return JSONResponse({"audio": base64.b64encode(audio).decode(), "finish_reason": "SUCCESS",
