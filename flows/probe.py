@@ -730,7 +730,7 @@ def render(report: ProbeReport) -> str:
     if r.price_cents is not None:
         lines.append(f"  price check  {_price_line(r)}")
     if r.track_id:
-        lines.append(f"  {'generation' if r.sync else 'track id    '} {r.track_id}")
+        lines.append(f"  {'generation' if r.sync else 'track id':<13}{r.track_id}")
     if r.sync is not None:
         lines.append(f"  answered synchronously: the audio came in the POST's answer after {r.sync.seconds:.1f} s, "
                      f"{r.sync.bytes:,} bytes ({r.sync.content_type or 'no type'})")

@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+import flows.probe
 from flows.cli import app
+from flows.probe import Recorded, _audio_seen
 from tests.support import ROOT
 from tests.support.service import create_key, start_server
 from textmusic.providers import load_profile
@@ -145,8 +148,8 @@ def test_a_synchronous_provider_answers_with_the_audio_and_the_profile_keeps_syn
     assert "answered synchronously: the audio came in the POST's answer after" in text
     assert "bytes (audio/mpeg)" in text
     assert "ok   answered with audio: synchronously" in text and "ok   audio downloaded and decoded" in text
-    assert "ok   duration read or measured: not reported; measured 10.00 s" in text
-    assert "price check  no cost reported; the profile's price gives 4 cents for 10.00 s" in text
+    assert "ok   duration read or measured: not reported; measured 10.0" in text  # an mp3's padding: ≈ 10.03 s
+    assert "price check  no cost reported; the profile's price gives 4 cents for 10.0" in text
     written = load_profile(out)
     assert written.sync is not None and written.sync.audio == "body"
     assert 0.1 <= written.expected_ready_seconds < 10
@@ -198,8 +201,9 @@ def test_signed_callbacks_are_verified_and_counted_with_their_duplicates(tmp_pat
         assert [status for _, _, status in api.callbacks_sent] == [200] * 4
     assert result.exit_code == 0, result.output
     text = result.stdout
-    assert "callbacks    4 for the track (2 repeated), signed and verified: " in text
-    assert "generating→pending" in text and text.count("ready→ready") == 3
+    line = next(x for x in text.splitlines() if x.startswith("  callbacks    "))
+    assert line.startswith("  callbacks    4 for the track (2 repeated), signed and verified: ")
+    assert line.count("generating→pending") == 1 and line.count("ready→ready") == 3
     assert "ok   callbacks read: 4 for the track" in text
     assert SECRET not in result.output
     written = load_profile(out)
@@ -207,7 +211,8 @@ def test_signed_callbacks_are_verified_and_counted_with_their_duplicates(tmp_pat
     assert written.callback.answer is not None and written.callback.answer.track == ["track"]
 
 
-def test_a_wrong_secret_has_every_callback_refused(tmp_path: Path) -> None:
+def test_a_wrong_secret_has_every_callback_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flows.probe, "CALLBACK_GRACE_SECONDS", 1.0)  # none will be read: listen 1 s, not 5
     shape = Shape(callbacks="signed", callback_secret=SECRET, seconds_to_ready=0.5)
     with StandIn(shape) as api:
         profile = standin_profile(tmp_path / "standin.toml", api.base_url, CALLBACK + SIGNED)
@@ -218,7 +223,8 @@ def test_a_wrong_secret_has_every_callback_refused(tmp_path: Path) -> None:
     assert "[callback.signature] or the secret" in result.stdout
 
 
-def test_unsigned_callbacks_and_callbacks_that_never_come(tmp_path: Path) -> None:
+def test_unsigned_callbacks_and_callbacks_that_never_come(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flows.probe, "CALLBACK_GRACE_SECONDS", 1.0)
     with StandIn(Shape(callbacks="unsigned", callback_copies=2, seconds_to_ready=0.5)) as api:
         profile = standin_profile(tmp_path / "standin.toml", api.base_url, CALLBACK)
         unsigned = probe("--timeout", "20", TRACKFOUNDRY_PROVIDER=str(profile), TEXTMUSIC_API_KEY=api.api_key)
@@ -235,7 +241,8 @@ def test_unsigned_callbacks_and_callbacks_that_never_come(tmp_path: Path) -> Non
 
 
 def test_a_reported_cost_other_than_the_price_model_is_reported_and_the_price_kept(tmp_path: Path) -> None:
-    shape = Shape(cost_field="cost_cents", billing=Billing(per="song", millicents=7000), seconds_to_ready=0.5)
+    shape = Shape(cost_field="cost_cents", billing=Billing(per="song", millicents=7000), seconds_to_ready=0.5,
+                  duration_field="duration_seconds")
     with StandIn(shape) as api:
         profile = standin_profile(tmp_path / "standin.toml", api.base_url)
         out = tmp_path / "observed.toml"
@@ -257,3 +264,16 @@ def test_a_reported_cost_matching_the_price_model(tmp_path: Path) -> None:
         result = probe("--timeout", "20", TRACKFOUNDRY_PROVIDER=str(profile), TEXTMUSIC_API_KEY=api.api_key)
     assert result.exit_code == 0, result.output
     assert "price check  the provider reported 4 cents, as the profile's price gives for 10.00 s" in result.stdout
+
+
+def test_what_an_accepted_answer_must_show_to_look_like_audio() -> None:
+    def seen(content_type: str, head: bytes) -> str | None:
+        return _audio_seen(Recorded(0.0, "POST", "http://x/", 200, None, content_type, bytearray(head)))
+
+    assert seen("audio/mpeg", b"") == "Content-Type audio/mpeg"
+    assert seen("application/octet-stream; charset=binary", b"") == "Content-Type application/octet-stream"
+    assert seen("", b"ID3\x04\x00") == "its first bytes are MP3's"
+    assert seen("text/plain", b"\xff\xfb\x90\x00") == "its first bytes are an MP3 frame's"
+    assert seen("", b"RIFF\x00\x00\x00\x00WAVE") == "its first bytes are WAV's"
+    assert seen("", b"\x00\x00\x00\x20ftypM4A ") == "its first bytes are MP4's"
+    assert seen("text/html", b"<!DOCTYPE html>") is None and seen("", b"") is None
