@@ -5,8 +5,12 @@ One instrumental (seed 1, one song, 10 s where the provider honours a duration) 
 polling to the end, downloaded and decoded. Every JSON answer of the provider is recorded as it came (by
 the client's transport, so the client itself is used unchanged), and the report says what the provider
 sent — its own status words, its fields, where its audio lives — and whether the profile read all a run
-needs. `--auth-only` sends one request that costs nothing. The key is never shown: everything taken from
-the provider goes through `TextMusicClient.redact`.
+needs. A profile with `[sync]` has its audio taken from the POST's answer (the one paid call); an accepted
+answer that is audio to a profile without it is reported as a provider that looks synchronous. A profile with
+`[callback]` has a receiver listen while the track is polled as usual: the callbacks that came (how many, their
+words, signed and verified or not, when) are reported. The cost the provider reported is set beside the
+profile's price model's figure for the length observed. `--auth-only` sends one request that costs nothing.
+The key is never shown: everything taken from the provider goes through `TextMusicClient.redact`.
 """
 
 from __future__ import annotations
