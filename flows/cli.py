@@ -437,7 +437,8 @@ def probe(
         "--auth-only", help="Only check that the key is accepted, with one request that costs nothing.")] = False,
     write_profile: Annotated[Path | None, typer.Option(
         "--write-profile", metavar="FILE",
-        help="Write the observed profile (status words seen, time to ready) as TOML to FILE.")] = None,
+        help="Write the observed profile (status words seen, time to ready, [sync] when the provider "
+             "looks synchronous) as TOML to FILE.")] = None,
     format: Annotated[str, typer.Option("--format", help="Output format to ask for (mp3 and m4a at 128 kbps).")
                       ] = "mp3",
     timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=1.0,

@@ -5,8 +5,12 @@ One instrumental (seed 1, one song, 10 s where the provider honours a duration) 
 polling to the end, downloaded and decoded. Every JSON answer of the provider is recorded as it came (by
 the client's transport, so the client itself is used unchanged), and the report says what the provider
 sent — its own status words, its fields, where its audio lives — and whether the profile read all a run
-needs. `--auth-only` sends one request that costs nothing. The key is never shown: everything taken from
-the provider goes through `TextMusicClient.redact`.
+needs. A profile with `[sync]` has its audio taken from the POST's answer (the one paid call); an accepted
+answer that is audio to a profile without it is reported as a provider that looks synchronous. A profile with
+`[callback]` has a receiver listen while the track is polled as usual: the callbacks that came (how many, their
+words, signed and verified or not, when) are reported. The cost the provider reported is set beside the
+profile's price model's figure for the length observed. `--auth-only` sends one request that costs nothing.
+The key is never shown: everything taken from the provider goes through `TextMusicClient.redact`.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -29,6 +33,7 @@ from textmusic.client import (
     AcceptedUnread,
     Download,
     NotFound,
+    SyncAudioLost,
     TextMusicClient,
     TextMusicError,
     Unanswered,
@@ -36,8 +41,11 @@ from textmusic.client import (
 )
 from textmusic.contract import BIT_RATE_FORMATS, FAILED, PENDING, READY, TextToMusicRequest, Track, TrackStatus
 from textmusic.pricing import Price
-from textmusic.providers import Profile
+from textmusic.providers import Profile, Synchronous
 from textmusic.settings import TextMusicSettings
+
+if TYPE_CHECKING:
+    from tasks.provider.callbacks import CallbackReceiver, Handled
 
 PROBE_PROMPT = "short calm test tone"
 PROBE_SEED = 1
@@ -46,6 +54,11 @@ PROBE_BIT_RATE = "128"
 FIRST_POLL_SECONDS = 0.5
 MAX_POLL_SECONDS = 5.0
 RAW_EXCERPT_CHARS = 400
+CALLBACK_GRACE_SECONDS = 5.0  # after the track ended: how long the probe still waits for a first callback
+CALLBACK_QUIET_SECONDS = 1.0  # after a final callback: how long without another before the count is taken
+SNIFF_BYTES = 16  # the first bytes of an answer that is not JSON, kept to tell audio from an error page
+# The first bytes of the audio files providers send (an mp3 frame's sync word is checked apart).
+AUDIO_MAGIC = {b"ID3": "MP3", b"RIFF": "WAV", b"fLaC": "FLAC", b"OggS": "Ogg"}
 
 
 # --- recording the provider's answers -------------------------------------------------------------------
@@ -61,6 +74,8 @@ class Recorded:
     url: str
     status: int
     text: str | None
+    content_type: str = ""
+    head: bytearray = field(default_factory=bytearray)  # the first bytes of a body that is not JSON, once read
 
 
 class _Replay(httpx.SyncByteStream):
@@ -69,6 +84,22 @@ class _Replay(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         yield self._data
+
+
+class _Peek(httpx.SyncByteStream):
+    """A body passed through as it streams, its first bytes kept in `head`."""
+
+    def __init__(self, inner: Any, head: bytearray) -> None:
+        self._inner, self._head = inner, head
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            if len(self._head) < SNIFF_BYTES:
+                self._head.extend(chunk[:SNIFF_BYTES - len(self._head)])
+            yield chunk
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 class AnswerLog(httpx.BaseTransport):
@@ -87,9 +118,13 @@ class AnswerLog(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = self._inner.handle_request(request)
-        if "json" not in response.headers.get("content-type", "").lower():
-            self._keep(Recorded(time.monotonic(), request.method, str(request.url), response.status_code, None))
-            return response
+        content_type = response.headers.get("content-type", "")
+        if "json" not in content_type.lower():
+            head = bytearray()
+            self._keep(Recorded(time.monotonic(), request.method, str(request.url), response.status_code, None,
+                                content_type, head))
+            return httpx.Response(response.status_code, headers=response.headers, stream=_Peek(response.stream, head),
+                                  extensions=response.extensions, request=request)
         try:
             wire = b"".join(response.stream)  # type: ignore[arg-type]
         finally:
@@ -98,7 +133,8 @@ class AnswerLog(httpx.BaseTransport):
             text = httpx.Response(response.status_code, headers=response.headers, content=wire).text
         except httpx.DecodingError:
             text = ""
-        self._keep(Recorded(time.monotonic(), request.method, str(request.url), response.status_code, text))
+        self._keep(Recorded(time.monotonic(), request.method, str(request.url), response.status_code, text,
+                            content_type))
         return httpx.Response(response.status_code, headers=response.headers, stream=_Replay(wire),
                               extensions=response.extensions, request=request)
 
@@ -139,6 +175,26 @@ class Check:
     detail: str = ""
 
 
+@dataclass(frozen=True)
+class SyncAnswer:
+    """A synchronous provider's answer: the audio came in the POST's answer."""
+
+    seconds: float  # from the submission to the last byte of the audio
+    bytes: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class CallbackSeen:
+    """One callback that passed the receiver's checks (signed ones verified)."""
+
+    seconds: float  # since the submission was sent
+    word: str | None
+    status: TrackStatus
+    signed: bool
+    ours: bool  # for the probe's track (else another track id)
+
+
 @dataclass
 class ProbeReport:
     provider: str
@@ -165,9 +221,21 @@ class ProbeReport:
     bit_rate: int | None = None
     sample_rate: int | None = None
     channels: int | None = None
+    sync: SyncAnswer | None = None  # the profile's [sync]: the audio came in the POST's answer
+    looks_synchronous: str | None = None  # no [sync], but the accepted answer was audio: what was seen
+    callback_url: str | None = None  # the profile's [callback]: the URL sent (None: no callback asked)
+    callbacks: list[CallbackSeen] = field(default_factory=list)
+    callbacks_refused: dict[str, int] = field(default_factory=dict)  # why → how many (bad signature, ...)
+    callback_waited: float | None = None  # seconds from the submission until the probe stopped listening
+    price_cents: int | None = None  # the profile's price model's figure for the observed length
+    priced_seconds: float | None = None  # the length it was priced for (reported, else measured)
     checks: list[Check] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def price_differs(self) -> bool:
+        return self.cost_cents is not None and self.price_cents is not None and self.cost_cents != self.price_cents
 
     @property
     def ok(self) -> bool:
@@ -285,7 +353,7 @@ class _Prober:
             url = httpx.URL(entry.url)
             if not (url.host == base.host and url.port == base.port):
                 continue
-            if entry.method == "POST" and url.path.endswith(self.profile.submit_path):
+            if entry.method == "POST" and url.path.endswith(httpx.URL(self.profile.submit_path).path):
                 kind = "submission"
             elif entry.method == "GET" and self.status_re.search(url.path):
                 kind = "status"
@@ -303,11 +371,30 @@ class _Prober:
                 seen.extend(f for f in _flatten(body) if f not in seen)
 
 
+class _Callbacks:
+    """The callbacks the probe's receiver handed on, with when each came (the receiver's threads add)."""
+
+    def __init__(self) -> None:
+        self.cond = threading.Condition()
+        self.seen: list[tuple[float, Track, bool]] = []  # (time.monotonic(), track, signed)
+
+    def handle(self, target: Any, track: Track, signed: bool) -> Handled:
+        with self.cond:
+            self.seen.append((time.monotonic(), track, signed))
+            self.cond.notify_all()
+        return "intermediate" if track.effective_status == PENDING else "accepted"
+
+
 def probe_provider(client: TextMusicClient, log: AnswerLog, output_format: str = "mp3", timeout: float = 600.0,
                    workdir: Path | None = None, sleep: Callable[[float], None] = time.sleep,
-                   cost: tuple[int, int] | None = None) -> ProbeReport:
+                   cost: tuple[int, int] | None = None, *, callback_url: str | None = None,
+                   callback_host: str = "127.0.0.1", callback_port: int = 0) -> ProbeReport:
     """Submit the smallest request, follow it to the end, download and measure the audio; never raises for
-    what the provider answers (it goes into the report)."""
+    what the provider answers (it goes into the report). A profile with `[sync]` has the audio taken from the
+    POST's answer; one with `[callback]` has a receiver listen (on `callback_host:callback_port`, the provider
+    sent `callback_url` or the receiver's loopback address) while the track is polled as usual."""
+    from tasks.provider.callbacks import CallbackError, CallbackReceiver
+
     profile = client.profile
     request = probe_request(profile, output_format)
     expected, at_most = cost or probe_cost(request, profile)
@@ -317,14 +404,119 @@ def probe_provider(client: TextMusicClient, log: AnswerLog, output_format: str =
         with contextlib.ExitStack() as stack:
             if workdir is None:
                 workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="trackfoundry-probe-")))
-            _run(prober, request, timeout, workdir, sleep)
+            receiver = collector = None
+            if profile.callback is not None and profile.sync is not None:
+                report.notes.append("the profile has both [sync] and [callback]: the audio comes in the POST's "
+                                    "answer, no callback is asked")
+            elif profile.callback is not None:
+                collector = _Callbacks()
+                try:
+                    receiver = stack.enter_context(CallbackReceiver(
+                        profile, f"probe-{uuid.uuid4().hex[:12]}", collector.handle, public_url=callback_url,
+                        host=callback_host, port=callback_port))
+                except CallbackError as exc:
+                    prober.fail(f"no callback receiver, nothing sent: {exc}")
+                    return report
+                host = httpx.URL(client.base_url).host
+                if callback_url is None and host not in ("127.0.0.1", "localhost", "::1"):
+                    report.notes.append("TRACKFOUNDRY_CALLBACK_URL is not set: the provider was sent a loopback URL "
+                                        "it cannot reach (set it to the public URL forwarding to "
+                                        "TRACKFOUNDRY_CALLBACK_PORT)")
+            prober.t0 = time.monotonic()
+            if profile.sync is not None:
+                _run_sync(prober, request, workdir)
+            else:
+                _run(prober, request, timeout, workdir, sleep, receiver, collector)
+            if report.track_id is not None:
+                _price(prober)
     finally:
         prober.summarise_answers()
     return report
 
 
+def _submission_failed(p: _Prober, exc: TextMusicError, check: Callable[..., None], first: str) -> None:
+    """What the report says of a submission that did not bring a usable answer."""
+    if isinstance(exc, SyncAudioLost):
+        check(first, False, exc.message)
+        p.fail("the provider accepted the request (it is charged) but its audio did not come whole")
+    elif isinstance(exc, AcceptedUnread):
+        check(first, False, f"{exc.message}; the answer was: {_excerpt(exc.raw) or '(empty)'}")
+        p.fail("the provider accepted the request (it may be charged) but the profile cannot read its answer")
+    elif isinstance(exc, Unanswered):
+        p.fail(f"{exc.message}")
+    elif isinstance(exc, Unauthorized):
+        p.fail(f"the provider refused the key ({exc.message})")
+    else:
+        p.fail(f"the submission was refused: {exc.message}")
+
+
+def _audio_seen(entry: Recorded) -> str | None:
+    """What says an accepted answer is audio (its Content-Type, or its first bytes), or None."""
+    kind = entry.content_type.split(";")[0].strip().lower()
+    if kind.startswith("audio/") or kind == "application/octet-stream":
+        return f"Content-Type {kind}"
+    head = bytes(entry.head)
+    for magic, name in AUDIO_MAGIC.items():
+        if head.startswith(magic):
+            return f"its first bytes are {name}'s"
+    if head[4:8] == b"ftyp":
+        return "its first bytes are MP4's"
+    if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
+        return "its first bytes are an MP3 frame's"
+    return None
+
+
+def _looks_synchronous(p: _Prober) -> None:
+    """An accepted submission the profile could not read: when its answer was audio, the provider looks
+    synchronous (the audio came in the POST's answer): the report says so, nothing is sent again."""
+    posts = [e for e in p.log.entries if e.method == "POST" and 200 <= e.status < 300]
+    if not posts:
+        return
+    seen = _audio_seen(posts[-1])
+    if seen is None:
+        return
+    p.report.looks_synchronous = f"{seen}, after {posts[-1].at - p.t0:.1f} s"
+    p.report.notes.append(f"the provider looks SYNCHRONOUS: its answer to the POST was audio ({seen}). Add "
+                          '`[sync]` with `audio = "body"` to the profile (docs/providers.md, "Synchronous '
+                          'providers") and probe again; this probe does not pay a second time')
+
+
+def _run_sync(p: _Prober, request: TextToMusicRequest, workdir: Path) -> None:
+    """The profile's `[sync]`: the one paid call is the POST whose answer carries the audio, into a temp file."""
+    report = p.report
+    checks: dict[str, Check] = {name: Check(name, None) for name in (
+        "answered with audio", "audio downloaded and decoded", "file as asked", "duration read or measured")}
+
+    def check(name: str, ok: bool, detail: str = "") -> None:
+        checks[name] = Check(name, ok, p.say(detail))
+
+    dest = workdir / f"probe.{request.output_format}"
+    try:
+        try:
+            track = p.client.submit_sync(request, dest, lambda _id: None,
+                                         idempotency_key=f"tf-probe-{uuid.uuid4().hex}")
+        except TextMusicError as exc:
+            _submission_failed(p, exc, check, "answered with audio")
+            return
+        at = time.monotonic()
+        posts = [e for e in p.log.entries if e.method == "POST"]
+        size = dest.stat().st_size
+        report.sync = SyncAnswer(round(at - p.t0, 3), size, posts[-1].content_type if posts else "")
+        report.track_id = p.say(track.id)
+        report.ready_seconds = report.sync.seconds
+        if track.duration_seconds is not None:
+            report.reported_duration = track.duration_seconds
+        if track.cost_cents is not None:
+            report.cost_cents = track.cost_cents
+        check("answered with audio", True, f"synchronously, after {report.sync.seconds:.1f} s, {size:,} bytes")
+        _measure(p, track, dest, check)
+    finally:
+        report.checks = list(checks.values())
+
+
 def _run(p: _Prober, request: TextToMusicRequest, timeout: float, workdir: Path,
-         sleep: Callable[[float], None]) -> None:
+         sleep: Callable[[float], None], receiver: CallbackReceiver | None = None,
+         collector: _Callbacks | None = None) -> None:
     report = p.report
     checks: dict[str, Check] = {name: Check(name, None) for name in (
         "track id found", "status or audio URL found", "status words known", "ready",
@@ -333,21 +525,16 @@ def _run(p: _Prober, request: TextToMusicRequest, timeout: float, workdir: Path,
     def check(name: str, ok: bool, detail: str = "") -> None:
         checks[name] = Check(name, ok, p.say(detail))
 
+    if receiver is not None:
+        report.callback_url = receiver.url_for(receiver.register("probe"))
     try:
         try:
-            answer = p.client.submit(request, idempotency_key=f"tf-probe-{uuid.uuid4().hex}")
-        except AcceptedUnread as exc:
-            check("track id found", False, f"{exc.message}; the answer was: {_excerpt(exc.raw) or '(empty)'}")
-            p.fail("the provider accepted the request (it may be charged) but the profile cannot read its answer")
-            return
-        except Unanswered as exc:
-            p.fail(f"{exc.message}")
-            return
-        except Unauthorized as exc:
-            p.fail(f"the provider refused the key ({exc.message})")
-            return
+            answer = p.client.submit(request, idempotency_key=f"tf-probe-{uuid.uuid4().hex}",
+                                     callback_url=report.callback_url)
         except TextMusicError as exc:
-            p.fail(f"the submission was refused: {exc.message}")
+            _submission_failed(p, exc, check, "track id found")
+            if isinstance(exc, AcceptedUnread):
+                _looks_synchronous(p)
             return
         report.cost_cents, report.balance_cents = answer.cost_cents, answer.balance_cents
         track = answer.tracks[0]
@@ -366,8 +553,49 @@ def _run(p: _Prober, request: TextToMusicRequest, timeout: float, workdir: Path,
         _judge_readings(p, track, check)
         if track.audio_url:
             _fetch(p, track, workdir, check)
+        if receiver is not None and collector is not None:
+            _await_callbacks(p, receiver, collector, track.id, timeout, check)
     finally:
         report.checks = list(checks.values())
+
+
+def _await_callbacks(p: _Prober, receiver: CallbackReceiver, collector: _Callbacks, track_id: str,
+                     timeout: float, check: Callable[..., None]) -> None:
+    """Listen on after the track ended: until a callback saying it ended came and no other followed for a
+    moment (duplicates are counted), or, none having come, for a few seconds more (within the timeout)."""
+    report = p.report
+    ended_at = time.monotonic()
+    give_up = min(ended_at + CALLBACK_GRACE_SECONDS, max(ended_at, p.t0 + timeout))
+    with collector.cond:
+        while True:
+            now = time.monotonic()
+            final = [at for at, t, _ in collector.seen if t.id == track_id and t.effective_status != PENDING]
+            last = max((at for at, _, _ in collector.seen), default=None)
+            if final and last is not None and now - last >= CALLBACK_QUIET_SECONDS:
+                break
+            if not final and now >= give_up:
+                break
+            collector.cond.wait(0.05)
+        seen = list(collector.seen)
+    report.callback_waited = round(time.monotonic() - p.t0, 1)
+    report.callbacks = [CallbackSeen(round(at - p.t0, 3), t.status_word, t.effective_status, signed, t.id == track_id)
+                        for at, t, signed in seen]
+    report.callbacks_refused = {why: n for why, n in receiver.counts.items()
+                                if why not in ("accepted", "intermediate", "already ended")}
+    ours = [c for c in report.callbacks if c.ours]
+    refused = {k: n for k, n in report.callbacks_refused.items() if k != "unknown run or token"}
+    if ours:
+        check("callbacks read", True, f"{len(ours)} for the track")
+    elif refused:
+        check("callbacks read", False, "every callback was refused: "
+              + ", ".join(f"{n} {why}" for why, n in refused.items()))
+        hint = ("the profile's [callback.signature] or the secret in its secret_env does not match the "
+                "provider's" if any("signature" in k for k in refused) else
+                "the profile's [callback.answer] does not find the track in the provider's callback")
+        report.notes.append(f"callbacks came but were refused: {hint}; a run ignores them and falls back to polling")
+    else:
+        report.notes.append(f"no callback arrived in {report.callback_waited:g} s: a run still polls each track "
+                            "after the callback fallback time")
 
 
 def _judge_readings(p: _Prober, track: Track, check: Callable[..., None]) -> None:
@@ -399,9 +627,6 @@ def _judge_readings(p: _Prober, track: Track, check: Callable[..., None]) -> Non
 
 
 def _fetch(p: _Prober, track: Track, workdir: Path, check: Callable[..., None]) -> None:
-    from tasks.delivery.check import AudioCheckError, check_audio, probe
-    from tasks.settings import PipelineSettings
-
     report = p.report
     dest = workdir / f"probe.{report.request.output_format}"
     before = len(p.log.entries)
@@ -418,6 +643,15 @@ def _fetch(p: _Prober, track: Track, workdir: Path, check: Callable[..., None]) 
         served = p.log.entries[-1].url if len(p.log.entries) > before else None
         if served is not None:
             report.same_origin = _origin(httpx.URL(served)) == _origin(httpx.URL(p.client.base_url))
+    _measure(p, track, dest, check)
+
+
+def _measure(p: _Prober, track: Track, dest: Path, check: Callable[..., None]) -> None:
+    """The audio in `dest` decoded and checked as a run checks it."""
+    from tasks.delivery.check import AudioCheckError, check_audio, probe
+    from tasks.settings import PipelineSettings
+
+    report = p.report
     try:
         info = probe(dest)
     except AudioCheckError as exc:
@@ -426,7 +660,7 @@ def _fetch(p: _Prober, track: Track, workdir: Path, check: Callable[..., None]) 
     report.container, report.codec, report.duration_seconds = info.container, info.codec, info.duration_seconds
     report.bit_rate, report.sample_rate, report.channels = info.bit_rate, info.sample_rate, info.channels
     check("audio downloaded and decoded", info.duration_seconds > 0,
-          f"{report.download.bytes_written:,} bytes" if info.duration_seconds > 0 else "the file holds no audio")
+          f"{dest.stat().st_size:,} bytes" if info.duration_seconds > 0 else "the file holds no audio")
     try:
         check_audio(dest, report.request.output_format, track.duration_seconds,
                     PipelineSettings().duration_tolerance_seconds)
@@ -442,12 +676,30 @@ def _fetch(p: _Prober, track: Track, workdir: Path, check: Callable[..., None]) 
         check("duration read or measured", False, "not reported and not measurable")
 
 
+def _price(p: _Prober) -> None:
+    """The profile's price model's figure for the length observed (reported, else measured), to set beside the
+    cost the provider reported."""
+    report, price = p.report, p.profile.price
+    seconds = report.reported_duration if report.reported_duration is not None else report.duration_seconds
+    if price.by_length and not seconds:
+        return
+    report.priced_seconds = seconds
+    report.price_cents = price.request_cents(1, seconds or 0.0)
+    if report.price_differs:
+        report.notes.append(
+            f"the provider reported {report.cost_cents} cents where the profile's price ({price.model}, "
+            f"{price.cents} cents) gives {report.price_cents}: check [price] against the provider's price list "
+            "(the observed profile keeps the profile's [price] unchanged)")
+
+
 # --- the profile it observed ---------------------------------------------------------------------------
 
 
 def observed_profile(profile: Profile, report: ProbeReport) -> Profile:
     """`profile` with the status words seen (where its vocabulary knew them) written out in `status_words`,
-    and `expected_ready_seconds` set to the observed time to ready."""
+    `expected_ready_seconds` set to the observed time to ready (a synchronous answer's: to its last byte), and
+    `[sync] audio = "body"` when the provider looked synchronous to a profile without it. Its `[sync]`,
+    `[callback]` and `[price]` tables are kept as given (a reported cost that differs is only reported)."""
     words = dict(profile.status_words)
     for word in report.words:
         key = word.strip().lower()
@@ -456,6 +708,8 @@ def observed_profile(profile: Profile, report: ProbeReport) -> Profile:
     update: dict[str, Any] = {"status_words": words}
     if report.ready_seconds is not None:
         update["expected_ready_seconds"] = max(0.1, round(report.ready_seconds, 1))
+    if profile.sync is None and report.looks_synchronous is not None:
+        update["sync"] = Synchronous(audio="body").model_dump()
     return Profile.model_validate({**profile.model_dump(), **update})
 
 
@@ -477,8 +731,18 @@ def render(report: ProbeReport) -> str:
             + [f"balance {r.balance_cents} cents"] * (r.balance_cents is not None)))
     else:
         lines.append("  reported     no cost in the answers")
+    if r.price_cents is not None:
+        lines.append(f"  price check  {_price_line(r)}")
     if r.track_id:
-        lines.append(f"  track id     {r.track_id}")
+        lines.append(f"  {'generation' if r.sync else 'track id':<13}{r.track_id}")
+    if r.sync is not None:
+        lines.append(f"  answered synchronously: the audio came in the POST's answer after {r.sync.seconds:.1f} s, "
+                     f"{r.sync.bytes:,} bytes ({r.sync.content_type or 'no type'})")
+    if r.looks_synchronous is not None:
+        lines.append(f"  looks synchronous: the accepted answer was audio ({r.looks_synchronous}); "
+                     'suggested: [sync] audio = "body"')
+    if r.callback_url is not None:
+        lines += _callback_lines(r)
     answered = ", ".join(f"{n} {kind}" for kind, n in r.answers.items()) or "none"
     lines.append(f"  JSON answers {answered}")
     if r.readings:
@@ -517,6 +781,38 @@ def render(report: ProbeReport) -> str:
     lines += [f"  error: {e}" for e in r.errors]
     lines += [f"  note: {n}" for n in r.notes]
     return "\n".join(lines)
+
+
+def _price_line(r: ProbeReport) -> str:
+    length = f" for {r.priced_seconds:.2f} s" if r.priced_seconds else ""
+    model = f"the profile's price gives {r.price_cents} cents{length}"
+    if r.cost_cents is None:
+        return f"no cost reported; {model}"
+    if r.price_differs:
+        return (f"the provider reported {r.cost_cents} cents, {model}: they DIFFER "
+                "(the profile's [price] is kept unchanged)")
+    return f"the provider reported {r.cost_cents} cents, as the profile's price gives{length}"
+
+
+def _callback_lines(r: ProbeReport) -> list[str]:
+    ours = [c for c in r.callbacks if c.ours]
+    lines = []
+    if ours:
+        words = [c.word for c in ours if c.status != PENDING]
+        repeats = len(words) - len(set(words))
+        signed = ("signed and verified" if all(c.signed for c in ours)
+                  else "unsigned (a run confirms each with one status request)")
+        lines.append(f"  callbacks    {len(ours)} for the track" + (f" ({repeats} repeated)" if repeats else "")
+                     + f", {signed}: " + ", ".join(
+                         f"{c.seconds:.1f} s {c.word or '(no word)'}→{c.status}" for c in ours))
+    else:
+        lines.append(f"  callbacks    no callback arrived in {r.callback_waited or 0:g} s")
+    others = len(r.callbacks) - len(ours)
+    if others:
+        lines.append(f"  callbacks    {others} for another track id than the one submitted")
+    if r.callbacks_refused:
+        lines.append("  callbacks    refused: " + ", ".join(f"{n} ({why})" for why, n in r.callbacks_refused.items()))
+    return lines
 
 
 def _word(report: ProbeReport, word: str) -> str:
@@ -569,16 +865,22 @@ def run_probe(auth_only: bool = False, write_profile: Path | None = None, output
                 cost = probe_cost(request, client.profile)
                 report = ProbeReport(client.profile.name, client.base_url, request, *cost)
                 err(cost_warning(report, client.profile.price))
-                report = probe_provider(client, log, output_format, timeout, cost=cost)
+                report = probe_provider(client, log, output_format, timeout, cost=cost,
+                                        callback_url=settings.callback_url, callback_host=settings.callback_host,
+                                        callback_port=settings.callback_port)
                 out(render(report))
     except (ProviderError, TextMusicError) as exc:
         err(f"probe: {exc}")
         return 1
     if write_profile is not None:
-        if report.track_id is None:
+        if report.track_id is None and report.looks_synchronous is None:
             err("probe: no profile written: no track was read")
         else:
             write_profile.write_text(observed_profile(configured, report).to_toml(), encoding="utf-8")
             out(f"observed profile written to {write_profile}"
+                + (' with [sync] audio = "body": probe again with it' if report.looks_synchronous else "")
                 + ("" if report.ok else " (the probe failed: correct it as the report says before a run)"))
+            if report.price_differs:
+                out(f"  its [price] is the profile's, unchanged: the provider reported {report.cost_cents} cents "
+                    f"where it gives {report.price_cents}")
     return 0 if report.ok else 1
