@@ -135,12 +135,12 @@ class Generation:
         self._open_rows: set[RowState] = set()
         self._unknown_words: set[str] = set()
         self._doubted: set[str] = set()
-        self.callbacks = self._receiver()
-        self.poller = Poller(self)
-        self._delivery = ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver")
         self._waiting_downloads = 0  # ready tracks handed to delivery whose download has not begun
         # Audio kept less than SHORT_RETENTION_SECONDS (Replicate: 1 hour) is fetched before anything new is asked.
         self.downloads_first = profile.retention_seconds < SHORT_RETENTION_SECONDS
+        self.callbacks = self._receiver()
+        self.poller = Poller(self)
+        self._delivery = ThreadPoolExecutor(settings.delivery_workers, thread_name_prefix="deliver")
         self._submitters = [threading.Thread(target=self._submitter, name=f"submit-{i}", daemon=True)
                             for i in range(self._submit_workers(limit))]
         for thread in self._submitters:
