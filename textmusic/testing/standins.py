@@ -530,6 +530,8 @@ class StandIn:
             media, data = "application/json", json.dumps(payload).encode()
         name = shape.api_key if shape.sync_echo_key else song.id
         headers = {shape.sync_id_header: name} if shape.sync_id_header else {}
+        if shape.content_encoding:  # compressed on the wire, as for downloads
+            data, headers["Content-Encoding"] = encode_wire(data, shape.content_encoding), shape.content_encoding
         if shape.sync_cut_after is None:
             return Response(data, 200, headers=headers, media_type=media)
 

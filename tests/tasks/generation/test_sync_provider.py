@@ -98,16 +98,20 @@ def test_a_run_killed_while_the_audio_arrived_leaves_it_lost_and_the_next_run_pa
 @pytest.mark.parametrize("shape", [
     Shape(sync="hex", seconds_to_ready=0.1, audio_bytes=b"\x00" * 300_000),  # over what 10 s of flac may weigh
     Shape(sync="hex", seconds_to_ready=0.1, sync_id_header=""),  # paired with a profile reading base64: not hex
-], ids=["over-the-limit", "not-decodable"])
+    # a gzip bomb: 64 MB of zeros in ~64 KB on the wire, the answer itself (the profile reads the raw body)
+    Shape(sync="body", seconds_to_ready=0.1, audio_bytes=b"\x00" * (64 << 20), content_encoding="gzip"),
+], ids=["over-the-limit", "not-decodable", "gzip-bomb"])
 def test_audio_that_cannot_be_taken_whole_is_lost_never_retried(tmp_path: Path, shape: Shape) -> None:
-    profile = sync_profile("hex" if shape.audio_bytes else "base64")
+    profile = sync_profile("base64" if shape.audio_bytes is None else shape.sync or "body")
     short = QUICK.model_copy(update={"max_minutes_per_song": 1 / 60})  # the longest song 1 s: ~200 kB of flac
     with StandIn(shape) as api:
         profile = profile.model_copy(update={"base_url": api.base_url})
         with TextMusicClient(api.base_url, api.api_key, profile=profile, settings=API) as client:
             records, _ = run_rows(rows(1), client, tmp_path, settings=short)
         assert [(r.status, r.resume) for r in records] == [("failed", "lost")], records[0].error
+        assert "did not come whole" in records[0].error
         assert len(api.posts) == 1 and records[0].at_risk_cents > 0
+        assert not any((tmp_path / PARTIAL_DIR).iterdir())
         assert records[0].generation_id.startswith("sync-") or records[0].generation_id in api._songs
 
 
