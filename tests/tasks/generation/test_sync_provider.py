@@ -96,7 +96,7 @@ def test_a_run_killed_while_the_audio_arrived_leaves_it_lost_and_the_next_run_pa
 
 
 @pytest.mark.parametrize("shape", [
-    Shape(sync="hex", seconds_to_ready=0.1, audio_bytes=b"\x00" * 300_000),  # over what 10 s of flac may weigh
+    Shape(sync="hex", seconds_to_ready=0.1, audio_bytes=b"\x00" * (4 << 20)),  # over what 1 s of flac may weigh
     Shape(sync="hex", seconds_to_ready=0.1, sync_id_header=""),  # paired with a profile reading base64: not hex
     # a gzip bomb: 64 MB of zeros in ~64 KB on the wire, the answer itself (the profile reads the raw body)
     Shape(sync="body", seconds_to_ready=0.1, audio_bytes=b"\x00" * (64 << 20), content_encoding="gzip"),
