@@ -1,11 +1,10 @@
-"""The example profile docs/profiles/sunoapi-org.toml (written from sunoapi.org's docs, see its header): its
+"""The shipped profile textmusic/providers/sunoapi-org.toml (written from sunoapi.org's docs, see its header): its
 body from brief rows, and its submit → poll answers read, through an httpx transport answering in the docs'
 shapes (no network)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from textmusic.contract import READY, TextToMusicRequest
 from textmusic.providers import load_profile
 from textmusic.providers.reader import read_status
 
-PROFILE = Path(__file__).resolve().parents[3] / "docs" / "profiles" / "sunoapi-org.toml"
+PROFILE = "sunoapi-org"
 TASK = "5c79be8e"
 DETAILS = {"code": 200, "msg": "success", "data": {
     "taskId": TASK, "status": "SUCCESS", "errorMessage": None,
