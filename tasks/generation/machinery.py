@@ -241,6 +241,7 @@ class Generation:
         if decision.kind == "poll":
             state.key, state.paid_by = decision.records[0].idempotency_key, decision.records[0].run_id
             state.expected = len(decision.records)
+            to_poll: list[TrackJob] = []
             for record in decision.records:
                 if record.status == READY and intact(self.out_dir, record.audio_path, record.sha256):
                     self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
@@ -251,9 +252,10 @@ class Generation:
                         "paid, but its synchronous answer's audio never came whole (it cannot be asked again): "
                         "kept as lost; --regenerate-lost generates it anew"))
                 else:
-                    job = TrackJob(state, record.song_index, Track(id=record.generation_id, status=PENDING),
-                                   time.monotonic(), resumed=True)
-                    self.poller.schedule(job, time.monotonic())  # the songs of one task: one poll for all
+                    to_poll.append(TrackJob(state, record.song_index, Track(id=record.generation_id, status=PENDING),
+                                            time.monotonic(), resumed=True))
+            for job in to_poll:  # all known first: the songs of one task are polled once for all
+                self.poller.schedule(job, time.monotonic())
             return
         if not state.key:
             state.key = decision.key or (_new_key() if self.profile.sends_idempotency_key else "")
