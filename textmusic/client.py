@@ -597,9 +597,9 @@ class TextMusicClient:
     def _read_status(self, track_id: str, answer: Answer) -> Track:
         """A status answer; an unreadable one raises UnreadableStatus (the poller's back-off decides when to
         ask again, not this client's retries)."""
-        return self._read_songs(track_id, answer, 1)[0]
+        return self._read_songs(track_id, 1, answer)[0]
 
-    def _read_songs(self, track_id: str, answer: Answer, songs: int) -> list[Track]:
+    def _read_songs(self, track_id: str, songs: int, answer: Answer) -> list[Track]:
         """A status answer's first `songs` songs (a task that makes several), as `_read_status` reads one."""
         try:
             asked = None if self.profile.status_has_id else track_id
