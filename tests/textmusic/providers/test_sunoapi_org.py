@@ -140,3 +140,14 @@ def test_the_envelope_maps_a_200_with_an_error_code_to_its_http_error(tmp_path: 
                 pytest.raises(Unauthorized):
             client.check_auth()
         assert api.charges == [] and ("GET", STATUS_PATH, 200) not in api.requests
+
+
+@pytest.mark.parametrize("callbacks", [True, False], ids=["callbacks", "polling-only"])
+def test_a_failed_task_ends_both_its_songs_with_the_providers_reason(tmp_path: Path, callbacks: bool) -> None:
+    with SunoapiOrgStandIn(seconds_to_ready=0.3, callbacks=callbacks) as api:
+        records, _ = run(api, tmp_path, rows([{"prompt": "FAIL on purpose"}]))
+        assert len(api.posts) == 1
+        assert [(r.song_index, r.status) for r in records] == [(0, "failed"), (1, "failed")]
+        assert all("audio generation failed" in r.error for r in records), [r.error for r in records]
+        if callbacks:
+            assert ("error" in {stage for _, stage, _ in api.callbacks_sent}) and api.polls() == 1
