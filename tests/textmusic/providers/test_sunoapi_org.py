@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tasks.catalog.ledger import SUBMITTED
+from tasks.generation.resume import split_done
 from tasks.intake.plan import plan_rows
 from tasks.intake.validate import BriefRow
 from tests.support.generation import QUICK, run_rows
@@ -108,6 +109,9 @@ def test_a_resumed_row_with_one_song_delivered_polls_for_the_other(tmp_path: Pat
         assert [r.status for r in first] == ["ready", "ready"]
         # The second song's delivery never happened: its record still says submitted (paid, to be polled).
         previous = [first[0], first[1].model_copy(update={"status": SUBMITTED, "audio_path": "", "sha256": ""})]
+        # A row is done only when every song its task made is delivered (it asked one; the task made two).
+        assert [r.song_index for r in split_done(planned, first, tmp_path)[1]] == [0, 1]
+        assert split_done(planned, previous, tmp_path) == (planned, [])
         records, _ = run(api, tmp_path, planned, previous)
         assert len(api.posts) == 1
         assert [(r.song_index, r.status) for r in records] == [(0, "ready"), (1, "ready")]
