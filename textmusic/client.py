@@ -52,7 +52,9 @@ from textmusic.providers import Profile, default_profile_name, load_profile
 from textmusic.providers.callback import with_url
 from textmusic.providers.reader import (
     AnswerRefused,
+    first,
     parse_answer,
+    read_songs,
     read_status,
     read_submission,
     read_sync_answer,
@@ -482,10 +484,33 @@ class TextMusicClient:
                 answer = self._answer(response)
             finally:
                 response.close()  # past the cap: the rest is never read (the connection is dropped)
+        answer = self._enveloped(answer)
         self.monitor(answer.status_code)
         if 200 <= answer.status_code < 300:
             return answer
         raise self._not_accepted(answer, replayable)
+
+    def _enveloped(self, answer: Answer) -> Answer:
+        """A 2xx answer whose body says an error (the profile's `[envelope]`: sunoapi.org's `{"code": 429, ...}`)
+        as the HTTP answer it stands for: the error's status, its message as `{"error": ...}`. The provider said
+        it refused the request, so it is an error like any other (a 402 stops paying, a 5xx is retried)."""
+        spec = self.profile.envelope
+        if spec is None or not 200 <= answer.status_code < 300 or answer.unread is not None:
+            return answer
+        try:
+            body = parse_answer(answer.body)
+        except ValueError:
+            return answer
+        if not isinstance(body, dict):
+            return answer
+        code = first(body, spec.code)
+        status = spec.status_for(code)
+        if status is None:
+            return answer
+        said = first(body, spec.message)
+        message = f"{said if isinstance(said, str | int | float) else 'no message'} (code {str(code)[:20]})"
+        return Answer(status, f"code {str(code)[:20]}", answer.headers,
+                      json.dumps({"error": message[:1000]}).encode())
 
     @contextlib.contextmanager
     def _transport(self, replayable: bool) -> Iterator[None]:
@@ -572,11 +597,18 @@ class TextMusicClient:
     def _read_status(self, track_id: str, answer: Answer) -> Track:
         """A status answer; an unreadable one raises UnreadableStatus (the poller's back-off decides when to
         ask again, not this client's retries)."""
+        return self._read_songs(track_id, 1, answer)[0]
+
+    def _read_songs(self, track_id: str, songs: int, answer: Answer) -> list[Track]:
+        """A status answer's first `songs` songs (a task that makes several), as `_read_status` reads one."""
         try:
             asked = None if self.profile.status_has_id else track_id
-            return read_status(self.profile, self._body(answer), asked)
+            body = self._body(answer)
+            if songs == 1:
+                return [read_status(self.profile, body, asked)]
+            return read_songs(self.profile, body, asked)[:songs]
         except AnswerRefused as exc:
-            return Track(id=track_id, status=FAILED, error=str(exc))
+            return [Track(id=track_id, status=FAILED, error=str(exc))] * songs
         except (ValueError, ValidationError) as exc:
             raise UnreadableStatus(f"unreadable status answer for {track_id}: {str(exc)[:200]}",
                                    status=answer.status_code) from None
@@ -713,6 +745,19 @@ class TextMusicClient:
             track = self._send("GET", self.profile.result_path.format(id=path_segment(track_id)), replayable=True,
                                parse=read)
         return track
+
+    def get_songs(self, task_id: str) -> list[Track]:
+        """One status poll of a task that makes several songs (the profile's `songs_per_task`): every song's track
+        from the one answer, in order (each with the task's id)."""
+        songs = self.profile.songs_per_task
+        path = self.profile.status_path.format(id=path_segment(task_id))
+        tracks = self._send("GET", path, replayable=True, parse=functools.partial(self._read_songs, task_id, songs))
+        if self.profile.result_path and any(
+                t.audio_url is None and t.status_word is not None and self.profile.status_for(t.status_word) == READY
+                for t in tracks):  # done: the audio is in the result
+            tracks = self._send("GET", self.profile.result_path.format(id=path_segment(task_id)), replayable=True,
+                                parse=functools.partial(self._read_songs, task_id, songs))
+        return tracks
 
     def check_auth(self) -> None:
         """A request that costs nothing: raises Unauthorized when the key is refused, Unreachable/ServerError

@@ -234,12 +234,14 @@ class Generation:
     def _start(self, state: RowState) -> None:
         decision = resumption(state.row, state.previous, self.options, self.profile.sends_idempotency_key)
         if decision.kind == "hold":
+            state.expected = len(decision.records)  # every song held is journaled (a task may make several)
             for record in decision.records:
                 self._song_done(state, record.song_index, record)
             return
         if decision.kind == "poll":
             state.key, state.paid_by = decision.records[0].idempotency_key, decision.records[0].run_id
             state.expected = len(decision.records)
+            to_poll: list[TrackJob] = []
             for record in decision.records:
                 if record.status == READY and intact(self.out_dir, record.audio_path, record.sha256):
                     self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
@@ -250,9 +252,10 @@ class Generation:
                         "paid, but its synchronous answer's audio never came whole (it cannot be asked again): "
                         "kept as lost; --regenerate-lost generates it anew"))
                 else:
-                    job = TrackJob(state, record.song_index, Track(id=record.generation_id, status=PENDING),
-                                   time.monotonic(), resumed=True)
-                    self.poller.add(job, time.monotonic())
+                    to_poll.append(TrackJob(state, record.song_index, Track(id=record.generation_id, status=PENDING),
+                                            time.monotonic(), resumed=True))
+            for job in to_poll:  # all known first: the songs of one task are polled once for all
+                self.poller.schedule(job, time.monotonic())
             return
         if not state.key:
             state.key = decision.key or (_new_key() if self.profile.sends_idempotency_key else "")
@@ -441,6 +444,7 @@ class Generation:
         if status != PENDING:
             self.poller.forget(job)
             self._free_slot(job)
+            self._hand_on(job, now)
         if status == PENDING:
             if now - job.submitted > self.client.settings.poll_deadline_seconds:
                 return self._track_done(job, error=f"timeout: still pending after "
@@ -450,6 +454,41 @@ class Generation:
             return self._track_done(job, error=f"generation failed: {track.error or 'no reason given'}")
         job.stage = "download"
         self.to_delivery(job)
+
+    # -- tasks that make several songs (a profile's songs_per_task: sunoapi.org makes 2 per call) -------------
+
+    def song_in_task(self, job: TrackJob) -> int:
+        """The job's place among the songs of its task (a row's songs come from its tasks in order)."""
+        return job.index % self.profile.songs_per_task
+
+    def _siblings(self, job: TrackJob) -> list[TrackJob]:
+        """The other songs of the job's task still waiting at the provider (not settled, not ended), in order."""
+        with job.state.lock:
+            return [j for j in sorted(job.state.jobs.values(), key=lambda j: j.index)
+                    if j is not job and j.track.id == job.track.id and not j.settled and j.stage == "poll"
+                    and j.index not in job.state.records]
+
+    def follows(self, job: TrackJob) -> bool:
+        """Whether an earlier song of the same task is polled for this one: one poll answer carries every song of
+        a task, so only the first song still pending is polled, and the others are read from its answers."""
+        return self.profile.songs_per_task > 1 and any(j.index < job.index for j in self._siblings(job))
+
+    def _hand_on(self, job: TrackJob, now: float) -> None:
+        """A song that stopped being polled for its task (settled or ended): the next song still pending is polled
+        on its own from now on (never forgotten)."""
+        if self.profile.songs_per_task == 1:
+            return
+        later = [j for j in self._siblings(job) if j.index > job.index]
+        if later and not self.follows(later[0]):
+            self.poller.schedule(later[0], now)
+
+    def advance_songs(self, job: TrackJob, tracks: list[Track], now: float) -> None:
+        """A poll answer of a task that makes several songs: every other song of the task still waiting is
+        advanced with its own track from the same answer."""
+        for sibling in self._siblings(job):
+            song = self.song_in_task(sibling)
+            if song < len(tracks):
+                self._advance(sibling, tracks[song], now)
 
     def _believed(self, job: TrackJob, track: Track) -> Track:
         """The track with the provider's figures that cannot be believed dropped (logged once per field)."""
@@ -526,8 +565,10 @@ class Generation:
 
     @staticmethod
     def _earlier(job: TrackJob) -> LedgerRecord | None:
-        """An earlier run's record of this very track (a paid track being delivered again)."""
-        return next((r for r in job.state.previous if r.generation_id == job.track.id), None)
+        """An earlier run's record of this very track (a paid track being delivered again): the same song of its
+        task first (the songs of a task share its id)."""
+        same = [r for r in job.state.previous if r.generation_id == job.track.id]
+        return next((r for r in same if r.song_index == job.index), same[0] if same else None)
 
     def _past_retention(self, earlier: LedgerRecord | None) -> bool:
         """Whether the provider has surely dropped the audio by now (submitted longer ago than it keeps it)."""
@@ -553,6 +594,7 @@ class Generation:
         record = self._ended(job.state, self._track_record(job), error=error, resume=resume, cost_cents=cost,
                              cost_usd=cost / 100, **update)
         self._song_done(job.state, job.index, record)
+        self._hand_on(job, time.monotonic())
 
     # -- callbacks ------------------------------------------------------------------------------------------
 
@@ -594,7 +636,9 @@ class Generation:
     def _on_callback(self, state: RowState, track: Track, signed: bool) -> Handled:
         """A callback for one of this run's submissions (the receiver's thread): matched to its track by id."""
         with state.lock:
-            job = next((j for j in state.jobs.values() if j.track.id == track.id), None)
+            # The songs of a task share its id: the callback goes to the first one still waiting.
+            ours = sorted((j for j in state.jobs.values() if j.track.id == track.id), key=lambda j: j.index)
+            job = next((j for j in ours if not j.settled and j.index not in state.records), ours[0] if ours else None)
             if job is None or not job.armed:
                 known = bool(state.jobs) and all(j.armed for j in state.jobs.values())
                 if (job is None and known) or len(state.early) >= MAX_EARLY:
@@ -611,7 +655,7 @@ class Generation:
         if track.effective_status == PENDING:
             return "intermediate"
         now = time.monotonic()
-        if not signed:
+        if not signed or self.profile.songs_per_task > 1:  # a task of several songs: one poll reads them all
             with job.state.lock:
                 nudged, job.nudged = job.nudged, True
             if not nudged:
@@ -760,6 +804,10 @@ class Poller:
     def schedule(self, job: TrackJob, now: float) -> None:
         """When to poll a pending track next (see ReadyTiming); a track waiting for its callback, at the
         fallback time only."""
+        if self.gen.follows(job):  # an earlier song of its task is polled for it
+            with job.state.lock:
+                job.armed = job.armed or job.awaits_callback
+            return
         if job.awaits_callback:
             return self.gen.await_callback(job, now)
         timing = self.gen.timing
@@ -844,8 +892,13 @@ class Poller:
 
     def _poll_once(self, job: TrackJob) -> None:
         gen = self.gen
+        tracks: list[Track] = []
         try:
-            track = job.state.client.get_track(job.track.id)
+            if gen.profile.songs_per_task > 1:  # one answer carries every song of the task
+                tracks = job.state.client.get_songs(job.track.id)
+                track = tracks[min(gen.song_in_task(job), len(tracks) - 1)]
+            else:
+                track = job.state.client.get_track(job.track.id)
         except Exception as exc:
             outcome = outcome_for("poll", exc)
             if outcome is None:
@@ -867,6 +920,8 @@ class Poller:
                 self._calibrated()
         elif not ready:
             job.pending_at = now - job.submitted
+        if tracks:  # the other songs first: the polled one, once settled, hands the task on to those still pending
+            gen.advance_songs(job, tracks, now)
         gen._advance(job, track, now)
 
 

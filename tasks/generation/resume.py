@@ -24,11 +24,17 @@ from tasks.intake.plan import PlannedRow
 from tasks.run import RunOptions
 
 
+def row_songs(row: PlannedRow, records: list[LedgerRecord]) -> int:
+    """The songs a row has: those it asks, or more when its provider made more (a task of several songs,
+    sunoapi.org's 2 a call), known from their paid records (the row's own: same track_id and fingerprint)."""
+    return max([row.request.num_songs, *(r.song_index + 1 for r in records if r.generation_id)])
+
+
 def finished_records(row: PlannedRow, previous: list[LedgerRecord], out_dir: Path) -> list[LedgerRecord] | None:
     """The previous run's records for this row if every song is done and its file is what was recorded."""
-    songs = [r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint]
-    songs = [r for r in songs if r.status == READY]
-    if sorted(r.song_index for r in songs) != list(range(row.request.num_songs)):
+    mine = [r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint]
+    songs = [r for r in mine if r.status == READY]
+    if sorted(r.song_index for r in songs) != list(range(row_songs(row, mine))):
         return None
     if not all(intact(out_dir, r.audio_path, r.sha256) for r in songs):
         return None
@@ -63,9 +69,10 @@ class Resumption:
 def resumption(row: PlannedRow, previous: list[LedgerRecord], options: RunOptions,
                idempotent: bool) -> Resumption:
     """Decided from the records' `status` and `resume` fields (data, never the error text)."""
-    mine = {r.song_index: r for r in previous if r.track_id == row.track_id
-            and r.request_fingerprint == row.fingerprint and r.song_index < row.request.num_songs}
-    songs = [mine.get(i) for i in range(row.request.num_songs)]
+    ours = [r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint]
+    count = row_songs(row, ours)
+    mine = {r.song_index: r for r in ours if r.song_index < count}
+    songs = [mine.get(i) for i in range(count)]
     present = [s for s in songs if s is not None]
     # Paid tracks, known by id, not all in the catalog (the row would not be here otherwise): fetch them.
     if present and all(s.generation_id and (s.status in (SUBMITTED, READY) or s.resume == POLL)

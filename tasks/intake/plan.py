@@ -32,9 +32,10 @@ class PlannedRow:
     def file_name(self, song_index: int, bpm: float | None = None, version: str = "") -> str:
         """A song's file (`version` empty: its own label from the brief, else "full"), or one of its library
         versions (`version` the version's file tag: 30s, loop8, stem-drums …); the BPM the track has."""
-        if self.file_names and not version:
+        if self.file_names and not version and song_index < len(self.file_names):
             return self.file_names[song_index]
-        track = self.file_track + (f"-{song_index + 1}" if self.request.num_songs > 1 else "")
+        # A provider may make more songs than asked (sunoapi.org: 2 a call): a later song is numbered too.
+        track = self.file_track + (f"-{song_index + 1}" if self.request.num_songs > 1 or song_index > 0 else "")
         return fill_name(self.name_template, self.request.output_format, catalog=self.catalog, track=track,
                          title=self.name, version=version or self.metadata.get("version") or "full",
                          bpm=f"{round(bpm)}bpm" if bpm else "")

@@ -49,7 +49,8 @@ def _paths(value: Any) -> list[str]:
 
 
 class AnswerPaths(BaseModel):
-    """Where each fact lives in an answer: dotted paths, tried in order ("" is the answer itself)."""
+    """Where each fact lives in an answer: dotted paths, tried in order ("" is the answer itself). A path may
+    hold `{song}`, the song's place in its task (0, 1 …), where a task makes several songs (`songs_per_task`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -112,6 +113,44 @@ class CallbackSpec(BaseModel):
     max_body_bytes: int = Field(MAX_CALLBACK_BYTES, gt=0)
 
 
+class Envelope(BaseModel):
+    """A provider that answers HTTP 200 with its own status code in the body (sunoapi.org: `{"code": 429, "msg":
+    "insufficient credits"}`): a code at `code` other than `ok` is that error, as the HTTP status `statuses` maps it
+    to (by default the code itself when it is an HTTP error status, 400-599), with the message at `message`. A code
+    that maps to no status is left to the answer's reader."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: list[str] = ["code"]
+    message: list[str] = ["msg", "message"]
+    ok: list[int] = [200]
+    statuses: dict[str, int] = {}
+
+    @field_validator("code", "message", mode="before")
+    @classmethod
+    def _as_lists(cls, value: Any) -> list[str]:
+        return _paths(value)
+
+    @field_validator("statuses")
+    @classmethod
+    def _http_errors(cls, value: dict[str, int]) -> dict[str, int]:
+        wrong = {k: v for k, v in value.items() if not 400 <= v <= 599}
+        if wrong:
+            raise ValueError(f"envelope statuses must map to HTTP error statuses 400-599 (got {wrong})")
+        return value
+
+    def status_for(self, code: Any) -> int | None:
+        """The HTTP status an envelope's code stands for; None when it is a success or maps to none."""
+        if isinstance(code, bool) or code is None:
+            return None
+        text = str(code).strip()
+        if text in (str(ok) for ok in self.ok):
+            return None
+        if text in self.statuses:
+            return self.statuses[text]
+        return int(text) if text.isdigit() and 400 <= int(text) <= 599 else None
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -156,6 +195,12 @@ class Profile(BaseModel):
     request: RequestMap | None = None
     # Callbacks (webhooks) instead of polls (textmusic/providers/callback.py); None: the provider is polled.
     callback: CallbackSpec | None = None
+    # The songs one task makes under one id (sunoapi.org: 2 per call): a submission's answer naming one task
+    # brings that many songs, each read from the task's answers by answer paths holding `{song}`, all of them
+    # delivered (a paid song is never forgotten).
+    songs_per_task: int = Field(1, ge=1, le=10)
+    # Errors said inside a 2xx answer's body (see Envelope); None: a 2xx is a success.
+    envelope: Envelope | None = None
 
     @property
     def vocabulary(self) -> dict[str, TrackStatus]:
@@ -182,10 +227,12 @@ class Profile(BaseModel):
     def to_toml(self) -> str:
         """The profile as a TOML file `load_profile` reads back (probe --write-profile)."""
         lines = []
-        data = self.model_dump(exclude={"request", "sync", "callback"})
+        data = self.model_dump(exclude={"request", "sync", "callback", "envelope"})
         tables = {k: data.pop(k) for k in ("rate_limit", "answer", "status_words", "price", "headers")}
         if self.sync is not None:
             tables["sync"] = self.sync.model_dump()
+        if self.envelope is not None:
+            tables["envelope"] = self.envelope.model_dump()
         if self.request is not None:
             mapped = self.request.model_dump(mode="json", exclude_none=True)
             tables["request"] = {k: mapped.pop(k) for k in list(mapped) if not isinstance(mapped[k], dict)}
@@ -199,7 +246,7 @@ class Profile(BaseModel):
         for table, values in tables.items():
             # keys of ours are bare; a provider's own words are quoted
             bare = table in ("rate_limit", "answer", "price", "sync", "request", "callback", "callback.answer",
-                             "callback.signature")
+                             "callback.signature", "envelope")
             lines += ["", f"[{table}]"] + [f"{k if bare else _toml(k)} = {_toml(v)}" for k, v in values.items()]
         return "\n".join(lines) + "\n"
 

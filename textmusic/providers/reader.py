@@ -79,9 +79,10 @@ def lookup(data: Any, path: str) -> Any:
     return data
 
 
-def first(data: Any, paths: list[str]) -> Any:
+def first(data: Any, paths: list[str], song: int = 0) -> Any:
+    """The first value found at `paths` (`{song}` in a path: the song's place in its task)."""
     for path in paths:
-        value = lookup(data, path)
+        value = lookup(data, path.replace("{song}", str(song)))
         if value is not _MISSING and value is not None:
             return value
     return _MISSING
@@ -174,9 +175,10 @@ def status_of(profile: Profile, word: str | None, audio_url: str | None) -> Trac
     return PENDING if status == READY and not audio_url else status
 
 
-def read_track(profile: Profile, obj: Any, asked_id: str | None = None) -> Track:
+def read_track(profile: Profile, obj: Any, asked_id: str | None = None, song: int = 0) -> Track:
     """One track object of an answer, as the contract's Track (the provider's word kept in status_word). A
-    status answer that names no id (fal's queue) is the track asked for, `asked_id`."""
+    status answer that names no id (fal's queue) is the track asked for, `asked_id`. `song`: which song of a task
+    that makes several (`{song}` in the answer paths); each has the task's id."""
     if not isinstance(obj, dict):
         raise AnswerUnreadable(f"a track is not an object: {str(obj)[:120]}")
     paths = profile.answer
@@ -185,10 +187,10 @@ def read_track(profile: Profile, obj: Any, asked_id: str | None = None) -> Track
         found = asked_id
     if found is _MISSING:
         raise AnswerUnreadable(f"no track id at {paths.id} in {sorted(obj)[:20]}")
-    audio = first(obj, paths.audio_url)
+    audio = first(obj, paths.audio_url, song)
     audio_url = audio if isinstance(audio, str) and audio else None
-    word = _text(first(obj, paths.status))
-    number = {name: checked(profile, name, first(obj, getattr(paths, name)))
+    word = _text(first(obj, paths.status, song))
+    number = {name: checked(profile, name, first(obj, getattr(paths, name), song))
               for name in ("duration_seconds", "cost_cents", "bpm", "seed")}
     seed, cost = number["seed"], number["cost_cents"]
     known = {"id": track_id(found), "audio_url": audio_url, "status": status_of(profile, word, audio_url),
@@ -196,7 +198,7 @@ def read_track(profile: Profile, obj: Any, asked_id: str | None = None) -> Track
              "cost_cents": round(cost) if cost is not None else None, "bpm": number["bpm"],
              "seed": int(seed) if seed is not None and seed == int(seed) else None}
     if known["status"] == FAILED:
-        known["error"] = _text(first(obj, paths.error)) or f"the provider says {word!r}"
+        known["error"] = _text(first(obj, paths.error, song)) or f"the provider says {word!r}"
     extras = {k: v for k, v in obj.items() if k not in Track.model_fields}
     contract = {k: obj[k] for k in ("name", "created_at", "expires_at", "engine_version")
                 if isinstance(obj.get(k), str)}
@@ -211,10 +213,10 @@ def read_track(profile: Profile, obj: Any, asked_id: str | None = None) -> Track
     return Track.model_validate({**extras, **contract, **known})
 
 
-def read_status(profile: Profile, body: Any, asked_id: str | None = None) -> Track:
+def read_status(profile: Profile, body: Any, asked_id: str | None = None, song: int = 0) -> Track:
     """A status answer: the track, or a failed track when the answer says `success: false`. `asked_id`: the
     id polled, for an answer that names none; given it, an answer that is a bare JSON string is that track's
-    status word."""
+    status word. `song`: which song of a task that makes several (`songs_per_task`)."""
     if isinstance(body, str) and asked_id is not None:  # a bare JSON string (Sonauto's status answer): the word
         status = status_of(profile, body, None)
         return Track(id=track_id(asked_id), status=status, status_word=body,
@@ -225,13 +227,19 @@ def read_status(profile: Profile, body: Any, asked_id: str | None = None) -> Tra
     if refusal is not None and not with_id:
         raise AnswerRefused(refusal)
     if with_id:
-        return read_track(profile, with_id[0])
+        return read_track(profile, with_id[0], song=song)
     nested = [c for c in candidates if isinstance(c, dict)]
-    return read_track(profile, nested[0] if nested else body, asked_id)
+    return read_track(profile, nested[0] if nested else body, asked_id, song)
+
+
+def read_songs(profile: Profile, body: Any, asked_id: str | None = None) -> list[Track]:
+    """A status answer of a task that makes `songs_per_task` songs: every song's track, in order."""
+    return [read_status(profile, body, asked_id, song) for song in range(profile.songs_per_task)]
 
 
 def read_submission(profile: Profile, body: Any) -> TextToMusicResponse:
-    """A submission's answer: its tracks (a list, or a single track object, where the profile says)."""
+    """A submission's answer: its tracks (a list, or a single track object, where the profile says); a task that
+    makes several songs (`songs_per_task`) brings one track per song, each with the task's id."""
     refusal = _refusal(body)
     if refusal is not None:
         raise AnswerRefused(refusal)
@@ -243,7 +251,7 @@ def read_submission(profile: Profile, body: Any) -> TextToMusicResponse:
             found = [body]  # the answer is the track itself
         else:
             raise AnswerUnreadable(f"no tracks at {profile.answer.tracks} in the answer")
-    tracks = [read_track(profile, t) for t in found]
+    tracks = [read_track(profile, t, song=song) for t in found for song in range(profile.songs_per_task)]
     top = body if isinstance(body, dict) else {}
     cost = checked(profile, "cost_cents", top.get("cost_cents", _MISSING))
     balance = checked(profile, "balance_cents", top.get("balance_cents", _MISSING))

@@ -178,12 +178,12 @@ def test_forged_unknown_huge_unreadable_and_key_echoing_callbacks_change_nothing
     assert api.api_key not in caplog.text and api.api_key not in json.dumps([r.model_dump() for r in run.journal])
 
 
-def test_a_callback_table_round_trips_through_toml_and_the_shipped_sunoapi_example_uses_it(tmp_path: Path) -> None:
+def test_a_callback_table_round_trips_through_toml_and_the_shipped_sunoapi_profile_uses_it(tmp_path: Path) -> None:
     profile = callback_profile(signed=True)
     path = tmp_path / "p.toml"
     path.write_text(profile.to_toml())
     assert load_profile(path) == profile
-    suno = load_profile(Path(__file__).parents[3] / "docs" / "profiles" / "sunoapi-org.toml")
+    suno = load_profile("sunoapi-org")
     assert suno.callback is not None and suno.callback.url_field == "callBackUrl"
     assert suno.request is not None and "callBackUrl" not in suno.request.constants
 

@@ -1,21 +1,21 @@
-"""The example profile docs/profiles/sunoapi-org.toml (written from sunoapi.org's docs, see its header): its
+"""The shipped profile textmusic/providers/sunoapi-org.toml (written from sunoapi.org's docs, see its header): its
 body from brief rows, and its submit → poll answers read, through an httpx transport answering in the docs'
 shapes (no network)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
-from textmusic.client import TextMusicClient
+from textmusic.client import TextMusicClient, TextMusicError
 from textmusic.contract import READY, TextToMusicRequest
 from textmusic.providers import load_profile
 from textmusic.providers.reader import read_status
+from textmusic.settings import TextMusicSettings
 
-PROFILE = Path(__file__).resolve().parents[3] / "docs" / "profiles" / "sunoapi-org.toml"
+PROFILE = "sunoapi-org"
 TASK = "5c79be8e"
 DETAILS = {"code": 200, "msg": "success", "data": {
     "taskId": TASK, "status": "SUCCESS", "errorMessage": None,
@@ -61,7 +61,10 @@ def test_submit_then_poll_reads_the_documented_answers(profile):
         submitted = client.submit(TextToMusicRequest(prompt="calm", seed=1, output_format="mp3", name="Rain"),
                                   callback_url="https://studio.example/callbacks/run1/tok")
         track = client.get_track(submitted.tracks[0].id)
-    assert submitted.tracks[0].id == TASK
+        songs = client.get_songs(TASK)
+    assert [t.id for t in submitted.tracks] == [TASK, TASK]  # one task, two songs
+    assert [(t.audio_url, t.duration_seconds) for t in songs] == [("https://cdn.example/a1.mp3", 182.4),
+                                                                  ("https://cdn.example/a2.mp3", 175.0)]
     posted = json.loads(seen[0].content)
     assert posted["style"] == "calm" and seen[0].url.path == "/api/v1/generate"
     assert posted["callBackUrl"] == "https://studio.example/callbacks/run1/tok"  # the [callback] table's field
@@ -78,3 +81,19 @@ def test_its_callbacks_read_by_stage(profile, stage, expected):
     track = read_status(profile.for_callbacks(), body)
     assert (track.id, track.effective_status) == (TASK, expected)
     assert track.audio_url == "https://cdn.example/a1.mp3" and track.duration_seconds == 182.4
+    second = read_status(profile.for_callbacks(), body, song=1)  # not in this body: no audio, so not ready
+    assert second.id == TASK and second.audio_url is None
+
+
+@pytest.mark.parametrize(("code", "error"), [(429, "InsufficientBalance"), (401, "Unauthorized"),
+                                             (405, "RateLimited"), (413, "InvalidRequest"), (455, "ServerError")])
+def test_an_error_code_inside_a_200_is_the_http_error_it_stands_for(profile, code, error):
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"code": code, "msg": f"said {code}", "data": None})
+
+    settings = TextMusicSettings(max_attempts=1)
+    with TextMusicClient(profile.base_url, "k", profile=profile, transport=httpx.MockTransport(answer),
+                         settings=settings) as client, pytest.raises(TextMusicError) as caught:
+        client.submit(TextToMusicRequest(prompt="calm", seed=1, output_format="mp3", name="Rain"),
+                      callback_url="https://studio.example/callbacks/run1/tok")
+    assert type(caught.value).__name__ == error and f"said {code} (code {code})" in caught.value.message
