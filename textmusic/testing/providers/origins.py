@@ -1,7 +1,7 @@
 """What every provider stand-in in this package shares: its loopback origins and its bookkeeping.
 
-Each stand-in (ElevenLabs, MiniMax, Stable Audio, fal, Sonauto) is written from its provider's docs, so what it
-answers differs; what a test checks afterwards does not. Kept here once rather than copied into each:
+Each stand-in (ElevenLabs, MiniMax, Stable Audio, fal, Sonauto, sunoapi.org) is written from its provider's docs,
+so what it answers differs; what a test checks afterwards does not. Kept here once rather than copied into each:
 
 - the API origin on a `Loopback` (`base_url`) and, for providers that serve audio from elsewhere, a CDN origin
   (`cdn_url`), started and stopped by `with`;
@@ -144,10 +144,15 @@ class ProviderStandIn:
     async def _cdn_answer(self, request: Request) -> Response:
         raise NotImplementedError
 
+    def _status_of(self, response: Response) -> int:
+        """The status a request is recorded with (a provider answering every error as HTTP 200 with a code in
+        its body records that code)."""
+        return response.status_code
+
     async def _api_endpoint(self, request: Request) -> Response:
         response = await self._answer(request)
         with self._lock:
-            self._requests.append((request.method, request.url.path, response.status_code))
+            self._requests.append((request.method, request.url.path, self._status_of(response)))
             self._recorded(request, response)
         return response
 

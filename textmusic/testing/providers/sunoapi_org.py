@@ -39,12 +39,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from textmusic.testing.standins import CONTENT_TYPES, Loopback, posted_body, tone
+from textmusic.testing.providers.origins import ProviderStandIn
+from textmusic.testing.standins import CONTENT_TYPES, posted_body, tone
 
 SUBMIT_PATH = "/api/v1/generate"
 STATUS_PATH = "/api/v1/generate/record-info"
@@ -110,7 +109,7 @@ class _Task:
     song_ids: list[str] = field(default_factory=lambda: [uuid.uuid4().hex for _ in range(SONGS_PER_CALL)])
 
 
-class SunoapiOrgStandIn:
+class SunoapiOrgStandIn(ProviderStandIn):
     """sunoapi.org's API origin (`base_url`) and its CDN (`cdn_url`), each on its own loopback port.
 
     `callbacks`: POST the callBackUrl at text, first and complete (complete twice: the docs say a task may call back
@@ -123,58 +122,36 @@ class SunoapiOrgStandIn:
                  audio_seconds: float = 2.0, complete_copies: int = 2) -> None:
         self.seconds_to_ready, self.callbacks, self.credits = seconds_to_ready, callbacks, credits
         self.audio_seconds, self.complete_copies = audio_seconds, complete_copies
-        self._lock = threading.Lock()
+        super().__init__(methods=("GET", "POST"), cdn=True)
         self._tasks: dict[str, _Task] = {}
         self._recent: list[float] = []
-        self.posts: list[Any] = []
-        self.charges: list[int] = []
-        self.requests: list[tuple[str, str, int]] = []
-        self.callbacks_sent: list[tuple[str, str, int]] = []
-        self.cdn_auth_seen: list[str] = []
-        self._api = Loopback(Starlette(routes=[Route("/{path:path}", self._api_endpoint, methods=["GET", "POST"])]))
-        self._cdn = Loopback(Starlette(routes=[Route("/{path:path}", self._cdn_endpoint, methods=["GET"])]))
-
-    def __enter__(self) -> SunoapiOrgStandIn:
-        self._cdn.start()
-        self._api.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._api.stop(wait=False)
-        self._cdn.stop()
-        self._api.stop()
+        self._callbacks_sent: list[tuple[str, str, int]] = []
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._api.port}"
-
-    @property
-    def cdn_url(self) -> str:
-        return f"http://127.0.0.1:{self._cdn.port}"
-
-    @property
-    def charged_cents(self) -> int:
-        return sum(self.charges)
+    def callbacks_sent(self) -> list[tuple[str, str, int]]:
+        """(task id, stage, the receiver's HTTP status or 0) of every callback POSTed."""
+        return self._copy(self._callbacks_sent)
 
     def polls(self) -> int:
         """record-info requests answered with a task."""
         with self._lock:
-            return sum(1 for method, path, code in self.requests if path == STATUS_PATH and code == 200)
+            return sum(1 for method, path, code in self._requests if path == STATUS_PATH and code == 200)
 
     # --- the API origin ----------------------------------------------------------------------------
 
-    async def _api_endpoint(self, request: Request) -> Response:
-        code, data, msg = await self._answer(request)
-        with self._lock:
-            self.requests.append((request.method, request.url.path, code))
+    async def _answer(self, request: Request) -> Response:
+        code, data, msg = await self._envelope(request)
         return JSONResponse({"code": code, "msg": msg, "data": data})  # always HTTP 200, as the docs show
 
-    async def _answer(self, request: Request) -> tuple[int, Any, str]:
+    def _status_of(self, response: Response) -> int:
+        """Recorded: the envelope's code (the HTTP status is always 200)."""
+        return int(json.loads(bytes(response.body))["code"])
+
+    async def _envelope(self, request: Request) -> tuple[int, Any, str]:
         path = request.url.path
         if request.method == "POST" and path == SUBMIT_PATH:
             body = await posted_body(request)
-            with self._lock:
-                self.posts.append(body)
+            self._record_post(body)
         sent = request.headers.get("authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {self.api_key}".encode()):
             return 401, None, "Unauthorized: invalid API key"
@@ -207,7 +184,7 @@ class SunoapiOrgStandIn:
             self.credits -= CREDITS_PER_CALL
             task = _Task(uuid.uuid4().hex, body, time.monotonic())
             self._tasks[task.id] = task
-            self.charges.append(CENTS_PER_CALL)
+            self._charge_locked(CENTS_PER_CALL, body)
         if self.callbacks:
             threading.Thread(target=self._call_back, args=(task,), daemon=True, name=f"callback-{task.id[:8]}").start()
         return 200, {"taskId": task.id}, "success"
@@ -271,15 +248,11 @@ class SunoapiOrgStandIn:
         except httpx.HTTPError:
             status = 0
         with self._lock:
-            self.callbacks_sent.append((task.id, stage, status))
+            self._callbacks_sent.append((task.id, stage, status))
 
     # --- the CDN -------------------------------------------------------------------------------------
 
-    async def _cdn_endpoint(self, request: Request) -> Response:
-        auth = request.headers.get("authorization")
-        if auth is not None:
-            with self._lock:
-                self.cdn_auth_seen.append(auth)
+    async def _cdn_answer(self, request: Request) -> Response:
         found = re.fullmatch(r"/audio/([0-9a-f]+)\.mp3", request.url.path)
         task = next((t for t in list(self._tasks.values()) if found and found[1] in t.song_ids), None)
         if task is None or self._word(task) not in ("FIRST_SUCCESS", "SUCCESS"):
