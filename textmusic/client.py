@@ -484,33 +484,38 @@ class TextMusicClient:
                 answer = self._answer(response)
             finally:
                 response.close()  # past the cap: the rest is never read (the connection is dropped)
-        answer = self._enveloped(answer)
+        answer, guessed = self._enveloped(answer)
         self.monitor(answer.status_code)
         if 200 <= answer.status_code < 300:
             return answer
+        if guessed and not replayable and answer.status_code >= 500:
+            raise Unanswered(f"the provider answered with its own error {answer.reason_phrase} inside a 2xx: it may "
+                             "have made the task anyway, so the request is not sent again", status=answer.status_code)
         raise self._not_accepted(answer, replayable)
 
-    def _enveloped(self, answer: Answer) -> Answer:
+    def _enveloped(self, answer: Answer) -> tuple[Answer, bool]:
         """A 2xx answer whose body says an error (the profile's `[envelope]`: sunoapi.org's `{"code": 429, ...}`)
         as the HTTP answer it stands for: the error's status, its message as `{"error": ...}`. The provider said
-        it refused the request, so it is an error like any other (a 402 stops paying, a 5xx is retried)."""
+        it refused the request, so it is an error like any other (a 402 stops paying, a mapped 5xx is retried).
+        Also whether the status was only guessed from the code's number (not mapped by the profile): a guessed 5xx
+        to a submission is held as unanswered, since the provider's application did take the request."""
         spec = self.profile.envelope
         if spec is None or not 200 <= answer.status_code < 300 or answer.unread is not None:
-            return answer
+            return answer, False
         try:
             body = parse_answer(answer.body)
         except ValueError:
-            return answer
+            return answer, False
         if not isinstance(body, dict):
-            return answer
+            return answer, False
         code = first(body, spec.code)
         status = spec.status_for(code)
         if status is None:
-            return answer
+            return answer, False
         said = first(body, spec.message)
         message = f"{said if isinstance(said, str | int | float) else 'no message'} (code {str(code)[:20]})"
         return Answer(status, f"code {str(code)[:20]}", answer.headers,
-                      json.dumps({"error": message[:1000]}).encode())
+                      json.dumps({"error": message[:1000]}).encode()), not spec.mapped(code)
 
     @contextlib.contextmanager
     def _transport(self, replayable: bool) -> Iterator[None]:

@@ -59,6 +59,7 @@ class TrackJob:
     nudged: bool = False
     settled: bool = False
     heap_seq: int = -1  # its latest entry in the poller's heap (an earlier one is stale)
+    delivering: bool = False  # handed to a delivery worker (a stale poll entry never delivers it twice)
 
     def __post_init__(self) -> None:
         self.state.jobs[self.index] = self

@@ -217,10 +217,10 @@ class Generation:
         state.job_slots = self.job_slots.acquire(state.row.request.num_songs, self.stop)
         if self.stop.is_set():
             return self._free_slots(state)  # a stop request ends the row (Generation.interrupt)
+        state.sending = True  # from here a stop request holds the row as maybe sent, never as skipped
         self.journal([first.model_copy(update={"status": SUBMITTING})])
         if self.profile.sync is not None:
             return self._generate_sync(state, first)
-        state.sending = True
         try:
             response = state.client.submit(state.row.request, state.key or None, self._callback_url(state))
         except Exception as exc:
@@ -258,7 +258,6 @@ class Generation:
 
         request = state.row.request
         with partial_file(self.out_dir, f".{request.output_format}") as tmp:
-            state.sending = True
             try:
                 track = state.client.submit_sync(request, tmp, accepted, idempotency_key=state.key or None,
                                                  max_bytes=max_audio_bytes(request.output_format,
@@ -380,7 +379,7 @@ class Generation:
             if job.settled:
                 return
             job.settled = track.effective_status != PENDING
-        job.track = track = self._believed(job, track)
+            job.track = track = self._believed(job, track)  # a later pending answer cannot undo a settled one
         if track.status_word and self.profile.status_for(track.status_word) is None \
                 and track.status_word not in self._unknown_words:
             self._unknown_words.add(track.status_word)
@@ -452,7 +451,13 @@ class Generation:
                                self.provider.price)
 
     def to_delivery(self, job: TrackJob) -> None:
-        """A ready track to the delivery workers (counted while it waits for one)."""
+        """A ready track to the delivery workers (counted while it waits for one); once at a time, and never
+        after the track ended: a poll and a callback that both told it ready (or a stale heap entry) deliver it
+        once."""
+        with job.state.lock:
+            if job.delivering or job.index in job.state.records:
+                return
+            job.delivering = True
         with self._cond:
             self._waiting_downloads += 1
         self._delivery.submit(self._deliver, job)
@@ -466,6 +471,9 @@ class Generation:
         except Exception as exc:  # even a failing handler ends its row: nothing is lost in the pool
             log.exception("track %s: unexpected error while delivering", job.track.id)
             self._track_broke(job, exc, "delivering")
+        finally:
+            with job.state.lock:
+                job.delivering = False  # a retry (poller.add) may hand it on again
 
     def _deliver_once(self, job: TrackJob) -> None:
         if self.stop.is_set() and STOP.is_set():

@@ -83,6 +83,8 @@ class Poller:
         it was the scout, the oldest parked track takes over."""
         with self._cond:
             job.heap_seq = -1
+            if job in self._parked:  # a parked track told ready (a callback) is never rescheduled by calibration
+                self._parked.remove(job)
             if self._scout is not job:
                 return
             self._scout = None

@@ -14,7 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from textmusic.contract import FAILED, PENDING, READY, TrackStatus
 from textmusic.pricing import SEED_PRICE, Price
@@ -148,7 +148,18 @@ class Envelope(BaseModel):
             return None
         if text in self.statuses:
             return self.statuses[text]
-        return int(text) if text.isdigit() and 400 <= int(text) <= 599 else None
+        return int(text) if _small_number(text) and 400 <= int(text) <= 599 else None
+
+    def mapped(self, code: Any) -> bool:
+        """Whether the profile maps this code itself (`statuses`), rather than reading it as the HTTP status of
+        the same number."""
+        return str(code).strip() in self.statuses
+
+
+def _small_number(text: str) -> bool:
+    """ASCII digits only, and few: "²" is a digit to str.isdigit() but not to int(), and int() of thousands of
+    digits is refused (or slow)."""
+    return text.isascii() and text.isdigit() and len(text) <= 12
 
 
 class Profile(BaseModel):
@@ -201,6 +212,17 @@ class Profile(BaseModel):
     songs_per_task: int = Field(1, ge=1, le=10)
     # Errors said inside a 2xx answer's body (see Envelope); None: a 2xx is a success.
     envelope: Envelope | None = None
+
+    @model_validator(mode="after")
+    def _headers_leave_the_key_alone(self) -> Profile:
+        """Extra headers never stand in for the key's header, nor for the host, cookies or Idempotency-Key (httpx
+        would send both spellings)."""
+        reserved = {self.auth_header.lower(), "authorization", "host", "cookie", "idempotency-key"}
+        clash = sorted(name for name in self.headers if name.strip().lower() in reserved)
+        if clash:
+            raise ValueError(f"headers: {', '.join(clash)} cannot be set by a profile (the key's header and the "
+                             "request's own headers are the client's)")
+        return self
 
     @property
     def vocabulary(self) -> dict[str, TrackStatus]:

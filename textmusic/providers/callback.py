@@ -80,7 +80,8 @@ def verify(signature: Signature, key: bytes, headers: Mapping[str, str], body: b
     tolerance of `now` (an old callback replayed by whoever recorded it is refused). Constant-time compare."""
     if signature.timestamp_header:
         stamp = headers.get(signature.timestamp_header, "")
-        if not stamp.isdigit() or abs(now - int(stamp)) > signature.tolerance_seconds:
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12) \
+                or abs(now - int(stamp)) > signature.tolerance_seconds:
             return False
     expected = sign(signature, key, headers, body).encode()
     given = headers.get(signature.header, "").split()

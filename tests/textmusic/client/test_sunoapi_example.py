@@ -97,3 +97,43 @@ def test_an_error_code_inside_a_200_is_the_http_error_it_stands_for(profile, cod
         client.submit(TextToMusicRequest(prompt="calm", seed=1, output_format="mp3", name="Rain"),
                       callback_url="https://studio.example/callbacks/run1/tok")
     assert type(caught.value).__name__ == error and f"said {code} (code {code})" in caught.value.message
+
+
+def test_an_unmapped_5xx_code_in_a_2xx_submission_answer_is_held_never_sent_again() -> None:
+    """A 2xx whose envelope says 500 came from the provider's application, which may have made the task: the
+    POST is held as unanswered, not retried; a code the profile maps itself (455 → 503) is retried."""
+    from textmusic.client import ServerError, Unanswered
+    from textmusic.providers import Envelope
+
+    answers = iter([{"code": 500, "msg": "internal"}, {"code": 455, "msg": "maintenance"}])
+    posts = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        posts.append(request)
+        return httpx.Response(200, json=next(answers))
+
+    profile = load_profile("sunoapi-org").model_copy(update={"envelope": Envelope(statuses={"455": 503})})
+    settings = TextMusicSettings(max_attempts=1)
+    with TextMusicClient("https://api.sunoapi.example", "k", profile=profile, settings=settings,
+                         transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(Unanswered):
+            client.submit(TextToMusicRequest(prompt="calm piano"))
+        with pytest.raises(ServerError) as mapped:
+            client.submit(TextToMusicRequest(prompt="calm piano"))
+    assert not isinstance(mapped.value, Unanswered) and len(posts) == 2
+
+
+@pytest.mark.parametrize("code", ["²", "9" * 5000, " 4２9 "])
+def test_an_envelope_code_that_is_no_plain_number_is_left_to_the_reader(code: str) -> None:
+    from textmusic.providers import Envelope
+
+    assert Envelope().status_for(code) is None  # no ValueError from int(), no 5,000-digit int()
+
+
+@pytest.mark.parametrize("header", ["Authorization", "AUTHORIZATION", "xi-api-key", "Cookie", "Idempotency-Key"])
+def test_a_profile_header_never_stands_in_for_the_keys_or_the_requests_own(header: str) -> None:
+    from pydantic import ValidationError
+
+    base = load_profile("elevenlabs-music").model_dump()
+    with pytest.raises(ValidationError, match="cannot be set by a profile"):
+        load_profile("elevenlabs-music").model_validate({**base, "headers": {header: "x"}})
