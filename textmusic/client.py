@@ -366,6 +366,17 @@ class _Meter:
             raise DownloadLimit(f"download of {self.what}: not done by its deadline", limit="deadline")
 
 
+def _decoded(response: httpx.Response, meter: _Meter) -> Iterator[bytes]:
+    """The body decoded in bounded steps, every wire chunk and decoded step counted against the meter's limits."""
+    chunks, encoding = _wire(response)
+    decoder = _Decoder(encoding)
+    for raw in chunks:
+        meter.add_wire(len(raw))
+        for piece in decoder.decode(raw):
+            meter.add_decoded(len(piece))
+            yield piece
+
+
 def _is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, RateLimited | ServerError)
 
@@ -599,13 +610,9 @@ class TextMusicClient:
             raise UnreadableAnswer(f"accepted by the provider, answer unreadable: {str(exc)[:200]}",
                                    raw=self._raw(answer), status=answer.status_code) from None
 
-    def _read_status(self, track_id: str, answer: Answer) -> Track:
-        """A status answer; an unreadable one raises UnreadableStatus (the poller's back-off decides when to
-        ask again, not this client's retries)."""
-        return self._read_songs(track_id, 1, answer)[0]
-
     def _read_songs(self, track_id: str, songs: int, answer: Answer) -> list[Track]:
-        """A status answer's first `songs` songs (a task that makes several), as `_read_status` reads one."""
+        """A status answer's first `songs` songs (one, unless a task makes several); an unreadable answer raises
+        UnreadableStatus (the poller's back-off decides when to ask again, not this client's retries)."""
         try:
             asked = None if self.profile.status_has_id else track_id
             body = self._body(answer)
@@ -730,38 +737,27 @@ class TextMusicClient:
     @staticmethod
     def _metered(response: httpx.Response, meter: _Meter) -> bytes:
         """A body read whole in memory, every step against the meter's limits."""
-        chunks, encoding = _wire(response)
-        decoder, pieces = _Decoder(encoding), []
-        for raw in chunks:
-            meter.add_wire(len(raw))
-            for piece in decoder.decode(raw):
-                meter.add_decoded(len(piece))
-                pieces.append(piece)
-        return b"".join(pieces)
+        return b"".join(_decoded(response, meter))
 
     def get_track(self, track_id: str) -> Track:
         """One status poll, the id sent as one percent-encoded path segment. An unreadable answer raises
         UnreadableStatus; `success: false` is a failed track with the provider's message."""
-        read = functools.partial(self._read_status, track_id)
-        track = self._send("GET", self.profile.status_path.format(id=path_segment(track_id)), replayable=True,
-                           parse=read)
-        if self.profile.result_path and track.audio_url is None and track.status_word is not None \
-                and self.profile.status_for(track.status_word) == READY:  # done: the audio is in the result
-            track = self._send("GET", self.profile.result_path.format(id=path_segment(track_id)), replayable=True,
-                               parse=read)
-        return track
+        return self._poll(track_id, 1)[0]
 
     def get_songs(self, task_id: str) -> list[Track]:
         """One status poll of a task that makes several songs (the profile's `songs_per_task`): every song's track
         from the one answer, in order (each with the task's id)."""
-        songs = self.profile.songs_per_task
-        path = self.profile.status_path.format(id=path_segment(task_id))
-        tracks = self._send("GET", path, replayable=True, parse=functools.partial(self._read_songs, task_id, songs))
-        if self.profile.result_path and any(
-                t.audio_url is None and t.status_word is not None and self.profile.status_for(t.status_word) == READY
-                for t in tracks):  # done: the audio is in the result
+        return self._poll(task_id, self.profile.songs_per_task)
+
+    def _poll(self, task_id: str, songs: int) -> list[Track]:
+        """The status of a task's first `songs` songs; when it says done without the audio, its result path's."""
+        read = functools.partial(self._read_songs, task_id, songs)
+        tracks = self._send("GET", self.profile.status_path.format(id=path_segment(task_id)), replayable=True,
+                            parse=read)
+        if self.profile.result_path and any(t.audio_url is None and t.status_word is not None
+                                            and self.profile.status_for(t.status_word) == READY for t in tracks):
             tracks = self._send("GET", self.profile.result_path.format(id=path_segment(task_id)), replayable=True,
-                                parse=functools.partial(self._read_songs, task_id, songs))
+                                parse=read)
         return tracks
 
     def check_auth(self) -> None:
@@ -847,15 +843,10 @@ class TextMusicClient:
     def _save(response: httpx.Response, dest: Path, meter: _Meter) -> None:
         """The body decoded into `dest`, every step metered; whatever goes wrong, `dest` is removed at once
         (no half file for a later step to mistake for audio)."""
-        chunks, encoding = _wire(response)
-        decoder = _Decoder(encoding)
         try:
             with open(dest, "wb") as fh:
-                for raw in chunks:
-                    meter.add_wire(len(raw))
-                    for piece in decoder.decode(raw):
-                        meter.add_decoded(len(piece))
-                        fh.write(piece)
+                for piece in _decoded(response, meter):
+                    fh.write(piece)
             expected = response.headers.get("Content-Length")
             if expected is not None and expected.isdigit() and int(expected) != meter.wire:
                 raise ServerError(f"download of {meter.what} truncated: {meter.wire} of {expected} bytes")
