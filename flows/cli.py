@@ -16,8 +16,8 @@ from tasks.settings import BIT_DEPTHS, SAMPLE_RATES, SPECS, TASK_RUNNERS, Master
 
 if TYPE_CHECKING:
     from tasks.catalog.verification import Verification
+    from tasks.intake.routes import Routes
     from tasks.run import RunOptions
-    from textmusic.providers import Profile
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
@@ -250,14 +250,14 @@ def column_warnings(brief: Path) -> list[str]:
     return list(load_brief(brief).attrs[WARNINGS_ATTR])
 
 
-def _active_profile() -> Profile:
-    """The profile of the provider a run would use now (TRACKFOUNDRY_PROVIDER, TEXTMUSIC_API_URL): validation
-    holds a brief to its request mapping."""
-    from tasks.provider.preflight import resolve_profile
+def _routes() -> Routes:
+    """The providers a run would use now (TRACKFOUNDRY_PROVIDER, TEXTMUSIC_API_URL, and those a row's `provider`
+    cell may name): validation holds each row to its provider's request mapping."""
+    from tasks.provider.preflight import provider_routes
     from tasks.settings import PipelineSettings
     from textmusic.settings import TextMusicSettings
 
-    return resolve_profile(PipelineSettings(), TextMusicSettings())[0]
+    return provider_routes(PipelineSettings(), TextMusicSettings())
 
 
 def _warn(warnings: list[str]) -> None:
@@ -291,12 +291,12 @@ def validate(
 
     try:
         table = load_brief(brief)
-        profile = _active_profile()
+        routes = _routes()
     except (BriefError, ValueError) as exc:
         raise _fail(str(exc)) from None
     _warn(table.attrs[WARNINGS_ATTR])
-    validation = validate_brief(table, report, profile)
-    _warn([f"provider {profile.name}: {line}" for line in grouped_warnings(validation.warnings)])
+    validation = validate_brief(table, report, routes)
+    _warn([f"provider {routes.default.name}: {line}" for line in grouped_warnings(validation.warnings)])
     if not validation.rejections:
         console.print(f"{brief}: all {len(validation.rows)} rows are valid")
         return
@@ -315,26 +315,24 @@ def estimate(brief: BriefArg) -> None:
     from tasks.intake.brief import BriefError, load_brief
     from tasks.intake.plan import brief_cost_cents
     from tasks.intake.validate import validate_brief
-    from tasks.provider.preflight import resolve_profile
     from tasks.settings import PipelineSettings
     from textmusic.providers import ProfileError
-    from textmusic.settings import TextMusicSettings
 
     settings = PipelineSettings()
     try:
-        profile = resolve_profile(settings, TextMusicSettings())[0]
+        routes = _routes()
     except ProfileError as exc:  # its price decides the estimate: a bad one is said in a line
         raise _fail(str(exc)) from None
     try:
-        validation = validate_brief(load_brief(brief), profile=profile)
+        validation = validate_brief(load_brief(brief), profile=routes)
     except BriefError as exc:
         raise _fail(str(exc)) from None
-    expected, worst = brief_cost_cents(validation.rows, settings, profile)
+    profiles = routes.profiles({r.provider for r in validation.rows} or {""})
+    expected, worst = brief_cost_cents(validation.rows, settings, profiles)
     songs = sum(r.request.num_songs for r in validation.rows)
-    price = profile.price
+    prices = "; ".join(f"{p.name}: {p.price.model}, {p.price.cents} cents" for p in profiles.values())
     summary = {"valid rows": len(validation.rows), "songs": songs, "rejected rows": len(validation.rejected_rows),
-               "price": f"{profile.name}: {price.model}, {price.cents} cents", "expected_usd": expected / 100,
-               "at most_usd": worst / 100}
+               "price": prices, "expected_usd": expected / 100, "at most_usd": worst / 100}
     Console().print(_summary_table(f"estimate for {brief}", summary, tuple(summary)))
 
 
@@ -415,18 +413,20 @@ def rerender_estimate(catalog_dir: Path, track: list[str] | None, output_format:
                       budget: float | None) -> str:
     """One line: what a re-render should and may at most cost, before Prefect boots or anything is paid."""
     from tasks.catalog.ledger import load_ledger
-    from tasks.catalog.rerender import ready_originals, rerender_cost_cents, rerender_rows
-    from tasks.provider.preflight import resolve_profile
+    from tasks.catalog.rerender import ready_originals, rerender_cost_cents, rerender_route, routed_rerender_rows
+    from tasks.intake.routes import RouteError
     from tasks.settings import PipelineSettings
-    from textmusic.settings import TextMusicSettings
 
-    settings = PipelineSettings()
-    profile = resolve_profile(settings, TextMusicSettings())[0]
-    rows = rerender_rows(ready_originals(load_ledger(catalog_dir), track), profile.name, profile.local_extensions,
-                         output_format, bit_rate)
+    settings, routes = PipelineSettings(), _routes()
+    originals = ready_originals(load_ledger(catalog_dir), track)
+    try:
+        profiles = routes.profiles({rerender_route(r, routes) for r in originals})
+    except RouteError as exc:  # a provider a song was made at, whose key is not set
+        raise _fail(str(exc)) from None
+    rows = routed_rerender_rows(originals, routes, profiles, output_format, bit_rate)
     if not rows:
         raise _fail(f"no ready tracks to re-render in {catalog_dir}")
-    expected, most = rerender_cost_cents(rows, settings, profile)
+    expected, most = rerender_cost_cents(rows, settings, profiles)
     cap = f"; songs past the ${budget:.2f} budget are skipped" if budget is not None else ""
     return f"re-render of {len(rows)} songs: expected ${expected / 100:.2f}, at most ${most / 100:.2f}{cap}"
 

@@ -9,10 +9,11 @@ of a run's tasks feed one generation machinery (tasks/generation/machinery.py): 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,7 @@ from tasks.generation.resume import resumption, split_done
 from tasks.intake.brief import with_default_versions
 from tasks.intake.plan import PlannedRow, max_cost_cents, plan_rows, within_budget
 from tasks.intake.planning.outcome import is_plan_spec
+from tasks.intake.routes import DEFAULT_ROUTE
 from tasks.intake.validate import Validation, grouped_warnings
 from tasks.prefect_tasks import (
     deliver_versions_task,
@@ -67,9 +69,9 @@ from tasks.prefect_tasks import (
     validate_task,
 )
 from tasks.progress import report_progress
-from tasks.provider.connection import Connection, metered_by, open_provider
+from tasks.provider.connection import Connection, metered_by, open_route
 from tasks.provider.metering import ensure_rate_limit
-from tasks.provider.preflight import resolve_profile
+from tasks.provider.preflight import provider_routes
 from tasks.run import CatalogInfo, Provider, RunOptions
 from tasks.settings import TASK_RUNNERS, PipelineSettings
 from textmusic.providers import Profile
@@ -122,12 +124,21 @@ def brief_names(table: pd.DataFrame) -> dict[int, str]:
     return {int(row): str(name) for row, name in zip(table["row"], table["name"], strict=True)}
 
 
-def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, provider: Provider, budget_usd: float,
+Providers = Provider | Mapping[str, Provider]  # one for every row, or each row's by its route
+
+
+def provider_of(row: PlannedRow, providers: Providers) -> Provider:
+    """The provider a row goes to: the one, or the one its route names."""
+    return providers[row.provider] if isinstance(providers, Mapping) else providers
+
+
+def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, providers: Providers, budget_usd: float,
                         settings: PipelineSettings, previous: list[LedgerRecord]) -> list[LedgerRecord]:
     """Skipped rows; one whose lost answer may be sent again keeps its Idempotency-Key for a later run."""
     now = utc_now()
     records = []
     for row in rows:
+        provider = provider_of(row, providers)
         keep = next((r for r in previous if r.track_id == row.track_id and r.request_fingerprint == row.fingerprint
                      and r.song_index == 0 and r.idempotency_key and not r.generation_id), None)
         records.append(base_record(row, catalog, provider).model_copy(update={
@@ -140,12 +151,13 @@ def over_budget_records(rows: list[PlannedRow], catalog: CatalogInfo, provider: 
 
 
 def already_paid(rows: list[PlannedRow], previous: list[LedgerRecord], options: RunOptions,
-                 idempotent: bool) -> set[str]:
+                 connections: Mapping[str, Connection]) -> set[str]:
     """Rows whose tracks are paid for (to poll or download) or held for the user's decision: they cost
     nothing now, so the budget never skips them (skipping would forget what was paid)."""
     by_track = _group(previous)
     return {row.track_id for row in rows
-            if resumption(row, by_track.get(row.track_id, []), options, idempotent).kind in ("poll", "hold")}
+            if resumption(row, by_track.get(row.track_id, []), options,
+                          connections[row.provider].profile.sends_idempotency_key).kind in ("poll", "hold")}
 
 
 def _group(records: list[LedgerRecord]) -> dict[str, list[LedgerRecord]]:
@@ -181,12 +193,32 @@ def retire_takes(out_dir: Path, previous: list[LedgerRecord]) -> list[LedgerReco
     return retirement.records
 
 
-def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connection: Connection, out_dir: Path,
-                 catalog: CatalogInfo, settings: PipelineSettings, options: RunOptions) -> list[LedgerRecord]:
-    """Rows in Prefect tasks of `rows_per_task`, all fed to the run's one machinery (threads), or each task
-    with its own (Dask processes); metered by the shared rate limit."""
+def routed_settings(settings: PipelineSettings, connections: Mapping[str, Connection]) -> dict[str, PipelineSettings]:
+    """Each route's settings: the run's (metered by its own provider) or a routed provider's own rate limit."""
+    return {route: settings if route == DEFAULT_ROUTE else metered_by(settings, connection, route)
+            for route, connection in connections.items()}
+
+
+def route_chunks(rows: list[PlannedRow], rows_per_task: int) -> list[tuple[str, list[PlannedRow]]]:
+    """Each provider's rows in Prefect tasks of `rows_per_task`, the providers' tasks taken in turn: the task
+    runner's threads serve every provider from the start, none waits for another's rows to end."""
+    by_route: dict[str, list[PlannedRow]] = {}
+    for row in rows:
+        by_route.setdefault(row.provider, []).append(row)
+    queues = [[(route, mine[i:i + rows_per_task]) for i in range(0, len(mine), rows_per_task)]
+              for route, mine in by_route.items()]
+    return [chunk for turn in itertools.zip_longest(*queues) for chunk in turn if chunk is not None]
+
+
+def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connections: Mapping[str, Connection],
+                 out_dir: Path, catalog: CatalogInfo, settings: PipelineSettings,
+                 options: RunOptions) -> list[LedgerRecord]:
+    """Rows in Prefect tasks of `rows_per_task`, each provider's fed to its one machinery (threads), or each
+    task with its own (Dask processes); metered by each provider's shared rate limit."""
     logger = get_run_logger()
-    ensure_rate_limit(settings)
+    metered = routed_settings(settings, connections)
+    for own in metered.values():
+        ensure_rate_limit(own)
     by_track = _group(previous)
     done = [0]
 
@@ -196,19 +228,20 @@ def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connectio
                     ",".join(r.status for r in records))
         report_progress(done[0], len(rows))
 
-    chunks = [rows[i:i + settings.rows_per_task] for i in range(0, len(rows), settings.rows_per_task)]
+    chunks = route_chunks(rows, settings.rows_per_task)
     shared = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)  # type: ignore[union-attr]
-    machinery = open_generation(connection, out_dir, catalog, settings, options, row_done) if shared \
-        else contextlib.nullcontext(None)
-    with machinery as generation:
+    with contextlib.ExitStack() as stack:
+        generations = {route: stack.enter_context(open_generation(connections[route], out_dir, catalog,
+                                                                  metered[route], options, row_done))
+                       for route in dict(chunks)} if shared else {}
         futures = generate_rows_task.map(
-            chunks,
-            generation=unmapped(generation),
-            previous=[{row.track_id: by_track.get(row.track_id, []) for row in chunk} for chunk in chunks],
-            connection=unmapped(None if shared else connection),
+            [chunk for _, chunk in chunks],
+            generation=[generations.get(route) for route, _ in chunks],
+            previous=[{row.track_id: by_track.get(row.track_id, []) for row in chunk} for _, chunk in chunks],
+            connection=[None if shared else connections[route] for route, _ in chunks],
             out_dir=unmapped(out_dir),
             catalog=unmapped(catalog),
-            settings=unmapped(settings),
+            settings=[metered[route] for route, _ in chunks],
             options=unmapped(options),
         )
         records = [record for future in futures for record in future.result()]
@@ -296,7 +329,7 @@ class Known:
     previous: list[LedgerRecord] | None = None  # the ledger at the start (None: the run never read it)
     earlier_versions: list[LedgerRecord] = field(default_factory=list)
     todo: list[PlannedRow] = field(default_factory=list)
-    provider: Provider | None = None
+    providers: dict[str, Provider] = field(default_factory=dict)  # by route, once open
     ended_by: str = ""  # why the run ended early ("": it did not)
 
 
@@ -318,7 +351,6 @@ def open_row_records(known: Known, rows: list[PlannedRow], journal: list[LedgerR
     """Records of rows the generation did not hand back (the run ended early), from the journal: what this run
     or an earlier one journaled that still matters (a paid track, a submission, a decision), settled; a row
     with none is skipped, with why."""
-    assert known.provider is not None  # rows are planned only once the provider is open
     why = known.ended_by or "interrupted"
     records = []
     for row in rows:
@@ -326,11 +358,11 @@ def open_row_records(known: Known, rows: list[PlannedRow], journal: list[LedgerR
                 and not r.parent]
         if any(r.generation_id or r.resume or r.status in (SUBMITTING, SUBMITTED) or r.started_at >= known.started
                for r in mine):
-            worst = max_cost_cents(row.request, known.settings, known.provider)
+            worst = max_cost_cents(row.request, known.settings, known.providers[row.provider])
             records += [settled(r, why, worst).model_copy(update={"row": row.row}) for r in mine]
             continue
         now = utc_now()
-        records.append(base_record(row, known.info, known.provider).model_copy(update={
+        records.append(base_record(row, known.info, known.providers[row.provider]).model_copy(update={
             "status": SKIPPED, "started_at": now, "finished_at": now, "error": f"{why} before it was sent"}))
     return records
 
@@ -450,12 +482,12 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
     logger, out_dir, options = known.logger, known.out_dir, known.options
     clear_partials(out_dir)
     table = with_default_versions(load_brief_task(brief), options.versions)
-    # The provider's profile is known before any request: its request mapping's limits and losses are
-    # validation's (the connection itself is opened after).
-    profile = resolve_profile(known.settings, TextMusicSettings())[0]
-    validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR, profile)
+    # Each row's provider profile is known before any request: its request mapping's limits and losses are
+    # validation's (the connections themselves are opened after).
+    routes = provider_routes(known.settings, TextMusicSettings())
+    validation = validate_task(table, out_dir / VALIDATION_REPORT_DIR, routes)
     for line in grouped_warnings(validation.warnings):
-        logger.warning("provider %s: %s", profile.name, line)
+        logger.warning("provider %s: %s", routes.default.name, line)
     write_rejects(out_dir, [asdict(r) for r in validation.rejections])
     logger.info("brief: %d rows, %d valid, %d rejected", len(table), len(validation.rows),
                 len(validation.rejected_rows))
@@ -466,26 +498,38 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
         previous = retire_takes(out_dir, previous)
     known.previous = previous
     known.records = rejected_records(validation, known.info.name, brief_names(table))
-    connection = stack.enter_context(open_provider(known.settings, TextMusicSettings(), out_dir))
-    provider = known.provider = connection.provider
-    settings = known.settings = metered_by(known.settings, connection)
-    planned = plan_rows(validation.rows, known.info.name, provider.name, provider.local_extensions,
-                        replaced_takes(previous), settings.file_name_template)
+    connections = {route: stack.enter_context(open_route(routes, route, known.settings, TextMusicSettings(), out_dir))
+                   for route in sorted({r.provider for r in validation.rows} or {DEFAULT_ROUTE})}
+    known.providers = {route: c.provider for route, c in connections.items()}
+    if DEFAULT_ROUTE in connections:
+        known.settings = metered_by(known.settings, connections[DEFAULT_ROUTE])
+    settings, providers = known.settings, known.providers
+    default = providers.get(DEFAULT_ROUTE) or Provider.of(routes.default)
+    planned = plan_rows(validation.rows, known.info.name, default.name, default.local_extensions,
+                        replaced_takes(previous), settings.file_name_template, routed=providers)
     todo, done = split_done(planned, previous, out_dir)
-    paid = already_paid(todo, previous, options, connection.profile.sends_idempotency_key)
+    paid = already_paid(todo, previous, options, connections)
     budget_cents = round(options.budget_usd * 100) if options.budget_usd is not None else None
-    fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings, provider)
+    fits, over = within_budget([r for r in todo if r.track_id not in paid], budget_cents, settings, providers)
     todo = [r for r in todo if r.track_id in paid or r in fits]
-    known.records += done + over_budget_records(over, known.info, provider, options.budget_usd or 0.0, settings,
+    known.records += done + over_budget_records(over, known.info, providers, options.budget_usd or 0.0, settings,
                                                 previous)
     logger.info("plan: %d rows to generate, %d already in the catalog, %d over budget (%d already paid)",
                 len(todo), len(planned) - len(todo) - len(over), len(over), len(paid))
+    if len(connections) > 1:
+        logger.info("providers: %s", ", ".join(f"{providers[route].name} {sum(r.provider == route for r in todo)} rows"
+                                              for route in connections))
     known.todo = todo
     if todo and not interrupt.stop_requested():
-        known.records += generate_all(todo, previous, connection, out_dir, known.info, settings, options)
-    if not interrupt.stop_requested():
-        known.records += deliver_versions_task(known.records, planned, known.earlier_versions, connection, out_dir,
-                                               known.info, settings)
+        known.records += generate_all(todo, previous, connections, out_dir, known.info, settings, options)
+    for route, connection in connections.items():
+        if interrupt.stop_requested():
+            break
+        mine = [row for row in planned if row.provider == route]
+        ids = {row.track_id for row in mine}
+        known.records += deliver_versions_task([r for r in known.records if r.track_id in ids], mine,
+                                               [r for r in known.earlier_versions if r.track_id in ids], connection,
+                                               out_dir, known.info, routed_settings(settings, connections)[route])
     clear_partials(out_dir)
 
 

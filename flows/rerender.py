@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,12 +16,15 @@ from tasks.catalog.rerender import (
     delivery_settings,
     engine_changed,
     ready_originals,
-    rerender_rows,
+    rerender_route,
+    routed_rerender_rows,
 )
 from tasks.delivery.place import clear_partials
 from tasks.intake.plan import within_budget
+from tasks.intake.routes import DEFAULT_ROUTE
 from tasks.prefect_tasks import deliver_versions_task
-from tasks.provider.connection import metered_by, open_provider
+from tasks.provider.connection import metered_by, open_route
+from tasks.provider.preflight import provider_routes
 from tasks.run import CatalogInfo, RunOptions
 from tasks.settings import PipelineSettings
 from textmusic.settings import TextMusicSettings
@@ -45,16 +49,24 @@ def rerender_catalog(
     out_dir.mkdir(parents=True, exist_ok=False)
     info = CatalogInfo(name=originals[0].catalog, artist=settings.artist, composer=settings.composer,
                        publisher=settings.publisher, date=datetime.now(UTC).date().isoformat())
-    with open_provider(settings, api, catalog_path) as connection:
-        provider = connection.provider
-        settings = delivery_settings(metered_by(settings, connection), [r for r in originals if not r.parent])
-        rows = rerender_rows(originals, provider.name, provider.local_extensions, output_format, bit_rate,
-                             settings.file_name_template)
+    routes = provider_routes(settings, api)
+    used = {rerender_route(r, routes) for r in originals}  # each song where it was made
+    with contextlib.ExitStack() as stack:
+        connections = {route: stack.enter_context(open_route(routes, route, settings, api, catalog_path))
+                       for route in sorted(used)}
+        providers = {route: connection.provider for route, connection in connections.items()}
+        if DEFAULT_ROUTE in connections:
+            settings = metered_by(settings, connections[DEFAULT_ROUTE])
+        settings = delivery_settings(settings, [r for r in originals if not r.parent])
+        rows = routed_rerender_rows(originals, routes, providers, output_format, bit_rate,
+                                    settings.file_name_template)
         budget_cents = round(budget_usd * 100) if budget_usd is not None else None
-        fits, over = within_budget(rows, budget_cents, settings, provider)
-        records = generate_all(fits, [], connection, out_dir, info, settings, RunOptions()) if fits else []
-        records += deliver_versions_task(records, fits, [], connection, out_dir, info, settings)
-        records += over_budget_records(over, info, provider, budget_usd or 0.0, settings, [])
+        fits, over = within_budget(rows, budget_cents, settings, providers)
+        records = generate_all(fits, [], connections, out_dir, info, settings, RunOptions()) if fits else []
+        for route, connection in connections.items():
+            mine = [row for row in fits if row.provider == route]
+            records += deliver_versions_task(records, mine, [], connection, out_dir, info, settings)
+        records += over_budget_records(over, info, providers, budget_usd or 0.0, settings, [])
     clear_partials(out_dir)
     records = compare_to_originals(records, originals, catalog_path, out_dir)
     write_ledger(out_dir, records)

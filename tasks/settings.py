@@ -84,6 +84,9 @@ class PipelineSettings(BaseSettings):
     # A shipped profile name (textmusic.providers.SHIPPED) or a TOML file; unset: the local service's when
     # TEXTMUSIC_API_URL is unset or names a local service, else the hosted API's (tasks/provider/preflight.py).
     provider: str | None = None
+    # Profiles (comma-separated names or TOML paths) a brief's `provider` column may name besides the shipped
+    # ones; a brief itself never names a profile file (tasks/intake/routes.py).
+    providers: str = ""
     # The embedded local service in hosted-like mode (tests, benchmarks): `textmusic serve --latency`.
     embedded_latency: str | None = None
     embedded_synthetic_audio: bool = False

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import mido
 
 from tasks.catalog.ledger import READY, LedgerRecord
 from tasks.intake.fields import METADATA_COLUMNS
-from tasks.intake.plan import PlannedRow, Priced, expected_cost_cents, max_cost_cents, request_fingerprint
+from tasks.intake.plan import (
+    Named,
+    PlannedRow,
+    Pricing,
+    expected_cost_cents,
+    max_cost_cents,
+    priced,
+    request_fingerprint,
+)
+from tasks.intake.routes import DEFAULT_ROUTE, Routes
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
 from tasks.settings import PipelineSettings
 from textmusic.audio.identity import same_audio
 from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, MIDI_EXTENSION, TextToMusicRequest
+from textmusic.providers import SHIPPED
 
 # A MIDI file's texts that name its generation (title, copyright, provenance), not the music: a re-render's differ.
 MIDI_TAG_EVENTS = frozenset({"track_name", "copyright", "text"})
@@ -24,10 +36,32 @@ def ready_originals(records: list[LedgerRecord], track_ids: list[str] | None = N
     return [r for r in records if r.status == READY and (not wanted or r.track_id in wanted)]
 
 
-def rerender_cost_cents(rows: list[PlannedRow], settings: PipelineSettings, provider: Priced) -> tuple[int, int]:
-    """(expected, at most) cents the rows cost by the provider's price model: said before a re-render pays."""
-    return (sum(expected_cost_cents(r.request, settings, provider) for r in rows),
-            sum(max_cost_cents(r.request, settings, provider) for r in rows))
+def rerender_cost_cents(rows: list[PlannedRow], settings: PipelineSettings, provider: Pricing) -> tuple[int, int]:
+    """(expected, at most) cents the rows cost by their providers' price models: said before a re-render pays."""
+    return (sum(expected_cost_cents(r.request, settings, priced(r, provider)) for r in rows),
+            sum(max_cost_cents(r.request, settings, priced(r, provider)) for r in rows))
+
+
+def rerender_route(record: LedgerRecord, routes: Routes) -> str:
+    """The route of the provider that made a song, so it is re-rendered where it was made: a row routed by its
+    brief is recorded under its profile's name; any other name is the run's own provider's (recorded by its host).
+    RouteError: that provider's key is not set."""
+    name = record.provider
+    if name in routes.listed or (name in SHIPPED and name != routes.default.name):
+        return routes.route(name)
+    return DEFAULT_ROUTE
+
+
+def routed_rerender_rows(records: list[LedgerRecord], routes: Routes, providers: Mapping[str, Named],
+                         output_format: str | None = None, bit_rate: str | None = None,
+                         name_template: str = DEFAULT_FILE_NAME_TEMPLATE) -> list[PlannedRow]:
+    """`rerender_rows` for each provider the songs were made at (`providers`: by route), each row on its route."""
+    rows = []
+    for route, provider in providers.items():
+        mine = [r for r in records if rerender_route(r, routes) == route]
+        rows += [replace(row, provider=route) for row in rerender_rows(
+            mine, provider.name, provider.local_extensions, output_format, bit_rate, name_template)]
+    return rows
 
 
 def version_kinds(song: LedgerRecord, records: list[LedgerRecord]) -> list[str] | None:

@@ -48,7 +48,8 @@ BRIEF_COLUMNS: tuple[str, ...] = (
     "bpm",
     "store_audio",
 )
-OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds", "versions", *METADATA_COLUMNS)
+# `provider`: the provider profile a row goes to (tasks/intake/routes.py); empty: the run's own.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("duration_seconds", "versions", "provider", *METADATA_COLUMNS)
 TAG_SEPARATOR = "|"
 KNOWN_COLUMNS: tuple[str, ...] = BRIEF_COLUMNS + OPTIONAL_COLUMNS
 # Words a brief uses for a known column that are not close to it in spelling (difflib finds the typos).

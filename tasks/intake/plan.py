@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from tasks.intake.routes import DEFAULT_ROUTE
 from tasks.intake.validate import BriefRow
 from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, fill_name, safe_stem
 from tasks.settings import PipelineSettings
@@ -28,6 +30,7 @@ class PlannedRow:
     file_names: tuple[str, ...] = ()
     catalog: str = ""
     name_template: str = DEFAULT_FILE_NAME_TEMPLATE
+    provider: str = DEFAULT_ROUTE  # its route: the provider its brief row names (tasks/intake/routes.py)
 
     def file_name(self, song_index: int, bpm: float | None = None, version: str = "") -> str:
         """A song's file (`version` empty: its own label from the brief, else "full"), or one of its library
@@ -70,22 +73,37 @@ def request_fingerprint(request: TextToMusicRequest, provider: str, local_extens
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+class Named(Protocol):
+    """What a row's plan needs of its provider: the name it is recorded by, and whether it honours a duration."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def local_extensions(self) -> bool: ...
+
+
 def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extensions: bool,
               replaced: frozenset[tuple[str, str]] = frozenset(),
-              name_template: str = DEFAULT_FILE_NAME_TEMPLATE) -> list[PlannedRow]:
+              name_template: str = DEFAULT_FILE_NAME_TEMPLATE,
+              routed: Mapping[str, Named] | None = None) -> list[PlannedRow]:
     """`replaced`: (track_id, request fingerprint) of takes a reviewer rejected; such a row moves on to the
-    next seed of its chain (`retake_seed`) until it reaches a take that was not replaced."""
+    next seed of its chain (`retake_seed`) until it reaches a take that was not replaced. `routed`: the
+    providers of rows whose brief names one (by route); the others are `provider`'s. All rows are planned
+    together, whatever their provider: their file names are unique in the one catalog."""
     planned: list[PlannedRow] = []
     taken: set[str] = set()
     for row in rows:
+        at = routed[row.provider] if routed is not None and row.provider != DEFAULT_ROUTE else None
+        name, extensions = (at.name, at.local_extensions) if at is not None else (provider, local_extensions)
         seed_source = "brief" if row.request.seed is not None else "derived"
         seed = row.request.seed if row.request.seed is not None else derive_seed(catalog, row.track_id)
         request = row.request.model_copy(update={"seed": seed, "name": row.request.name or row.name})
-        fingerprint = request_fingerprint(request, provider, local_extensions)
+        fingerprint = request_fingerprint(request, name, extensions)
         while (row.track_id, fingerprint) in replaced:
             seed_source = "retake"
             request = request.model_copy(update={"seed": retake_seed(request.seed or 0)})
-            fingerprint = request_fingerprint(request, provider, local_extensions)
+            fingerprint = request_fingerprint(request, name, extensions)
         # Room is left for the suffixes that keep files apart, so bounding the name never cuts them off:
         # "-row{n}" for a track_id seen before, and the song number `file_name` appends when two are asked.
         room = NAME_FIELDS["track"] - (len(f"-{row.request.num_songs}") if row.request.num_songs > 1 else 0)
@@ -106,6 +124,7 @@ def plan_rows(rows: list[BriefRow], catalog: str, provider: str, local_extension
                 metadata=row.metadata,
                 catalog=catalog,
                 name_template=name_template,
+                provider=row.provider,
             )
         )
     return planned
@@ -148,23 +167,32 @@ def max_cost_cents(request: TextToMusicRequest, settings: PipelineSettings, prov
     return provider.price.request_cents(request.num_songs, longest_song_seconds(request, settings, provider))
 
 
-def brief_cost_cents(rows: list[BriefRow], settings: PipelineSettings, provider: Priced) -> tuple[int, int]:
+Pricing = Priced | Mapping[str, Priced]  # one provider for every row, or each row's by its route
+
+
+def priced(row: BriefRow | PlannedRow, provider: Pricing) -> Priced:
+    """The provider that prices a row: the one, or the one its route names."""
+    return provider[row.provider] if isinstance(provider, Mapping) else provider
+
+
+def brief_cost_cents(rows: list[BriefRow], settings: PipelineSettings, provider: Pricing) -> tuple[int, int]:
     """(expected, worst case) of valid rows: what `trackfoundry estimate` and `trackfoundry plan` report."""
-    return (sum(expected_cost_cents(r.request, settings, provider) for r in rows),
-            sum(max_cost_cents(r.request, settings, provider) for r in rows))
+    return (sum(expected_cost_cents(r.request, settings, priced(r, provider)) for r in rows),
+            sum(max_cost_cents(r.request, settings, priced(r, provider)) for r in rows))
 
 
 def within_budget(
-    planned: list[PlannedRow], budget_cents: int | None, settings: PipelineSettings, provider: Priced
+    planned: list[PlannedRow], budget_cents: int | None, settings: PipelineSettings, provider: Pricing
 ) -> tuple[list[PlannedRow], list[PlannedRow]]:
-    """(rows that fit, rows that would exceed the budget), in brief order, by each row's worst-case cost.
+    """(rows that fit, rows that would exceed the budget), in brief order, by each row's worst-case cost at its
+    own provider's price model: one cap across every provider the brief routes rows to.
 
     Holding back the worst case makes the budget a hard cap on what the run can spend."""
     if budget_cents is None:
         return planned, []
     fits, over, held = [], [], 0
     for row in planned:
-        cost = max_cost_cents(row.request, settings, provider)
+        cost = max_cost_cents(row.request, settings, priced(row, provider))
         if held + cost <= budget_cents:
             fits.append(row)
             held += cost

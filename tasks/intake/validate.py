@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from tasks.intake.brief import BRIEF_ATTR, TAG_SEPARATOR, WARNINGS_ATTR
 from tasks.intake.fields import METADATA_FIELDS
 from tasks.intake.report import ValidationReport, write_validation_page
+from tasks.intake.routes import DEFAULT_ROUTE, RouteError, Routes
 from textmusic.contract import (
     BALANCE_STRENGTH_RANGE,
     BIT_RATE_FORMATS,
@@ -89,6 +90,7 @@ class BriefRow:
     name: str
     request: TextToMusicRequest
     metadata: dict[str, str] = field(default_factory=dict)
+    provider: str = DEFAULT_ROUTE  # the route its `provider` cell names (tasks/intake/routes.py)
 
 
 @dataclass(frozen=True)
@@ -325,15 +327,17 @@ def _contract_rejections(row: int, track_id: str, error: ValidationError) -> lis
     return found
 
 
-def provider_problems(row: int, track_id: str, request: TextToMusicRequest,
-                      profile: Profile | None) -> tuple[list[Rejection], list[RowWarning]]:
-    """What the active provider's request mapping says of a valid row: the rejections (a limit it documents, a
-    field it cannot take that the row needs) and the warnings (what the row loses there, e.g. its seed)."""
+def provider_problems(row: int, track_id: str, request: TextToMusicRequest, profile: Profile | None,
+                      named: bool = False) -> tuple[list[Rejection], list[RowWarning]]:
+    """What the row's provider's request mapping says of a valid row: the rejections (a limit it documents, a
+    field it cannot take that the row needs) and the warnings (what the row loses there, e.g. its seed). `named`:
+    the row's own `provider` cell chose it, so each reason says which provider it is about."""
     if profile is None or profile.request is None:
         return [], []
     found = profile.request.consequences(request)
-    return ([Rejection(row, track_id, c.column, c.reason) for c in found if c.severity == "rejection"],
-            [RowWarning(row, track_id, c.column, c.reason) for c in found if c.severity == "warning"])
+    at = f"at {profile.name}: " if named else ""
+    return ([Rejection(row, track_id, c.column, at + c.reason) for c in found if c.severity == "rejection"],
+            [RowWarning(row, track_id, c.column, at + c.reason) for c in found if c.severity == "warning"])
 
 
 def grouped_warnings(warnings: list[RowWarning]) -> list[str]:
@@ -356,10 +360,23 @@ def _rule_rejections(table: pd.DataFrame) -> list[Rejection]:
     return text + [r for r in table_rejections(table) if (r.row, r.column) not in cells]
 
 
-def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None, profile: Profile | None = None) -> Validation:
-    """Rows that pass the text rules, the table suite, the contract and the active provider's `profile` (its
-    request mapping's limits and what it cannot take), and a rejection for every rule a row breaks; the
-    provider's warnings for the valid rows. With `docs_dir`, the report (index.html) is written there."""
+def routed(cell: str, profile: Profile | Routes | None) -> tuple[str, Profile | None]:
+    """(the row's route, its provider's profile): with `Routes`, as its `provider` cell names it (RouteError: it
+    names none this run may use); with one profile, every row is that provider's and the cell must name it."""
+    if isinstance(profile, Routes):
+        route = profile.route(cell)
+        return route, profile.profile(route)
+    if cell.strip() and (profile is None or cell.strip() != profile.name):
+        raise RouteError(f"this command validates for one provider ({profile.name if profile else 'none named'})")
+    return DEFAULT_ROUTE, profile
+
+
+def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None,
+                   profile: Profile | Routes | None = None) -> Validation:
+    """Rows that pass the text rules, the table suite, the contract and their provider's profile (its request
+    mapping's limits and what it cannot take: the one `profile`, or with `Routes` the one the row's `provider`
+    cell names), and a rejection for every rule a row breaks; the provider's warnings for the valid rows. With
+    `docs_dir`, the report (index.html) is written there."""
     rejections = _rule_rejections(table)
     bad = {r.row for r in rejections}
     first_seen: dict[str, int] = {}
@@ -381,13 +398,19 @@ def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None, profile: P
         except ValidationError as exc:
             rejections.extend(_contract_rejections(row, track_id, exc))
             continue
-        refused, warned = provider_problems(row, track_id, request, profile)
+        try:
+            route, at = routed(cells.get("provider", ""), profile)
+        except RouteError as exc:
+            rejections.append(Rejection(row, track_id, "provider", str(exc)))
+            continue
+        refused, warned = provider_problems(row, track_id, request, at, named=route != DEFAULT_ROUTE)
         if refused:
             rejections.extend(refused)
             continue
         warnings.extend(warned)
         metadata = {f.name: f.carried(cells[f.name]) for f in METADATA_FIELDS if cells[f.name]}
-        rows.append(BriefRow(row=row, track_id=track_id, name=cells["name"], request=request, metadata=metadata))
+        rows.append(BriefRow(row=row, track_id=track_id, name=cells["name"], request=request, metadata=metadata,
+                             provider=route))
     rejections = sorted((replace(r, track_id=shown(r.track_id)) for r in rejections), key=lambda r: (r.row, r.column))
     warnings = [replace(w, track_id=shown(w.track_id)) for w in warnings]
     validation = Validation(rows=rows, rejections=rejections, warnings=warnings)
@@ -395,6 +418,7 @@ def validate_brief(table: pd.DataFrame, docs_dir: Path | None = None, profile: P
         write_validation_page(docs_dir, ValidationReport(
             brief=str(table.attrs.get(BRIEF_ATTR, "")), total=len(table), valid=len(rows),
             rejections=[(r.row, r.track_id, r.column, r.reason) for r in rejections],
-            rules=brief_rules(profile), warnings=[*table.attrs.get(WARNINGS_ATTR, []), *grouped_warnings(warnings)],
+            rules=brief_rules(profile.default if isinstance(profile, Routes) else profile),
+            warnings=[*table.attrs.get(WARNINGS_ATTR, []), *grouped_warnings(warnings)],
         ))
     return validation

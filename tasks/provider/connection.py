@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import IO
 import httpx
 from pydantic import SecretStr
 
+from tasks.intake.routes import DEFAULT_ROUTE, Routes, key_env
 from tasks.interrupt import die_with_parent
 from tasks.provider.preflight import resolve_profile
 from tasks.run import Provider
@@ -206,11 +208,37 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
     yield Connection(Provider.of(profile, name=host), key, profile, capacity)
 
 
-def metered_by(settings: PipelineSettings, connection: Connection) -> PipelineSettings:
-    """The settings with the provider profile's rate limit (unless the user set one): every flow that sends
-    requests meters them by it, a run and a re-render alike."""
+@contextlib.contextmanager
+def open_route(routes: Routes, route: str, settings: PipelineSettings, api: TextMusicSettings,
+               out_dir: Path) -> Iterator[Connection]:
+    """The provider of a route: the run's own (`open_provider`), else the profile the rows name, reached at its
+    own base URL with its own key (`TEXTMUSIC_API_KEY_<NAME>`), or the embedded service for the local profile.
+    Recorded by its profile's name."""
+    if route == DEFAULT_ROUTE:
+        with open_provider(settings, api, out_dir) as connection:
+            yield connection
+        return
+    profile = routes.profile(route)
+    if profile.name == LOCAL_PROFILE:
+        with local_service(settings, embedded_data_dir(settings, out_dir)) as connection:
+            yield connection
+        return
+    key = os.environ.get(key_env(route))
+    if not key:
+        raise ProviderError(f"provider {route} ({profile.base_url}) needs a key: set {key_env(route)}")
+    yield Connection(Provider.of(profile), SecretStr(key), profile)
+
+
+def metered_by(settings: PipelineSettings, connection: Connection, route: str = DEFAULT_ROUTE) -> PipelineSettings:
+    """The settings with the provider profile's rate limit (for the run's own provider: unless the user set one):
+    every flow that sends requests meters them by it, a run and a re-render alike. A routed provider has a limit
+    of its own, shared by every row that goes to it, and its profile's rows in flight."""
     limit = connection.profile.rate_limit
-    return settings.for_provider(limit.requests, limit.window_seconds)
+    if route == DEFAULT_ROUTE:
+        return settings.for_provider(limit.requests, limit.window_seconds)
+    return settings.model_copy(update={
+        "rate_limit_name": f"{settings.rate_limit_name}-{re.sub(r'[^A-Za-z0-9_-]', '-', route)}",
+        "requests_per_window": limit.requests, "window_seconds": limit.window_seconds, "max_in_flight": None})
 
 
 def connect(connection: Connection, api: TextMusicSettings, throttle: Callable[[], None]) -> TextMusicClient:

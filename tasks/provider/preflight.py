@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from tasks.intake.routes import Routes, listed_profiles
 from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient, TextMusicError, Unauthorized
 from textmusic.providers import LOCAL_PROFILE, Profile, default_profile_name, load_profile
@@ -28,11 +29,19 @@ def resolve_profile(settings: PipelineSettings, api: TextMusicSettings) -> tuple
     return profile, embedded
 
 
+def provider_routes(settings: PipelineSettings, api: TextMusicSettings) -> Routes:
+    """The providers a brief's rows may name: the run's own, the operator's TRACKFOUNDRY_PROVIDERS and the shipped
+    ones (a profile that cannot be read raises ValueError: the operator's setting, not a row)."""
+    aliases = frozenset({settings.provider}) if settings.provider else frozenset()
+    return Routes(resolve_profile(settings, api)[0], listed_profiles(settings.providers), aliases)
+
+
 def check_provider(settings: PipelineSettings | None = None, api: TextMusicSettings | None = None) -> str:
     """Raise PreflightError when the configured provider cannot be used; returns what was checked."""
     settings, api = settings or PipelineSettings(), api or TextMusicSettings()
     try:
         profile, embedded = resolve_profile(settings, api)
+        provider_routes(settings, api)
     except ValueError as exc:
         raise PreflightError(str(exc)) from None
     signature = profile.callback.signature if profile.callback is not None else None
