@@ -142,6 +142,17 @@ class SyncAudioLost(BadDownload):
     or not where the profile says. Never retried: the request would be paid again."""
 
 
+class SyncRefused(TextMusicError):
+    """A synchronous answer that began 2xx, but whose body is the provider's error (its profile's `[envelope]`:
+    MiniMax's `base_resp.status_code`): the provider refused the request and charged nothing, so it is handled
+    as `error`, the HTTP error it stands for (a 429 waits its turn, a 401 stops the run). `unpaid`: the code was
+    one the profile maps (a refusal); else the provider's application took the request and it stays at risk."""
+
+    def __init__(self, error: TextMusicError, *, unpaid: bool) -> None:
+        super().__init__(str(error), status=error.status)
+        self.error, self.unpaid = error, unpaid
+
+
 class UnreadableStatus(TextMusicError):
     """A status answer that cannot be read (not JSON, an HTML page, too large, too deep, no usable id). Not
     retried here: the poller counts it against its deadline and polls again later."""
@@ -716,23 +727,46 @@ class TextMusicClient:
         meter = _Meter(f"the answer of {generation_id}", 2 * limit + RATIO_FLOOR_BYTES if hexed else limit,
                        self.settings.max_decompression_ratio,
                        time.monotonic() + self.settings.download_deadline_seconds)
-        try:
+        with self._lost_unless_whole(response, dest, generation_id, meter):
             meter.check_length(response.headers.get("Content-Length"))
             if not hexed:
                 self._save(response, dest, meter)
                 return Track(id=generation_id, status=READY)
-            audio, track = read_sync_answer(self.profile, self._body(Answer(
-                response.status_code, response.reason_phrase, response.headers, self._metered(response, meter))),
-                generation_id)
+            answer = Answer(response.status_code, response.reason_phrase, response.headers,
+                            self._metered(response, meter))
+        self._raise_refusal(answer)
+        with self._lost_unless_whole(response, dest, generation_id, meter):
+            audio, track = read_sync_answer(self.profile, self._body(answer), generation_id)
             if len(audio) > limit:
                 raise DownloadLimit(f"the audio of {generation_id} is over the limit of {limit} bytes", limit="bytes")
             dest.write_bytes(audio)
-            return track
+        return track
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _lost_unless_whole(response: httpx.Response, dest: Path, generation_id: str, meter: _Meter) -> Iterator[None]:
+        """A paid synchronous answer's audio that does not come whole: `dest` removed, SyncAudioLost raised."""
+        try:
+            yield
         except (httpx.TransportError, _Undecodable, TextMusicError, ValueError) as exc:
             dest.unlink(missing_ok=True)
             told = exc.message if isinstance(exc, TextMusicError) else type(exc).__name__
             raise SyncAudioLost(f"paid, but the audio of {generation_id} did not come whole after {meter.wire} "
                                 f"bytes ({told[:300]}): never sent again", status=response.status_code) from None
+
+    def _raise_refusal(self, answer: Answer) -> None:
+        """A synchronous JSON answer that is the provider's error in a 2xx (its profile's `[envelope]`): SyncRefused,
+        with the HTTP error it stands for (a gateway's or an unmapped 5xx: held as unanswered, it may be paid)."""
+        mapped, guessed = self._enveloped(answer)
+        if 200 <= mapped.status_code < 300:
+            return
+        self.monitor(mapped.status_code)
+        if guessed and mapped.status_code >= 500:
+            raise SyncRefused(Unanswered(f"the provider answered with its own error {mapped.reason_phrase} inside a "
+                                         "2xx: it may have made the song anyway, so the request is not sent again",
+                                         status=mapped.status_code), unpaid=False)
+        error = self._not_accepted(mapped, replayable=False)
+        raise SyncRefused(error, unpaid=not isinstance(error, Unanswered))
 
     @staticmethod
     def _metered(response: httpx.Response, meter: _Meter) -> bytes:

@@ -44,7 +44,7 @@ from tasks.provider.callbacks import CallbackReceiver, Handled
 from tasks.provider.pacing import AdaptiveWindow, JobSlots, ProviderHealth, ReadyTiming
 from tasks.run import CatalogInfo, Journal, Provider, RunOptions
 from tasks.settings import PipelineSettings
-from textmusic.client import AcceptedUnread, TextMusicClient
+from textmusic.client import AcceptedUnread, SyncRefused, TextMusicClient
 from textmusic.contract import FAILED, PENDING, Track
 from textmusic.providers import Profile
 
@@ -262,6 +262,10 @@ class Generation:
                 track = state.client.submit_sync(request, tmp, accepted, idempotency_key=state.key or None,
                                                  max_bytes=max_audio_bytes(request.output_format,
                                                                            self._bounds(state).seconds))
+            except SyncRefused as exc:  # the body was the provider's error: not paid after all (if it says so)
+                if exc.unpaid:
+                    self._unpaid(state, exc)
+                return self._not_submitted(state, first, exc.error)
             except Exception as exc:
                 if accepted_jobs:
                     return self._not_synced(accepted_jobs[0], exc)
@@ -280,6 +284,12 @@ class Generation:
             except Exception as exc:
                 return self._not_synced(job, exc)
         self._song_done(state, job.index, self._ended(state, delivered))
+
+    def _unpaid(self, state: RowState, refusal: SyncRefused) -> None:
+        """A synchronous answer journaled as paid when it began, whose body then refused the request: journaled
+        unpaid at once, so a run killed before the row's next turn resumes it as never charged."""
+        state.paid_by, state.expected = "", 0
+        self.journal([self._song(state, 0, status=FAILED, error=f"refused in its answer: {refusal}")])
 
     def _not_synced(self, job: TrackJob, exc: Exception) -> None:
         """A paid synchronous answer whose audio was not delivered, as the outcomes table says."""

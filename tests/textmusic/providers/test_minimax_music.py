@@ -2,8 +2,9 @@
 (textmusic/testing/providers/minimax_music.py), over real loopback HTTP through the run machinery: each row is
 POSTed once (synchronous: the JSON answer carries the mp3 as hex), delivered, and costed per song as the stand-in
 charged it; the stand-in refuses what the API refuses (in a 200, as MiniMax does); what the provider cannot take is
-said before paying; and the known limit: an error in a 200 answer (base_resp.status_code != 0) is read as a paid
-answer without audio, so the row is held `lost` with its worst case at risk and never sent again unasked."""
+said before paying; and an error in a 200 answer (base_resp.status_code != 0) is the HTTP error it stands for
+(the profile's [envelope]): a rate limit waits its turn, an empty balance stops paying, a wrong key stops the run,
+and none of them is booked as paid."""
 
 from __future__ import annotations
 
@@ -15,11 +16,11 @@ import pytest
 
 from tasks.catalog.ledger import SUBMITTED, SUBMITTING
 from tasks.delivery.place import PARTIAL_DIR
-from tasks.intake.plan import max_cost_cents, plan_rows
+from tasks.intake.plan import plan_rows
 from tasks.intake.validate import BriefRow
-from tasks.run import Provider, RunOptions
+from tasks.run import RunOptions
 from tests.support.generation import QUICK, run_rows
-from textmusic.client import TextMusicClient
+from textmusic.client import TextMusicClient, Unauthorized
 from textmusic.contract import TextToMusicRequest
 from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
@@ -98,40 +99,48 @@ def test_what_the_provider_cannot_take_is_said_before_paying() -> None:
     assert ("num_songs", "rejection") in said(num_songs=2)
 
 
-@pytest.mark.parametrize("code", [1002, 1008])
-def test_an_error_in_a_200_answer_is_held_lost_with_its_worst_case_never_sent_again(tmp_path: Path,
-                                                                                     code: int) -> None:
-    """KNOWN LIMIT (the profile's header, OPEN): a profile cannot map base_resp.status_code to 429/402, so a rate
-    limit (1002) or an empty balance (1008), answered in a 200, is read as an accepted, paid answer without audio.
-    What the pipeline does with it, asserted: the row is lost and costed at its worst case (per song, the price
-    model knows the charge without a length: it is booked as the row's cost, not as `at_risk`), though the
-    provider charged nothing; a second run does not send it again (no back-off, no retry)."""
+def test_a_rate_limit_in_a_200_answer_waits_its_turn_and_is_paid_once(tmp_path: Path) -> None:
+    """MiniMax answers errors in a 200 (base_resp.status_code): the profile's [envelope] reads 1002 as the 429 it
+    stands for, though the answer began as a paid one. The row is journaled unpaid again at once (a run killed
+    now resumes it as never charged), waits its turn and is sent again: one charge, the ledger equal to it."""
     planned = rows()[:1]
-    profile = load_profile("minimax-music")
-    worst = max_cost_cents(planned[0].request, SETTINGS, Provider.of(profile, base_url=profile.base_url))
+    with MiniMaxMusic() as api:
+        api.fail_next = [1002]
+        records, journal = run(api, planned, tmp_path)
+        assert [r.status for r in records] == ["ready"], [r.error for r in records]
+        assert api.answers == [(200, 1002), (200, 0)] and api.charges == [PRICE.song_cents(0)]
+        assert records[0].cost_cents == api.charged_cents == 18
+        said = [(r.status, bool(r.generation_id)) for r in journal]
+        assert said[:3] == [(SUBMITTING, False), (SUBMITTED, True), ("failed", False)]  # paid, then unpaid again
+        assert "refused in its answer" in journal[2].error and "1002" in journal[2].error
+        assert said[3:5] == [(SUBMITTING, False), (SUBMITTED, True)] and said[-1] == ("ready", True)
+
+
+@pytest.mark.parametrize(("code", "status"), [(1008, "skipped"), (2013, "failed"), (1026, "failed")])
+def test_a_refusal_in_a_200_answer_ends_the_row_unpaid(tmp_path: Path, code: int, status: str) -> None:
+    """An empty balance (1008: the row is skipped and the run stops paying) or a refused body (2013, 1026: failed)
+    in a 200: costed at nothing and not at risk (the provider said it refused), and a later run may send the row
+    again (it was never charged)."""
+    planned = rows()[:1]
     with MiniMaxMusic() as api:
         api.fail_next = [code]
-        records, journal = run(api, planned, tmp_path)
-        assert [(r.status, r.resume) for r in records] == [("failed", "lost")]
-        assert "did not come whole" in records[0].error and "AnswerUnreadable" in records[0].error
-        assert api.answers == [(200, code)] and api.charges == []  # the provider charged nothing
-        assert records[0].cost_cents == worst == 18 and records[0].at_risk_cents == 0  # booked as spent
-        assert [r.status for r in journal][:2] == [SUBMITTING, SUBMITTED]  # journaled paid as the answer began
+        records, _ = run(api, planned, tmp_path)
+        assert [(r.status, r.resume, r.cost_cents, r.at_risk_cents) for r in records] == [(status, "", 0, 0)]
+        assert str(code) in records[0].error and api.answers == [(200, code)] and api.charges == []
 
-        again, _ = run(api, planned, tmp_path, journal)  # the provider would answer now: still not sent
-        assert [r.resume for r in again] == ["lost"] and len(api.posts) == 1
+        again, _ = run(api, planned, tmp_path, records)  # nothing was charged: the next run sends it
+        assert [r.status for r in again] == ["ready"] and api.answers[-1] == (200, 0)
 
 
-def test_a_refused_key_answered_in_a_200_loses_every_row_instead_of_stopping_the_run(tmp_path: Path) -> None:
-    """The same KNOWN LIMIT with MiniMax's 1004 (a wrong key, answered in a 200): the run is not stopped as a
-    refused key would stop it (a 401 does, before anything is paid): every row is sent once and held lost,
-    each booked at its worst case. Asserted so that mapping in-body codes (OPEN) shows here when it lands."""
+def test_a_refused_key_answered_in_a_200_stops_the_run(tmp_path: Path) -> None:
+    """MiniMax's 1004 (a wrong key, answered in a 200) stops the run as a 401 would: nothing is charged, and no row
+    is sent after the first refusal (those already on the wire were refused the same way)."""
     with MiniMaxMusic() as api:
         profile = load_profile("minimax-music").model_copy(update={"base_url": api.base_url})
-        with TextMusicClient(api.base_url, "not-the-key", profile=profile, settings=API) as client:
-            records, _ = run_rows(rows(), client, tmp_path, settings=SETTINGS)
-        assert [(r.status, r.resume, r.cost_cents) for r in records] == [("failed", "lost", 18)] * 3
-        assert api.answers == [(200, 1004)] * 3 and api.charges == []
+        with TextMusicClient(api.base_url, "not-the-key", profile=profile, settings=API) as client, \
+                pytest.raises(Unauthorized):
+            run_rows(rows(), client, tmp_path, settings=SETTINGS)
+        assert api.answers == [(200, 1004)] * len(api.answers) and api.charges == []
 
 
 def test_the_profile_survives_to_toml() -> None:
