@@ -10,7 +10,9 @@ than the answer reader allows, and has every registered key redacted before anyt
 signature has every callback verified (401 and nothing changes when it does not verify); an unsigned callback is
 handed on as unsigned, and the run confirms it with one status request before it believes it. A callback for
 another run, an unknown token or an unknown track is ignored (logged, boundedly: the first few, then counted).
-The receiver answers at once: what a callback leads to happens on the run's own threads.
+The receiver answers at once: what a callback leads to happens on the run's own threads. The providers of one run
+(per-row providers) each have their own receiver; on a fixed TRACKFOUNDRY_CALLBACK_PORT they share one listener,
+which hands each callback to the receiver its token was made by.
 """
 
 from __future__ import annotations
@@ -53,6 +55,78 @@ class CallbackError(RuntimeError):
     """The receiver cannot run as the profile asks (e.g. its signing secret is not set)."""
 
 
+class _Listener:
+    """One HTTP server on loopback: the receivers attached to it each own the tokens they made."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.receivers: list[CallbackReceiver] = []
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind((host, port))
+        self.port = self._sock.getsockname()[1]
+        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                                     timeout_graceful_shutdown=1))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True,
+                                        name=f"callbacks-{self.port}")
+
+    def start(self) -> None:
+        if self._thread.is_alive():
+            return
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise CallbackError(f"the callback receiver on port {self.port} did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(5)
+        self._sock.close()
+
+    async def _endpoint(self, request: Request) -> JSONResponse:
+        match = _PATH.fullmatch(request.url.path.lstrip("/"))
+        receivers = list(self.receivers)
+        for receiver in receivers:
+            target = receiver.target(match[2]) if match and match[1] == receiver.run_id else None
+            if target is not None:
+                return await receiver.receive(request, target)
+        answer = JSONResponse({"ok": False}, 404)
+        for receiver in receivers:  # none made it: each receiver here counts it
+            answer = receiver.ignored(404, "unknown run or token")
+        return answer
+
+
+_shared: dict[tuple[str, int], _Listener] = {}  # listeners on a fixed port, by (host, port)
+_shared_lock = threading.Lock()
+
+
+def _attach(receiver: CallbackReceiver, host: str, port: int) -> _Listener:
+    """The listener a receiver is reached through: its own on a free port, else the one on that fixed port."""
+    with _shared_lock:
+        listener = _shared.get((host, port)) if port else None
+        if listener is None:
+            listener = _Listener(host, port)
+            if port:
+                _shared[(host, port)] = listener
+        listener.receivers.append(receiver)
+        return listener
+
+
+def _detach(receiver: CallbackReceiver, listener: _Listener) -> None:
+    """The receiver leaves its listener; the last one to leave stops it."""
+    with _shared_lock:
+        if receiver in listener.receivers:
+            listener.receivers.remove(receiver)
+        if listener.receivers:
+            return
+        for key in [k for k, v in _shared.items() if v is listener]:
+            del _shared[key]
+    listener.stop()
+
+
 class CallbackReceiver:
     """Receives a run's callbacks; `register(target)` gives the token of a submission and `handle(target,
     track, signed)` is called (on a worker thread) for each callback that passed the checks."""
@@ -67,16 +141,9 @@ class CallbackReceiver:
         self.counts: Counter[str] = Counter()  # every callback's fate, for the run's figures and tests
         self._targets: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((host, port))
-        self.port = self._sock.getsockname()[1]
+        self._listener = _attach(self, host, port)
+        self.port = self._listener.port
         self.base_url = (public_url or f"http://{host}:{self.port}").rstrip("/")
-        app = Starlette(routes=[Route("/{path:path}", self._endpoint, methods=["POST"])])
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                                     timeout_graceful_shutdown=1))
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True,
-                                        name=f"callbacks-{self.port}")
 
     def _secret(self) -> bytes | None:
         signature = self.spec.signature
@@ -92,19 +159,15 @@ class CallbackReceiver:
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def start(self) -> CallbackReceiver:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise CallbackError(f"the callback receiver on port {self.port} did not start")
-            time.sleep(0.01)
+        try:
+            self._listener.start()
+        except BaseException:
+            _detach(self, self._listener)
+            raise
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(5)
-        self._sock.close()
+        _detach(self, self._listener)
 
     def __enter__(self) -> CallbackReceiver:
         return self.start()
@@ -126,26 +189,27 @@ class CallbackReceiver:
 
     # -- the endpoint ---------------------------------------------------------------------------------------
 
-    async def _endpoint(self, request: Request) -> JSONResponse:
-        match = _PATH.fullmatch(request.url.path.lstrip("/"))
+    def target(self, token: str) -> Any:
+        """What a token of this receiver's was registered for (None: not one of its tokens)."""
         with self._lock:
-            target = self._targets.get(match[2]) if match and match[1] == self.run_id else None
-        if target is None:
-            return self._ignored(404, "unknown run or token")
+            return self._targets.get(token)
+
+    async def receive(self, request: Request, target: Any) -> JSONResponse:
+        """A callback to one of this receiver's tokens: checked, then handed on."""
         body = await self._body(request)
         if body is None:
-            return self._ignored(413, f"body larger than {self.spec.max_body_bytes} bytes")
+            return self.ignored(413, f"body larger than {self.spec.max_body_bytes} bytes")
         signed = self.key is not None
         if self.spec.signature is not None and self.key is not None and not verify(
                 self.spec.signature, self.key, request.headers, body, self.clock()):
-            return self._ignored(401, "bad or missing signature")
+            return self.ignored(401, "bad or missing signature")
         try:
             track = read_status(self.reader, redaction.redact_value(parse_answer(body)))
         except (AnswerRefused, ValueError, ValidationError) as exc:
-            return self._ignored(400, f"unreadable body ({str(exc)[:120]})")
+            return self.ignored(400, f"unreadable body ({str(exc)[:120]})")
         outcome = await run_in_threadpool(self.handle, target, track, signed)
         if outcome == "unknown track":
-            return self._ignored(200, f"{outcome}: {track.id[:64]}")
+            return self.ignored(200, f"{outcome}: {track.id[:64]}")
         self._count(outcome)  # used, or a stage before the end, or a duplicate: all expected, none logged
         return JSONResponse({"ok": True})
 
@@ -169,7 +233,7 @@ class CallbackReceiver:
             self.counts[what] += 1
             return sum(n for k, n in self.counts.items() if k not in _HANDLED)
 
-    def _ignored(self, status: int, why: str) -> JSONResponse:
+    def ignored(self, status: int, why: str) -> JSONResponse:
         """Refused or ignored: counted, logged while few (a flood of forged callbacks cannot fill the log)."""
         kind = why.split(":", 1)[0].split(" (", 1)[0]
         seen = self._count(kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -241,3 +242,39 @@ def test_the_receiver_takes_a_public_base_url_with_a_path_and_logs_only_the_firs
     assert handled[0] == ("row-1", "t1", False)  # unsigned: handed on as such (the run confirms it by a poll)
     assert receiver.counts["unknown track"] == MAX_LOGGED + 15 and receiver.counts["accepted"] == 1
     assert len([r for r in caplog.records if "callback ignored" in r.getMessage()]) == MAX_LOGGED
+
+
+def test_two_providers_of_a_run_share_a_fixed_callback_port_each_receiving_its_own_callbacks() -> None:
+    """Per-row providers: each provider that calls back has its own receiver; on a fixed port (the one a studio's
+    ingress forwards to) they share one listener, each callback reaching the receiver whose token it carries,
+    the other's signature never accepted for it. The port is free again once both are stopped."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    got: dict[str, list[tuple[object, str, bool]]] = {"a": [], "b": []}
+    handler = lambda name: lambda target, track, signed: got[name].append((target, track.id, signed)) or "accepted"  # noqa: E731
+    ready = {"event": "ready", "track": {"id": "t1", "status": "ready", "audio_url": "http://x/a.flac"}}
+    with pytest.MonkeyPatch.context() as env, httpx.Client(timeout=5) as http:
+        env.setenv("TRACKFOUNDRY_CALLBACK_SECRET", SECRET)
+        signed = callback_profile(signed=True)
+        a = CallbackReceiver(signed, "run1", handler("a"), port=port).start()
+        b = CallbackReceiver(callback_profile(signed=False), "run1", handler("b"), port=port).start()
+        assert a.port == b.port == port
+        to_a, to_b = a.url_for(a.register("row-a")), b.url_for(b.register("row-b"))
+        body = json.dumps(ready).encode()
+        headers = {"webhook-id": "m1", "webhook-timestamp": str(int(time.time()))}
+        headers["webhook-signature"] = sign(signed.callback.signature, SECRET.encode(), headers, body)  # type: ignore[union-attr]
+        assert http.post(to_a, content=body, headers=headers).status_code == 200
+        assert http.post(to_b, json=ready).status_code == 200
+        assert http.post(to_a, json=ready).status_code == 401  # a's callbacks must be signed, whichever else listens
+        assert http.post(to_a.replace(to_a.rsplit("/", 1)[1], "nope"), json=ready).status_code == 404
+        assert got == {"a": [("row-a", "t1", True)], "b": [("row-b", "t1", False)]}
+        assert a.counts["unknown run or token"] == b.counts["unknown run or token"] == 1
+        a.stop()
+        assert http.post(to_b, json=ready).status_code == 200  # b still listens
+        b.stop()
+        with pytest.raises(httpx.TransportError):
+            http.post(to_b, json=ready)
+    with socket.socket() as again:
+        again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        again.bind(("127.0.0.1", port))
