@@ -8,6 +8,7 @@ of a run's tasks feed one generation machinery (tasks/generation/machinery.py): 
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
@@ -20,9 +21,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
-from prefect import flow, get_run_logger, unmapped
+from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.context import FlowRunContext
+from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, Failed, State
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -37,6 +39,7 @@ from tasks.catalog.ledger import (
     SKIPPED,
     SUBMITTED,
     SUBMITTING,
+    UNANSWERED,
     LedgerRecord,
     append_journal,
     load_ledger,
@@ -168,12 +171,19 @@ def _group(records: list[LedgerRecord]) -> dict[str, list[LedgerRecord]]:
 
 
 def carried_over(previous: list[LedgerRecord], records: list[LedgerRecord]) -> list[LedgerRecord]:
-    """Paid tracks of earlier runs that this run's records do not cover (a row changed or left the brief):
-    kept in the ledger, so every cent charged stays in it and a paid track is never forgotten."""
+    """Paid tracks, and submissions that may have been charged, of earlier runs that this run's records do not
+    cover (a row changed, moved to another provider, or left the brief): kept in the ledger, so every cent charged
+    or at risk stays in it, a paid track is never forgotten, and a row that comes back finds its unanswered
+    submission (never sent again unasked)."""
     covered = {(r.track_id, r.song_index, r.request_fingerprint) for r in records}
     kept = []
     for record in previous:
-        if (record.track_id, record.song_index, record.request_fingerprint) in covered or not record.generation_id:
+        maybe_paid = record.status in (SUBMITTING, UNANSWERED) or record.at_risk_cents > 0
+        if (record.track_id, record.song_index, record.request_fingerprint) in covered or not (
+                record.generation_id or maybe_paid):
+            continue
+        if not record.generation_id:
+            kept.append(settled(record, "its row is not in this brief"))
             continue
         if record.status in (SUBMITTED, SUBMITTING):
             record = record.model_copy(update={"status": FAILED, "resume": POLL,
@@ -210,6 +220,31 @@ def route_chunks(rows: list[PlannedRow], rows_per_task: int) -> list[tuple[str, 
     return [chunk for turn in itertools.zip_longest(*queues) for chunk in turn if chunk is not None]
 
 
+def in_turns(chunks: list[tuple[str, list[PlannedRow]]],
+             submit: Callable[[str, list[PlannedRow]], PrefectFuture[list[LedgerRecord]]],
+             per_route: int) -> list[PrefectFuture[list[LedgerRecord]]]:
+    """Each provider's tasks submitted as its earlier ones end, at most `per_route` at once: a task holds its
+    thread until its rows end, so a provider in an outage (or slow to answer) holds only its share of the task
+    runner's threads and the others go on. The futures in the order of `chunks` (those submitted: a stopped run
+    submits no more)."""
+    waiting: dict[str, collections.deque[tuple[int, list[PlannedRow]]]] = {}
+    for index, (route, chunk) in enumerate(chunks):
+        waiting.setdefault(route, collections.deque()).append((index, chunk))
+    running: dict[PrefectFuture[list[LedgerRecord]], str] = {}
+    futures: dict[int, PrefectFuture[list[LedgerRecord]]] = {}
+    while True:
+        if interrupt.stop_requested():  # a stopped run sends nothing new: rows never handed on are skipped
+            waiting.clear()
+        for route, queue in waiting.items():
+            while queue and sum(1 for r in running.values() if r == route) < per_route:
+                index, chunk = queue.popleft()
+                futures[index] = future = submit(route, chunk)
+                running[future] = route
+        if not running:
+            return [futures[i] for i in sorted(futures)]
+        running.pop(next(as_completed(list(running))))
+
+
 def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connections: Mapping[str, Connection],
                  out_dir: Path, catalog: CatalogInfo, settings: PipelineSettings,
                  options: RunOptions) -> list[LedgerRecord]:
@@ -229,21 +264,24 @@ def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connectio
         report_progress(done[0], len(rows))
 
     chunks = route_chunks(rows, settings.rows_per_task)
-    shared = isinstance(FlowRunContext.get().task_runner, ThreadPoolTaskRunner)  # type: ignore[union-attr]
+    runner = FlowRunContext.get().task_runner  # type: ignore[union-attr]
+    shared = isinstance(runner, ThreadPoolTaskRunner)
     with contextlib.ExitStack() as stack:
         generations = {route: stack.enter_context(open_generation(connections[route], out_dir, catalog,
                                                                   metered[route], options, row_done))
                        for route in dict(chunks)} if shared else {}
-        futures = generate_rows_task.map(
-            [chunk for _, chunk in chunks],
-            generation=[generations.get(route) for route, _ in chunks],
-            previous=[{row.track_id: by_track.get(row.track_id, []) for row in chunk} for _, chunk in chunks],
-            connection=[None if shared else connections[route] for route, _ in chunks],
-            out_dir=unmapped(out_dir),
-            catalog=unmapped(catalog),
-            settings=[metered[route] for route, _ in chunks],
-            options=unmapped(options),
-        )
+
+        def submit(route: str, chunk: list[PlannedRow]) -> PrefectFuture[list[LedgerRecord]]:
+            return generate_rows_task.submit(
+                chunk, generation=generations.get(route),
+                previous={row.track_id: by_track.get(row.track_id, []) for row in chunk},
+                connection=None if shared else connections[route], out_dir=out_dir, catalog=catalog,
+                settings=metered[route], options=options)
+
+        routes = len(dict(chunks))
+        threads = getattr(runner, "_max_workers", None) or task_slots(settings)
+        futures = in_turns(chunks, submit, max(1, threads // max(routes, 1))) if routes > 1 else \
+            [submit(route, chunk) for route, chunk in chunks]
         records = [record for future in futures for record in future.result()]
     if not shared:
         report_progress(len(rows), len(rows))

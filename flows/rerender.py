@@ -9,7 +9,7 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.produce_catalog import generate_all, over_budget_records
+from flows.produce_catalog import generate_all, over_budget_records, routed_settings
 from tasks.catalog.ledger import load_ledger, summarize, write_ledger
 from tasks.catalog.rerender import (
     compare_to_originals,
@@ -63,9 +63,10 @@ def rerender_catalog(
         budget_cents = round(budget_usd * 100) if budget_usd is not None else None
         fits, over = within_budget(rows, budget_cents, settings, providers)
         records = generate_all(fits, [], connections, out_dir, info, settings, RunOptions()) if fits else []
+        metered = routed_settings(settings, connections)
         for route, connection in connections.items():
             mine = [row for row in fits if row.provider == route]
-            records += deliver_versions_task(records, mine, [], connection, out_dir, info, settings)
+            records += deliver_versions_task(records, mine, [], connection, out_dir, info, metered[route])
         records += over_budget_records(over, info, providers, budget_usd or 0.0, settings, [])
     clear_partials(out_dir)
     records = compare_to_originals(records, originals, catalog_path, out_dir)

@@ -40,12 +40,14 @@ class Provider:
     base_url: str
     local_extensions: bool  # honours a request's duration: a song lasts what it asks (and the render's tail)
     price: Price  # its price model: the estimate, the budget, `at_risk` and the ledger's costs follow it
+    profile: str = ""  # the name of the profile it is reached through (recorded beside `name`)
 
     @classmethod
     def of(cls, profile: Profile, name: str | None = None, base_url: str | None = None) -> Provider:
         """The provider a profile describes (`name`, `base_url`: as recorded and reached, when not the
         profile's own)."""
-        return cls(name or profile.name, base_url or profile.base_url, profile.local_extensions, profile.price)
+        return cls(name or profile.name, base_url or profile.base_url, profile.local_extensions, profile.price,
+                   profile.name)
 
 
 @dataclass(frozen=True)

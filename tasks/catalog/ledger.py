@@ -161,6 +161,9 @@ class LedgerRecord(_WithMetadata):  # type: ignore[misc,valid-type]
     key_measured: str = ""
     key_confidence: float | None = None
     key_warning: str = ""
+    # The profile the row went through (`provider` names the provider itself, by its host): a re-render goes back
+    # to it (per-row providers).
+    provider_profile: str = ""
 
 
 COLUMNS: tuple[str, ...] = tuple(LedgerRecord.model_fields)

@@ -24,7 +24,6 @@ from tasks.naming import DEFAULT_FILE_NAME_TEMPLATE, NAME_FIELDS, safe_stem
 from tasks.settings import PipelineSettings
 from textmusic.audio.identity import same_audio
 from textmusic.contract import BIT_RATE_FORMATS, CUT_SECONDS, LOSSLESS_FORMATS, MIDI_EXTENSION, TextToMusicRequest
-from textmusic.providers import SHIPPED
 
 # A MIDI file's texts that name its generation (title, copyright, provenance), not the music: a re-render's differ.
 MIDI_TAG_EVENTS = frozenset({"track_name", "copyright", "text"})
@@ -43,13 +42,13 @@ def rerender_cost_cents(rows: list[PlannedRow], settings: PipelineSettings, prov
 
 
 def rerender_route(record: LedgerRecord, routes: Routes) -> str:
-    """The route of the provider that made a song, so it is re-rendered where it was made: a row routed by its
-    brief is recorded under its profile's name; any other name is the run's own provider's (recorded by its host).
-    RouteError: that provider's key is not set."""
-    name = record.provider
-    if name in routes.listed or (name in SHIPPED and name != routes.default.name):
-        return routes.route(name)
-    return DEFAULT_ROUTE
+    """The route of the profile a song was made through (its `provider_profile`), so it is re-rendered there: the
+    run's own provider when it is that profile, or when the record names none (made before profiles were
+    recorded); else that profile, routed. RouteError: it is no profile this run may use, or its key is not set."""
+    name = record.provider_profile
+    if not name or name == routes.default.name:
+        return DEFAULT_ROUTE
+    return routes.route(name)
 
 
 def routed_rerender_rows(records: list[LedgerRecord], routes: Routes, providers: Mapping[str, Named],

@@ -17,6 +17,7 @@ fail, with the reason, and paid tracks stay resumable.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import threading
 import time
@@ -72,8 +73,10 @@ class Generation:
         self.timing = ReadyTiming(profile.expected_ready_seconds)
         client.monitor = self._observe
         self.out_of_funds = threading.Event()
-        # Tasks of the same run in other processes (Dask) see a 402 through this file.
-        self._funds_marker = out_dir / f".out-of-funds-{options.run_id}"
+        # Tasks of the same run in other processes (Dask) see a 402 through this file; one per provider profile,
+        # as one provider's empty balance stops paying that provider only (per-row providers share the folder).
+        profile_tag = hashlib.sha256(profile.name.encode()).hexdigest()[:12]
+        self._funds_marker = out_dir / f".out-of-funds-{options.run_id}-{profile_tag}"
         self.stop = threading.Event()
         self.fatal: BaseException | None = None
         self._queue: deque[RowState] = deque()

@@ -34,6 +34,7 @@ def base_record(row: PlannedRow, catalog: CatalogInfo, provider: Provider, song_
         row=row.row,
         request_fingerprint=row.fingerprint,
         provider=provider.name,
+        provider_profile=provider.profile,
         prompt_sha256=prompt_sha256(request.prompt or ""),
         pipeline_version=pipeline_version(),
         **{**credits, **disclosure_defaults(not request.is_instrumental), **row.metadata},

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from textmusic.providers import LOCAL_PROFILE, SHIPPED, Profile, load_profile
+from textmusic.providers import LOCAL_PROFILE, SHIPPED, Profile, ProfileError, load_profile
 
 DEFAULT_ROUTE = ""
 MAX_NAME_CHARS = 100  # the run's own provider (TRACKFOUNDRY_PROVIDER, else the default)
@@ -33,9 +33,17 @@ def key_env(name: str) -> str:
 
 def listed_profiles(listed: str) -> dict[str, Profile]:
     """The profiles TRACKFOUNDRY_PROVIDERS lists (comma-separated names or TOML paths), by name. A bad entry is the
-    operator's setting, not a brief row: it stops the run (ProfileError) before anything is sent."""
-    profiles = [load_profile(entry.strip()) for entry in listed.split(",") if entry.strip()]
-    return {p.name: p for p in profiles}
+    operator's setting, not a brief row: it stops the run (ProfileError) before anything is sent. So does a name
+    whose key variable is another's (`sunoapi.org` and the shipped `sunoapi-org`): one key would reach two hosts."""
+    profiles = {p.name: p for p in (load_profile(entry.strip()) for entry in listed.split(",") if entry.strip())}
+    by_variable: dict[str, set[str]] = {}
+    for name in {*profiles, *SHIPPED}:
+        by_variable.setdefault(key_env(name), set()).add(name)
+    clash = next((names for names in by_variable.values() if len(names) > 1), None)
+    if clash:
+        raise ProfileError(f"TRACKFOUNDRY_PROVIDERS: the profiles {', '.join(sorted(clash))} would share the key "
+                           f"variable {key_env(next(iter(clash)))}: rename one")
+    return profiles
 
 
 @cache

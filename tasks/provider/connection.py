@@ -29,7 +29,7 @@ from pydantic import SecretStr
 
 from tasks.intake.routes import DEFAULT_ROUTE, Routes, key_env
 from tasks.interrupt import die_with_parent
-from tasks.provider.preflight import resolve_profile
+from tasks.provider.preflight import PreflightError, check_key, resolve_profile
 from tasks.run import Provider
 from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient
@@ -212,8 +212,8 @@ def open_provider(settings: PipelineSettings, api: TextMusicSettings, out_dir: P
 def open_route(routes: Routes, route: str, settings: PipelineSettings, api: TextMusicSettings,
                out_dir: Path) -> Iterator[Connection]:
     """The provider of a route: the run's own (`open_provider`), else the profile the rows name, reached at its
-    own base URL with its own key (`TEXTMUSIC_API_KEY_<NAME>`), or the embedded service for the local profile.
-    Recorded by its profile's name."""
+    own base URL with its own key (`TEXTMUSIC_API_KEY_<NAME>`, checked first), or the embedded service for the
+    local profile."""
     if route == DEFAULT_ROUTE:
         with open_provider(settings, api, out_dir) as connection:
             yield connection
@@ -223,10 +223,14 @@ def open_route(routes: Routes, route: str, settings: PipelineSettings, api: Text
         with local_service(settings, embedded_data_dir(settings, out_dir)) as connection:
             yield connection
         return
-    key = os.environ.get(key_env(route))
-    if not key:
-        raise ProviderError(f"provider {route} ({profile.base_url}) needs a key: set {key_env(route)}")
-    yield Connection(Provider.of(profile), SecretStr(key), profile)
+    key = SecretStr(os.environ.get(key_env(route), ""))
+    try:  # a routed key refused would stop the run mid-way: checked before anything is paid, for free
+        check_key(profile, key, api)
+    except PreflightError as exc:
+        raise ProviderError(str(exc)) from None
+    # Recorded by its host, as the run's own provider is: one provider is one provider, however it is reached
+    # (a row moved from the run's own to a routed profile of the same host is not paid again).
+    yield Connection(Provider.of(profile, name=httpx.URL(profile.base_url).host or profile.base_url), key, profile)
 
 
 def metered_by(settings: PipelineSettings, connection: Connection, route: str = DEFAULT_ROUTE) -> PipelineSettings:

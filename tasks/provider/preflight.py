@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+from pydantic import SecretStr
+
 from tasks.intake.routes import Routes, listed_profiles
 from tasks.settings import PipelineSettings
 from textmusic.client import TextMusicClient, TextMusicError, Unauthorized
@@ -55,9 +57,14 @@ def check_provider(settings: PipelineSettings | None = None, api: TextMusicSetti
             return f"{profile.name} at {profile.base_url} (key in a Prefect Secret block, checked at start)"
         raise PreflightError(f"provider {profile.name} ({profile.base_url}) needs a key: set TEXTMUSIC_API_KEY "
                              "or TRACKFOUNDRY_API_KEY_SECRET_BLOCK")
+    return check_key(profile, api.api_key, api)
+
+
+def check_key(profile: Profile, key: SecretStr, api: TextMusicSettings) -> str:
+    """That the provider answers and accepts `key`, by a request that costs nothing (PreflightError: why not)."""
     quick = api.model_copy(update={"max_attempts": 2, "request_timeout_seconds": 15.0,
                                    "connect_timeout_seconds": 5.0})
-    with TextMusicClient(profile.base_url, api.api_key, profile=profile, settings=quick) as client:
+    with TextMusicClient(profile.base_url, key, profile=profile, settings=quick) as client:
         try:
             client.check_auth()
         except Unauthorized as exc:

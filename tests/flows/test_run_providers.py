@@ -52,8 +52,9 @@ def test_rows_go_to_the_provider_they_name_each_with_its_own_key_price_and_one_b
         ledger = pd.read_csv(tmp_path / "out" / "ledger.csv", keep_default_na=False).set_index("track_id")
         assert ledger.loc[["a1", "b1", "b2", "b3"], "status"].tolist() == ["ready"] * 4
         assert ledger.loc["a2", "status"] == "skipped" and "budget" in ledger.loc["a2", "error"]
-        assert ledger.loc[["b1", "b2", "b3"], "provider"].tolist() == [ROUTED] * 3
-        assert ledger.loc["a1", "provider"] == "127.0.0.1"  # the run's own provider, by its host as always
+        assert ledger.loc[["b1", "b2", "b3"], "provider_profile"].tolist() == [ROUTED] * 3  # which served each row
+        assert ledger.loc["a1", "provider_profile"] == "standin"
+        assert set(ledger.loc[["a1", "b1", "b2", "b3"], "provider"]) == {"127.0.0.1"}  # by host, however reached
         assert ledger.loc[["b1", "b2", "b3"], "cost_cents"].sum() == b.charged_cents == 150  # per song, to the cent
         assert ledger.loc["a1", "cost_cents"] == a.charged_cents
         assert ledger.cost_cents.sum() <= 260
@@ -75,3 +76,30 @@ def test_rows_go_to_the_provider_they_name_each_with_its_own_key_price_and_one_b
     for file in (tmp_path / "out").rglob("*"):
         if file.is_file():
             assert B_KEY.encode() not in file.read_bytes() and a.api_key.encode() not in file.read_bytes(), file
+
+
+def test_a_row_moved_from_the_run_s_provider_to_the_same_provider_by_name_is_not_paid_again(tmp_path: Path) -> None:
+    """One provider is one provider however a row reaches it: rows made through the run's own provider, then named
+    in the brief while the run's own provider is another one, are found in the catalog and not sent again; the
+    next run sends a new row there with that provider's own key, the other provider untouched."""
+    with StandIn(Shape(seconds_to_ready=0.3)) as a, StandIn(Shape(seconds_to_ready=0.3, api_key=B_KEY)) as c:
+        path = tmp_path / "brief.csv"
+        rows = [{"track_id": t, "name": f"Song {t}", "prompt": f"calm piano {t}", "seed": i + 1,
+                 "output_format": "flac"} for i, t in enumerate(["a1", "a2"])]
+        pd.DataFrame(rows).to_csv(path, index=False)
+        first = trackfoundry(tmp_path, a, path)  # the run's own provider: the stand-in's profile, `standin`
+        assert first.returncode == 0, first.stderr[-3000:]
+        routed = tmp_path / "routed" / "standin.toml"
+        routed.parent.mkdir()
+        routed.write_text((tmp_path / "standin.toml").read_text())
+        pd.DataFrame([{**r, "provider": "standin"} for r in rows]
+                     + [{**rows[0], "track_id": "a3", "seed": 3, "provider": "standin"}]).to_csv(path, index=False)
+        other = tmp_path / "other.toml"
+        other.write_text(f'name = "other"\nbase_url = "{c.base_url}"\nexpected_ready_seconds = 0.4\n')
+        second = trackfoundry(tmp_path, c, path, key=B_KEY, TRACKFOUNDRY_PROVIDER=str(other),
+                              TRACKFOUNDRY_PROVIDERS=str(routed), TEXTMUSIC_API_KEY_STANDIN=a.api_key)
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert sorted(p["seed"] for p in a.posts) == [1, 2, 3]  # a1 and a2 once each, then the new row
+        assert c.posts == []  # the run's own provider now: no row names it
+    ledger = pd.read_csv(tmp_path / "out" / "ledger.csv", keep_default_na=False)
+    assert list(ledger.status) == ["ready"] * 3 and ledger.cost_cents.sum() == a.charged_cents

@@ -19,6 +19,7 @@ LEDGER_COLUMNS = (
     "true_peak_dbtp", "lra_lu", "head_silence_s", "tail_silence_s", "clipped_samples", "dc_offset", "sample_rate",
     "bit_depth", "qc", "held_file", "digital_source_type", "processing", "credentials", "signer",
     "credentials_file", "key_requested", "key_measured", "key_confidence", "key_warning",
+    "provider_profile",
 )
 
 

@@ -3,12 +3,17 @@ by the provider each names (the whole run: tests/flows/test_run_providers.py).""
 
 from __future__ import annotations
 
+import threading
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from prefect.futures import PrefectConcurrentFuture
 
-from flows.produce_catalog import route_chunks
+from flows.produce_catalog import carried_over, in_turns, route_chunks
 from tasks.catalog.ledger import LedgerRecord
 from tasks.catalog.rerender import rerender_route
 from tasks.intake.brief import load_brief
@@ -18,7 +23,7 @@ from tasks.intake.validate import validate_brief
 from tasks.provider.connection import Connection, metered_by
 from tasks.run import Provider
 from tasks.settings import PipelineSettings
-from textmusic.providers import LOCAL_PROFILE, load_profile
+from textmusic.providers import LOCAL_PROFILE, ProfileError, load_profile
 
 
 @pytest.fixture
@@ -114,9 +119,58 @@ def test_every_provider_s_rows_are_served_from_the_start() -> None:
 
 def test_a_song_is_re_rendered_where_it_was_made(routes: Routes, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(key_env("mine"), "k1")
-    made = lambda provider: LedgerRecord(catalog="c", track_id="t", status="ready", provider=provider)  # noqa: E731
-    assert rerender_route(made("api.verbatik.com"), routes) == DEFAULT_ROUTE  # the run's own, by its host
+    made = lambda profile: LedgerRecord(catalog="c", track_id="t", status="ready",  # noqa: E731
+                                        provider="127.0.0.1", provider_profile=profile)
+    assert rerender_route(made("verbatik"), routes) == DEFAULT_ROUTE  # the run's own
+    assert rerender_route(made(""), routes) == DEFAULT_ROUTE  # made before profiles were recorded
     assert rerender_route(made("mine"), routes) == "mine"
     monkeypatch.delenv(key_env("mine"))
     with pytest.raises(RouteError):  # never silently re-rendered at another provider
         rerender_route(made("mine"), routes)
+
+
+def test_a_stalled_provider_holds_only_its_share_of_the_task_threads() -> None:
+    """Per-row providers: each provider's tasks go in turns, at most its share at once; while one provider's rows
+    hang (an outage it waits out), every task of the other runs."""
+    pool = ThreadPoolExecutor(8)
+    gate, lock = threading.Event(), threading.Lock()
+    live, peak, ran_while_stalled = Counter(), Counter(), []
+
+    def work(route: str, chunk: int) -> list[int]:
+        with lock:
+            live[route] += 1
+            peak[route] = max(peak[route], live[route])
+            if not gate.is_set():
+                ran_while_stalled.append((route, chunk))
+        if route == "a":
+            gate.wait(10)
+        with lock:
+            live[route] -= 1
+        return [chunk]
+
+    submit = lambda route, chunk: PrefectConcurrentFuture(  # noqa: E731
+        task_run_id=uuid.uuid4(), wrapped_future=pool.submit(work, route, chunk))
+    threading.Timer(1.0, gate.set).start()
+    futures = in_turns([("a", i) for i in range(6)] + [("b", i) for i in range(6)], submit, 2)  # type: ignore[arg-type]
+    assert [f.result() for f in futures] == [[i] for i in range(6)] * 2  # in the order given
+    assert peak["a"] == 2 and peak["b"] <= 2  # at most its share at once
+    assert {("b", i) for i in range(6)} <= set(ran_while_stalled)  # b never waited for a
+
+
+def test_a_listed_name_that_shares_a_shipped_one_s_key_variable_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "mirror.toml").write_text('name = "sunoapi.org"\nbase_url = "https://suno-mirror.example"\n')
+    with pytest.raises(ProfileError, match="TEXTMUSIC_API_KEY_SUNOAPI_ORG"):
+        listed_profiles(str(tmp_path / "mirror.toml"))
+
+
+def test_a_maybe_charged_submission_stays_in_the_ledger_when_its_row_moves_away() -> None:
+    """A row moved to another provider (a new fingerprint): its earlier unanswered submission (maybe charged)
+    stays in the ledger with what it put at risk, so moving the row back finds it and sends nothing unasked."""
+    unanswered = LedgerRecord(catalog="c", track_id="t", status="unanswered", resume="unanswered",
+                              request_fingerprint="at-a", at_risk_cents=100)
+    on_the_wire = unanswered.model_copy(update={"track_id": "u", "status": "submitting", "resume": ""})
+    unpaid = unanswered.model_copy(update={"track_id": "v", "status": "failed", "resume": "", "at_risk_cents": 0})
+    now = LedgerRecord(catalog="c", track_id="t", status="ready", request_fingerprint="at-b", generation_id="g")
+    kept = carried_over([unanswered, on_the_wire, unpaid], [now])
+    assert [(r.track_id, r.status, r.at_risk_cents) for r in kept] == [("t", "unanswered", 100),
+                                                                     ("u", "unanswered", 100)]
