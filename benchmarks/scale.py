@@ -477,8 +477,11 @@ def wait_flow_runs(env: dict[str, str], ids: list[str], timeout: float) -> dict[
 
 
 def workers_of(work: Path, ids: list[str]) -> str:
-    """Which worker ran each flow run, from the workers' own logs."""
-    found = {i: [n for n in (1, 2) if i in (work / f"worker-{n}.log").read_text(errors="replace")] for i in ids}
+    """Which worker ran each flow run, from the workers' own logs (a worker that tried too and was told the run
+    was taken logs "Aborted submission of flow run '<id>'": not it)."""
+    logs = {n: (work / f"worker-{n}.log").read_text(errors="replace") for n in (1, 2)}
+    found = {i: [n for n, text in logs.items() if i in text and f"Aborted submission of flow run '{i}'" not in text]
+             for i in ids}
     return ", ".join(f"{i[:8]} on worker-{'/'.join(map(str, ns)) or '?'}" for i, ns in found.items())
 
 
