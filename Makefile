@@ -46,10 +46,11 @@ test-slow: test-system-deps $(VENV)/.installed-dev
 	$(VENV)/bin/pytest -s -m slow
 
 # Own PostgreSQL + Prefect server + two workers + the local service; prints the shared rate vs the limit.
+# ARGS: e.g. --callback (the provider calls back, signed, instead of being polled), --rows 200.
 scale-demo: system-deps $(VENV)/.installed
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends postgresql; }
-	$(PY) benchmarks/scale.py demo
+	$(PY) benchmarks/scale.py demo $(ARGS)
 
 # The independent judge (issue 21; not part of `make test`): musicnn (MSD/MTT taggers, weights in its wheel) and
 # pocketsphinx (en-us model in its wheel) in their own venv, as musicnn needs TensorFlow 2.15 and numpy<2.

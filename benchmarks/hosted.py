@@ -61,7 +61,8 @@ from pathlib import Path
 
 import httpx
 import psutil
-from scale import stop_group  # the sibling script (benchmarks/ is on sys.path when run)
+from profiles import callback_profile  # sibling modules (benchmarks/ is on sys.path when run)
+from scale import stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -602,21 +603,6 @@ def ensure_old_tree() -> None:
                           text=True, check=True).stdout.strip()
     if not OLD_COMMIT.startswith(head[:7]) and not head.startswith(OLD_COMMIT):
         raise RuntimeError(f"{OLD_TREE} is at {head}, not {OLD_COMMIT}")
-
-
-def callback_profile(path: Path) -> Path:
-    """The local service's profile with callbacks as the service sends them (textmusic/server/callbacks.py):
-    the URL in `callback_url`, the track under `track`, Standard Webhooks signatures."""
-    from textmusic.providers import LOCAL_PROFILE, CallbackSpec, load_profile
-    from textmusic.providers.callback import Signature
-
-    local = load_profile(LOCAL_PROFILE)
-    signature = Signature(header="webhook-signature", encoding="base64", prefix="v1,",
-                          timestamp_header="webhook-timestamp", id_header="webhook-id")
-    spec = CallbackSpec(url_field="callback_url", answer=local.answer.model_copy(update={"track": ["track"]}),
-                        signature=signature)
-    path.write_text(local.model_copy(update={"callback": spec}).to_toml(), encoding="utf-8")
-    return path
 
 
 def callback_mode(work: Path, rows: int, keep: bool, timeout: float) -> None:

@@ -11,7 +11,16 @@ limit. Everything it started is stopped by pid, also on failure.
 pipeline overhead per track (instant provider, as in benchmarks/pipeline.py), peak memory of a 1,000-row run
 and how wall time grows from 100 to 1,000 rows. Flags select parts: --rate --overhead --growth.
 
-Usage: .venv/bin/python benchmarks/scale.py demo [--rows 60]
+`demo --callback` is the same demo with callbacks (benchmarks/profiles.py: the local-service profile with a
+`[callback]` table, written into the work folder and named by TRACKFOUNDRY_PROVIDER in the job variables): the
+service POSTs a signed callback to each run's receiver when a track is ready. One random signing secret: the
+service gets it as TEXTMUSIC_CALLBACK_SECRET, each worker as TRACKFOUNDRY_CALLBACK_SECRET in its own process
+environment, which Prefect's process worker passes on to the flow runs it starts (as a studio sets a secret on
+its worker machines); it is in no job variable, no argv and no log (checked at the end). It checks that the limit
+held and that a track cost at most 1.2 metered requests; callbacks (the service's requests to the runs) are not
+metered and never reach the service's request log.
+
+Usage: .venv/bin/python benchmarks/scale.py demo [--rows 400] [--callback]
        .venv/bin/python benchmarks/scale.py bench [--rate] [--overhead] [--growth]
 """
 
@@ -24,6 +33,7 @@ import json
 import os
 import pwd
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -45,6 +55,8 @@ DEPLOYMENT = "produce-catalog/catalog"
 SECRET_BLOCK = "textmusic-scale-key"
 LIMIT, WINDOW = 100, 10.0  # requests per window: the hosted service's 100 per 10 s, i.e. 10/s
 METERED = ("/api/v1/text-to-music",)  # submit and status: what the provider meters (downloads are not)
+STATUS, AUDIO = "/api/v1/text-to-music/", "/api/v1/audio/"
+MAX_PER_TRACK = 1.2  # callback mode: metered requests per track at most (the POST; polls only as a fallback)
 
 
 def free_port() -> int:
@@ -175,9 +187,11 @@ HOSTED_LATENCY = "15-25"  # the demo's service at hosted timing: each track pend
 DEMO_IN_FLIGHT = 150  # per run: two runs keep up to 300 tracks pending, ~2 requests each per ~20-30 s, past the limit
 
 
-def start_service(started: Started, work: Path, env: dict[str, str], hosted: bool = False) -> Service:
+def start_service(started: Started, work: Path, env: dict[str, str], hosted: bool = False,
+                  extra_env: dict[str, str] | None = None) -> Service:
     """The local service, with a request log; `hosted`: at hosted timing with synthetic audio (a click track),
-    so that the limit, not the engine's CPU, bounds the rate on a small machine."""
+    so that the limit, not the engine's CPU, bounds the rate on a small machine. `extra_env`: the service's
+    own settings (TEXTMUSIC_CALLBACK_SECRET)."""
     data = work / "service"
     data.mkdir(parents=True, exist_ok=True)
     made = subprocess.run([str(BIN / "textmusic"), "keys", "create", "--data", str(data), "--balance-usd", "1000"],
@@ -189,7 +203,7 @@ def start_service(started: Started, work: Path, env: dict[str, str], hosted: boo
     timing = ["--latency", HOSTED_LATENCY, "--synthetic-audio"] if hosted else []
     process = started.spawn("textmusic serve", [str(BIN / "textmusic"), "serve", "--data", str(data), "--port",
                                                 str(port), "--rate-limit", "100000/10s", "--request-log", str(log),
-                                                *timing], env, work / "service.log")
+                                                *timing], {**env, **(extra_env or {})}, work / "service.log")
     url = f"http://127.0.0.1:{port}"
     wait_http(f"{url}/healthz", 180, process)
     print(f"local Text-to-Music service: pid {process.pid}, {url}")
@@ -234,6 +248,32 @@ def measure(log: Path, since: float = 0.0) -> Rate:
             j += 1
         best = max(best, j - i)
     return Rate(len(times), busy, (len(times) - 1) / busy, core, best, refused)
+
+
+@dataclass
+class Delivery:
+    """What the request log says of the tracks themselves: the first POST, the last audio download, and how many
+    tracks were asked their status at least once (the rest were confirmed by their callback alone)."""
+
+    first_post: float
+    last_download: float
+    polled_tracks: int
+
+
+def delivery(log: Path, since: float = 0.0) -> Delivery:
+    posts, downloads, polled = [], [], set()
+    for line in log.read_text().splitlines():
+        stamp, method, path, status = line.split()
+        at = float(stamp)
+        if at < since:
+            continue
+        if method == "POST" and path == METERED[0]:
+            posts.append(at)
+        elif method == "GET" and path.startswith(AUDIO) and status in ("200", "206"):
+            downloads.append(at)
+        elif method == "GET" and path.startswith(STATUS) and not path[len(STATUS):].startswith("tf-auth-"):
+            polled.add(path[len(STATUS):])  # a key check (tf-auth-...) is no track
+    return Delivery(min(posts), max(downloads), len(polled))
 
 
 # --- briefs and runs -------------------------------------------------------------------------------------
@@ -295,31 +335,45 @@ def check_ledger(out: Path, rows: int) -> str:
 
 # --- the demo: two workers on a Prefect server with PostgreSQL -------------------------------------------
 
-def server_stack(started: Started, work: Path, hosted: bool = False) -> tuple[dict[str, str], Service]:
+def server_stack(started: Started, work: Path, hosted: bool = False,
+                 service_env: dict[str, str] | None = None) -> tuple[dict[str, str], Service]:
     env = base_env(work)
     db_url = start_postgres(started, work)
     env["PREFECT_API_URL"] = start_prefect_server(started, work, env, db_url)
-    service = start_service(started, work, env, hosted)
+    service = start_service(started, work, env, hosted, service_env)
     save_secret(env, service)
     return env, service
 
 
-def demo(work: Path, rows: int, hosted: bool = True) -> Rate:
+def demo(work: Path, rows: int, hosted: bool = True, callback: bool = False) -> Rate:
+    """Polled (the default), or with signed callbacks: the secret reaches the service and the workers through
+    their process environments only."""
     work.mkdir(parents=True, exist_ok=True)
     started = Started()
+    secret = secrets.token_hex(24) if callback else ""
     try:
-        env, service = server_stack(started, work, hosted)
+        env, service = server_stack(started, work, hosted,
+                                    {"TEXTMUSIC_CALLBACK_SECRET": secret} if callback else None)
         prefect = [str(BIN / "prefect"), "--no-prompt"]
         subprocess.run([*prefect, "work-pool", "create", POOL, "--type", "process", "--overwrite"], env=env,
                        check=True, capture_output=True, cwd=ROOT)
         job_env = {**provider_env(service, hosted), "TRACKFOUNDRY_STATE_DIR": env["TRACKFOUNDRY_STATE_DIR"],
                    "TRACKFOUNDRY_ROOT": str(ROOT)}
+        if callback:  # a path, not a secret: the profile names the variable that holds the secret, not its value
+            from benchmarks.profiles import callback_profile
+
+            profile = callback_profile(work / "textmusic-local-callbacks.toml")
+            job_env["TRACKFOUNDRY_PROVIDER"] = str(profile)
+            print(f"callbacks: provider profile {profile} (signed; the secret only in the service's and the "
+                  "workers' process environments)")
         deployed = subprocess.run([*prefect, "deploy", "--prefect-file", "prefect.yaml", "--name", "catalog",
                                    "--job-variable", json.dumps({"env": job_env})],
                                   env=env, capture_output=True, text=True, cwd=ROOT)
         if deployed.returncode != 0:
             raise RuntimeError(f"prefect deploy failed: {deployed.stdout[-1500:]}{deployed.stderr[-1500:]}")
         worker_env = {**env, "PREFECT_WORKER_QUERY_SECONDS": "2", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+        if callback:  # as a studio sets a secret on its worker machines: the flow runs inherit the worker's env
+            worker_env["TRACKFOUNDRY_CALLBACK_SECRET"] = secret
         for n in (1, 2):
             worker = started.spawn(f"worker {n}", [*prefect, "worker", "start", "--pool", POOL, "--name",
                                                    f"worker-{n}", "--limit", "1"], worker_env,
@@ -343,9 +397,20 @@ def demo(work: Path, rows: int, hosted: bool = True) -> Rate:
         rate = measure(service.requests_log, since)
         print(rate.line("shared rate (2 workers, measured by the provider)"))
         tracks = 2 * rows
-        print(f"throughput: {tracks} tracks in {rate.busy_seconds:.0f} s = {60 * tracks / rate.busy_seconds:.0f} "
-              f"tracks/min, {rate.requests / tracks:.2f} metered requests per track (the limit allows "
-              f"{60 * LIMIT / WINDOW / (rate.requests / tracks):.0f} tracks/min at that)")
+        if callback:
+            seen = delivery(service.requests_log, since)
+            span = seen.last_download - seen.first_post
+            print(f"throughput: {tracks} tracks in {span:.0f} s (first POST to last audio download) = "
+                  f"{60 * tracks / span:.0f} tracks/min, {rate.requests / tracks:.2f} metered requests per track "
+                  f"(the limit allows {60 * LIMIT / WINDOW / (rate.requests / tracks):.0f} tracks/min at that)")
+            print(f"confirmed by callback alone: {tracks - seen.polled_tracks} tracks; asked their status (the "
+                  f"fallback poll): {seen.polled_tracks} (service request log)")
+            print(secret_check(env, work, ids, secret))
+        else:
+            print(f"throughput: {tracks} tracks in {rate.busy_seconds:.0f} s = "
+                  f"{60 * tracks / rate.busy_seconds:.0f} tracks/min, {rate.requests / tracks:.2f} metered requests "
+                  f"per track (the limit allows {60 * LIMIT / WINDOW / (rate.requests / tracks):.0f} tracks/min at "
+                  "that)")
         return rate
     finally:
         started.stop_all()
@@ -357,6 +422,44 @@ def _client_call(env: dict[str, str], code: str) -> str:
     if done.returncode != 0:
         raise RuntimeError(done.stderr[-1500:])
     return done.stdout.strip()
+
+
+def secret_check(env: dict[str, str], work: Path, ids: list[str], secret: str) -> str:
+    """Where the callback secret must not be: the deployment's job variables, the flow runs' parameters and
+    logs (Prefect's API), and every log and file under the work folder (the catalogs' audio left out). The
+    secret goes to the checking process through stdin."""
+    code = ("import json, sys, uuid; from prefect.client.orchestration import get_client\n"
+            "from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId\n"
+            "secret = sys.stdin.read(); found = []\n"
+            "with get_client(sync_client=True) as c:\n"
+            f"    d = c.read_deployment_by_name({DEPLOYMENT!r})\n"
+            "    found += ['job variables'] if secret in json.dumps(d.job_variables, default=str) else []\n"
+            f"    ids = [uuid.UUID(i) for i in {ids!r}]\n"
+            "    found += ['flow run'] if any(secret in c.read_flow_run(i).model_dump_json() for i in ids) else []\n"
+            "    offset, logs = 0, 0\n"
+            "    while True:\n"
+            "        f = LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids))\n"
+            "        page = c.read_logs(f, limit=200, offset=offset)\n"
+            "        if not page: break\n"
+            "        found += ['run logs'] if any(secret in r.message for r in page) else []\n"
+            "        offset += len(page); logs += len(page)\n"
+            "print(json.dumps({'found': sorted(set(found)), 'logs': logs}))")
+    done = subprocess.run([sys.executable, "-c", code], input=secret, env=env, capture_output=True, text=True,
+                          timeout=300)
+    if done.returncode != 0:
+        raise RuntimeError(f"the secret check could not read the Prefect API: {done.stderr[-800:]}")
+    api = json.loads(done.stdout.strip().splitlines()[-1])
+    files, leaked = 0, []
+    for path in work.rglob("*"):
+        if path.is_file() and not path.is_symlink() and path.stat().st_size < 8 << 20:
+            files += 1
+            if secret.encode() in path.read_bytes():
+                leaked.append(str(path.relative_to(work)))
+    found = api["found"] + leaked
+    if found:
+        raise RuntimeError(f"the callback secret was found in: {', '.join(found)}")
+    return (f"callback secret: in neither the deployment's job variables, the flow runs nor their {api['logs']} "
+            f"log lines (Prefect API), nor any of {files} files under the work folder (logs, state, catalogs)")
 
 
 def wait_flow_runs(env: dict[str, str], ids: list[str], timeout: float) -> dict[str, str]:
@@ -374,8 +477,11 @@ def wait_flow_runs(env: dict[str, str], ids: list[str], timeout: float) -> dict[
 
 
 def workers_of(work: Path, ids: list[str]) -> str:
-    """Which worker ran each flow run, from the workers' own logs."""
-    found = {i: [n for n in (1, 2) if i in (work / f"worker-{n}.log").read_text(errors="replace")] for i in ids}
+    """Which worker ran each flow run, from the workers' own logs (a worker that tried too and was told the run
+    was taken logs "Aborted submission of flow run '<id>'": not it)."""
+    logs = {n: (work / f"worker-{n}.log").read_text(errors="replace") for n in (1, 2)}
+    found = {i: [n for n, text in logs.items() if i in text and f"Aborted submission of flow run '{i}'" not in text]
+             for i in ids}
     return ", ".join(f"{i[:8]} on worker-{'/'.join(map(str, ns)) or '?'}" for i, ns in found.items())
 
 
@@ -477,6 +583,8 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     d = sub.add_parser("demo")
     d.add_argument("--rows", type=int, default=400, help="rows per catalog (two catalogs)")
+    d.add_argument("--callback", action="store_true",
+                   help="the provider calls back (signed) instead of being polled; the secret via the workers' env")
     b = sub.add_parser("bench")
     b.add_argument("--rate", action="store_true")
     b.add_argument("--overhead", action="store_true")
@@ -491,6 +599,19 @@ def main() -> None:
         return
     work = Path(tempfile.mkdtemp(prefix="tf-scale-"))
     print(f"work folder (logs): {work}")
+    if args.command == "demo" and args.callback:
+        rate = demo(work, args.rows, callback=True)
+        per_track = rate.requests / (2 * args.rows)
+        ok = rate.max_window <= LIMIT and per_track <= MAX_PER_TRACK
+        print(f"scale-demo --callback: {'PASS' if ok else 'FAIL'} — the shared limit "
+              f"{'held' if rate.max_window <= LIMIT else 'broke'} (max {rate.max_window} in any {WINDOW:g} s window, "
+              f"limit {LIMIT}) and a track cost {per_track:.2f} metered requests (at most {MAX_PER_TRACK:g})")
+        share = 100 * rate.core_mean / (LIMIT / WINDOW)
+        print(f"not checked with callbacks: the saturated rate at >= 90% of the limit ({share:.0f}% here)."
+              f" At ~1 request a track the limit carries {60 * LIMIT / WINDOW:.0f} tracks/min; the pipeline's "
+              "delivery (download, checks, mastering, tags, content credentials) takes ~0.5 s of CPU a track, so a "
+              "2-core machine delivers far fewer: delivery, not the limit, bounds the rate")
+        sys.exit(0 if ok else 1)
     if args.command == "demo":
         rate = demo(work, args.rows)
         ok = rate.max_window <= LIMIT and rate.core_mean >= 0.9 * LIMIT / WINDOW
