@@ -242,7 +242,12 @@ def in_turns(chunks: list[tuple[str, list[PlannedRow]]],
                 running[future] = route
         if not running:
             return [futures[i] for i in sorted(futures)]
-        running.pop(next(as_completed(list(running))))
+        done = next(as_completed(list(running)))
+        running.pop(done)
+        try:
+            done.result()
+        except Exception:  # a failed task (a refused key, a bug) ends the run: nothing more is handed out
+            waiting.clear()
 
 
 def generate_all(rows: list[PlannedRow], previous: list[LedgerRecord], connections: Mapping[str, Connection],

@@ -754,11 +754,19 @@ class TextMusicClient:
             raise SyncAudioLost(f"paid, but the audio of {generation_id} did not come whole after {meter.wire} "
                                 f"bytes ({told[:300]}): never sent again", status=response.status_code) from None
 
+    def _carries_audio(self, answer: Answer) -> bool:
+        """Whether a synchronous JSON answer holds text where the profile's `[sync]` says the audio is."""
+        try:
+            found = first(parse_answer(answer.body), self.profile.sync.field if self.profile.sync else [])
+        except ValueError:
+            return False
+        return isinstance(found, str) and bool(found)
+
     def _raise_refusal(self, answer: Answer) -> None:
         """A synchronous JSON answer that is the provider's error in a 2xx (its profile's `[envelope]`): SyncRefused,
         with the HTTP error it stands for (a gateway's or an unmapped 5xx: held as unanswered, it may be paid)."""
         mapped, guessed = self._enveloped(answer)
-        if 200 <= mapped.status_code < 300:
+        if 200 <= mapped.status_code < 300 or self._carries_audio(answer):  # audio came: it was paid, whatever else
             return
         self.monitor(mapped.status_code)
         if guessed and mapped.status_code >= 500:

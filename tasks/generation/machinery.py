@@ -45,7 +45,7 @@ from tasks.provider.callbacks import CallbackReceiver, Handled
 from tasks.provider.pacing import AdaptiveWindow, JobSlots, ProviderHealth, ReadyTiming
 from tasks.run import CatalogInfo, Journal, Provider, RunOptions
 from tasks.settings import PipelineSettings
-from textmusic.client import AcceptedUnread, SyncRefused, TextMusicClient
+from textmusic.client import AcceptedUnread, RateLimited, SyncRefused, TextMusicClient
 from textmusic.contract import FAILED, PENDING, Track
 from textmusic.providers import Profile
 
@@ -112,11 +112,19 @@ class Generation:
     # -- public ---------------------------------------------------------------------------------------------
 
     def add(self, rows: list[PlannedRow], previous: dict[str, list[LedgerRecord]]) -> list[Future[list[LedgerRecord]]]:
+        """The rows' futures. Rows added once the run stopped (or failed) end at once: no thread would take them."""
         states = [RowState(row, previous.get(row.track_id, []), self.client.fork()) for row in rows]
         with self._cond:
-            self._queue.extend(states)
-            self._open_rows.update(states)
-            self._cond.notify_all()
+            stopped = self.stop.is_set()
+            if not stopped:
+                self._queue.extend(states)
+                self._open_rows.update(states)
+                self._cond.notify_all()
+        for state in states if stopped else ():
+            if self.fatal is not None:
+                state.future.set_exception(self.fatal)
+            else:
+                self._interrupt_row(state)
         return [s.future for s in states]
 
     def run(self, rows: list[PlannedRow], previous: dict[str, list[LedgerRecord]]) -> list[LedgerRecord]:
@@ -253,7 +261,6 @@ class Generation:
 
         def accepted(generation_id: str) -> None:
             state.paid_by, state.expected = self.options.run_id, 1  # one song per request
-            self.window.accepted()
             self.journal([self._song(state, 0, status=SUBMITTED, generation_id=generation_id)])
             job = TrackJob(state, 0, Track(id=generation_id, status=PENDING), time.monotonic())
             job.stage = "download"
@@ -266,8 +273,11 @@ class Generation:
                                                  max_bytes=max_audio_bytes(request.output_format,
                                                                            self._bounds(state).seconds))
             except SyncRefused as exc:  # the body was the provider's error: not paid after all (if it says so)
-                if exc.unpaid:
-                    self._unpaid(state, exc)
+                if not exc.unpaid:
+                    return self._not_submitted(state, first, exc.error)  # held as maybe paid
+                self._unpaid(state, exc)
+                if isinstance(exc.error, RateLimited):  # said in the body: no Retry-After, so back off here
+                    return self._requeue_later(state, first, exc.error)
                 return self._not_submitted(state, first, exc.error)
             except Exception as exc:
                 if accepted_jobs:
@@ -276,6 +286,7 @@ class Generation:
             finally:
                 state.sending = False
                 self._free_slots(state)  # the generation ended with its answer
+            self.window.accepted()  # the audio came: a provider that answers so may take more
             job = accepted_jobs[0]
             if job.index in state.records:
                 return  # ended meanwhile by a stop request: recorded as lost, the file is not placed
@@ -289,10 +300,22 @@ class Generation:
         self._song_done(state, job.index, self._ended(state, delivered))
 
     def _unpaid(self, state: RowState, refusal: SyncRefused) -> None:
-        """A synchronous answer journaled as paid when it began, whose body then refused the request: journaled
-        unpaid at once, so a run killed before the row's next turn resumes it as never charged."""
-        state.paid_by, state.expected = "", 0
+        """A synchronous answer journaled as paid when it began, whose body then refused the request: its track
+        is no paid track (a stop request must not book it lost), and it is journaled unpaid at once, so a run
+        killed before the row's next turn resumes it as never charged."""
+        with state.lock:
+            state.jobs.pop(0, None)
+            state.paid_by, state.expected = "", 0
         self.journal([self._song(state, 0, status=FAILED, error=f"refused in its answer: {refusal}")])
+
+    def _requeue_later(self, state: RowState, first: LedgerRecord, exc: Exception) -> None:
+        """A rate limit said in an answer's body: the row waits (doubling each time, at most a minute) before
+        its turn comes again, instead of being sent again at once into the same limit."""
+        delay = min(60.0, 0.5 * 2 ** state.requeues)
+        timer = threading.Timer(delay, lambda: None if self.stop.is_set() or state.future.done()
+                                else self._requeue(state, first, exc))
+        timer.daemon = True
+        timer.start()
 
     def _not_synced(self, job: TrackJob, exc: Exception) -> None:
         """A paid synchronous answer whose audio was not delivered, as the outcomes table says."""
@@ -713,6 +736,8 @@ class Generation:
             return list(self._open_rows)
 
     def _interrupt_row(self, state: RowState) -> None:
+        if not state.jobs and not state.sending and self._kept_unstarted(state):
+            return
         if not state.jobs:
             resume = "resend" if state.key else "unanswered"
             status = "unanswered" if state.sending else "skipped"
@@ -729,6 +754,22 @@ class Generation:
             else:
                 self._track_done(job, error="interrupted while waiting for the provider: the next run polls it "
                                  "and never pays again", resume="poll")
+
+    def _kept_unstarted(self, state: RowState) -> bool:
+        """A row the run never got to whose tracks earlier runs paid for (or left for the user to decide): it ends
+        with those records, as the next run will find them (a paid track still to poll stays `poll`), never as
+        skipped, which would drop what was paid from the ledger. False: the row has none."""
+        decision = resumption(state.row, state.previous, self.options, self.profile.sends_idempotency_key)
+        if decision.kind not in ("poll", "hold"):
+            return False
+        state.expected = len(decision.records)
+        for record in decision.records:
+            if decision.kind == "poll" and record.status != READY:
+                record = record.model_copy(update={"status": FAILED, "resume": POLL, "finished_at": utc_now(),
+                                                   "error": "interrupted before it was polled: the next run polls "
+                                                            "it and never pays again"})
+            self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
+        return True
 
     def _fail_run(self, exc: BaseException) -> None:
         """A refused key (or a bug) ends the run at once; journaled tracks stay resumable by the next run."""

@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from urllib.parse import urlsplit
 
 from textmusic.providers import LOCAL_PROFILE, SHIPPED, Profile, ProfileError, load_profile
 
@@ -43,7 +44,15 @@ def listed_profiles(listed: str) -> dict[str, Profile]:
     if clash:
         raise ProfileError(f"TRACKFOUNDRY_PROVIDERS: the profiles {', '.join(sorted(clash))} would share the key "
                            f"variable {key_env(next(iter(clash)))}: rename one")
+    for name in sorted(set(profiles) & set(SHIPPED)):  # the same name: the same key, so the same host
+        if _host(profiles[name].base_url) != _host(_shipped(name).base_url):
+            raise ProfileError(f"TRACKFOUNDRY_PROVIDERS: {name} is a shipped profile's name, at another host: the "
+                               f"key in {key_env(name)} would reach both; rename it")
     return profiles
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or url
 
 
 @cache

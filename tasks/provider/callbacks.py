@@ -71,6 +71,7 @@ class _Listener:
                                         name=f"callbacks-{self.port}")
 
     def start(self) -> None:
+        """Serve (once; later calls return at once): called under the registry's lock."""
         if self._thread.is_alive():
             return
         self._thread.start()
@@ -88,7 +89,7 @@ class _Listener:
 
     async def _endpoint(self, request: Request) -> JSONResponse:
         match = _PATH.fullmatch(request.url.path.lstrip("/"))
-        receivers = list(self.receivers)
+        receivers = [r for r in list(self.receivers) if not r.closed]
         for receiver in receivers:
             target = receiver.target(match[2]) if match and match[1] == receiver.run_id else None
             if target is not None:
@@ -104,7 +105,8 @@ _shared_lock = threading.Lock()
 
 
 def _attach(receiver: CallbackReceiver, host: str, port: int) -> _Listener:
-    """The listener a receiver is reached through: its own on a free port, else the one on that fixed port."""
+    """The listener a receiver is reached through, serving: its own on a free port, else the one on that fixed
+    port. Under one lock with `_detach`, so a listener is never started twice nor bound while another stops."""
     with _shared_lock:
         listener = _shared.get((host, port)) if port else None
         if listener is None:
@@ -112,18 +114,27 @@ def _attach(receiver: CallbackReceiver, host: str, port: int) -> _Listener:
             if port:
                 _shared[(host, port)] = listener
         listener.receivers.append(receiver)
+        try:
+            listener.start()
+        except BaseException:
+            _leave(receiver, listener)
+            raise
         return listener
 
 
 def _detach(receiver: CallbackReceiver, listener: _Listener) -> None:
     """The receiver leaves its listener; the last one to leave stops it."""
     with _shared_lock:
-        if receiver in listener.receivers:
-            listener.receivers.remove(receiver)
-        if listener.receivers:
-            return
-        for key in [k for k, v in _shared.items() if v is listener]:
-            del _shared[key]
+        _leave(receiver, listener)
+
+
+def _leave(receiver: CallbackReceiver, listener: _Listener) -> None:
+    if receiver in listener.receivers:
+        listener.receivers.remove(receiver)
+    if listener.receivers:
+        return
+    for key in [k for k, v in _shared.items() if v is listener]:
+        del _shared[key]
     listener.stop()
 
 
@@ -141,9 +152,10 @@ class CallbackReceiver:
         self.counts: Counter[str] = Counter()  # every callback's fate, for the run's figures and tests
         self._targets: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._listener = _attach(self, host, port)
-        self.port = self._listener.port
-        self.base_url = (public_url or f"http://{host}:{self.port}").rstrip("/")
+        self._host, self._fixed_port, self._public_url = host, port, public_url
+        self._listener: _Listener | None = None
+        self.port, self.base_url = 0, ""  # once started
+        self.closed = False  # stopped: its tokens are no one's (a late callback is ignored, never handed on)
 
     def _secret(self) -> bytes | None:
         signature = self.spec.signature
@@ -159,15 +171,15 @@ class CallbackReceiver:
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def start(self) -> CallbackReceiver:
-        try:
-            self._listener.start()
-        except BaseException:
-            _detach(self, self._listener)
-            raise
+        self._listener = _attach(self, self._host, self._fixed_port)
+        self.port = self._listener.port
+        self.base_url = (self._public_url or f"http://{self._host}:{self.port}").rstrip("/")
         return self
 
     def stop(self) -> None:
-        _detach(self, self._listener)
+        self.closed = True
+        if self._listener is not None:
+            _detach(self, self._listener)
 
     def __enter__(self) -> CallbackReceiver:
         return self.start()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.support.runs import trackfoundry
+from tests.support.runs import trackfoundry, write_profile
 from textmusic.testing.standins import Billing, Shape, StandIn
 
 ROUTED = "studio-b"  # the second provider, by its profile's name
@@ -20,10 +20,8 @@ B_KEY = "sb_standin_fedcba9876543210"
 
 def routed_profile(tmp_path: Path, api: StandIn) -> Path:
     """The operator's profile of the second provider: per-song price, its own rate limit."""
-    path = tmp_path / "studio-b.toml"
-    path.write_text(f'name = "{ROUTED}"\nbase_url = "{api.base_url}"\nexpected_ready_seconds = 0.4\n\n'
-                    '[rate_limit]\nrequests = 40\nwindow_seconds = 10\n\n[price]\nmodel = "per_song"\ncents = 50\n')
-    return path
+    return write_profile(tmp_path, api, ROUTED, '[rate_limit]\nrequests = 40\nwindow_seconds = 10\n\n'
+                         '[price]\nmodel = "per_song"\ncents = 50\n')
 
 
 def write_brief(tmp_path: Path) -> Path:
@@ -94,8 +92,7 @@ def test_a_row_moved_from_the_run_s_provider_to_the_same_provider_by_name_is_not
         routed.write_text((tmp_path / "standin.toml").read_text())
         pd.DataFrame([{**r, "provider": "standin"} for r in rows]
                      + [{**rows[0], "track_id": "a3", "seed": 3, "provider": "standin"}]).to_csv(path, index=False)
-        other = tmp_path / "other.toml"
-        other.write_text(f'name = "other"\nbase_url = "{c.base_url}"\nexpected_ready_seconds = 0.4\n')
+        other = write_profile(tmp_path, c, "other")
         second = trackfoundry(tmp_path, c, path, key=B_KEY, TRACKFOUNDRY_PROVIDER=str(other),
                               TRACKFOUNDRY_PROVIDERS=str(routed), TEXTMUSIC_API_KEY_STANDIN=a.api_key)
         assert second.returncode == 0, second.stderr[-3000:]

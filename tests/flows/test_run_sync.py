@@ -8,21 +8,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from tests.support.runs import brief, trackfoundry
+from tests.support.runs import brief, trackfoundry, write_profile
 from textmusic.testing.standins import Shape, StandIn
-
-
-def sync_profile(tmp_path: Path, api: StandIn) -> Path:
-    path = tmp_path / "sync.toml"
-    path.write_text(f'name = "syncstandin"\nbase_url = "{api.base_url}"\n\n[sync]\naudio = "body"\n'
-                    'id_header = ["request-id"]\ntimeout_seconds = 30\n')
-    return path
 
 
 def test_a_synchronous_provider_is_paid_once_per_row_over_two_runs_and_the_key_goes_nowhere(tmp_path: Path) -> None:
     with StandIn(Shape(sync="body", seconds_to_ready=0.3, sync_echo_key=True)) as api:
         path = brief(tmp_path, ["a", "b", "c"])
-        profile = sync_profile(tmp_path, api)
+        profile = write_profile(tmp_path, api, "syncstandin",
+                                '[sync]\naudio = "body"\nid_header = ["request-id"]\ntimeout_seconds = 30\n')
         before = {p for p in tmp_path.rglob("*")}
         runs = [trackfoundry(tmp_path, api, path, TRACKFOUNDRY_PROVIDER=str(profile)) for _ in range(2)]
         for run in runs:

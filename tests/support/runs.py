@@ -13,10 +13,11 @@ from tests.support import ROOT
 from textmusic.testing.standins import StandIn
 
 
-def write_profile(tmp_path: Path, api: StandIn) -> Path:
-    """A profile for the stand-in: the hosted one, with a prior time to ready that suits a test."""
-    profile = tmp_path / "standin.toml"
-    profile.write_text(f'name = "standin"\nbase_url = "{api.base_url}"\nexpected_ready_seconds = 0.4\n')
+def write_profile(tmp_path: Path, api: StandIn, name: str = "standin", tables: str = "") -> Path:
+    """A profile `name` for the stand-in (in `tmp_path`/`name`.toml): the hosted one, with a prior time to ready
+    that suits a test, and the TOML `tables` after it ([sync], [price] …)."""
+    profile = tmp_path / f"{name}.toml"
+    profile.write_text(f'name = "{name}"\nbase_url = "{api.base_url}"\nexpected_ready_seconds = 0.4\n\n{tables}')
     return profile
 
 

@@ -174,3 +174,11 @@ def test_a_maybe_charged_submission_stays_in_the_ledger_when_its_row_moves_away(
     kept = carried_over([unanswered, on_the_wire, unpaid], [now])
     assert [(r.track_id, r.status, r.at_risk_cents) for r in kept] == [("t", "unanswered", 100),
                                                                      ("u", "unanswered", 100)]
+
+
+def test_a_listed_profile_with_a_shipped_name_must_be_at_its_host(tmp_path: Path) -> None:
+    (tmp_path / "mirror.toml").write_text('name = "sunoapi-org"\nbase_url = "https://suno-mirror.example"\n')
+    with pytest.raises(ProfileError, match="at another host"):
+        listed_profiles(str(tmp_path / "mirror.toml"))
+    (tmp_path / "same.toml").write_text('name = "sunoapi-org"\nbase_url = "https://api.sunoapi.org/"\n')
+    assert listed_profiles(str(tmp_path / "same.toml"))["sunoapi-org"].base_url.startswith("https://api.sunoapi.org")

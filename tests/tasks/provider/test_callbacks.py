@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -278,3 +279,32 @@ def test_two_providers_of_a_run_share_a_fixed_callback_port_each_receiving_its_o
     with socket.socket() as again:
         again.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         again.bind(("127.0.0.1", port))
+
+
+def test_receivers_started_and_stopped_at_once_from_many_threads_share_the_fixed_port_cleanly() -> None:
+    """Dask tasks of one process each open their own receiver: started and stopped concurrently on one fixed port,
+    none fails to bind or to start, and every one that is started answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    errors: list[BaseException] = []
+
+    def churn() -> None:
+        try:
+            for _ in range(4):
+                receiver = CallbackReceiver(callback_profile(signed=False), "run1", lambda *a: "accepted",
+                                            port=port).start()
+                token = receiver.register("row")
+                answer = httpx.post(receiver.url_for(token), json={"track": {"id": "t", "status": "ready"}},
+                                    timeout=5)
+                assert answer.status_code == 200, answer.status_code
+                receiver.stop()
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=churn) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []

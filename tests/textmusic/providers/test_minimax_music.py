@@ -8,19 +8,23 @@ and none of them is booked as paid."""
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tasks import interrupt
 from tasks.catalog.ledger import SUBMITTED, SUBMITTING
 from tasks.delivery.place import PARTIAL_DIR
 from tasks.intake.plan import plan_rows
 from tasks.intake.validate import BriefRow
 from tasks.run import RunOptions
 from tests.support.generation import QUICK, run_rows
-from textmusic.client import TextMusicClient, Unauthorized
+from textmusic.client import Answer, SyncRefused, TextMusicClient, Unauthorized
 from textmusic.contract import TextToMusicRequest
 from textmusic.providers import Profile, load_profile
 from textmusic.settings import TextMusicSettings
@@ -147,3 +151,41 @@ def test_the_profile_survives_to_toml() -> None:
     """What probe --write-profile writes of it reads back the same (the query in submit_path, dotted constants)."""
     profile = load_profile("minimax-music")
     assert Profile.model_validate(tomllib.loads(profile.to_toml())) == profile
+
+
+def test_a_rate_limit_in_a_200_answer_backs_off_and_a_stop_meanwhile_books_nothing(tmp_path: Path) -> None:
+    """Two 1002s in a row: the row waits before each new turn (0.5 s, then 1 s: a limit said in a body has no
+    Retry-After), and a stop request while it waits ends it skipped, unpaid: the refused answer's track is no
+    paid track to book as lost."""
+    planned = rows()[:1]
+    with MiniMaxMusic() as api:
+        api.fail_next = [1002, 1002]
+        started = time.monotonic()
+        records, _ = run(api, planned, tmp_path)
+        assert [r.status for r in records] == ["ready"] and time.monotonic() - started >= 1.5
+        assert [code for _, code in api.answers] == [1002, 1002, 0]
+
+        api.fail_next = [1002] * 10
+        stop = threading.Timer(1.0, interrupt.request_stop)
+        stop.start()
+        try:
+            stopped, journal = run(api, rows()[1:2], tmp_path / "again")
+        finally:
+            stop.cancel()
+            interrupt.STOP.clear()
+            interrupt.received.clear()
+        assert [(r.status, r.cost_cents, r.resume) for r in stopped] == [("skipped", 0, "")]
+        assert api.charges == [18] and journal[-1].status == "skipped"
+
+
+def test_an_answer_with_audio_is_paid_whatever_code_it_also_carries() -> None:
+    """Defensive: a body that holds the audio and an error code was charged; it is never read as a refusal (which
+    would send the row again)."""
+    profile = load_profile("minimax-music")
+    with TextMusicClient(profile.base_url, "k", profile=profile, settings=API) as client:
+        body = json.dumps({"data": {"audio": "ff" * 100}, "base_resp": {"status_code": 1002}}).encode()
+        client._raise_refusal(Answer(200, "OK", httpx.Headers(), body))  # no SyncRefused
+        refused = json.dumps({"data": None, "base_resp": {"status_code": 1002, "status_msg": "rate"}}).encode()
+        with pytest.raises(SyncRefused) as caught:
+            client._raise_refusal(Answer(200, "OK", httpx.Headers(), refused))
+        assert caught.value.unpaid and caught.value.status == 429
