@@ -764,7 +764,8 @@ class Generation:
             return False
         state.expected = len(decision.records)
         for record in decision.records:
-            if decision.kind == "poll" and record.status != READY:
+            delivered = record.status == READY and intact(self.out_dir, record.audio_path, record.sha256)
+            if decision.kind == "poll" and not delivered:
                 record = record.model_copy(update={"status": FAILED, "resume": POLL, "finished_at": utc_now(),
                                                    "error": "interrupted before it was polled: the next run polls "
                                                             "it and never pays again"})
