@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from tests.support.runs import trackfoundry, write_profile
 from textmusic.testing.standins import Billing, Shape, StandIn
@@ -76,6 +77,7 @@ def test_rows_go_to_the_provider_they_name_each_with_its_own_key_price_and_one_b
             assert B_KEY.encode() not in file.read_bytes() and a.api_key.encode() not in file.read_bytes(), file
 
 
+@pytest.mark.slow  # ~30 s, two whole runs (make test-slow); short form: test_routes' open_route test
 def test_a_row_moved_from_the_run_s_provider_to_the_same_provider_by_name_is_not_paid_again(tmp_path: Path) -> None:
     """One provider is one provider however a row reaches it: rows made through the run's own provider, then named
     in the brief while the run's own provider is another one, are found in the catalog and not sent again; the

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -19,11 +20,14 @@ from tasks.catalog.rerender import rerender_route
 from tasks.intake.brief import load_brief
 from tasks.intake.plan import max_cost_cents, plan_rows, within_budget
 from tasks.intake.routes import DEFAULT_ROUTE, RouteError, Routes, key_env, listed_profiles
-from tasks.intake.validate import validate_brief
-from tasks.provider.connection import Connection, metered_by
+from tasks.intake.validate import BriefRow, validate_brief
+from tasks.provider.connection import Connection, ProviderError, metered_by, open_route
 from tasks.run import Provider
 from tasks.settings import PipelineSettings
+from textmusic.contract import TextToMusicRequest
 from textmusic.providers import LOCAL_PROFILE, ProfileError, load_profile
+from textmusic.settings import TextMusicSettings
+from textmusic.testing.standins import Shape, StandIn
 
 
 @pytest.fixture
@@ -107,8 +111,6 @@ def test_a_routed_provider_is_metered_by_its_own_limit(routes: Routes, monkeypat
 def test_every_provider_s_rows_are_served_from_the_start() -> None:
     rows = plan_rows([], "demo", "x", False)
     assert route_chunks(rows, 2) == []
-    from tasks.intake.validate import BriefRow
-    from textmusic.contract import TextToMusicRequest
 
     brief = [BriefRow(i, f"t{i}", "", TextToMusicRequest(prompt="calm"), {}, "b" if i >= 5 else "")
              for i in range(1, 8)]
@@ -182,3 +184,26 @@ def test_a_listed_profile_with_a_shipped_name_must_be_at_its_host(tmp_path: Path
         listed_profiles(str(tmp_path / "mirror.toml"))
     (tmp_path / "same.toml").write_text('name = "sunoapi-org"\nbase_url = "https://api.sunoapi.org/"\n')
     assert listed_profiles(str(tmp_path / "same.toml"))["sunoapi-org"].base_url.startswith("https://api.sunoapi.org")
+
+
+def test_a_routed_provider_is_opened_with_its_own_key_checked_and_named_by_its_host(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One provider is one provider however a row reaches it: a routed profile is recorded by its host, as the run's
+    own provider is, so a row moved between the two keeps its fingerprint and is not paid again (the whole run:
+    test_run_providers' moved-row test, make test-slow). Its key is checked first, for free."""
+    with StandIn(Shape()) as api:
+        (tmp_path / "b.toml").write_text(f'name = "studio-b"\nbase_url = "{api.base_url}"\n')
+        routes = Routes(load_profile("verbatik"), listed_profiles(str(tmp_path / "b.toml")))
+        monkeypatch.setenv(key_env("studio-b"), api.api_key)
+        api_settings = TextMusicSettings()
+        with open_route(routes, "studio-b", PipelineSettings(), api_settings, tmp_path) as connection:
+            assert connection.provider.name == "127.0.0.1" and connection.provider.profile == "studio-b"
+        own = Provider.of(routes.profile("studio-b"), name="127.0.0.1")
+        row = BriefRow(1, "t1", "Song", TextToMusicRequest(prompt="calm", seed=1), {}, "studio-b")
+        assert plan_rows([row], "demo", "127.0.0.1", False, routed={"studio-b": own})[0].fingerprint == \
+            plan_rows([replace(row, provider=DEFAULT_ROUTE)], "demo", "127.0.0.1", False)[0].fingerprint
+        assert not [r for r in api.requests if r[0] == "POST"]  # opening it pays nothing
+        monkeypatch.setenv(key_env("studio-b"), "not-the-key")
+        with pytest.raises(ProviderError, match="refused the key"), \
+                open_route(routes, "studio-b", PipelineSettings(), api_settings, tmp_path):
+            pass
