@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from textmusic.testing.providers.origins import ProviderStandIn
-from textmusic.testing.standins import Billing, posted_body, tone
+from textmusic.testing.standins import Billing, tone
 
 PRICE = Billing(per="minute", millicents=30_000)  # $0.30 per minute of audio
 DEFAULT_LENGTH_MS = 30_000  # no music_length_ms: "the model picks" (the stand-in picks 30 s)
@@ -77,9 +77,8 @@ class ElevenLabsMusic(ProviderStandIn):
     async def _answer(self, request: Request) -> Response:
         if request.method != "POST" or request.url.path != "/v1/music":
             return JSONResponse({"detail": "Not Found"}, 404)
-        body = await posted_body(request)
-        self._record_post(body)
-        if request.headers.get("xi-api-key") != self.api_key:
+        body = await self._posted(request)
+        if not self._key_ok(request, "", "xi-api-key"):
             return JSONResponse({"detail": {"status": "invalid_api_key", "message": "Invalid API key"}}, 401)
         output_format = request.query_params.get("output_format", "auto")
         refused = refusal(body, output_format)

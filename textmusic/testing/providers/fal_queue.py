@@ -22,7 +22,6 @@ fal.ai/models/fal-ai/ace-step, docs.fal.ai media expiration), not from our profi
 from __future__ import annotations
 
 import asyncio
-import hmac
 import math
 import re
 import time
@@ -34,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from textmusic.testing.providers.origins import ProviderStandIn
-from textmusic.testing.standins import posted_body, tone
+from textmusic.testing.standins import tone
 
 MODEL = "fal-ai/ace-step"
 MILLICENTS_PER_SECOND = 20  # $0.0002 = 0.02 cents = 20 millicents per second of audio
@@ -99,12 +98,8 @@ class FalQueue(ProviderStandIn):
 
     async def _answer(self, request: Request) -> Response:
         path = request.url.path
-        body: Any = None
-        if request.method == "POST":
-            body = await posted_body(request)
-            self._record_post(body)
-        sent = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(sent, f"Key {self.api_key}".encode()):
+        body = await self._posted(request)
+        if not self._key_ok(request, "Key"):
             return JSONResponse({"detail": "Unauthorized: missing or invalid key"}, 401)
         if request.method == "POST" and path == f"/{MODEL}":
             return self._submit(body)

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from textmusic.testing.providers.origins import ProviderStandIn
-from textmusic.testing.standins import Billing, posted_body, tone
+from textmusic.testing.standins import Billing, tone
 
 SUBMIT_PATH = "/v1/music_generation"
 PRICE = Billing(per="song", millicents=18_000)  # $0.18 per song
@@ -92,16 +92,14 @@ class MiniMaxMusic(ProviderStandIn):
     async def _answer(self, request: Request) -> Response:
         if request.method != "POST" or request.url.path != SUBMIT_PATH:
             return JSONResponse({"base_resp": {"status_code": 404, "status_msg": "not found"}}, 404)
-        body = await posted_body(request)
-        self._record_post(body)
-        return await self._generate(request, body)
+        return await self._generate(request, await self._posted(request))
 
     def _recorded(self, request: Request, response: Response) -> None:
         if request.method == "POST" and request.url.path == SUBMIT_PATH:  # every answer carries its base_resp
             self._answers.append((response.status_code, json.loads(response.body)["base_resp"]["status_code"]))
 
     async def _generate(self, request: Request, body: Any) -> Response:
-        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+        if not self._key_ok(request):
             return self._error(1004, "authentication failed: invalid api key")
         why = invalid(body)
         if why is not None:

@@ -10,12 +10,14 @@ so what it answers differs; what a test checks afterwards does not. Kept here on
   property a copy taken under the lock, safe to read while the servers run;
 - the endpoints that await the subclass's `_answer` (and `_cdn_answer`) and record the request.
 
-A subclass writes `_answer` (and `_cdn_answer` when it has a CDN), calls `_record_post` / `_record_charge`,
+A subclass sets `api_key`, writes `_answer` (and `_cdn_answer` when it has a CDN) with `_posted` and `_key_ok`,
+calls `_record_charge` (or `_record_post` for a body it reads itself),
 and overrides `_recorded` to note more of each API answer (MiniMax's `answers`).
 """
 
 from __future__ import annotations
 
+import hmac
 import threading
 from collections.abc import Sequence
 from typing import Any, Self
@@ -25,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from textmusic.testing.standins import Loopback
+from textmusic.testing.standins import Loopback, posted_body
 
 
 def _origin(endpoint: Any, methods: Sequence[str]) -> Loopback:
@@ -37,6 +39,8 @@ class ProviderStandIn:
 
     `methods`: the HTTP methods the API origin routes (others get Starlette's 405, unrecorded); `cdn`: whether
     there is a CDN origin (GET only)."""
+
+    api_key: str  # the key it accepts (set by the subclass)
 
     def __init__(self, methods: Sequence[str] = ("GET", "POST"), cdn: bool = False) -> None:
         self._lock = threading.Lock()
@@ -78,6 +82,20 @@ class ProviderStandIn:
     def _record_post(self, body: Any) -> None:
         with self._lock:
             self._posts.append(body)
+
+    async def _posted(self, request: Request, path: str | None = None) -> Any:
+        """The body of a POST (to `path`, when given), recorded; None for any other request."""
+        if request.method != "POST" or (path is not None and request.url.path != path):
+            return None
+        body = await posted_body(request)
+        self._record_post(body)
+        return body
+
+    def _key_ok(self, request: Request, scheme: str = "Bearer", header: str = "authorization") -> bool:
+        """Whether the request carries this stand-in's `api_key` in `header`, after `scheme` (constant time)."""
+        sent = request.headers.get(header, "").encode()
+        expected = f"{scheme} {self.api_key}" if scheme else self.api_key
+        return hmac.compare_digest(sent, expected.encode())
 
     def _record_charge(self, cents: int, body: Any) -> int:
         """Charge `cents` for `body`; returns how many charges came before (a number for the song)."""

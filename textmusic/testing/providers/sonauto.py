@@ -20,7 +20,6 @@ What the docs do not say is this stand-in's reading: a body the real API would r
 from __future__ import annotations
 
 import asyncio
-import hmac
 import re
 import time
 import uuid
@@ -31,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from textmusic.testing.providers.origins import ProviderStandIn
-from textmusic.testing.standins import CONTENT_TYPES, posted_body, tone
+from textmusic.testing.standins import CONTENT_TYPES, tone
 
 SUBMIT_PATH = "/v1/generations/v3"
 STATUS_PATH = re.compile(r"/v1/generations/status/(?P<id>[^/]+)")
@@ -111,11 +110,8 @@ class SonautoStandIn(ProviderStandIn):
 
     async def _answer(self, request: Request) -> Response:
         path = request.url.path
-        if request.method == "POST" and path == SUBMIT_PATH:
-            body = await posted_body(request)
-            self._record_post(body)
-        sent = request.headers.get("authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {self.api_key}".encode()):
+        body = await self._posted(request, SUBMIT_PATH)
+        if not self._key_ok(request):
             return JSONResponse({"detail": "Invalid API key"}, 401)
         if request.method == "POST" and path == SUBMIT_PATH:
             return self._submit(body)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hmac
 from email.parser import BytesParser
 from email.policy import HTTP
 
@@ -100,8 +99,7 @@ class StableAudio(ProviderStandIn):
         if request.method == "POST" and path == SUBMIT_PATH:
             form = read_form(request.headers.get("content-type", ""), await request.body())
             self._record_post(form)
-        sent = request.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(sent, f"Bearer {self.api_key}".encode()):
+        if not self._key_ok(request):
             return _error(401, "unauthorized", "authorization: missing or invalid API key")
         if request.method == "GET" and path == BALANCE_PATH:
             return JSONResponse({"credits": self.credits})

@@ -29,7 +29,6 @@ the account's balance: a call it cannot pay is code 429 and charged nothing.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import re
 import threading
@@ -43,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from textmusic.testing.providers.origins import ProviderStandIn
-from textmusic.testing.standins import CONTENT_TYPES, posted_body, tone
+from textmusic.testing.standins import CONTENT_TYPES, tone
 
 SUBMIT_PATH = "/api/v1/generate"
 STATUS_PATH = "/api/v1/generate/record-info"
@@ -149,11 +148,8 @@ class SunoapiOrgStandIn(ProviderStandIn):
 
     async def _envelope(self, request: Request) -> tuple[int, Any, str]:
         path = request.url.path
-        if request.method == "POST" and path == SUBMIT_PATH:
-            body = await posted_body(request)
-            self._record_post(body)
-        sent = request.headers.get("authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {self.api_key}".encode()):
+        body = await self._posted(request, SUBMIT_PATH)
+        if not self._key_ok(request):
             return 401, None, "Unauthorized: invalid API key"
         if self._over_rate_limit():
             return 405, None, "Rate limit exceeded"
