@@ -515,17 +515,18 @@ class TextMusicClient:
                              "have made the task anyway, so the request is not sent again", status=answer.status_code)
         raise self._not_accepted(answer, replayable)
 
-    def _enveloped(self, answer: Answer) -> tuple[Answer, bool]:
+    def _enveloped(self, answer: Answer, body: Any = None) -> tuple[Answer, bool]:
         """A 2xx answer whose body says an error (the profile's `[envelope]`: sunoapi.org's `{"code": 429, ...}`)
         as the HTTP answer it stands for: the error's status, its message as `{"error": ...}`. The provider said
         it refused the request, so it is an error like any other (a 402 stops paying, a mapped 5xx is retried).
         Also whether the status was only guessed from the code's number (not mapped by the profile): a guessed 5xx
-        to a submission is held as unanswered, since the provider's application did take the request."""
+        to a submission is held as unanswered, since the provider's application did take the request. `body`: the
+        answer already parsed, if it was."""
         spec = self.profile.envelope
         if spec is None or not 200 <= answer.status_code < 300 or answer.unread is not None:
             return answer, False
         try:
-            body = parse_answer(answer.body)
+            body = parse_answer(answer.body) if body is None else body
         except ValueError:
             return answer, False
         if not isinstance(body, dict):
@@ -734,9 +735,10 @@ class TextMusicClient:
                 return Track(id=generation_id, status=READY)
             answer = Answer(response.status_code, response.reason_phrase, response.headers,
                             self._metered(response, meter))
-        self._raise_refusal(answer)
+            body = self._body(answer)  # parsed once: the audio may be megabytes of hex
+        self._raise_refusal(answer, body)
         with self._lost_unless_whole(response, dest, generation_id, meter):
-            audio, track = read_sync_answer(self.profile, self._body(answer), generation_id)
+            audio, track = read_sync_answer(self.profile, body, generation_id)
             if len(audio) > limit:
                 raise DownloadLimit(f"the audio of {generation_id} is over the limit of {limit} bytes", limit="bytes")
             dest.write_bytes(audio)
@@ -754,19 +756,13 @@ class TextMusicClient:
             raise SyncAudioLost(f"paid, but the audio of {generation_id} did not come whole after {meter.wire} "
                                 f"bytes ({told[:300]}): never sent again", status=response.status_code) from None
 
-    def _carries_audio(self, answer: Answer) -> bool:
-        """Whether a synchronous JSON answer holds text where the profile's `[sync]` says the audio is."""
-        try:
-            found = first(parse_answer(answer.body), self.profile.sync.field if self.profile.sync else [])
-        except ValueError:
-            return False
-        return isinstance(found, str) and bool(found)
-
-    def _raise_refusal(self, answer: Answer) -> None:
-        """A synchronous JSON answer that is the provider's error in a 2xx (its profile's `[envelope]`): SyncRefused,
-        with the HTTP error it stands for (a gateway's or an unmapped 5xx: held as unanswered, it may be paid)."""
-        mapped, guessed = self._enveloped(answer)
-        if 200 <= mapped.status_code < 300 or self._carries_audio(answer):  # audio came: it was paid, whatever else
+    def _raise_refusal(self, answer: Answer, body: Any) -> None:
+        """A synchronous JSON answer (`body`, parsed) that is the provider's error in a 2xx (its profile's
+        `[envelope]`): SyncRefused, with the HTTP error it stands for (a gateway's or an unmapped 5xx: held as
+        unanswered, it may be paid). An answer that holds audio where `[sync]` says was paid, whatever else."""
+        mapped, guessed = self._enveloped(answer, body)
+        audio = first(body, self.profile.sync.field if self.profile.sync else [])
+        if 200 <= mapped.status_code < 300 or (isinstance(audio, str) and audio):
             return
         self.monitor(mapped.status_code)
         if guessed and mapped.status_code >= 500:

@@ -39,7 +39,7 @@ from starlette.routing import Route
 from textmusic import redaction
 from textmusic.contract import Track
 from textmusic.providers import Profile
-from textmusic.providers.callback import secret_bytes, verify
+from textmusic.providers.callback import secret_bytes, small_number, verify
 from textmusic.providers.reader import AnswerRefused, parse_answer, read_status
 
 log = logging.getLogger(__name__)
@@ -228,8 +228,8 @@ class CallbackReceiver:
     async def _body(self, request: Request) -> bytes | None:
         """The body up to the cap, or None past it (not a byte more is read)."""
         declared = request.headers.get("content-length", "")
-        number = declared.isascii() and declared.isdigit()  # "²" is a digit to isdigit(), not to int()
-        if number and (len(declared) > 12 or int(declared) > self.spec.max_body_bytes):
+        if declared.isascii() and declared.isdigit() and not (
+                small_number(declared) and int(declared) <= self.spec.max_body_bytes):
             return None
         pieces, size = [], 0
         async for piece in request.stream():

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from textmusic.contract import FAILED, PENDING, READY, TrackStatus
 from textmusic.pricing import SEED_PRICE, Price
-from textmusic.providers.callback import MAX_CALLBACK_BYTES, Signature
+from textmusic.providers.callback import MAX_CALLBACK_BYTES, Signature, small_number
 from textmusic.providers.request import RequestMap
 from textmusic.settings import MAX_IN_FLIGHT, RATE_LIMIT_REQUESTS, RATE_LIMIT_WINDOW_SECONDS
 
@@ -148,18 +148,12 @@ class Envelope(BaseModel):
             return None
         if text in self.statuses:
             return self.statuses[text]
-        return int(text) if _small_number(text) and 400 <= int(text) <= 599 else None
+        return int(text) if small_number(text) and 400 <= int(text) <= 599 else None
 
     def mapped(self, code: Any) -> bool:
         """Whether the profile maps this code itself (`statuses`), rather than reading it as the HTTP status of
         the same number."""
         return str(code).strip() in self.statuses
-
-
-def _small_number(text: str) -> bool:
-    """ASCII digits only, and few: "²" is a digit to str.isdigit() but not to int(), and int() of thousands of
-    digits is refused (or slow)."""
-    return text.isascii() and text.isdigit() and len(text) <= 12
 
 
 class Profile(BaseModel):

@@ -184,8 +184,8 @@ def test_an_answer_with_audio_is_paid_whatever_code_it_also_carries() -> None:
     profile = load_profile("minimax-music")
     with TextMusicClient(profile.base_url, "k", profile=profile, settings=API) as client:
         body = json.dumps({"data": {"audio": "ff" * 100}, "base_resp": {"status_code": 1002}}).encode()
-        client._raise_refusal(Answer(200, "OK", httpx.Headers(), body))  # no SyncRefused
+        client._raise_refusal(Answer(200, "OK", httpx.Headers(), body), json.loads(body))  # no SyncRefused
         refused = json.dumps({"data": None, "base_resp": {"status_code": 1002, "status_msg": "rate"}}).encode()
         with pytest.raises(SyncRefused) as caught:
-            client._raise_refusal(Answer(200, "OK", httpx.Headers(), refused))
+            client._raise_refusal(Answer(200, "OK", httpx.Headers(), refused), json.loads(refused))
         assert caught.value.unpaid and caught.value.status == 429
