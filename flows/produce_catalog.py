@@ -565,6 +565,7 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
     known.todo = todo
     if todo and not interrupt.stop_requested():
         known.records += generate_all(todo, previous, connections, out_dir, known.info, settings, options)
+    metered = routed_settings(settings, connections)
     for route, connection in connections.items():
         if interrupt.stop_requested():
             break
@@ -572,7 +573,7 @@ def produce(known: Known, stack: contextlib.ExitStack, brief: Path) -> None:
         ids = {row.track_id for row in mine}
         known.records += deliver_versions_task([r for r in known.records if r.track_id in ids], mine,
                                                [r for r in known.earlier_versions if r.track_id in ids], connection,
-                                               out_dir, known.info, routed_settings(settings, connections)[route])
+                                               out_dir, known.info, metered[route])
     clear_partials(out_dir)
 
 

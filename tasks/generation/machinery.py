@@ -191,10 +191,7 @@ class Generation:
     def _start(self, state: RowState) -> None:
         decision = resumption(state.row, state.previous, self.options, self.profile.sends_idempotency_key)
         if decision.kind == "hold":
-            state.expected = len(decision.records)  # every song held is journaled (a task may make several)
-            for record in decision.records:
-                self._song_done(state, record.song_index, record)
-            return
+            return self._end_with(state, decision.records)
         if decision.kind == "poll":
             state.key, state.paid_by = decision.records[0].idempotency_key, decision.records[0].run_id
             state.expected = len(decision.records)
@@ -762,15 +759,22 @@ class Generation:
         decision = resumption(state.row, state.previous, self.options, self.profile.sends_idempotency_key)
         if decision.kind not in ("poll", "hold"):
             return False
-        state.expected = len(decision.records)
+        kept = []
         for record in decision.records:
             delivered = record.status == READY and intact(self.out_dir, record.audio_path, record.sha256)
             if decision.kind == "poll" and not delivered:
                 record = record.model_copy(update={"status": FAILED, "resume": POLL, "finished_at": utc_now(),
                                                    "error": "interrupted before it was polled: the next run polls "
                                                             "it and never pays again"})
-            self._song_done(state, record.song_index, record.model_copy(update={"row": state.row.row}))
+            kept.append(record.model_copy(update={"row": state.row.row}))
+        self._end_with(state, kept)
         return True
+
+    def _end_with(self, state: RowState, records: list[LedgerRecord]) -> None:
+        """The row ends with these records, one per song (every song journaled: a task may make several)."""
+        state.expected = len(records)
+        for record in records:
+            self._song_done(state, record.song_index, record)
 
     def _fail_run(self, exc: BaseException) -> None:
         """A refused key (or a bug) ends the run at once; journaled tracks stay resumable by the next run."""

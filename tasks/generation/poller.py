@@ -177,7 +177,6 @@ class Poller:
             gen.advance_songs(job, tracks, now)
         gen._advance(job, track, now)
 
-
     def _not_polled(self, job: TrackJob, exc: Exception, outcome: Outcome) -> None:
         """A poll without an answer to read, as the outcomes table says."""
         gen = self.gen
