@@ -36,7 +36,10 @@ def listed_profiles(listed: str) -> dict[str, Profile]:
     """The profiles TRACKFOUNDRY_PROVIDERS lists (comma-separated names or TOML paths), by name. A bad entry is the
     operator's setting, not a brief row: it stops the run (ProfileError) before anything is sent. So does a name
     whose key variable is another's (`sunoapi.org` and the shipped `sunoapi-org`): one key would reach two hosts."""
-    profiles = {p.name: p for p in (load_profile(entry.strip()) for entry in listed.split(",") if entry.strip())}
+    try:
+        profiles = {p.name: p for p in (load_profile(entry.strip()) for entry in listed.split(",") if entry.strip())}
+    except ProfileError as exc:  # say which setting: the message alone names a file, not where it came from
+        raise ProfileError(f"TRACKFOUNDRY_PROVIDERS: {exc}") from None
     by_variable: dict[str, set[str]] = {}
     for name in {*profiles, *SHIPPED}:
         by_variable.setdefault(key_env(name), set()).add(name)

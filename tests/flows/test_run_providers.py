@@ -40,6 +40,7 @@ def test_rows_go_to_the_provider_they_name_each_with_its_own_key_price_and_one_b
             StandIn(Shape(seconds_to_ready=0.3, api_key=B_KEY, billing=Billing(per="song", millicents=50_000),
                           rate_limit=(40, 10))) as b:
         brief = write_brief(tmp_path)
+        before = set(tmp_path.rglob("*"))
         env = {"TRACKFOUNDRY_PROVIDERS": str(routed_profile(tmp_path, b)), "TEXTMUSIC_API_KEY_STUDIO_B": B_KEY,
                "TEXTMUSIC_API_KEY_ELEVENLABS_MUSIC": ""}
         # Worst cases: $1.00 a row at the run's provider (5 min at $0.20), $0.50 at studio-b. $2.60 holds a1, b1,
@@ -70,6 +71,8 @@ def test_rows_go_to_the_provider_they_name_each_with_its_own_key_price_and_one_b
     assert "no provider 'no-such-provider'" in rejected.loc["x1", "reason"]
     assert "never named by path in a brief" in rejected.loc["x2", "reason"]  # the brief's own profile is not read
     assert "set TEXTMUSIC_API_KEY_ELEVENLABS_MUSIC" in rejected.loc["x3", "reason"]
+    written = set(tmp_path.rglob("*")) - before  # nothing outside the catalog but the profiles the test wrote
+    assert [p for p in written if tmp_path / "out" not in p.parents and p.suffix != ".toml"] == [tmp_path / "out"]
     for run in (first, second):
         assert a.api_key not in run.stdout + run.stderr and B_KEY not in run.stdout + run.stderr
     for file in (tmp_path / "out").rglob("*"):
